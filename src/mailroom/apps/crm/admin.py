@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from mailroom.apps.crm.models import Lead
+from mailroom.core import navigation
+from mailroom.core.admin_base import RecordAdmin
+
+
+@admin.register(Lead)
+class LeadAdmin(RecordAdmin):
+    list_display = ("name", "partner", "user", "state_chip", "expected_revenue", "created_at")
+    list_filter = ("stage", "priority", "user")
+    search_fields = ("name", "email_from", "partner__name")
+    fieldsets = (
+        (None, {"fields": ("name", "stage", "priority")}),
+        ("Customer", {"fields": ("partner", "email_from", "phone")}),
+        ("Pipeline", {"fields": ("user", "expected_revenue", "probability", "company")}),
+        ("Notes", {"fields": ("description",)}),
+    )
+    state_field = "stage"
+
+
+navigation.add_model("CRM", "Leads", "filter_alt", Lead)

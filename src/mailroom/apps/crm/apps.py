@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class CrmConfig(AppConfig):
+    name = "mailroom.apps.crm"
+    label = "crm"
+    verbose_name = "CRM"
+
+    def ready(self) -> None:
+        from mailroom.apps.crm.models import Lead
+        from mailroom.core.records import RecordType, register
+
+        register(RecordType(
+            key="crm.lead", label="Lead", label_plural="Leads", model=Lead,
+            default_alias="sales", api_slug="leads",
+            template_fields=("name", "stage", "expected_revenue", "probability", "email_from",
+                             "phone", "description", "partner.name", "partner.email",
+                             "user.name", "company.name"),
+            api_fields=("name", "partner_id", "user_id", "stage", "email_from", "phone",
+                        "expected_revenue", "probability", "priority", "description"),
+        ))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RecruitmentConfig(AppConfig):
+    name = "mailroom.apps.recruitment"
+    label = "recruitment"

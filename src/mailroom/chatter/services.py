@@ -1,0 +1,274 @@
+"""Chatter services: the only way anything lands in a record's chatter.
+
+`post_message` for messages and notes, `save_record` for creating and editing business
+records with Odoo-style tracking lines, and the attachment and follower writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from mailroom.chatter.models import (
+    Attachment,
+    Follower,
+    MailThread,
+    Message,
+    Notification,
+    TrackingValue,
+)
+from mailroom.lib.html import sanitize_html, text_to_html
+from mailroom.lib.ids import make_message_id
+
+
+def message_id_domain() -> str:
+    return urlsplit(settings.BASE_URL).hostname or "mailroom.invalid"
+
+
+def can_access(user, record: models.Model) -> bool:
+    """May `user` see `record`? The same rule as the querysets: company membership."""
+    if user is None:
+        return True  # system actions (worker, router)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or record.company_id in user.company_ids()
+
+
+def require_access(user, record: models.Model) -> None:
+    if not can_access(user, record):
+        raise PermissionDenied("You cannot access this record.")
+
+
+def get_record_for_user(content_type_id: int, object_id: int, user) -> MailThread:
+    """Load a chatter-enabled record the user may see, or raise Http404 (never 403, so the
+    existence of other companies' rows does not leak)."""
+    try:
+        content_type = ContentType.objects.get_for_id(content_type_id)
+    except ContentType.DoesNotExist:
+        raise Http404("No such record type.") from None
+    model = content_type.model_class()
+    if model is None or not issubclass(model, MailThread):
+        raise Http404("No such record type.")
+    record = model.objects.for_user(user).filter(pk=object_id).first()
+    if record is None:
+        raise Http404("No such record.")
+    return record
+
+
+def _thread_fields(record: models.Model) -> dict:
+    return {
+        "company_id": record.company_id,
+        "content_type": ContentType.objects.get_for_model(record, for_concrete_model=True),
+        "object_id": record.pk,
+    }
+
+
+def post_message(
+    record: MailThread,
+    *,
+    actor=None,
+    body_html: str = "",
+    body_text: str = "",
+    subject: str = "",
+    message_type: str = Message.Type.COMMENT,
+    direction: str | None = None,
+    author_partner=None,
+    author_name: str = "",
+    email_from: str = "",
+    message_id: str | None = None,
+    in_reply_to: str = "",
+    references: str = "",
+    parent: Message | None = None,
+    attachments: Iterable[Attachment] = (),
+    tracking: Iterable[tuple[str, str, str, str]] = (),
+    notify: bool = True,
+    date=None,
+) -> Message:
+    """Post on a record's chatter. HTML is sanitized here, whatever its source.
+
+    Comments and emails notify the record's followers (except the author); notes stay internal.
+    """
+    require_access(actor, record)
+    if message_type not in Message.Type.values:
+        raise ValidationError({"message_type": f"Unknown message type {message_type!r}."})
+    body = sanitize_html(body_html) if body_html else text_to_html(body_text)
+    if direction is None:
+        direction = (
+            Message.Direction.INTERNAL
+            if message_type in (Message.Type.NOTE, Message.Type.SYSTEM)
+            else Message.Direction.OUTGOING
+        )
+    if not author_name:
+        if author_partner is not None:
+            author_name = author_partner.name
+        elif actor is not None:
+            author_name = actor.get_full_name() or actor.get_username()
+        else:
+            author_name = "Mailroom"
+    tracking = list(tracking)
+    attachments = list(attachments)
+    if not body.strip() and not tracking and not attachments and not subject:
+        raise ValidationError({"body": "The message is empty."})
+    with transaction.atomic():
+        message = Message.objects.create(
+            **_thread_fields(record),
+            message_type=message_type,
+            direction=direction,
+            author_partner=author_partner,
+            author_user=actor,
+            author_name=author_name[:200],
+            email_from=email_from,
+            subject=subject,
+            body_html=body,
+            message_id=message_id or make_message_id(message_id_domain()),
+            in_reply_to=in_reply_to,
+            references=references,
+            parent=parent,
+            date=date or timezone.now(),
+        )
+        if tracking:
+            TrackingValue.objects.bulk_create(
+                TrackingValue(message=message, field=f, field_label=label, old_value=old,
+                              new_value=new)
+                for f, label, old, new in tracking
+            )
+        attachment_ids = [a.pk for a in attachments]
+        if attachment_ids:
+            Attachment.objects.filter(pk__in=attachment_ids, **_thread_fields(record)).update(
+                message=message
+            )
+        if notify and message_type in (Message.Type.COMMENT, Message.Type.EMAIL):
+            followers = Follower.objects.filter(**_thread_fields(record)).exclude(
+                partner_id=getattr(author_partner, "pk", None)
+            )
+            Notification.objects.bulk_create(
+                Notification(message=message, partner_id=f.partner_id) for f in followers
+            )
+    return message
+
+
+def log_note(record: MailThread, *, actor, body_html: str = "", body_text: str = "",
+             attachments: Iterable[Attachment] = ()) -> Message:
+    return post_message(record, actor=actor, body_html=body_html, body_text=body_text,
+                        message_type=Message.Type.NOTE, attachments=attachments)
+
+
+def tracking_lines(record: MailThread, before: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    after = record.tracking_snapshot()
+    return [
+        (name, record.tracked_label(name), before.get(name, ""), after[name])
+        for name in record.tracked_fields
+        if before.get(name, "") != after[name]
+    ]
+
+
+def save_record(record: MailThread, *, actor, created_message: str = "") -> MailThread:
+    """Create or update a business record: company check, validation, tracking in the chatter.
+
+    Apps with their own rules (quotation totals, confirm) call this after applying them.
+    """
+    if actor is not None and not actor.is_superuser:
+        if record.company_id not in actor.company_ids():
+            raise PermissionDenied("You cannot write records of that company.")
+    record.full_clean()
+    with transaction.atomic():
+        creating = record.pk is None
+        before = {}
+        if not creating:
+            previous = type(record).objects.filter(pk=record.pk).first()
+            if previous is None:
+                raise Http404("No such record.")
+            before = previous.tracking_snapshot()
+        record.save()
+        if creating:
+            label = created_message or f"{record._meta.verbose_name.capitalize()} created"
+            post_message(record, actor=actor, body_text=label,
+                         message_type=Message.Type.SYSTEM, notify=False)
+        else:
+            lines = tracking_lines(record, before)
+            if lines:
+                post_message(record, actor=actor, message_type=Message.Type.SYSTEM,
+                             tracking=lines, notify=False)
+    return record
+
+
+def attachment_path(sha256: str) -> Path:
+    return Path(settings.ATTACHMENT_DIR) / sha256[:2] / sha256[2:4] / sha256
+
+
+def _store_blob(stream: IO[bytes]) -> tuple[str, int]:
+    """Write bytes to the content-addressed store: temp file, fsync, atomic rename."""
+    root = Path(settings.ATTACHMENT_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            while chunk := stream.read(1024 * 1024):
+                size += len(chunk)
+                if size > settings.MAX_ATTACHMENT_BYTES:
+                    raise ValidationError(
+                        {"file": f"The file is larger than "
+                                 f"{settings.MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB."}
+                    )
+                digest.update(chunk)
+                tmp.write(chunk)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        target = attachment_path(digest.hexdigest())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            os.unlink(tmp_name)
+        else:
+            os.replace(tmp_name, target)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return digest.hexdigest(), size
+
+
+def store_attachment(record: MailThread, *, actor, name: str, stream: IO[bytes],
+                     mimetype: str = "", message: Message | None = None) -> Attachment:
+    """Store a file on a record. Identical bytes are kept once on disk."""
+    import mimetypes
+
+    require_access(actor, record)
+    name = os.path.basename((name or "").replace("\\", "/")).strip()[:255] or "attachment"
+    sha256, size = _store_blob(stream)
+    mimetype = (mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream")[:255]
+    return Attachment.objects.create(
+        **_thread_fields(record), message=message, name=name, mimetype=mimetype,
+        size=size, sha256=sha256, uploaded_by=actor if actor and actor.pk else None,
+    )
+
+
+def follow(record: MailThread, partner, *, actor) -> Follower:
+    require_access(actor, record)
+    if partner.company_id != record.company_id:
+        raise ValidationError({"partner": "The contact belongs to another company."})
+    follower, _ = Follower.objects.get_or_create(**_thread_fields(record), partner=partner)
+    return follower
+
+
+def unfollow(record: MailThread, partner, *, actor) -> None:
+    require_access(actor, record)
+    Follower.objects.filter(**_thread_fields(record), partner=partner).delete()
+
+
+def thread_queryset(model_cls, record: models.Model) -> models.QuerySet:
+    """Rows of `model_cls` (Message, Attachment, Follower) on `record`."""
+    return model_cls.objects.filter(**_thread_fields(record))

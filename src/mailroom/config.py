@@ -1,0 +1,100 @@
+"""Configuration from the environment (and an optional `.env`), with generated secrets.
+
+Kept apart from settings.py so the rules (defaults, key generation, file modes) are testable
+without importing Django settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str | None, default: list[str]) -> list[str]:
+    if not value:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def read_or_create_secret(path: Path, make: callable) -> str:
+    """Return the secret stored at `path`, creating it with mode 0600 on first start.
+
+    O_EXCL makes two processes starting at once agree on one key: the loser reads the
+    winner's file instead of overwriting it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            value = path.read_text().strip()
+            if value:
+                return value
+            import time
+
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} exists but is empty; delete it to generate a new secret")
+    value = make()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str
+    base_url: str
+    allowed_hosts: list[str]
+    time_zone: str
+    log_level: str
+    debug: bool
+    secret_key: str
+    fernet_keys: list[str]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load(env: dict[str, str] | None = None) -> Config:
+    if env is None:
+        try:
+            from dotenv import load_dotenv
+
+            load_dotenv(Path.cwd() / ".env", override=False)
+        except ImportError:  # pragma: no cover - dotenv is a dependency
+            pass
+        env = dict(os.environ)
+    data_dir = Path(env.get("MAILROOM_DATA_DIR") or Path.cwd() / "var").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = env.get("MAILROOM_DATABASE_URL") or env.get("DATABASE_URL") or (
+        f"sqlite:///{data_dir / 'mailroom.sqlite3'}"
+    )
+    secret_key = env.get("MAILROOM_SECRET_KEY") or read_or_create_secret(
+        data_dir / "secret_key", lambda: secrets.token_urlsafe(50)
+    )
+    fernet = env.get("MAILROOM_FERNET_KEYS") or read_or_create_secret(
+        data_dir / "fernet.key", lambda: Fernet.generate_key().decode()
+    )
+    base_url = (env.get("MAILROOM_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    return Config(
+        data_dir=data_dir,
+        database_url=database_url,
+        base_url=base_url,
+        allowed_hosts=_list(env.get("MAILROOM_ALLOWED_HOSTS"), ["127.0.0.1", "localhost", "[::1]"]),
+        time_zone=env.get("MAILROOM_TIME_ZONE") or "UTC",
+        log_level=(env.get("MAILROOM_LOG_LEVEL") or "INFO").upper(),
+        debug=_bool(env.get("MAILROOM_DEBUG")),
+        secret_key=secret_key,
+        fernet_keys=_list(fernet, []),
+    )

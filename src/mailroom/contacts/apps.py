@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class ContactsConfig(AppConfig):
+    name = "mailroom.contacts"
+    label = "contacts"
+    verbose_name = "Contacts"
+
+    def ready(self) -> None:
+        from mailroom.contacts.models import Partner
+        from mailroom.core.records import RecordType, register
+
+        register(RecordType(
+            key="contacts.partner", label="Contact", label_plural="Contacts", model=Partner,
+            default_alias="", template_fields=(
+                "name", "email", "phone", "kind", "street", "street2", "city", "zip", "state",
+                "country", "language", "parent.name",
+            ),
+            api_fields=("name", "kind", "email", "phone", "language", "timezone", "street",
+                        "street2", "city", "state", "zip", "country", "parent_id"),
+        ))

@@ -1,0 +1,218 @@
+"""Settings screens: companies, users and roles, API keys, scheduled jobs, the audit log."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from mailroom.core import navigation, services
+from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, CronRun, User
+from mailroom.core.roles import Role
+
+admin.site.unregister(Group)
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Company)
+class CompanyAdmin(ModelAdmin):
+    list_display = ("name", "email", "language", "timezone", "currency")
+    search_fields = ("name", "email")
+    fieldsets = (
+        (None, {"fields": ("name", "logo", "primary_color", "secondary_color")}),
+        ("Contact", {"fields": ("email", "phone", "website")}),
+        ("Postal address", {"fields": ("street", "street2", "zip", "city", "state", "country")}),
+        ("Locale", {"fields": ("language", "timezone", "currency")}),
+    )
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(pk__in=request.user.company_ids())
+
+    def has_add_permission(self, request):
+        return request.user.has_role(Role.ADMINISTRATOR)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_role(Role.ADMINISTRATOR)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        services.save_company(obj, actor=request.user)
+
+
+class MailroomUserCreationForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+
+
+class MailroomUserChangeForm(UserChangeForm):
+    roles = forms.MultipleChoiceField(
+        choices=[(r.value, r.value) for r in Role], required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Administrators hold every role. Mail Managers run servers, aliases and the "
+                  "email hub; Template Editors use the full template language.",
+    )
+
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["roles"].initial = sorted(self.instance.role_names())
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ModelAdmin):
+    form = MailroomUserChangeForm
+    add_form = MailroomUserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    list_display = ("username", "get_full_name", "email", "current_company", "roles_display",
+                    "is_active")
+    list_filter = ("is_active", "groups", "companies")
+    filter_horizontal = ("companies",)
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Person", {"fields": ("first_name", "last_name", "email", "language", "timezone")}),
+        ("Access", {"fields": ("is_active", "roles", "companies", "current_company")}),
+    )
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(companies__in=request.user.company_ids()).distinct()
+
+    def _is_admin(self, request):
+        return request.user.has_role(Role.ADMINISTRATOR)
+
+    def has_add_permission(self, request):
+        return self._is_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_admin(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "companies" and not request.user.is_superuser:
+            kwargs["queryset"] = Company.objects.filter(pk__in=request.user.company_ids())
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # the add form has no roles or companies; they follow on the edit form
+            services.save_user(obj, actor=request.user, companies=[], roles=[Role.USER])
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            return
+        obj = form.instance
+        companies = form.cleaned_data.get("companies")
+        roles = form.cleaned_data.get("roles")
+        services.save_user(obj, actor=request.user, companies=companies, roles=roles)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ModelAdmin):
+    list_display = ("prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "user", "created_at", "last_used_at", "revoked_at")
+    fields = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("user")
+        if request.user.has_role(Role.ADMINISTRATOR):
+            return qs if request.user.is_superuser else qs.filter(
+                user__companies__in=request.user.company_ids()).distinct()
+        return qs.filter(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            services.revoke_api_key(key, actor=request.user)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(CronJob)
+class CronJobAdmin(ModelAdmin):
+    list_display = ("name", "task", "schedule", "enabled", "next_run_at", "last_run_at",
+                    "last_ok", "run_count")
+    list_filter = ("enabled", "last_ok")
+    readonly_fields = ("task", "last_run_at", "last_duration_ms", "last_result", "last_ok",
+                       "run_count")
+    fields = ("name", "task", "schedule", "enabled", "next_run_at", "last_run_at",
+              "last_duration_ms", "last_ok", "last_result", "run_count")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from mailroom.core.cron import validate_schedule
+
+        validate_schedule(obj.schedule)
+        before = services.snapshot(CronJob.objects.get(pk=obj.pk))
+        obj.save()
+        services.audit("cronjob.update", actor=request.user, obj=obj, before=before,
+                       after=services.snapshot(obj))
+
+
+@admin.register(CronRun)
+class CronRunAdmin(ReadOnlyAdmin):
+    list_display = ("job", "scheduled_for", "started_at", "finished_at", "worker", "ok")
+    list_filter = ("ok", "job")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_name", "action", "object_repr", "company")
+    list_filter = ("action",)
+    search_fields = ("action", "object_repr", "actor_name")
+    readonly_fields = ("created_at", "actor_name", "company", "action", "object_type",
+                       "object_id", "object_repr", "before", "after")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(company__in=request.user.company_ids())
+
+
+navigation.add_model("Settings", "Companies", "apartment", Company)
+navigation.add_model("Settings", "Users", "group", User)
+navigation.add("Settings", "API keys", "key", "admin:core_apikey_changelist")
+navigation.add_model("Settings", "Scheduled jobs", "schedule", CronJob)
+navigation.add_model("Settings", "Audit log", "history", AuditLog)

@@ -1,0 +1,90 @@
+"""Admin bases: company scoping and service-backed saves for every Mailroom screen."""
+
+from __future__ import annotations
+
+from django.db import models
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+
+from mailroom.core.models import Company, User
+from mailroom.core.roles import Role
+from mailroom.core.scoping import CompanyQuerySet
+
+STATE_COLOURS = {
+    "new": "info", "draft": "info", "open": "info", "qualified": "primary",
+    "in_progress": "warning", "proposition": "warning", "sent": "primary",
+    "won": "success", "done": "success", "sale": "success", "posted": "success",
+    "paid": "success", "hired": "success", "solved": "success", "closed": "success",
+    "lost": "danger", "cancel": "danger", "cancelled": "danger", "refused": "danger",
+}
+
+
+class CompanyScopedAdmin(ModelAdmin):
+    """Lists show the current company; forms and lookups are limited to the user's companies."""
+
+    list_fullwidth = False
+    warn_unsaved_form = True
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if not isinstance(qs, CompanyQuerySet):
+            return qs
+        match = getattr(request, "resolver_match", None)
+        if match and match.url_name and match.url_name.endswith("_changelist"):
+            return qs.for_current_company(request.user)
+        return qs.for_user(request.user)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        if request.user.current_company_id:
+            initial.setdefault("company", request.user.current_company_id)
+        return initial
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.remote_field.model
+        user = request.user
+        if related is Company:
+            kwargs["queryset"] = (
+                Company.objects.all() if user.is_superuser
+                else Company.objects.filter(pk__in=user.company_ids())
+            )
+        elif related is User:
+            kwargs["queryset"] = User.objects.filter(
+                is_active=True, companies__in=user.company_ids()
+            ).distinct() if not user.is_superuser else User.objects.filter(is_active=True)
+        elif isinstance(related._default_manager.all(), CompanyQuerySet):
+            kwargs["queryset"] = related._default_manager.for_user(user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        related = db_field.remote_field.model
+        if isinstance(related._default_manager.all(), CompanyQuerySet):
+            kwargs["queryset"] = related._default_manager.for_user(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_role(Role.ADMINISTRATOR) and super().has_delete_permission(
+            request, obj
+        )
+
+
+class RecordAdmin(CompanyScopedAdmin):
+    """A business record with the chatter panel beside its form."""
+
+    change_form_template = "chatter/admin/record_change_form.html"
+    state_field = "state"
+
+    def save_model(self, request, obj, form, change):
+        self.save_via_service(request, obj, form, change)
+
+    def save_via_service(self, request, obj, form, change) -> None:
+        """Apps with their own service override this (quotation totals, …)."""
+        from mailroom.chatter.services import save_record
+
+        save_record(obj, actor=request.user)
+
+    @display(description="State", label=True)
+    def state_chip(self, obj: models.Model):
+        value = getattr(obj, self.state_field)
+        text = getattr(obj, f"get_{self.state_field}_display")()
+        return text, STATE_COLOURS.get(value, "info")

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "mailroom.core"
+    label = "core"
+    verbose_name = "Settings"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from mailroom.core import roles
+
+        post_migrate.connect(roles.sync_role_groups, dispatch_uid="mailroom.sync_role_groups")

@@ -1,0 +1,67 @@
+"""The sidebar, grouped like the spec. Apps add entries with `add()`; empty groups hide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+GROUPS = ["Email", "Sales", "CRM", "Helpdesk", "Recruitment", "Projects", "Invoicing",
+          "Contacts", "Settings"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    group: str
+    title: str
+    icon: str
+    url_name: str
+    permission: str = ""  # "app_label.view_model"; empty = any signed-in user
+    check: Callable | None = None
+
+
+ENTRIES: list[Entry] = []
+
+
+def add(group: str, title: str, icon: str, url_name: str, permission: str = "",
+        check: Callable | None = None) -> None:
+    if group not in GROUPS:
+        raise ValueError(f"Unknown sidebar group {group!r}")
+    ENTRIES.append(Entry(group, title, icon, url_name, permission, check))
+
+
+def _allowed(entry: Entry, request) -> bool:
+    user = request.user
+    if entry.permission and not user.has_perm(entry.permission):
+        return False
+    return entry.check(request) if entry.check else True
+
+
+def sidebar(request) -> list[dict]:
+    groups = []
+    for group in GROUPS:
+        items = []
+        for entry in ENTRIES:
+            if entry.group != group or not _allowed(entry, request):
+                continue
+            try:
+                link = reverse(entry.url_name)
+            except NoReverseMatch:
+                continue
+            items.append({"title": entry.title, "icon": entry.icon, "link": link})
+        if items:
+            groups.append({"title": group, "separator": True, "collapsible": True,
+                           "items": items})
+    return groups
+
+
+def company_dropdown(request) -> list[dict]:
+    """Unfold's site dropdown; the company switcher itself is a POST form in the header."""
+    return []
+
+
+def add_model(group: str, title: str, icon: str, model, permission_action: str = "view"):
+    meta = model._meta
+    add(group, title, icon, f"admin:{meta.app_label}_{meta.model_name}_changelist",
+        f"{meta.app_label}.{permission_action}_{meta.model_name}")

@@ -1,0 +1,70 @@
+"""Roles are Django groups with a fixed meaning; each app declares what each role may do."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMINISTRATOR = "Administrator"
+    MAIL_MANAGER = "Mail Manager"
+    TEMPLATE_EDITOR = "Template Editor"
+    USER = "User"
+
+
+# app_label.model -> actions, per role. Administrators get every permission of our apps.
+# Later apps add their rows here (servers for Mail Managers, templates for Template Editors).
+ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.USER: {
+        "contacts.partner": ("view", "add", "change"),
+        "contacts.partnertag": ("view",),
+        "chatter.message": ("view", "add"),
+        "chatter.attachment": ("view", "add"),
+        "chatter.follower": ("view", "add", "delete"),
+        "crm.lead": ("view", "add", "change"),
+        "helpdesk.ticket": ("view", "add", "change"),
+        "recruitment.applicant": ("view", "add", "change"),
+        "recruitment.jobposition": ("view",),
+        "projects.project": ("view",),
+        "projects.task": ("view", "add", "change"),
+        "sales.quotation": ("view", "add", "change"),
+        "sales.quotationline": ("view", "add", "change", "delete"),
+        "sales.tax": ("view",),
+        "invoicing.invoice": ("view", "add", "change"),
+        "invoicing.invoiceline": ("view", "add", "change", "delete"),
+        "core.company": ("view",),
+    },
+    Role.MAIL_MANAGER: {
+        "core.cronjob": ("view", "change"),
+        "core.cronrun": ("view",),
+    },
+    Role.TEMPLATE_EDITOR: {},
+}
+OUR_APPS = {
+    "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
+    "invoicing",
+}
+
+
+def sync_role_groups(sender=None, **kwargs) -> None:
+    """Create the role groups and give them their permissions (idempotent, after migrate)."""
+    from django.contrib.auth.models import Group, Permission
+
+    using = kwargs.get("using", "default")
+    perms = Permission.objects.using(using).select_related("content_type")
+    by_key = {f"{p.content_type.app_label}.{p.content_type.model}:{p.codename.split('_', 1)[0]}": p
+              for p in perms}
+    for role in Role:
+        group, _ = Group.objects.using(using).get_or_create(name=role.value)
+        if role is Role.ADMINISTRATOR:
+            wanted = [p for p in perms if p.content_type.app_label in OUR_APPS
+                      and not (p.content_type.model in {"auditlog"} and
+                               not p.codename.startswith("view"))]
+            wanted += [p for p in perms if p.content_type.app_label == "auth"
+                       and p.content_type.model == "group" and p.codename.startswith("view")]
+        else:
+            wanted = []
+            for role_grant in (Role.USER, role):
+                for model, actions in ROLE_PERMISSIONS.get(role_grant, {}).items():
+                    wanted += [by_key[f"{model}:{a}"] for a in actions if f"{model}:{a}" in by_key]
+        group.permissions.set(wanted)

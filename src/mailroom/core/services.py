@@ -1,0 +1,179 @@
+"""Core services: the only writers of companies, users' company choice, audit rows and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from mailroom.core.models import ApiKey, AuditLog, Company, User
+from mailroom.core.roles import Role
+
+API_KEY_PREFIX = "mr_"
+
+
+def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-safe summary of a row for audit before/after columns; secrets are masked."""
+    from mailroom.core.secrets import EncryptedTextField
+
+    data: dict[str, Any] = {}
+    for field in instance._meta.concrete_fields:
+        if fields is not None and field.name not in fields:
+            continue
+        if field.name in {"password"}:
+            continue
+        value = getattr(instance, field.attname)
+        if isinstance(field, EncryptedTextField):
+            value = "********" if value else ""
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            value = str(value)
+        data[field.name] = value
+    return data
+
+
+def audit(
+    action: str,
+    *,
+    actor: User | None,
+    obj: models.Model | None = None,
+    company: Company | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditLog:
+    """Write one audit row. Only changed keys are kept so the log reads as a diff."""
+    before = before or {}
+    after = after or {}
+    if before and after:
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        before = {k: v for k, v in before.items() if k in changed}
+        after = {k: v for k, v in after.items() if k in changed}
+    if company is None and obj is not None:
+        company = obj if isinstance(obj, Company) else getattr(obj, "company", None)
+    return AuditLog.objects.create(
+        actor=actor if actor and actor.pk else None,
+        actor_name=(actor.get_username() if actor and actor.pk else "system"),
+        company=company,
+        action=action,
+        object_type=obj._meta.label if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:200] if obj is not None else "",
+        before=before,
+        after=after,
+    )
+
+
+def save_company(company: Company, *, actor: User | None) -> Company:
+    """Create or update a company (Administrators only), with an audit row."""
+    if actor is not None and not actor.has_role(Role.ADMINISTRATOR):
+        raise PermissionDenied("Only administrators can change companies.")
+    company.full_clean()
+    with transaction.atomic():
+        before = {}
+        if company.pk:
+            before = snapshot(Company.objects.get(pk=company.pk))
+        company.save()
+        audit(
+            "company.update" if before else "company.create",
+            actor=actor,
+            obj=company,
+            before=before,
+            after=snapshot(company),
+        )
+        if not before and actor is not None and not actor.is_superuser:
+            actor.companies.add(company)
+            actor.forget_companies()
+    return company
+
+
+def save_user(user: User, *, actor: User | None, companies=None, roles=None) -> User:
+    """Create or update a user with companies and roles (Administrators only), audited."""
+    if actor is not None and not actor.has_role(Role.ADMINISTRATOR):
+        raise PermissionDenied("Only administrators can manage users.")
+    with transaction.atomic():
+        before = snapshot(User.objects.get(pk=user.pk), _USER_AUDIT) if user.pk else {}
+        if before:
+            before["companies"] = sorted(user.company_ids())
+            before["roles"] = sorted(user.role_names())
+        user.is_staff = True
+        user.save()
+        if companies is not None:
+            user.companies.set(companies)
+            user.forget_companies()
+        if roles is not None:
+            from django.contrib.auth.models import Group
+
+            user.groups.set(Group.objects.filter(name__in=[Role(r).value for r in roles]))
+            user._role_names = None
+        ids = user.company_ids()
+        if user.current_company_id not in ids:
+            user.current_company_id = ids[0] if ids else None
+            user.save(update_fields=["current_company"])
+        after = snapshot(user, _USER_AUDIT)
+        after["companies"] = sorted(ids)
+        after["roles"] = sorted(user.role_names())
+        audit("user.update" if before else "user.create", actor=actor, obj=user,
+              company=user.current_company, before=before, after=after)
+    return user
+
+
+_USER_AUDIT = ["username", "first_name", "last_name", "email", "is_active", "is_superuser",
+               "current_company", "language", "timezone"]
+
+
+def switch_company(user: User, company_id: int) -> Company:
+    """Make `company_id` the user's current company; only a company the user belongs to."""
+    if not user.is_superuser and company_id not in user.company_ids():
+        raise ValidationError("You do not belong to that company.")
+    company = Company.objects.get(pk=company_id)
+    User.objects.filter(pk=user.pk).update(current_company=company)
+    user.current_company = company
+    return company
+
+
+def create_api_key(user: User, *, actor: User | None, name: str = "") -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is shown this once and never again."""
+    if actor is not None and actor.pk != user.pk and not actor.has_role(Role.ADMINISTRATOR):
+        raise PermissionDenied("Only administrators can create keys for other users.")
+    prefix = secrets.token_hex(4)
+    secret = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(user=user, name=name, prefix=prefix, key_hash=hash_key(secret))
+        audit("apikey.create", actor=actor, obj=key, company=user.current_company,
+              after={"user": user.username, "name": name, "prefix": prefix})
+    return key, secret
+
+
+def revoke_api_key(key: ApiKey, *, actor: User | None) -> ApiKey:
+    if actor is not None and actor.pk != key.user_id and not actor.has_role(Role.ADMINISTRATOR):
+        raise PermissionDenied("Only administrators can revoke other users' keys.")
+    with transaction.atomic():
+        if key.revoked_at is None:
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            audit("apikey.revoke", actor=actor, obj=key, company=key.user.current_company,
+                  after={"prefix": key.prefix})
+    return key
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate_api_key(secret: str) -> User | None:
+    """Return the active user owning `secret`, or None. Constant-time hash comparison."""
+    if not secret.startswith(API_KEY_PREFIX):
+        return None
+    prefix = secret[len(API_KEY_PREFIX):].split("_", 1)[0]
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix, revoked_at=None).first()
+    if key is None or not secrets.compare_digest(key.key_hash, hash_key(secret)):
+        return None
+    if not key.user.is_active:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key.user

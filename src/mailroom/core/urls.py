@@ -1,0 +1,6 @@
+from django.urls import path
+
+from mailroom.core import views
+
+app_name = "core"
+urlpatterns = [path("switch/", views.switch_company, name="switch_company")]

@@ -1,0 +1,107 @@
+"""Shared fixtures: two companies and named users (Healthchecks style).
+
+- acme: alice (Administrator), bob (User), mia (Mail Manager), tess (Template Editor)
+- globex: charlie (User)
+- dana belongs to both companies (User), currently in acme
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+os.environ.setdefault("MAILROOM_DATA_DIR", tempfile.mkdtemp(prefix="mailroom-test-"))
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def _attachment_dir(settings, tmp_path):
+    settings.ATTACHMENT_DIR = tmp_path / "attachments"
+
+
+@pytest.fixture
+def acme(db):
+    from mailroom.core.models import Company
+
+    return Company.objects.create(name="Acme Corp", email="hello@acme.test", city="Lyon",
+                                  country="FR", language="fr_FR", timezone="Europe/Paris")
+
+
+@pytest.fixture
+def globex(db):
+    from mailroom.core.models import Company
+
+    return Company.objects.create(name="Globex", email="info@globex.test", country="US")
+
+
+def make_user(username: str, companies, role: str, current=None):
+    from django.contrib.auth.models import Group
+
+    from mailroom.core.models import User
+
+    user = User.objects.create_user(username=username, password=PASSWORD,
+                                    email=f"{username}@example.test",
+                                    first_name=username.capitalize(), is_staff=True)
+    user.companies.set(companies)
+    user.current_company = current or companies[0]
+    user.save()
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def alice(acme):
+    return make_user("alice", [acme], "Administrator")
+
+
+@pytest.fixture
+def bob(acme):
+    return make_user("bob", [acme], "User")
+
+
+@pytest.fixture
+def mia(acme):
+    return make_user("mia", [acme], "Mail Manager")
+
+
+@pytest.fixture
+def tess(acme):
+    return make_user("tess", [acme], "Template Editor")
+
+
+@pytest.fixture
+def charlie(globex):
+    return make_user("charlie", [globex], "User")
+
+
+@pytest.fixture
+def dana(acme, globex):
+    return make_user("dana", [acme, globex], "User", current=acme)
+
+
+@pytest.fixture
+def customer(acme):
+    from mailroom.contacts.models import Partner
+
+    return Partner.objects.create(company=acme, name="Ada Lovelace", email="ada@client.test",
+                                  language="en_GB")
+
+
+@pytest.fixture
+def lead(acme, bob, customer):
+    from mailroom.apps.crm.models import Lead
+    from mailroom.chatter.services import save_record
+
+    return save_record(Lead(company=acme, name="Big deal", partner=customer, user=bob),
+                       actor=bob)
+
+
+@pytest.fixture
+def globex_lead(globex, charlie):
+    from mailroom.apps.crm.models import Lead
+    from mailroom.chatter.services import save_record
+
+    return save_record(Lead(company=globex, name="Globex secret deal"), actor=charlie)

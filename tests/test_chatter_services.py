@@ -1,0 +1,77 @@
+import io
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from mailroom.chatter import services
+from mailroom.chatter.models import Attachment, Message, Notification
+
+
+def test_creating_a_record_logs_it(lead):
+    messages = list(services.thread_queryset(Message, lead))
+    assert [m.message_type for m in messages] == ["system"]
+    assert "Lead created" in messages[0].body_html
+
+
+def test_tracking_writes_odoo_style_lines(lead, bob):
+    lead.stage = "qualified"
+    lead.expected_revenue = 1200
+    services.save_record(lead, actor=bob)
+    latest = services.thread_queryset(Message, lead).first()
+    lines = [str(t) for t in latest.tracking.all()]
+    assert "Stage: New → Qualified" in lines
+    assert any(line.startswith("Expected revenue: 0") for line in lines)
+
+
+def test_save_without_change_writes_nothing(lead, bob):
+    before = services.thread_queryset(Message, lead).count()
+    services.save_record(lead, actor=bob)
+    assert services.thread_queryset(Message, lead).count() == before
+
+
+def test_post_message_sanitizes_html(lead, bob):
+    msg = services.post_message(lead, actor=bob,
+                                body_html='<p onclick="x()">Hi<script>alert(1)</script></p>'
+                                          '<a href="javascript:alert(1)">x</a>')
+    assert "script" not in msg.body_html
+    assert "onclick" not in msg.body_html
+    assert "javascript:" not in msg.body_html
+    assert msg.message_id.startswith("<") and msg.message_id.endswith(">")
+
+
+def test_comment_notifies_followers_but_note_does_not(lead, bob, customer):
+    services.follow(lead, customer, actor=bob)
+    comment = services.post_message(lead, actor=bob, body_text="Hello")
+    note = services.log_note(lead, actor=bob, body_text="internal")
+    assert Notification.objects.filter(message=comment, partner=customer).exists()
+    assert not Notification.objects.filter(message=note).exists()
+
+
+def test_other_company_cannot_post(lead, charlie):
+    with pytest.raises(PermissionDenied):
+        services.post_message(lead, actor=charlie, body_text="hi")
+
+
+def test_empty_message_is_refused(lead, bob):
+    with pytest.raises(ValidationError):
+        services.post_message(lead, actor=bob, body_html="<script></script>")
+
+
+def test_attachments_are_stored_once_by_content(lead, bob, settings):
+    a = services.store_attachment(lead, actor=bob, name="../../etc/passwd",
+                                  stream=io.BytesIO(b"same bytes"))
+    b = services.store_attachment(lead, actor=bob, name="copy.txt",
+                                  stream=io.BytesIO(b"same bytes"))
+    assert a.name == "passwd"
+    assert a.sha256 == b.sha256
+    path = services.attachment_path(a.sha256)
+    assert path.read_bytes() == b"same bytes"
+    assert len([p for p in settings.ATTACHMENT_DIR.rglob("*") if p.is_file()]) == 1
+    assert Attachment.objects.count() == 2
+
+
+def test_attachment_size_limit(lead, bob, settings):
+    settings.MAX_ATTACHMENT_BYTES = 10
+    with pytest.raises(ValidationError):
+        services.store_attachment(lead, actor=bob, name="big.bin", stream=io.BytesIO(b"x" * 11))
+    assert not [p for p in settings.ATTACHMENT_DIR.rglob("*") if p.is_file()]
