@@ -7,12 +7,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import pytest
-
-os.environ.setdefault("MAILROOM_DATA_DIR", tempfile.mkdtemp(prefix="mailroom-test-"))
 
 PASSWORD = "correct-horse-battery"
 
