@@ -35,18 +35,23 @@ def read_or_create_secret(path: Path, make: callable) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        for _ in range(50):
-            value = path.read_text().strip()
-            if value:
-                return value
-            import time
-
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} exists but is empty; delete it to generate a new secret")
+        return _read_existing_secret(path)
     value = make()
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value
+
+
+def _read_existing_secret(path: Path) -> str:
+    """Another process may be writing the file right now: give it a moment."""
+    import time
+
+    for _ in range(50):
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} exists but is empty; delete it to generate a new secret")
 
 
 @dataclass(frozen=True)
