@@ -47,5 +47,5 @@ if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "
   .tools/bin/python -m pip install -q "uv==$UV_VERSION"
 fi
 export UV_PYTHON="$PYTHON" UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy
-.tools/bin/uv sync --frozen --quiet "$@"
+.tools/bin/uv sync --frozen --quiet ${MAILROOM_SYNC_ARGS:-}
 export PATH="$ROOT/.venv/bin:$PATH"
