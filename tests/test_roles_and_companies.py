@@ -78,3 +78,13 @@ def test_user_roles_and_companies_are_audited(alice, bob, acme, globex):
     assert "password" not in entry.after
     with pytest.raises(PermissionDenied):
         services.save_user(alice, actor=bob, roles=[Role.USER])
+
+
+def test_company_logo_is_served_but_nothing_else_in_media(client, acme, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "logos").mkdir()
+    (tmp_path / "logos" / "acme.png").write_bytes(b"\x89PNG fake")
+    (tmp_path / "private.txt").write_text("secret")
+    assert client.get("/media/logos/acme.png").status_code == 200
+    assert client.get("/media/private.txt").status_code in (302, 404)
+    assert client.get("/media/logos/../private.txt").status_code in (302, 404)
