@@ -15,7 +15,8 @@ class CrmConfig(AppConfig):
             default_alias="sales", api_slug="leads",
             template_fields=("name", "stage", "expected_revenue", "probability", "email_from",
                              "phone", "description", "partner.name", "partner.email",
-                             "user.name", "company.name"),
+                             "user.first_name", "user.last_name", "user.email",
+                             "company.name"),
             api_fields=("name", "partner_id", "user_id", "stage", "email_from", "phone",
                         "expected_revenue", "probability", "priority", "description"),
         ))

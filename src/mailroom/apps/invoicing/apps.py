@@ -4,3 +4,22 @@ from django.apps import AppConfig
 class InvoicingConfig(AppConfig):
     name = "mailroom.apps.invoicing"
     label = "invoicing"
+    verbose_name = "Invoicing"
+
+    def ready(self) -> None:
+        from mailroom.apps.invoicing.models import Invoice
+        from mailroom.core.records import RecordType, register
+
+        # Lines go through `invoicing.services.set_lines`; state and payments through
+        # post/cancel/register_payment, so none of them is writable here.
+        register(RecordType(
+            key="invoicing.invoice", label="Invoice", label_plural="Invoices", model=Invoice,
+            default_alias="", api_slug="invoices",
+            template_fields=("ref", "state", "payment_state", "invoice_date", "due_date",
+                             "currency", "amount_untaxed", "amount_tax", "amount_total",
+                             "amount_paid", "amount_residual", "note", "quotation.ref",
+                             "partner.name", "partner.email", "user.first_name",
+                             "user.last_name", "user.email", "company.name"),
+            api_fields=("partner_id", "user_id", "invoice_date", "due_date", "quotation_id",
+                        "note"),
+        ))

@@ -4,3 +4,19 @@ from django.apps import AppConfig
 class SalesConfig(AppConfig):
     name = "mailroom.apps.sales"
     label = "sales"
+    verbose_name = "Sales"
+
+    def ready(self) -> None:
+        from mailroom.apps.sales.models import Quotation
+        from mailroom.core.records import RecordType, register
+
+        # Lines go through `sales.services.set_lines`; state through confirm/cancel services.
+        register(RecordType(
+            key="sales.quotation", label="Quotation", label_plural="Quotations",
+            model=Quotation, default_alias="", api_slug="quotations",
+            template_fields=("ref", "state", "date", "validity_date", "currency",
+                             "amount_untaxed", "amount_tax", "amount_total", "note",
+                             "partner.name", "partner.email", "user.first_name",
+                             "user.last_name", "user.email", "company.name"),
+            api_fields=("partner_id", "user_id", "date", "validity_date", "note"),
+        ))

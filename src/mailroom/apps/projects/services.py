@@ -1,0 +1,36 @@
+"""Projects services: the only writers of projects and tasks."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from mailroom.apps.projects.models import Project, Task
+from mailroom.chatter.services import save_record
+
+
+def save_project(project: Project, *, actor) -> Project:
+    return save_record(project, actor=actor)
+
+
+def save_task(task: Task, *, actor) -> Task:
+    """Create or update a task; the customer defaults to the project's."""
+    return save_record(task, actor=actor)
+
+
+def set_stage(task: Task, stage: str, *, actor) -> Task:
+    if stage not in Task.Stage.values:
+        raise ValidationError({"stage": f"Unknown stage {stage!r}."})
+    if task.stage == stage:
+        return task
+    task.stage = stage
+    return save_record(task, actor=actor)
+
+
+def mark_done(task: Task, *, actor) -> Task:
+    return set_stage(task, Task.Stage.DONE, actor=actor)
+
+
+def start(task: Task, *, actor) -> Task:
+    if task.stage in Task.CLOSED_STAGES:
+        raise ValidationError("The task is closed.")
+    return set_stage(task, Task.Stage.IN_PROGRESS, actor=actor)
