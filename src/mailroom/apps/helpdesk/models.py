@@ -58,7 +58,8 @@ class Ticket(Numbered, MailThread, CompanyOwned):
         errors = {}
         if not self.email and self.partner_id:
             self.email = self.partner.email
-        if self.email:
+        # The contact's own address was checked when the contact was saved.
+        if self.email and not (self.partner_id and self.email == self.partner.email):
             try:
                 self.email = normalize_email(self.email)
             except InvalidAddress as exc:

@@ -135,6 +135,7 @@ def cancel_invoice(invoice: Invoice, *, actor) -> Invoice:
         if stored.amount_paid > 0:
             raise ValidationError({"state": "An invoice with payments cannot be cancelled."})
         stored.state = State.CANCEL
+        stored.amount_residual = Decimal("0.00")  # nothing is owed on a cancelled invoice
         save_record(stored, actor=actor)
     invoice.refresh_from_db()
     return invoice
@@ -151,6 +152,7 @@ def reset_invoice_to_draft(invoice: Invoice, *, actor) -> Invoice:
             raise ValidationError({"state": "An invoice with payments cannot go back to draft."})
         stored.state = State.DRAFT
         stored.payment_state = Invoice.PaymentState.NOT_PAID
+        stored.amount_residual = stored.amount_total
         save_record(stored, actor=actor)
     invoice.refresh_from_db()
     return invoice

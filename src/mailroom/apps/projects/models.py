@@ -46,7 +46,6 @@ class Project(MailThread, CompanyOwned):
         return self.name
 
     def clean(self) -> None:
-        self.alias_name = self.alias_name.strip().lower()
         check_company(self, related=("partner",))
 
 

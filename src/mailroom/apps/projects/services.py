@@ -9,6 +9,8 @@ from mailroom.chatter.services import save_record
 
 
 def save_project(project: Project, *, actor) -> Project:
+    """Create or update a project; " Website " is taken as the alias "website"."""
+    project.alias_name = (project.alias_name or "").strip().lower()
     return save_record(project, actor=actor)
 
 

@@ -49,7 +49,8 @@ class Applicant(MailThread, CompanyOwned):
         HIRED = "hired", "Hired"
         REFUSED = "refused", "Refused"
 
-    partner_name = models.CharField("applicant name", max_length=200)
+    # Blank in the form when a contact is picked; `clean` fills it in or asks for it.
+    partner_name = models.CharField("applicant name", max_length=200, blank=True)
     email = models.CharField(max_length=254, blank=True)
     phone = models.CharField(max_length=50, blank=True)
     job = models.ForeignKey(JobPosition, on_delete=models.PROTECT, null=True, blank=True,
@@ -77,14 +78,18 @@ class Applicant(MailThread, CompanyOwned):
     def clean(self) -> None:
         errors = {}
         if self.partner_id:
-            self.partner_name = self.partner_name or self.partner.name
             self.email = self.email or self.partner.email
-            self.phone = self.phone or self.partner.phone
-        if self.email:
+        # The contact's own address was checked when the contact was saved.
+        if self.email and not (self.partner_id and self.email == self.partner.email):
             try:
                 self.email = normalize_email(self.email)
             except InvalidAddress as exc:
                 errors["email"] = str(exc)
+        if self.partner_id:
+            self.partner_name = self.partner_name or self.partner.name
+            self.phone = self.phone or self.partner.phone
+        if not self.partner_name.strip():
+            errors["partner_name"] = "Give the applicant's name or pick a contact."
         if self.job_id and not self.job.active and self._state.adding:
             errors["job"] = "This position is closed."
         check_company(self, related=("job", "partner"), extra=errors)

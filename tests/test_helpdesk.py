@@ -1,0 +1,61 @@
+"""Tickets: HD- references per company, stages, closing time and company checks."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from mailroom.apps.helpdesk import services
+from mailroom.apps.helpdesk.models import Ticket
+from mailroom.chatter.models import Message
+from mailroom.chatter.services import thread_queryset
+
+
+@pytest.fixture
+def ticket(acme, bob, customer):
+    return services.save_ticket(Ticket(company=acme, name="Printer on fire", partner=customer),
+                                actor=bob)
+
+
+def test_refs_count_per_company(ticket, acme, globex, bob, charlie):
+    second = services.save_ticket(Ticket(company=acme, name="Again"), actor=bob)
+    foreign = services.save_ticket(Ticket(company=globex, name="Theirs"), actor=charlie)
+    assert (ticket.ref, second.ref, foreign.ref) == ("HD-00001", "HD-00002", "HD-00001")
+    assert str(ticket) == "HD-00001 Printer on fire"
+
+
+def test_email_comes_from_the_customer(ticket, customer):
+    assert ticket.email == customer.email
+
+
+def test_solving_tracks_the_stage_and_stamps_the_time(ticket, bob):
+    services.mark_solved(ticket, actor=bob)
+    assert ticket.closed_at is not None
+    lines = [str(t) for m in thread_queryset(Message, ticket) for t in m.tracking.all()]
+    assert "Stage: New → Solved" in lines
+    services.mark_in_progress(ticket, actor=bob)
+    assert ticket.closed_at is None
+
+
+def test_unknown_stage_is_refused(ticket, bob):
+    with pytest.raises(ValidationError):
+        services.set_stage(ticket, "exploded", actor=bob)
+
+
+def test_cross_company_links_are_refused(acme, globex, bob, charlie):
+    from mailroom.contacts.models import Partner
+
+    foreign = Partner.objects.create(company=globex, name="Globex person")
+    with pytest.raises(ValidationError) as exc:
+        services.save_ticket(Ticket(company=acme, name="x", partner=foreign, user=charlie),
+                             actor=bob)
+    assert set(exc.value.message_dict) == {"partner", "user"}
+    with pytest.raises(PermissionDenied):
+        services.save_ticket(Ticket(company=acme, name="x"), actor=charlie)
+
+
+def test_bulk_mark_solved_from_the_list(client, alice, ticket):
+    client.force_login(alice)
+    response = client.post("/helpdesk/ticket/", {"action": "mark_solved",
+                                                 "_selected_action": [ticket.pk]})
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.stage == "solved"
