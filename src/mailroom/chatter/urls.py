@@ -1,1 +1,17 @@
-urlpatterns: list = []
+from django.urls import path
+
+from mailroom.chatter import views
+
+app_name = "chatter"
+
+_record = "<int:content_type_id>/<int:object_id>/"
+urlpatterns = [
+    path(_record, views.panel, name="panel"),
+    path(f"{_record}timeline/", views.timeline, name="timeline"),
+    path(f"{_record}post/", views.post, name="post"),
+    path(f"{_record}attachments/", views.upload, name="upload"),
+    path(f"{_record}followers/", views.follow, name="follow"),
+    path(f"{_record}followers/remove/", views.unfollow, name="unfollow"),
+    path(f"{_record}followers/candidates/", views.partners, name="partners"),
+    path("attachments/<int:attachment_id>/download/", views.download, name="download"),
+]

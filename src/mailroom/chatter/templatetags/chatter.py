@@ -1,0 +1,39 @@
+"""Template helpers for the chatter panel."""
+
+from __future__ import annotations
+
+from django import template
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+
+from mailroom.lib.html import sanitize_html
+
+register = template.Library()
+
+BADGES = {"comment": "message", "note": "note", "system": "system", "email": "email"}
+
+
+@register.simple_tag
+def chatter_panel_url(record) -> str:
+    """Where the record page loads its chatter panel from."""
+    content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
+    return reverse("chatter:panel", args=[content_type.pk, record.pk])
+
+
+@register.filter
+def sanitized(value: str) -> str:
+    """Bodies are sanitized when stored; sanitizing again on display keeps old or imported
+    rows from ever reaching the page unsafe."""
+    return mark_safe(sanitize_html(value or ""))  # noqa: S308 — nh3 output
+
+
+@register.filter
+def initials(name: str) -> str:
+    parts = [p for p in (name or "").replace("@", " ").split() if p[:1].isalnum()]
+    return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+@register.filter
+def badge(message_type: str) -> str:
+    return BADGES.get(message_type, message_type)

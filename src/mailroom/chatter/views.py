@@ -1,0 +1,268 @@
+"""The chatter panel beside every record form: timeline, composer, attachments, followers.
+
+Plain function views answering htmx with HTML partials. Every view loads the record with
+`get_record_for_user` (404 for other companies' rows, never 403, so their existence does not
+leak) and writes only through the chatter services. Invalid input answers 422 with the form
+partial carrying a red line; `chatter.js` tells htmx to swap 422 like 200.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from mailroom.chatter import services
+from mailroom.chatter.forms import ComposerForm, FollowForm, UploadForm
+from mailroom.chatter.models import Attachment, Follower, MailThread, Message
+from mailroom.contacts.models import Partner
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 30
+PARTNER_CHOICES = 8
+# Served as bytes, never rendered: types a browser would run or render get a neutral type.
+ACTIVE_TYPES = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml",
+                "application/xml", "application/javascript", "text/javascript"}
+
+
+def office_user_required(view):
+    """Signed-in, active staff only. An htmx request from an expired session reloads the page
+    into the login form instead of swapping the login form into the panel."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff:
+            return view(request, *args, **kwargs)
+        if request.htmx:
+            login = reverse("admin:login")
+            here = request.htmx.current_url_abs_path or "/"
+            return redirect_to_login_htmx(login, here)
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
+
+
+def redirect_to_login_htmx(login_url: str, next_url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(f"{login_url}?{urlencode({'next': next_url})}")
+
+
+def _record(request, content_type_id: int, object_id: int) -> MailThread:
+    return services.get_record_for_user(content_type_id, object_id, request.user)
+
+
+def _urls(content_type_id: int, object_id: int) -> dict[str, str]:
+    args = [content_type_id, object_id]
+    return {name: reverse(f"chatter:{name}", args=args)
+            for name in ("panel", "timeline", "post", "upload", "follow", "unfollow",
+                         "partners")}
+
+
+def _messages(record: MailThread, before: Message | None = None) -> tuple[list[Message], bool]:
+    """One page of the timeline, newest first, and whether older messages remain."""
+    qs = (services.thread_queryset(Message, record)
+          .select_related("author_user", "author_partner")
+          .prefetch_related("tracking", "attachments")
+          .order_by("-date", "-id"))
+    if before is not None:
+        qs = qs.filter(Q(date__lt=before.date) | Q(date=before.date, id__lt=before.id))
+    page = list(qs[:PAGE_SIZE + 1])
+    return page[:PAGE_SIZE], len(page) > PAGE_SIZE
+
+
+def _attachments(record: MailThread) -> list[Attachment]:
+    return list(services.thread_queryset(Attachment, record).select_related("uploaded_by"))
+
+
+def _followers(record: MailThread) -> list[Follower]:
+    return list(services.thread_queryset(Follower, record).select_related("partner")
+                .order_by("partner__name"))
+
+
+def _context(record: MailThread, content_type_id: int, **extra) -> dict:
+    followers = extra.pop("followers", None)
+    if followers is None:
+        followers = _followers(record)
+    return {
+        "record": record,
+        "urls": _urls(content_type_id, record.pk),
+        "followers": followers,
+        **extra,
+    }
+
+
+def _error_lines(exc: ValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+@office_user_required
+@require_GET
+def panel(request, content_type_id: int, object_id: int):
+    """The whole panel, loaded once by the record page (hx-trigger="load")."""
+    record = _record(request, content_type_id, object_id)
+    messages, has_more = _messages(record)
+    return render(request, "chatter/panel.html", _context(
+        record, content_type_id, messages=messages, has_more=has_more,
+        attachments=_attachments(record), form=ComposerForm(), upload_form=UploadForm(),
+    ))
+
+
+@office_user_required
+@require_GET
+def timeline(request, content_type_id: int, object_id: int):
+    """Older messages: the page before message `?before=<id>`."""
+    record = _record(request, content_type_id, object_id)
+    before = None
+    if request.GET.get("before", "").isdigit():
+        before = services.thread_queryset(Message, record).filter(
+            pk=int(request.GET["before"])).first()
+    if before is None:  # an unknown cursor must not repeat the first page
+        messages, has_more = [], False
+    else:
+        messages, has_more = _messages(record, before)
+    return render(request, "chatter/partials/timeline_page.html", _context(
+        record, content_type_id, messages=messages, has_more=has_more))
+
+
+@office_user_required
+@require_POST
+def post(request, content_type_id: int, object_id: int):
+    """Send a message or log a note, with files. Answers the fresh composer plus the new entry
+    prepended to the timeline (out of band) and, when files came along, the attachment list."""
+    record = _record(request, content_type_id, object_id)
+    form = ComposerForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            stored = [
+                services.store_attachment(record, actor=request.user, name=upload.name,
+                                          stream=upload)
+                for upload in form.cleaned_data["files"]
+            ]
+            message = services.post_message(
+                record, actor=request.user, body_text=form.cleaned_data["body"],
+                message_type=form.message_type, attachments=stored,
+            )
+        except ValidationError as exc:
+            for line in _error_lines(exc):
+                form.add_error(None, line)
+        else:
+            message = (services.thread_queryset(Message, record)
+                       .prefetch_related("tracking", "attachments").get(pk=message.pk))
+            response = render(request, "chatter/partials/posted.html", _context(
+                record, content_type_id, form=ComposerForm(), message=message,
+                attachments=_attachments(record) if stored else None,
+            ))
+            response["HX-Trigger"] = "chatter-posted"
+            return response
+    return render(request, "chatter/partials/composer.html",
+                  _context(record, content_type_id, form=form), status=422)
+
+
+@office_user_required
+@require_POST
+def upload(request, content_type_id: int, object_id: int):
+    """Add files to the record's attachments (no message in the timeline)."""
+    record = _record(request, content_type_id, object_id)
+    form = UploadForm(request.POST, request.FILES)
+    errors: list[str] = []
+    if form.is_valid():
+        for item in form.cleaned_data["files"]:
+            try:
+                services.store_attachment(record, actor=request.user, name=item.name,
+                                          stream=item)
+            except ValidationError as exc:
+                errors += [f"{item.name}: {line}" for line in _error_lines(exc)]
+    else:
+        errors = [e for field_errors in form.errors.values() for e in field_errors]
+    return render(request, "chatter/partials/attachments.html", _context(
+        record, content_type_id, attachments=_attachments(record), upload_errors=errors,
+    ), status=422 if errors else 200)
+
+
+@office_user_required
+@require_GET
+def partners(request, content_type_id: int, object_id: int):
+    """Contacts of the record's company who could follow it, matching `?q=`."""
+    record = _record(request, content_type_id, object_id)
+    query = request.GET.get("q", "").strip()[:100]
+    following = services.thread_queryset(Follower, record).values("partner_id")
+    candidates = (Partner.objects.for_user(request.user)
+                  .filter(company_id=record.company_id, active=True)
+                  .exclude(pk__in=following).order_by("name"))
+    if query:
+        candidates = candidates.filter(Q(name__icontains=query) | Q(email__icontains=query))
+    return render(request, "chatter/partials/partner_choices.html", _context(
+        record, content_type_id, candidates=list(candidates[:PARTNER_CHOICES]), query=query))
+
+
+def _partner_for(request) -> tuple[Partner | None, list[str]]:
+    form = FollowForm(request.POST)
+    if not form.is_valid():
+        return None, ["Choose a contact."]
+    partner = Partner.objects.for_user(request.user).filter(
+        pk=form.cleaned_data["partner"]).first()
+    if partner is None:
+        return None, ["That contact does not exist."]
+    return partner, []
+
+
+@office_user_required
+@require_POST
+def follow(request, content_type_id: int, object_id: int):
+    record = _record(request, content_type_id, object_id)
+    partner, errors = _partner_for(request)
+    if partner is not None:
+        try:
+            services.follow(record, partner, actor=request.user)
+        except ValidationError as exc:
+            errors = _error_lines(exc)
+    return render(request, "chatter/partials/followers.html",
+                  _context(record, content_type_id, follower_errors=errors),
+                  status=422 if errors else 200)
+
+
+@office_user_required
+@require_POST
+def unfollow(request, content_type_id: int, object_id: int):
+    record = _record(request, content_type_id, object_id)
+    partner, errors = _partner_for(request)
+    if partner is not None:
+        services.unfollow(record, partner, actor=request.user)
+    return render(request, "chatter/partials/followers.html",
+                  _context(record, content_type_id, follower_errors=errors),
+                  status=422 if errors else 200)
+
+
+@office_user_required
+@require_GET
+def download(request, attachment_id: int):
+    """The file, as a download, to users who can see its record; 404 for everyone else."""
+    attachment = Attachment.objects.for_user(request.user).filter(pk=attachment_id).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    services.get_record_for_user(attachment.content_type_id, attachment.object_id, request.user)
+    path = services.attachment_path(attachment.sha256)
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        log.error("attachment %s: file %s is missing from storage", attachment.pk, path)
+        raise Http404("The file is missing from storage.") from None
+    mimetype = attachment.mimetype.split(";")[0].strip().lower()
+    if mimetype in ACTIVE_TYPES or not mimetype:
+        mimetype = "application/octet-stream"
+    response = FileResponse(handle, as_attachment=True, filename=attachment.name,
+                            content_type=mimetype)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-cache"
+    return response
