@@ -15,6 +15,8 @@ PASSWORD = "correct-horse-battery"
 @pytest.fixture(autouse=True)
 def _attachment_dir(settings, tmp_path):
     settings.ATTACHMENT_DIR = tmp_path / "attachments"
+    # real hashing costs ~0.3 s per user; tests check access rules, not PBKDF2
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

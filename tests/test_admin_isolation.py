@@ -25,10 +25,7 @@ def test_lead_list_shows_only_current_company(client_for, lead, globex_lead, dan
 def test_other_company_record_is_404_by_url(client_for, lead, charlie):
     client = client_for(charlie)
     for name in ("admin:crm_lead_change", "admin:crm_lead_history"):
-        response = client.get(reverse(name, args=[lead.pk]))
-        assert response.status_code in (302, 404), name
-        if response.status_code == 302:  # Django redirects "doesn't exist" to the admin index
-            assert str(lead.pk) not in response["Location"]
+        assert client.get(reverse(name, args=[lead.pk])).status_code == 404, name
     # delete is refused before lookup: same answer as for an id that does not exist
     mine = client.get(reverse("admin:crm_lead_delete", args=[lead.pk])).status_code
     missing = client.get(reverse("admin:crm_lead_delete", args=[999999])).status_code

@@ -75,3 +75,11 @@ def test_attachment_size_limit(lead, bob, settings):
     with pytest.raises(ValidationError):
         services.store_attachment(lead, actor=bob, name="big.bin", stream=io.BytesIO(b"x" * 11))
     assert not [p for p in settings.ATTACHMENT_DIR.rglob("*") if p.is_file()]
+
+
+def test_styles_that_could_overlay_the_page_are_dropped(lead, bob):
+    msg = services.post_message(
+        lead, actor=bob,
+        body_html='<p style="color: red; position: fixed; top: 0; z-index: 9999">Hi</p>')
+    assert "color:red" in msg.body_html.replace(" ", "")
+    assert "position" not in msg.body_html and "z-index" not in msg.body_html

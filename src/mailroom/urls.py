@@ -3,11 +3,18 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+
+
+def serve_logo(request, path: str):
+    """MEDIA_ROOT is read per request so it follows the configured data dir."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 urlpatterns = [
     path("api/", include("mailroom.api.urls")),
     path("chatter/", include("mailroom.chatter.urls")),
     path("company/", include("mailroom.core.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
-    re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve_logo),
     path("", admin.site.urls),
 ]

@@ -114,9 +114,6 @@ def test_other_company_gets_404(open_page, charlie, lead, live_server):
     panel = reverse("chatter:panel",
                     args=[ContentType.objects.get_for_model(lead).pk, lead.pk])
     assert page.request.get(live_server.url + panel).status == 404
-    if response.status == 302:
-        pytest.xfail("the admin redirects unknown records to the index; needs "
-                     "CompanyScopedAdmin._get_obj_does_not_exist_redirect to raise Http404")
     assert response.status == 404
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.http import Http404
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
@@ -11,8 +12,10 @@ from mailroom.core.roles import Role
 from mailroom.core.scoping import CompanyQuerySet
 
 STATE_COLOURS = {
-    "new": "info", "draft": "info", "open": "info", "qualified": "primary",
-    "in_progress": "warning", "proposition": "warning", "sent": "primary",
+    "new": "info", "draft": "info", "open": "info", "todo": "info", "qualified": "primary",
+    "screening": "primary", "in_progress": "warning", "proposition": "warning",
+    "interview": "warning", "on_hold": "warning", "contract_proposal": "warning",
+    "sent": "primary", "not_paid": "warning", "partial": "warning",
     "won": "success", "done": "success", "sale": "success", "posted": "success",
     "paid": "success", "hired": "success", "solved": "success", "closed": "success",
     "lost": "danger", "cancel": "danger", "cancelled": "danger", "refused": "danger",
@@ -33,6 +36,10 @@ class CompanyScopedAdmin(ModelAdmin):
         if match and match.url_name and match.url_name.endswith("_changelist"):
             return qs.for_current_company(request.user)
         return qs.for_user(request.user)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        """Another company's row (or a missing one) is a 404, never a redirect that hints."""
+        raise Http404(f"No {opts.verbose_name} with that ID.")
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
@@ -83,8 +90,9 @@ class RecordAdmin(CompanyScopedAdmin):
 
         save_record(obj, actor=request.user)
 
-    @display(description="State", label=True)
+    @display(description="State", label=STATE_COLOURS)
     def state_chip(self, obj: models.Model):
+        """(value, text): unfold colours the chip by value and shows the readable text."""
         value = getattr(obj, self.state_field)
         text = getattr(obj, f"get_{self.state_field}_display")()
-        return text, STATE_COLOURS.get(value, "info")
+        return (value, text) if value in STATE_COLOURS else text

@@ -21,6 +21,19 @@ _ALLOWED_ATTRIBUTES = {
     "table": {"width", "cellpadding", "cellspacing", "border", "bgcolor"},
     "font": {"color", "face", "size"},
 }
+# Inline styles are how mail is formatted, but positioning could overlay the UI: keep only
+# typography, box and table properties.
+_STYLE_PROPERTIES = {
+    "color", "background-color", "background", "font", "font-family", "font-size",
+    "font-style", "font-weight", "line-height", "letter-spacing", "text-align",
+    "text-decoration", "text-transform", "vertical-align", "white-space", "word-break",
+    "margin", "margin-top", "margin-right", "margin-bottom", "margin-left", "padding",
+    "padding-top", "padding-right", "padding-bottom", "padding-left", "border",
+    "border-top", "border-right", "border-bottom", "border-left", "border-color",
+    "border-style", "border-width", "border-radius", "border-collapse", "border-spacing",
+    "width", "max-width", "min-width", "height", "max-height", "min-height", "display",
+    "list-style", "list-style-type",
+}
 _URL_SCHEMES = {"http", "https", "mailto", "tel", "cid", "data"}
 
 
@@ -33,6 +46,7 @@ def sanitize_html(value: str) -> str:
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes=_URL_SCHEMES,
+        filter_style_properties=_STYLE_PROPERTIES,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
