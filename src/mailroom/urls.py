@@ -4,7 +4,6 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 
-
 def serve_logo(request, path: str):
     """MEDIA_ROOT is read per request so it follows the configured data dir."""
     return serve(request, path, document_root=settings.MEDIA_ROOT)
