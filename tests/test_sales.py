@@ -236,3 +236,4 @@ def test_admin_save_and_confirm_button_runs_after_the_lines(client, alice, custo
     assert quotation.amount_total == D("120.00")
     response = client.get(f"/sales/quotation/{quotation.pk}/change/")
     assert response.status_code == 200
+    assert b"sales_quotation_save_and_confirm" not in response.content  # confirmed already

@@ -84,6 +84,15 @@ class DocumentAdminMixin:
             self.message_user(request, f"Lines not saved: {error_text(exc)}", messages.ERROR)
         return None
 
+    def get_actions_submit_line(self, request, object_id):
+        """"Save and confirm" / "Save and post" only while the document can still move."""
+        actions = super().get_actions_submit_line(request, object_id)
+        if actions and object_id:
+            document = self.get_object(request, str(object_id))
+            if document is not None and not document.is_editable:
+                return []
+        return actions
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         for action in self.get_actions_submit_line(request, form.instance.pk):

@@ -71,14 +71,17 @@ TAXES = [("VAT 8.1%", Decimal("8.1")), ("VAT 2.6%", Decimal("2.6")),
 
 # name, contact index, stage, expected revenue, probability
 LEADS = [
-    ("Website redesign", 0, "new", 18000, 10), ("Fleet tracking pilot", 2, "qualified", 42000, 30),
+    ("Website redesign", 0, "new", 18000, 10),
+    ("Fleet tracking pilot", 2, "qualified", 42000, 30),
     ("Espresso machines for 3 cafés", 4, "proposition", 9500, 60),
-    ("Warehouse scanners", 3, "won", 23000, 100), ("Hotel booking engine", 9, "proposition",
-                                                   61000, 50),
-    ("Brand refresh", 7, "qualified", 12000, 40), ("Newsletter platform", 8, "new", 4000, 10),
-    ("ERP integration", 5, "lost", 75000, 0), ("Support retainer 2026", 1, "won", 14400, 100),
-    ("Conference app", 11, "new", 8000, 10), ("Translation services", 12, "qualified", 6200,
-                                              35),
+    ("Warehouse scanners", 3, "won", 23000, 100),
+    ("Hotel booking engine", 9, "proposition", 61000, 50),
+    ("Brand refresh", 7, "qualified", 12000, 40),
+    ("Newsletter platform", 8, "new", 4000, 10),
+    ("ERP integration", 5, "lost", 75000, 0),
+    ("Support retainer 2026", 1, "won", 14400, 100),
+    ("Conference app", 11, "new", 8000, 10),
+    ("Translation services", 12, "qualified", 6200, 35),
     ("Photo shoot", 13, "new", 2500, 20),
 ]
 # subject, contact index, stage, priority, customer message
@@ -111,17 +114,19 @@ PROJECTS = [("Brightwave website", 0, "brightwave"), ("Internal tooling", None, 
 # title, project index, stage, priority, days until deadline
 TASKS = [
     ("Wireframes for the home page", 0, "done", "0", -10),
-    ("Pick a colour palette", 0, "done", "0", -7), ("Build the CMS templates", 0,
-                                                   "in_progress", "1", 5),
-    ("Write launch copy", 0, "todo", "0", 12), ("Set up analytics", 0, "todo", "0", 20),
-    ("Migrate blog posts", 0, "todo", "1", 25), ("Upgrade the CI runners", 1, "in_progress",
-                                                 "1", 2),
-    ("Rotate API keys", 1, "todo", "1", -2), ("Backup restore drill", 1, "todo", "0", 14),
+    ("Pick a colour palette", 0, "done", "0", -7),
+    ("Build the CMS templates", 0, "in_progress", "1", 5),
+    ("Write launch copy", 0, "todo", "0", 12),
+    ("Set up analytics", 0, "todo", "0", 20),
+    ("Migrate blog posts", 0, "todo", "1", 25),
+    ("Upgrade the CI runners", 1, "in_progress", "1", 2),
+    ("Rotate API keys", 1, "todo", "1", -2),
+    ("Backup restore drill", 1, "todo", "0", 14),
     ("Clean up old branches", 1, "cancelled", "0", None),
     ("Document the release process", 1, "done", "0", -20),
     ("Monitor disk usage", 1, "todo", "0", 30),
 ]
-# description, quantity, unit price, discount %, tax indexes
+# description, unit price, tax indexes
 CATALOGUE = [
     ("Consulting (day)", Decimal("1200"), [0]), ("Support plan (month)", Decimal("350"), [0]),
     ("Training session", Decimal("900"), [0, 2]), ("Printed manuals", Decimal("24.50"), [1]),
