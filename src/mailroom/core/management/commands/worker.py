@@ -1,0 +1,39 @@
+"""`mailroom worker`: run the background steps (cron, and each app's sender, router…)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from mailroom.core.management import stop_when_supervisor_dies
+from mailroom.core.worker import STEPS, Worker, discover
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the worker loop until SIGTERM or Ctrl-C, which let the current step finish. "
+        "Any number of workers may share one database."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--steps", default="",
+                            help="Comma-separated steps to run (default: all registered).")
+        parser.add_argument("--name", default=None,
+                            help="Worker name recorded on cron runs (default: host:pid).")
+        parser.add_argument("--max-seconds", type=float, default=None,
+                            help="Stop after this many seconds (default: run until stopped).")
+        parser.add_argument("--idle-sleep", type=float, default=0.2,
+                            help="Seconds to wait when no step found work (default: 0.2).")
+
+    def handle(self, *args, steps: str, name: str | None, max_seconds: float | None,
+               idle_sleep: float, **options) -> None:
+        discover()
+        wanted = [s.strip() for s in steps.split(",") if s.strip()] or None
+        try:
+            worker = Worker(steps=wanted, name=name, idle_sleep=idle_sleep)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if not worker.steps:
+            raise CommandError(f"No steps to run. Known: {', '.join(STEPS) or 'none'}")
+        worker.install_signal_handlers()
+        stop_when_supervisor_dies()
+        worker.run(max_seconds=max_seconds)

@@ -1,0 +1,156 @@
+"""Configuration: generated secrets, environment precedence and the SQLite defaults."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from cryptography.fernet import Fernet
+
+from mailroom import config
+
+
+def test_secrets_are_generated_on_first_start_with_mode_0600_and_reused(tmp_path):
+    first = config.load({"MAILROOM_DATA_DIR": str(tmp_path)})
+    for name in ("secret_key", "fernet.key"):
+        mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
+        assert mode == 0o600, f"{name} has mode {oct(mode)}"
+    assert len(first.secret_key) >= 50
+    Fernet(first.fernet_keys[0])  # a usable key
+
+    second = config.load({"MAILROOM_DATA_DIR": str(tmp_path)})
+    assert second.secret_key == first.secret_key
+    assert second.fernet_keys == first.fernet_keys
+
+
+def test_environment_values_win(tmp_path):
+    keys = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+    cfg = config.load({
+        "MAILROOM_DATA_DIR": str(tmp_path),
+        "MAILROOM_SECRET_KEY": "from-the-environment",
+        "MAILROOM_FERNET_KEYS": ",".join(keys),
+        "MAILROOM_DATABASE_URL": "postgres://mailroom@db.internal/mailroom",
+        "MAILROOM_BASE_URL": "https://mail.example.com/",
+        "MAILROOM_ALLOWED_HOSTS": "mail.example.com, localhost",
+        "MAILROOM_DEBUG": "yes",
+        "MAILROOM_LOG_LEVEL": "debug",
+    })
+    assert cfg.secret_key == "from-the-environment"
+    assert cfg.fernet_keys == keys
+    assert cfg.database_url == "postgres://mailroom@db.internal/mailroom"
+    assert not cfg.is_sqlite
+    assert cfg.base_url == "https://mail.example.com"
+    assert cfg.allowed_hosts == ["mail.example.com", "localhost"]
+    assert cfg.debug is True and cfg.log_level == "DEBUG"
+    # nothing generated when the environment provides the secrets
+    assert not (tmp_path / "secret_key").exists()
+    assert not (tmp_path / "fernet.key").exists()
+
+
+def test_a_stored_secret_is_not_overwritten_by_a_later_start(tmp_path):
+    (tmp_path / "secret_key").write_text("kept-from-before\n")
+    assert config.load({"MAILROOM_DATA_DIR": str(tmp_path)}).secret_key == "kept-from-before"
+
+
+def test_sqlite_is_the_default_database_in_the_data_dir(tmp_path):
+    cfg = config.load({"MAILROOM_DATA_DIR": str(tmp_path / "data")})
+    assert cfg.is_sqlite
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'data' / 'mailroom.sqlite3'}"
+    assert (tmp_path / "data").is_dir()
+
+
+def sqlite_settings(path):
+    from mailroom.settings import _database
+
+    return _database(f"sqlite:///{path}")
+
+
+def test_sqlite_options():
+    db = sqlite_settings("/tmp/x.sqlite3")
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+    assert db["OPTIONS"]["timeout"] >= 5
+
+
+@pytest.fixture
+def fresh_sqlite(tmp_path, django_db_blocker):
+    """A Django connection to a brand-new SQLite file, set up exactly as settings do,
+    reachable as `connections["fresh"]` so `transaction.atomic(using="fresh")` uses it."""
+    from django.db import connections
+    from django.db.utils import ConnectionHandler
+
+    path = tmp_path / "fresh.sqlite3"
+    db = sqlite_settings(path)
+    connection = ConnectionHandler({"default": db, "fresh": db})["fresh"]
+    connections["fresh"] = connection
+    try:
+        with django_db_blocker.unblock():
+            yield connection, path
+    finally:
+        connection.close()
+        del connections["fresh"]
+
+
+def test_wal_is_active_on_a_fresh_connection(fresh_sqlite):
+    connection, path = fresh_sqlite
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA foreign_keys")
+        assert cursor.fetchone()[0] == 1
+    # WAL is a property of the file: a plain connection sees it too
+    with sqlite3.connect(path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_transactions_take_the_write_lock_at_begin(fresh_sqlite):
+    """IMMEDIATE: a transaction that has only read still holds the write lock, so two
+    workers never deadlock upgrading a read lock to a write lock."""
+    from django.db import transaction
+
+    connection, path = fresh_sqlite
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (x INTEGER)")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with transaction.atomic(using="fresh"):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM t")
+            assert connection.in_atomic_block
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again after commit
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_concurrent_first_start_agrees_on_one_key(tmp_path):
+    """Several processes starting at once on an empty data dir end up with the same keys."""
+    script = (
+        "import os, sys, time\n"
+        "go = sys.argv[1]\n"
+        "while not os.path.exists(go): time.sleep(0.001)\n"
+        "from mailroom import config\n"
+        "cfg = config.load({'MAILROOM_DATA_DIR': sys.argv[2]})\n"
+        "print(cfg.secret_key, ','.join(cfg.fernet_keys))\n"
+    )
+    for round_number in range(3):
+        data_dir = tmp_path / f"data{round_number}"
+        go = tmp_path / f"go{round_number}"
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(go), str(data_dir)],
+                                  stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+                 for _ in range(4)]
+        time.sleep(0.5)  # all four are importing and waiting for the go file
+        go.touch()
+        outputs = [p.communicate(timeout=30)[0].strip() for p in procs]
+        assert all(p.returncode == 0 for p in procs)
+        assert len(set(outputs)) == 1, outputs
+        secret_key, fernet = outputs[0].split(" ")
+        assert (data_dir / "secret_key").read_text().strip() == secret_key
+        assert (data_dir / "fernet.key").read_text().strip() == fernet
