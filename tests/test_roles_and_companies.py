@@ -88,3 +88,24 @@ def test_company_logo_is_served_but_nothing_else_in_media(client, acme, settings
     assert client.get("/media/logos/acme.png").status_code == 200
     assert client.get("/media/private.txt").status_code in (302, 404)
     assert client.get("/media/logos/../private.txt").status_code in (302, 404)
+
+
+def test_bad_cron_schedule_is_a_form_error_and_changes_are_audited(client, mia):
+    from django.urls import reverse
+
+    from mailroom.core.cron import ensure_job
+    from tests.conftest import PASSWORD
+
+    job = ensure_job("nightly-check", "noop", "@every 1h")
+    assert client.login(username="mia", password=PASSWORD)
+    url = reverse("admin:core_cronjob_change", args=[job.pk])
+    form = {"name": job.name, "schedule": "every tuesday-ish", "enabled": "on",
+            "next_run_at_0": "2026-11-24", "next_run_at_1": "10:00:00"}
+    page = client.post(url, form)
+    assert page.status_code == 200 and b"crontab line" in page.content
+    form["schedule"] = "@every 5m"
+    assert client.post(url, form).status_code == 302
+    job.refresh_from_db()
+    assert job.schedule == "@every 5m"
+    entry = AuditLog.objects.get(action="cronjob.update")
+    assert entry.after["schedule"] == "@every 5m" and entry.actor == mia

@@ -164,8 +164,25 @@ class ApiKeyAdmin(ModelAdmin):
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 
+class CronJobForm(forms.ModelForm):
+    class Meta:
+        model = CronJob
+        fields = "__all__"
+
+    def clean_schedule(self):
+        from mailroom.core.cron import validate_schedule
+
+        schedule = self.cleaned_data["schedule"].strip()
+        try:
+            validate_schedule(schedule)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return schedule
+
+
 @admin.register(CronJob)
 class CronJobAdmin(ModelAdmin):
+    form = CronJobForm
     list_display = ("name", "task", "schedule", "enabled", "next_run_at", "last_run_at",
                     "last_ok", "run_count")
     list_filter = ("enabled", "last_ok")
@@ -181,13 +198,7 @@ class CronJobAdmin(ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from mailroom.core.cron import validate_schedule
-
-        validate_schedule(obj.schedule)
-        before = services.snapshot(CronJob.objects.get(pk=obj.pk))
-        obj.save()
-        services.audit("cronjob.update", actor=request.user, obj=obj, before=before,
-                       after=services.snapshot(obj))
+        services.save_cron_job(obj, actor=request.user)
 
 
 @admin.register(CronRun)

@@ -124,6 +124,24 @@ _USER_AUDIT = ["username", "first_name", "last_name", "email", "is_active", "is_
                "current_company", "language", "timezone"]
 
 
+def save_cron_job(job, *, actor: User | None):
+    """Change a job's schedule or enabled flag (Mail Managers and Administrators), audited."""
+    from mailroom.core.cron import validate_schedule
+    from mailroom.core.models import CronJob
+
+    if actor is not None and not actor.has_role(Role.MAIL_MANAGER):
+        raise PermissionDenied("Only Mail Managers can change scheduled jobs.")
+    try:
+        validate_schedule(job.schedule)
+    except ValueError as exc:
+        raise ValidationError({"schedule": str(exc)}) from exc
+    with transaction.atomic():
+        before = snapshot(CronJob.objects.get(pk=job.pk))
+        job.save()
+        audit("cronjob.update", actor=actor, obj=job, before=before, after=snapshot(job))
+    return job
+
+
 def switch_company(user: User, company_id: int) -> Company:
     """Make `company_id` the user's current company; only a company the user belongs to."""
     if not user.is_superuser and company_id not in user.company_ids():
