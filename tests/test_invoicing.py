@@ -192,3 +192,11 @@ def test_admin_bulk_pay_in_full(client, alice, posted):
     assert response.status_code == 302
     posted.refresh_from_db()
     assert posted.payment_state == "paid"
+
+
+def test_invoice_list_shows_one_coloured_payment_chip(client, alice, posted):
+    client.force_login(alice)
+    services.register_payment(posted, 10, actor=alice)
+    html = client.get("/invoicing/invoice/").content.decode()
+    assert "Partially paid" in html
+    assert ">info<" not in html.replace(" ", "").replace("\n", "")  # the colour is no text

@@ -6,7 +6,7 @@ from mailroom.apps.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.invoicing import services
 from mailroom.apps.invoicing.models import Invoice, InvoiceLine
 from mailroom.core import navigation
-from mailroom.core.admin_base import STATE_COLOURS, RecordAdmin
+from mailroom.core.admin_base import RecordAdmin
 
 PAYMENT_COLOURS = {"not_paid": "warning", "partial": "info", "paid": "success"}
 
@@ -55,11 +55,12 @@ class InvoiceAdmin(DocumentAdminMixin, RecordAdmin):
     def due(self, obj) -> str:
         return f"{obj.amount_residual:,.2f} {obj.currency}"
 
-    @display(description="Payment", label=True)
+    @display(description="Payment", label=PAYMENT_COLOURS)
     def payment_chip(self, obj):
+        """(value, text) like `state_chip`; drafts and cancelled invoices owe nothing yet."""
         if obj.state != Invoice.State.POSTED:
-            return "—", STATE_COLOURS.get(obj.state, "info")
-        return obj.get_payment_state_display(), PAYMENT_COLOURS.get(obj.payment_state, "info")
+            return None
+        return obj.payment_state, obj.get_payment_state_display()
 
     def save_via_service(self, request, obj, form, change) -> None:
         services.save_invoice(obj, actor=request.user)
