@@ -14,6 +14,8 @@ from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, CronRun, Us
 from mailroom.core.roles import Role
 
 admin.site.unregister(Group)
+admin.site.site_header = admin.site.site_title = "Mailroom"
+admin.site.index_title = "Home"
 
 
 class ReadOnlyAdmin(ModelAdmin):

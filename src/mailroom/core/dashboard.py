@@ -32,7 +32,7 @@ def _recent_activity(user, limit: int = 12) -> list[dict]:
 
     rows = []
     messages = (Message.objects.for_current_company(user)
-                .select_related("content_type").prefetch_related("tracking")[:limit])
+                .select_related("content_type").prefetch_related("tracking", "record")[:limit])
     for message in messages:
         content_type: ContentType = message.content_type
         try:
@@ -40,8 +40,10 @@ def _recent_activity(user, limit: int = 12) -> list[dict]:
                            args=[message.object_id])
         except NoReverseMatch:
             link = ""
+        record = message.record
+        label = content_type.name.capitalize()
         rows.append({"message": message, "link": link,
-                     "record_label": content_type.name.capitalize()})
+                     "record_label": f"{label} {record}" if record else label})
     return rows
 
 
