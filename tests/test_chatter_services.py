@@ -83,3 +83,29 @@ def test_styles_that_could_overlay_the_page_are_dropped(lead, bob):
         body_html='<p style="color: red; position: fixed; top: 0; z-index: 9999">Hi</p>')
     assert "color:red" in msg.body_html.replace(" ", "")
     assert "position" not in msg.body_html and "z-index" not in msg.body_html
+
+
+def test_deleting_a_record_is_admin_only_and_audited(lead, bob, alice):
+    from mailroom.apps.crm.models import Lead
+    from mailroom.core.models import AuditLog
+
+    with pytest.raises(PermissionDenied):
+        services.delete_record(lead, actor=bob)
+    services.delete_record(lead, actor=alice)
+    assert not Lead.objects.filter(pk=lead.pk).exists()
+    assert not services.thread_queryset(Message, lead).exists()
+    entry = AuditLog.objects.get(action="crm.lead.delete")
+    assert entry.before["name"] == "Big deal" and entry.actor == alice
+
+
+def test_admin_bulk_delete_goes_through_the_service(client, lead, alice):
+    from django.urls import reverse
+
+    from mailroom.core.models import AuditLog
+    from tests.conftest import PASSWORD
+
+    assert client.login(username="alice", password=PASSWORD)
+    response = client.post(reverse("admin:crm_lead_changelist"), {
+        "action": "delete_selected", "_selected_action": [lead.pk], "post": "yes"})
+    assert response.status_code == 302
+    assert AuditLog.objects.filter(action="crm.lead.delete", object_id=str(lead.pk)).exists()

@@ -15,10 +15,9 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.http import Http404
 
-from mailroom.api import services as api_services
 from mailroom.api.errors import FieldErrors, django_errors, field_error
 from mailroom.api.specs import RecordSpec, accepts
-from mailroom.chatter.services import save_record
+from mailroom.chatter.services import delete_record, save_record
 from mailroom.core.models import Company, User
 
 
@@ -164,7 +163,7 @@ def delete(spec: RecordSpec, user: User, record: models.Model) -> None:
     if spec.delete_fn is not None:
         spec.delete_fn(record, actor=user)
     else:
-        api_services.delete_record(record, actor=user)
+        delete_record(record, actor=user)
 
 
 def _plain(f: models.Field, value: Any) -> Any:

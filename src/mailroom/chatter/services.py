@@ -204,6 +204,36 @@ def save_record(record: MailThread, *, actor, created_message: str = "") -> Mail
     return record
 
 
+def set_state(record: MailThread, value: str, *, actor, field: str = "stage") -> MailThread:
+    """Move a record along its state field; the chatter gets a "Stage: New → Solved" line."""
+    allowed = [choice for choice, _ in record._meta.get_field(field).choices]
+    if value not in allowed:
+        raise ValidationError({field: f"Unknown {field} {value!r}."})
+    if getattr(record, field) == value:
+        return record
+    setattr(record, field, value)
+    return save_record(record, actor=actor)
+
+
+def delete_record(record: MailThread, *, actor) -> None:
+    """Delete a record and its chatter (Administrators only). The chatter that told its story
+    goes with it, so an audit row keeps what was deleted and by whom.
+
+    Apps with other rules (cancel instead of delete) provide `delete_<model>` in their
+    services, which the API and the admin prefer.
+    """
+    from mailroom.core.roles import Role
+    from mailroom.core.services import audit, snapshot
+
+    require_access(actor, record)
+    if actor is not None and not actor.has_role(Role.ADMINISTRATOR):
+        raise PermissionDenied("Only administrators can delete records.")
+    with transaction.atomic():
+        audit(f"{record._meta.label_lower}.delete", actor=actor, obj=record,
+              company=getattr(record, "company", None), before=snapshot(record))
+        record.delete()
+
+
 def attachment_path(sha256: str) -> Path:
     return Path(settings.ATTACHMENT_DIR) / sha256[:2] / sha256[2:4] / sha256
 

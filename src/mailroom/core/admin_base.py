@@ -84,6 +84,17 @@ class RecordAdmin(CompanyScopedAdmin):
     def save_model(self, request, obj, form, change):
         self.save_via_service(request, obj, form, change)
 
+    def delete_model(self, request, obj):
+        from mailroom.chatter.services import delete_record
+
+        delete_record(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        from mailroom.chatter.services import delete_record
+
+        for obj in queryset:
+            delete_record(obj, actor=request.user)
+
     def save_via_service(self, request, obj, form, change) -> None:
         """Apps with their own service override this (quotation totals, …)."""
         from mailroom.chatter.services import save_record

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-
 from mailroom.apps.helpdesk.models import Ticket
-from mailroom.chatter.services import save_record
+from mailroom.chatter.services import save_record, set_state
 
 
 def save_ticket(ticket: Ticket, *, actor) -> Ticket:
@@ -15,12 +13,7 @@ def save_ticket(ticket: Ticket, *, actor) -> Ticket:
 
 def set_stage(ticket: Ticket, stage: str, *, actor) -> Ticket:
     """Move a ticket to `stage`; the chatter gets a "Stage: New → Solved" line."""
-    if stage not in Ticket.Stage.values:
-        raise ValidationError({"stage": f"Unknown stage {stage!r}."})
-    if ticket.stage == stage:
-        return ticket
-    ticket.stage = stage
-    return save_record(ticket, actor=actor)
+    return set_state(ticket, stage, actor=actor)
 
 
 def mark_solved(ticket: Ticket, *, actor) -> Ticket:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from mailroom.apps.projects.models import Project, Task
-from mailroom.chatter.services import save_record
+from mailroom.chatter.services import save_record, set_state
 
 
 def save_project(project: Project, *, actor) -> Project:
@@ -20,12 +20,7 @@ def save_task(task: Task, *, actor) -> Task:
 
 
 def set_stage(task: Task, stage: str, *, actor) -> Task:
-    if stage not in Task.Stage.values:
-        raise ValidationError({"stage": f"Unknown stage {stage!r}."})
-    if task.stage == stage:
-        return task
-    task.stage = stage
-    return save_record(task, actor=actor)
+    return set_state(task, stage, actor=actor)
 
 
 def mark_done(task: Task, *, actor) -> Task:

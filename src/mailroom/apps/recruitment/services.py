@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from mailroom.apps.recruitment.models import Applicant, JobPosition
-from mailroom.chatter.services import save_record
+from mailroom.chatter.services import save_record, set_state
 
 
 def save_job_position(job: JobPosition, *, actor) -> JobPosition:
@@ -18,12 +18,7 @@ def save_applicant(applicant: Applicant, *, actor) -> Applicant:
 
 
 def set_stage(applicant: Applicant, stage: str, *, actor) -> Applicant:
-    if stage not in Applicant.Stage.values:
-        raise ValidationError({"stage": f"Unknown stage {stage!r}."})
-    if applicant.stage == stage:
-        return applicant
-    applicant.stage = stage
-    return save_record(applicant, actor=actor)
+    return set_state(applicant, stage, actor=actor)
 
 
 def refuse(applicant: Applicant, *, actor) -> Applicant:
