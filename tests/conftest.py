@@ -83,7 +83,7 @@ def dana(acme, globex):
 def customer(acme):
     from mailroom.contacts.models import Partner
 
-    return Partner.objects.create(company=acme, name="Ada Lovelace", email="ada@client.test",
+    return Partner.objects.create(company=acme, name="Ada Lovelace", email="ada@client.example",
                                   language="en_GB")
 
 

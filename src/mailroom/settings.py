@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "mailroom.core",
     "mailroom.contacts",
     "mailroom.chatter",
+    "mailroom.outgoing",
     "mailroom.apps.crm",
     "mailroom.apps.helpdesk",
     "mailroom.apps.recruitment",

@@ -238,7 +238,7 @@ def attachment_path(sha256: str) -> Path:
     return Path(settings.ATTACHMENT_DIR) / sha256[:2] / sha256[2:4] / sha256
 
 
-def _store_blob(stream: IO[bytes]) -> tuple[str, int]:
+def store_blob(stream: IO[bytes]) -> tuple[str, int]:
     """Write bytes to the content-addressed store: temp file, fsync, atomic rename."""
     root = Path(settings.ATTACHMENT_DIR)
     root.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,7 @@ def store_attachment(record: MailThread, *, actor, name: str, stream: IO[bytes],
 
     require_access(actor, record)
     name = os.path.basename((name or "").replace("\\", "/")).strip()[:255] or "attachment"
-    sha256, size = _store_blob(stream)
+    sha256, size = store_blob(stream)
     mimetype = (mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream")[:255]
     return Attachment.objects.create(
         **_thread_fields(record), message=message, name=name, mimetype=mimetype,

@@ -33,16 +33,22 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "invoicing.invoice": ("view", "add", "change"),
         "invoicing.invoiceline": ("view", "add", "change", "delete"),
         "core.company": ("view",),
+        "outgoing.outgoingmail": ("view",),
+        "outgoing.outgoingrecipient": ("view",),
+        "outgoing.sendattempt": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
         "core.cronrun": ("view",),
+        "outgoing.mailserver": ("view", "add", "change", "delete"),
+        "outgoing.outgoingmail": ("view", "change"),
+        "outgoing.dkimkey": ("view", "add", "change", "delete"),
     },
     Role.TEMPLATE_EDITOR: {},
 }
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
-    "invoicing",
+    "invoicing", "outgoing",
 }
 
 

@@ -1,0 +1,247 @@
+"""Outgoing services: putting mail in the outbox and the hub's actions on it.
+
+`enqueue` is called inside the business transaction, so a mail exists exactly when the
+business change that caused it does. Network I/O never happens here: the sender step of
+`mailroom worker` picks mails up.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mailroom.chatter.services import store_blob
+from mailroom.core.roles import Role
+from mailroom.core.services import audit
+from mailroom.lib.addresses import InvalidAddress, domain_of, normalize_email
+from mailroom.lib.ids import make_message_id
+from mailroom.outgoing.models import (
+    FailureType,
+    OutgoingAttachment,
+    OutgoingMail,
+    OutgoingRecipient,
+    Purpose,
+)
+
+_FORBIDDEN = ("\r", "\n", "\0")
+
+
+@dataclass(frozen=True)
+class FileToSend:
+    name: str
+    content: bytes
+    mimetype: str = "application/octet-stream"
+    content_id: str = ""
+
+
+def check_header_value(field: str, value: str) -> str:
+    """CR, LF or NUL in a header value would let a caller inject headers: refuse, naming it."""
+    if value and any(ch in value for ch in _FORBIDDEN):
+        raise ValidationError({field: "Line breaks and NUL are not allowed in this field."})
+    return value or ""
+
+
+def _recipient(kind: str, entry, company, field: str) -> OutgoingRecipient:
+    """Accepts "addr", ("Name", "addr") or a Partner."""
+    from mailroom.contacts.models import Partner
+
+    partner = None
+    if isinstance(entry, Partner):
+        if entry.company_id != company.pk:
+            raise ValidationError({field: "The contact belongs to another company."})
+        partner, name, address = entry, entry.name, entry.email
+        if not address:
+            raise ValidationError({field: f"{entry.name} has no email address."})
+    elif isinstance(entry, (tuple, list)):
+        name, address = entry
+    else:
+        name, address = "", entry
+    check_header_value(field, name)
+    check_header_value(field, address)
+    try:
+        address = normalize_email(address)
+    except InvalidAddress as exc:
+        raise ValidationError({field: f"{address!r}: {exc}"}) from exc
+    if partner is None:
+        partner = Partner.objects.filter(company=company, email__iexact=address).first()
+    recipient = OutgoingRecipient(kind=kind, address=address, name=name[:200], partner=partner)
+    if partner is not None and partner.is_blacklisted:
+        recipient.status = OutgoingRecipient.Status.FAILED
+        recipient.failure_type = FailureType.BLACKLISTED
+        recipient.failure_reason = f"{address} is blacklisted (bounces or opt-out)."
+    return recipient
+
+
+def enqueue(
+    *,
+    company,
+    email_from: str,
+    to: Iterable = (),
+    cc: Iterable = (),
+    bcc: Iterable = (),
+    subject: str = "",
+    html: str = "",
+    text: str = "",
+    attachments: Sequence[FileToSend] = (),
+    record=None,
+    chatter_message=None,
+    priority: int = OutgoingMail.Priority.NORMAL,
+    purpose: str = Purpose.TRANSACTIONAL,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    server=None,
+    reply_to: str = "",
+    headers: dict[str, str] | None = None,
+    is_automatic: bool = False,
+    idempotency_key: str | None = None,
+    auto_delete: bool = False,
+    actor=None,
+) -> OutgoingMail:
+    """Put one email in the outbox (durably, in the caller's transaction).
+
+    A repeated `idempotency_key` in the same company returns the first mail instead of
+    queueing a second one, so a retried API call never sends twice.
+    """
+    if actor is not None and not actor.is_superuser and company.pk not in actor.company_ids():
+        raise PermissionDenied("You cannot send mail for that company.")
+    if idempotency_key:
+        existing = OutgoingMail.objects.filter(company=company,
+                                               idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    check_header_value("subject", subject)
+    check_header_value("email_from", email_from)
+    check_header_value("reply_to", reply_to)
+    for key, value in (headers or {}).items():
+        check_header_value(f"headers.{key}", key)
+        check_header_value(f"headers.{key}", value)
+    if not email_from:
+        raise ValidationError({"email_from": "A sender address is required."})
+    recipients = [
+        *(_recipient("to", e, company, "to") for e in to),
+        *(_recipient("cc", e, company, "cc") for e in cc),
+        *(_recipient("bcc", e, company, "bcc") for e in bcc),
+    ]
+    if not recipients:
+        raise ValidationError({"to": "At least one recipient is required."})
+    if not (html or text):
+        raise ValidationError({"html": "The email has no body."})
+    if purpose not in (Purpose.TRANSACTIONAL, Purpose.BULK):
+        raise ValidationError({"purpose": "Use transactional or bulk."})
+    if priority not in OutgoingMail.Priority.values:
+        raise ValidationError({"priority": "Use 0 (immediate) to 3 (low)."})
+    if server is not None and server.company_id != company.pk:
+        raise ValidationError({"server": "The server belongs to another company."})
+    sender_address = email_from
+    if "<" in email_from:
+        sender_address = email_from.rsplit("<", 1)[1].rstrip(">").strip()
+    now = timezone.now()
+    mail = OutgoingMail(
+        company=company, priority=priority, purpose=purpose, email_from=email_from,
+        reply_to=reply_to, subject=subject, body_html=html, body_text=text,
+        headers=dict(headers or {}), is_automatic=is_automatic, server=server,
+        message_id=make_message_id(domain_of(sender_address)),
+        chatter_message=chatter_message, author=actor if actor and actor.pk else None,
+        idempotency_key=idempotency_key or None, scheduled_at=scheduled_at,
+        expires_at=expires_at, next_attempt_at=max(scheduled_at or now, now),
+        auto_delete=auto_delete, created_at=now,
+    )
+    if record is not None:
+        mail.content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
+        mail.object_id = record.pk
+    if all(r.status == OutgoingRecipient.Status.FAILED for r in recipients):
+        mail.state = OutgoingMail.State.EXCEPTION
+        mail.failure_type = FailureType.BLACKLISTED
+        mail.failure_reason = "Every recipient is blacklisted."
+    try:
+        with transaction.atomic():
+            mail.save()
+            for recipient in recipients:
+                recipient.mail = mail
+            OutgoingRecipient.objects.bulk_create(recipients)
+            for item in attachments:
+                sha256, size = store_blob(io.BytesIO(item.content))
+                OutgoingAttachment.objects.create(
+                    mail=mail, name=item.name[:255], mimetype=item.mimetype, size=size,
+                    sha256=sha256, content_id=item.content_id)
+    except IntegrityError:
+        if idempotency_key:  # a concurrent call with the same key won the race
+            return OutgoingMail.objects.get(company=company, idempotency_key=idempotency_key)
+        raise
+    return mail
+
+
+def _require_manager(actor, mails: Iterable[OutgoingMail]) -> list[OutgoingMail]:
+    if actor is not None and not actor.has_role(Role.MAIL_MANAGER):
+        raise PermissionDenied("Only Mail Managers can act on the email hub.")
+    mails = list(mails)
+    if actor is not None and not actor.is_superuser:
+        allowed = set(actor.company_ids())
+        if any(m.company_id not in allowed for m in mails):
+            raise PermissionDenied("You cannot act on another company's mail.")
+    return mails
+
+
+def retry(mails: Iterable[OutgoingMail], *, actor) -> int:
+    """Queue failed, deferred, uncertain or cancelled mails again, now. Accepted recipients
+    are never sent again; failed ones get another chance."""
+    mails = _require_manager(actor, mails)
+    count = 0
+    with transaction.atomic():
+        for mail in mails:
+            if mail.state not in OutgoingMail.RETRYABLE_STATES:
+                continue
+            OutgoingRecipient.objects.filter(mail=mail).exclude(
+                status=OutgoingRecipient.Status.SENT).exclude(
+                failure_type=FailureType.BLACKLISTED).update(
+                status=OutgoingRecipient.Status.PENDING, failure_type="", failure_reason="",
+                smtp_code=None)
+            updated = OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(
+                state=OutgoingMail.State.OUTGOING, next_attempt_at=timezone.now(),
+                failure_type="", failure_reason="", lease_owner="", lease_expires_at=None,
+                author_notified=False)
+            if updated:
+                count += 1
+                audit("outgoing.retry", actor=actor, obj=mail,
+                      before={"state": mail.state}, after={"state": "outgoing"})
+    return count
+
+
+def cancel(mails: Iterable[OutgoingMail], *, actor) -> int:
+    """Cancel mails that have not been sent. A mail being sent right now cannot be cancelled."""
+    mails = _require_manager(actor, mails)
+    count = 0
+    with transaction.atomic():
+        for mail in mails:
+            if mail.state not in OutgoingMail.CANCELLABLE_STATES:
+                continue
+            updated = OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(
+                state=OutgoingMail.State.CANCELLED, lease_owner="", lease_expires_at=None)
+            if updated:
+                count += 1
+                audit("outgoing.cancel", actor=actor, obj=mail,
+                      before={"state": mail.state}, after={"state": "cancelled"})
+    return count
+
+
+def send_now(mails: Iterable[OutgoingMail], *, actor) -> int:
+    """Skip the wait of scheduled or deferred mails: they go out at the next worker pass."""
+    mails = _require_manager(actor, mails)
+    count = 0
+    with transaction.atomic():
+        for mail in mails:
+            if mail.state not in (OutgoingMail.State.OUTGOING, OutgoingMail.State.DEFERRED,
+                                  OutgoingMail.State.UNCERTAIN):
+                continue
+            OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(
+                next_attempt_at=timezone.now())
+            count += 1
+            audit("outgoing.send_now", actor=actor, obj=mail, after={"state": mail.state})
+    return count

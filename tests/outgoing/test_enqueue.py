@@ -1,0 +1,89 @@
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from mailroom.core.models import AuditLog
+from mailroom.outgoing import services
+from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
+
+
+def _enqueue(acme, **kwargs):
+    args = dict(company=acme, email_from="Acme <billing@acme.example>",
+                to=[("Ada", "ada@client.example")], subject="Invoice", html="<p>Hi</p>")
+    args.update(kwargs)
+    return services.enqueue(**args)
+
+
+def test_enqueue_stores_mail_and_recipients(acme, lead):
+    mail = _enqueue(acme, cc=["boss@client.example"], bcc=["audit@acme.example"], record=lead)
+    assert mail.state == "outgoing"
+    assert mail.message_id.endswith("@acme.example>")
+    assert [(r.kind, r.address) for r in mail.recipients.all()] == [
+        ("to", "ada@client.example"), ("cc", "boss@client.example"),
+        ("bcc", "audit@acme.example")]
+    assert mail.record == lead
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("subject", {"subject": "Hi\r\nBcc: victim@example.com"}),
+    ("email_from", {"email_from": "a@acme.example\nX: y"}),
+    ("to", {"to": ["ada@client.example\r\nBcc: x@y.example"]}),
+    ("headers.X-Tag", {"headers": {"X-Tag": "a\0b"}}),
+])
+def test_header_injection_is_refused_naming_the_field(acme, field, kwargs):
+    with pytest.raises(ValidationError) as info:
+        _enqueue(acme, **kwargs)
+    assert field in info.value.message_dict
+    assert not OutgoingMail.objects.exists()
+
+
+def test_invalid_recipient_is_refused(acme):
+    with pytest.raises(ValidationError) as info:
+        _enqueue(acme, to=["not an address"])
+    assert "to" in info.value.message_dict
+
+
+def test_idempotency_key_returns_the_first_mail(acme):
+    first = _enqueue(acme, idempotency_key="order-42")
+    second = _enqueue(acme, idempotency_key="order-42", subject="changed")
+    assert first.pk == second.pk
+    assert OutgoingMail.objects.count() == 1
+
+
+def test_blacklisted_partner_is_not_sent(acme, customer):
+    customer.is_blacklisted = True
+    customer.save()
+    mail = _enqueue(acme, to=[customer])
+    assert mail.state == "exception" and mail.failure_type == FailureType.BLACKLISTED
+    recipient = mail.recipients.get()
+    assert recipient.status == OutgoingRecipient.Status.FAILED
+
+
+def test_other_company_cannot_enqueue(acme, charlie):
+    with pytest.raises(PermissionDenied):
+        _enqueue(acme, actor=charlie)
+
+
+def test_hub_actions_are_for_mail_managers_and_audited(acme, bob, mia):
+    mail = _enqueue(acme)
+    with pytest.raises(PermissionDenied):
+        services.cancel([mail], actor=bob)
+    assert services.cancel([mail], actor=mia) == 1
+    mail.refresh_from_db()
+    assert mail.state == "cancelled"
+    assert services.retry([mail], actor=mia) == 1
+    mail.refresh_from_db()
+    assert mail.state == "outgoing"
+    assert list(AuditLog.objects.filter(object_id=str(mail.pk)).order_by("id")
+                .values_list("action", flat=True)) == ["outgoing.cancel", "outgoing.retry"]
+
+
+def test_retry_never_resends_to_accepted_recipients(acme, mia):
+    mail = _enqueue(acme, to=["a@client.example", "b@client.example"])
+    a, b = mail.recipients.all()
+    a.status, b.status = "sent", "failed"
+    a.save(), b.save()
+    OutgoingMail.objects.filter(pk=mail.pk).update(state="exception")
+    mail.refresh_from_db()
+    services.retry([mail], actor=mia)
+    a.refresh_from_db(), b.refresh_from_db()
+    assert a.status == "sent" and b.status == "pending"
