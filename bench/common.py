@@ -80,3 +80,43 @@ def print_table(rows: list[tuple], headers: tuple) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+_NAMES = ["Ada Lovelace", "Grace Hopper", "Zoë Martín", "Jürgen Groß", "Åsa Öberg",
+          "Li Wei 李伟", "Nadia El-Amin", "Olu Adeyemi"]
+_ROWS = "".join(
+    f"<tr><td style='padding:4px 8px'>Service line {i}</td>"
+    f"<td style='padding:4px 8px;text-align:right'>{i * 12.5:.2f} €</td></tr>" for i in range(1, 9)
+)
+HTML_TEMPLATE = (
+    "<html><body style='font-family:Arial,sans-serif;color:#222'>"
+    "<p>Dear {{ name }},</p><p>Please find your invoice <b>{{ ref }}</b> "
+    "for {{ amount }} € due on {{ due }}.</p>"
+    "<table style='border-collapse:collapse;width:100%'>" + _ROWS + "</table>"
+    "<p>You can pay by bank transfer to IBAN FR76 3000 6000 0112 3456 7890 189.</p>"
+    "<p>Kind regards,<br>Acme Billing</p></body></html>"
+)
+TEXT_TEMPLATE = (
+    "Dear {{ name }},\n\nPlease find your invoice {{ ref }} for {{ amount }} EUR due on "
+    "{{ due }}.\n\nKind regards,\nAcme Billing\n"
+)
+
+
+def personalized(n: int, env=None) -> tuple[str, str, str, tuple[str, str]]:
+    """One personalized invoice mail: (subject, html, text, (name, address)).
+
+    Rendered with Jinja2's sandbox, as Mailroom's templates will be.
+    """
+    global _COMPILED
+    if env is None:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        if "_COMPILED" not in globals():
+            env = ImmutableSandboxedEnvironment(autoescape=True)
+            _COMPILED = (env.from_string(HTML_TEMPLATE), env.from_string(TEXT_TEMPLATE))
+    html_t, text_t = _COMPILED
+    name = _NAMES[n % len(_NAMES)]
+    ctx = {"name": name, "ref": f"INV/2026/{n:05d}", "amount": f"{100 + n % 900}.00",
+           "due": "2026-12-24"}
+    subject = f"Invoice INV/2026/{n:05d} for {name}"
+    return subject, html_t.render(ctx), text_t.render(ctx), (name, f"customer{n}@client.example")

@@ -8,6 +8,7 @@ Prints one JSON line: {"sent": n, "seconds": s, "rate": r, "peak_rss_mb": m}.
 from __future__ import annotations
 
 import json
+from email.utils import formataddr
 import os
 import sys
 import tempfile
@@ -24,10 +25,12 @@ def configure(port: int, db_url: str, batch: int) -> None:
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1", EMAIL_PORT=port, EMAIL_USE_TLS=False,
         USE_TZ=True, DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        POST_OFFICE={"BATCH_SIZE": batch, "DEFAULT_PRIORITY": "queued",
+        POST_OFFICE={"BATCH_SIZE": batch, "DEFAULT_PRIORITY": "medium",
                      "LOG_LEVEL": 0, "THREADS_PER_PROCESS": 1, "LOCK_FILE_NAME": os.path.join(
                          tempfile.gettempdir(), f"post_office_{port}")},
         LOGGING_CONFIG=None,
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates",
+                    "APP_DIRS": True}],
     )
     import django
 
@@ -42,14 +45,15 @@ def main() -> None:
     from post_office.models import Email, STATUS
 
     call_command("migrate", verbosity=0)
-    from bench.outbound import personalized
+    from bench.common import personalized
 
     kwargs = []
     for n in range(count):
         subject, html, text, to = personalized(n)
-        kwargs.append(dict(sender="Acme Billing <billing@acme.example>", recipients=[to],
+        kwargs.append(dict(sender="Acme Billing <billing@acme.example>",
+                           recipients=[formataddr(to)],
                            subject=subject, message=text, html_message=html,
-                           priority="queued", commit=False))
+                           priority="medium", commit=False))
     emails = [mail.send(**k) for k in kwargs]
     Email.objects.bulk_create(emails, batch_size=1000)
     started = time.monotonic()
