@@ -8,11 +8,11 @@ Prints one JSON line: {"sent": n, "seconds": s, "rate": r, "peak_rss_mb": m}.
 from __future__ import annotations
 
 import json
-from email.utils import formataddr
 import os
 import sys
 import tempfile
 import time
+from email.utils import formataddr
 
 
 def configure(port: int, db_url: str, batch: int) -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     configure(port, db_url, batch)
     from django.core.management import call_command
     from post_office import mail
-    from post_office.models import Email, STATUS
+    from post_office.models import STATUS, Email
 
     call_command("migrate", verbosity=0)
     from bench.common import personalized
