@@ -87,3 +87,35 @@ def test_retry_never_resends_to_accepted_recipients(acme, mia):
     services.retry([mail], actor=mia)
     a.refresh_from_db(), b.refresh_from_db()
     assert a.status == "sent" and b.status == "pending"
+
+
+def test_enqueue_many_links_contacts_in_one_batch(acme, customer, django_assert_max_num_queries):
+    other = services.enqueue_many(company=acme, mails=[
+        {"email_from": "a@acme.example", "to": ["ADA@client.example"], "subject": "1",
+         "html": "<p>1</p>"}])
+    assert other[0].recipients.get().partner == customer  # matched case-insensitively
+    items = [{"email_from": "billing@acme.example", "to": [("Ada", customer.email)],
+              "subject": f"Invoice {n}", "html": f"<p>{n}</p>"} for n in range(300)]
+    with django_assert_max_num_queries(12):
+        mails = services.enqueue_many(company=acme, mails=items)
+    assert len(mails) == 300 and all(m.pk for m in mails)
+    assert len({m.message_id for m in mails}) == 300
+    assert OutgoingRecipient.objects.filter(partner=customer).count() == 300
+
+
+def test_enqueue_many_is_all_or_nothing_and_names_the_item(acme):
+    items = [{"email_from": "a@acme.example", "to": ["x@client.example"], "html": "<p>x</p>"},
+             {"email_from": "a@acme.example", "to": ["x@client.example"], "html": "<p>x</p>",
+              "subject": "bad\r\nBcc: y@evil.example"}]
+    with pytest.raises(ValidationError) as info:
+        services.enqueue_many(company=acme, mails=items)
+    assert "mails.1.subject" in info.value.message_dict
+    assert not OutgoingMail.objects.exists()
+
+
+def test_enqueue_many_respects_idempotency_keys(acme):
+    item = {"email_from": "a@acme.example", "to": ["x@client.example"], "html": "<p>x</p>",
+            "idempotency_key": "digest-2026-11-24"}
+    first = services.enqueue_many(company=acme, mails=[item])
+    again = services.enqueue_many(company=acme, mails=[item])
+    assert first[0].pk == again[0].pk and OutgoingMail.objects.count() == 1

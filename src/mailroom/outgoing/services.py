@@ -48,8 +48,10 @@ def check_header_value(field: str, value: str) -> str:
     return value or ""
 
 
-def _recipient(kind: str, entry, company, field: str) -> OutgoingRecipient:
-    """Accepts "addr", ("Name", "addr") or a Partner."""
+def _recipient(kind: str, entry, company, field: str,
+               partners: dict | None = None) -> OutgoingRecipient:
+    """Accepts "addr", ("Name", "addr") or a Partner. `partners` (lowercased address →
+    Partner) replaces the per-recipient lookup when a batch prefetched them."""
     from mailroom.contacts.models import Partner
 
     partner = None
@@ -70,7 +72,10 @@ def _recipient(kind: str, entry, company, field: str) -> OutgoingRecipient:
     except InvalidAddress as exc:
         raise ValidationError({field: f"{address!r}: {exc}"}) from exc
     if partner is None:
-        partner = Partner.objects.filter(company=company, email__iexact=address).first()
+        if partners is not None:
+            partner = partners.get(address.lower())
+        else:
+            partner = Partner.objects.filter(company=company, email__iexact=address).first()
     recipient = OutgoingRecipient(kind=kind, address=address, name=name[:200], partner=partner)
     if partner is not None and partner.is_blacklisted:
         recipient.status = OutgoingRecipient.Status.FAILED
@@ -79,7 +84,7 @@ def _recipient(kind: str, entry, company, field: str) -> OutgoingRecipient:
     return recipient
 
 
-def enqueue(
+def _build(
     *,
     company,
     email_from: str,
@@ -103,19 +108,10 @@ def enqueue(
     idempotency_key: str | None = None,
     auto_delete: bool = False,
     actor=None,
-) -> OutgoingMail:
-    """Put one email in the outbox (durably, in the caller's transaction).
-
-    A repeated `idempotency_key` in the same company returns the first mail instead of
-    queueing a second one, so a retried API call never sends twice.
-    """
-    if actor is not None and not actor.is_superuser and company.pk not in actor.company_ids():
-        raise PermissionDenied("You cannot send mail for that company.")
-    if idempotency_key:
-        existing = OutgoingMail.objects.filter(company=company,
-                                               idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
+    partners: dict | None = None,
+    now: datetime | None = None,
+) -> tuple[OutgoingMail, list[OutgoingRecipient], Sequence[FileToSend]]:
+    """Validate one email and return its unsaved rows."""
     check_header_value("subject", subject)
     check_header_value("email_from", email_from)
     check_header_value("reply_to", reply_to)
@@ -125,9 +121,9 @@ def enqueue(
     if not email_from:
         raise ValidationError({"email_from": "A sender address is required."})
     recipients = [
-        *(_recipient("to", e, company, "to") for e in to),
-        *(_recipient("cc", e, company, "cc") for e in cc),
-        *(_recipient("bcc", e, company, "bcc") for e in bcc),
+        *(_recipient("to", e, company, "to", partners) for e in to),
+        *(_recipient("cc", e, company, "cc", partners) for e in cc),
+        *(_recipient("bcc", e, company, "bcc", partners) for e in bcc),
     ]
     if not recipients:
         raise ValidationError({"to": "At least one recipient is required."})
@@ -142,7 +138,7 @@ def enqueue(
     sender_address = email_from
     if "<" in email_from:
         sender_address = email_from.rsplit("<", 1)[1].rstrip(">").strip()
-    now = timezone.now()
+    now = now or timezone.now()
     mail = OutgoingMail(
         company=company, priority=priority, purpose=purpose, email_from=email_from,
         reply_to=reply_to, subject=subject, body_html=html, body_text=text,
@@ -160,22 +156,109 @@ def enqueue(
         mail.state = OutgoingMail.State.EXCEPTION
         mail.failure_type = FailureType.BLACKLISTED
         mail.failure_reason = "Every recipient is blacklisted."
+    return mail, recipients, attachments
+
+
+def _check_actor(actor, company) -> None:
+    if actor is not None and not actor.is_superuser and company.pk not in actor.company_ids():
+        raise PermissionDenied("You cannot send mail for that company.")
+
+
+def _save_attachments(mail: OutgoingMail, attachments: Sequence[FileToSend]) -> None:
+    for item in attachments:
+        sha256, size = store_blob(io.BytesIO(item.content))
+        OutgoingAttachment.objects.create(
+            mail=mail, name=item.name[:255], mimetype=item.mimetype, size=size,
+            sha256=sha256, content_id=item.content_id)
+
+
+def enqueue(*, company, idempotency_key: str | None = None, actor=None,
+            **fields) -> OutgoingMail:
+    """Put one email in the outbox (durably, in the caller's transaction).
+
+    Fields: email_from, to/cc/bcc ("addr", ("Name", "addr") or Partner), subject, html, text,
+    attachments (FileToSend), record, chatter_message, priority, purpose, scheduled_at,
+    expires_at, server, reply_to, headers, is_automatic, auto_delete.
+    A repeated `idempotency_key` in the same company returns the first mail instead of
+    queueing a second one, so a retried API call never sends twice.
+    """
+    _check_actor(actor, company)
+    if idempotency_key:
+        existing = OutgoingMail.objects.filter(company=company,
+                                               idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    mail, recipients, attachments = _build(company=company, idempotency_key=idempotency_key,
+                                           actor=actor, **fields)
     try:
         with transaction.atomic():
             mail.save()
             for recipient in recipients:
                 recipient.mail = mail
             OutgoingRecipient.objects.bulk_create(recipients)
-            for item in attachments:
-                sha256, size = store_blob(io.BytesIO(item.content))
-                OutgoingAttachment.objects.create(
-                    mail=mail, name=item.name[:255], mimetype=item.mimetype, size=size,
-                    sha256=sha256, content_id=item.content_id)
+            _save_attachments(mail, attachments)
     except IntegrityError:
         if idempotency_key:  # a concurrent call with the same key won the race
             return OutgoingMail.objects.get(company=company, idempotency_key=idempotency_key)
         raise
     return mail
+
+
+def _address_of(entry) -> str | None:
+    if isinstance(entry, (tuple, list)):
+        entry = entry[1]
+    return entry.lower() if isinstance(entry, str) else None
+
+
+def enqueue_many(*, company, mails: Sequence[dict], actor=None) -> list[OutgoingMail]:
+    """Queue many emails at once (mass mailing, digests): one validation per mail, but
+    contacts are looked up in one query and rows are written with a few bulk inserts.
+
+    Each item takes the same fields as `enqueue`. All or nothing: one invalid mail raises
+    ValidationError (naming `mails.<index>.<field>`) and nothing is queued.
+    """
+    from django.db.models.functions import Lower
+
+    from mailroom.contacts.models import Partner
+
+    _check_actor(actor, company)
+    addresses = {a for item in mails for kind in ("to", "cc", "bcc")
+                 for a in map(_address_of, item.get(kind, ())) if a}
+    partners: dict[str, object] = {}
+    chunk = sorted(addresses)
+    for first in range(0, len(chunk), 500):
+        for partner in Partner.objects.annotate(email_lower=Lower("email")).filter(
+                company=company, email_lower__in=chunk[first:first + 500]):
+            partners[partner.email_lower] = partner
+    keys = [item["idempotency_key"] for item in mails if item.get("idempotency_key")]
+    existing = {m.idempotency_key: m for m in OutgoingMail.objects.filter(
+        company=company, idempotency_key__in=keys)} if keys else {}
+    now = timezone.now()
+    built = []
+    for index, item in enumerate(mails):
+        key = item.get("idempotency_key")
+        if key and key in existing:
+            built.append((existing[key], None, ()))
+            continue
+        try:
+            built.append(_build(company=company, actor=actor, partners=partners, now=now,
+                                **item))
+        except ValidationError as exc:
+            raise ValidationError({f"mails.{index}.{field}": errors
+                                   for field, errors in exc.message_dict.items()}) from exc
+    with transaction.atomic():
+        new_mails = [mail for mail, recipients, _ in built if recipients is not None]
+        OutgoingMail.objects.bulk_create(new_mails, batch_size=500)
+        rows = []
+        for mail, recipients, attachments in built:
+            if recipients is None:
+                continue
+            for recipient in recipients:
+                recipient.mail = mail
+            rows.extend(recipients)
+            _save_attachments(mail, attachments)
+        OutgoingRecipient.objects.bulk_create(rows, batch_size=1000)
+    return [mail for mail, _, _ in built]
 
 
 def _require_manager(actor, mails: Iterable[OutgoingMail]) -> list[OutgoingMail]:
