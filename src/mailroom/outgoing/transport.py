@@ -1,0 +1,618 @@
+"""SMTP transport: one connection to one MailServer, over smtplib.
+
+The interface is small, like Django's mail backends: `open()`, `send(envelope_from, rcpts,
+raw) -> SendResult` (one result per recipient), `close()`. Every failure is classified into a
+`FailureType` with a reason in plain words and a stage (dns, tcp, tls, auth, sender,
+recipient, data), so the hub, the circuit breaker and `test_connection` all speak the same
+language.
+
+Security rules, not options: certificates are verified (system CAs, hostname checked,
+TLS ≥ 1.2) unless the server says `verify_certificate=False`; STARTTLS that the server does not
+offer is a refusal, never a silent downgrade; credentials are never sent over an unencrypted
+connection. Nothing here touches the database; the sender and the UI call it from threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import smtplib
+import socket
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from mailroom.outgoing.models import FailureType, MailServer
+
+SslContextSource = ssl.SSLContext | Callable[[], ssl.SSLContext] | None
+
+# stages, in the order a conversation goes through them
+DNS, TCP, TLS, AUTH, SENDER, RECIPIENT, DATA, OK = (
+    "dns", "tcp", "tls", "auth", "sender", "recipient", "data", "ok")
+
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+class SmtpError(Exception):
+    """The conversation with the server failed as a whole.
+
+    `server_fault` is True when the server itself could not be used (DNS, TCP, TLS, auth,
+    greeting): the sender fails over to another server and the circuit breaker counts it.
+    Otherwise the connection was lost or refused mid-transaction; the message is retried.
+    """
+
+    def __init__(self, stage: str, failure_type: str, message: str, *, code: int | None = None,
+                 reply: str = "", temporary: bool = True, server_fault: bool = False) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.failure_type = failure_type
+        self.message = message
+        self.code = code
+        self.reply = reply
+        self.temporary = temporary
+        self.server_fault = server_fault
+
+
+@dataclass
+class RecipientResult:
+    address: str
+    accepted: bool
+    code: int | None = None
+    reply: str = ""
+    temporary: bool = False
+    failure_type: str = ""
+    reason: str = ""
+
+
+@dataclass
+class SendResult:
+    """What happened to one message: one result per envelope recipient."""
+
+    recipients: list[RecipientResult]
+    code: int | None = None  # the reply that decided the message
+    reply: str = ""
+    duration_ms: int = 0
+
+    @property
+    def accepted(self) -> list[RecipientResult]:
+        return [r for r in self.recipients if r.accepted]
+
+
+@dataclass
+class ConnectionReport:
+    """The outcome of `test_connection`, for the server form."""
+
+    ok: bool
+    stage: str  # dns, tcp, tls, auth, sender, recipient, ok
+    message: str
+    size_limit: int | None = None
+    transcript: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def local_hostname() -> str:
+    """The EHLO name. smtplib would call socket.getfqdn() for every connection, which can
+    block on DNS; once per process is enough."""
+    from django.conf import settings
+
+    return getattr(settings, "MAILROOM_EHLO_HOSTNAME", None) or socket.getfqdn()
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def _decode(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())[:1000]
+
+
+def _enhanced(reply: str) -> tuple[int, int, int] | None:
+    match = _ENHANCED.match(reply)
+    return tuple(int(x) for x in match.groups()) if match else None  # type: ignore[return-value]
+
+
+def classify_reply(stage: str, code: int, reply: str) -> tuple[str, bool]:
+    """(failure type, temporary) for a negative reply at `stage`."""
+    temporary = 400 <= code < 500
+    enhanced = _enhanced(reply)
+    if code == 552 and stage in (SENDER, DATA) or enhanced and enhanced[1:] == (3, 4):
+        return FailureType.TOO_LARGE, temporary
+    if code == 421:
+        return FailureType.UNREACHABLE, True
+    if code in (530, 535, 538) or enhanced and enhanced[1:] in ((7, 0), (7, 8), (7, 9)) \
+            and stage == SENDER:
+        return FailureType.AUTHENTICATION, temporary
+    if stage == SENDER:
+        return FailureType.REFUSED_SENDER, temporary
+    if stage == RECIPIENT and (code in (550, 551, 553, 501)
+                               or enhanced and enhanced[1] == 1):
+        return (FailureType.REJECTED if temporary else FailureType.INVALID_RECIPIENT), temporary
+    return FailureType.REJECTED, temporary
+
+
+def _reason(stage: str, code: int, reply: str, address: str = "") -> str:
+    when = "for now, it will be retried" if 400 <= code < 500 else "permanently"
+    what = {
+        SENDER: "The server refused the sender address",
+        RECIPIENT: f"The server refused the recipient {address}",
+        DATA: "The server refused the message",
+    }.get(stage, "The server refused")
+    return f"{what} {when}: {code} {reply}".strip()
+
+
+class SmtpConnection:
+    """One SMTP session with `server`; reusable for many messages until `close()`.
+
+    `ssl_context` replaces the default context (system CAs): an `SSLContext`, or a callable
+    returning a fresh one per connection (tests pass one trusting their own CA). Verification
+    is only ever turned off by `server.verify_certificate = False`.
+    """
+
+    def __init__(self, server: MailServer, *, timeout: float = 30,
+                 ssl_context: SslContextSource = None, record: bool = False,
+                 oauth_token: str | None = None) -> None:
+        self.server = server
+        self.timeout = timeout
+        self._ssl_source = ssl_context
+        # the sender fetches XOAUTH2 tokens in its main thread (they live in the database)
+        self.oauth_token = oauth_token
+        self.smtp: smtplib.SMTP | None = None
+        self.size_limit: int | None = None
+        self.transcript: list[str] | None = [] if record else None
+        self.messages_sent = 0
+        self.stage = TCP  # how far open() got; errors are reported at this stage
+
+    # --- transcript ------------------------------------------------------------------------
+
+    def _log(self, line: str) -> None:
+        if self.transcript is not None:
+            self.transcript.append(line[:500])
+
+    def _reply(self, code: int, reply: bytes | str) -> str:
+        text = _decode(reply)
+        self._log(f"S: {code} {text}")
+        return text
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def ssl_context(self) -> ssl.SSLContext:
+        source = self._ssl_source
+        if source is None:
+            context = default_ssl_context()
+        elif isinstance(source, ssl.SSLContext):
+            context = source
+        else:
+            context = source()
+        context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
+        if not self.server.verify_certificate:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.server.auth == MailServer.Auth.CERTIFICATE:
+            self._load_client_certificate(context)
+        return context
+
+    def _load_client_certificate(self, context: ssl.SSLContext) -> None:
+        """ssl only loads PEM from files: write them to a private temp dir for a moment."""
+        if not self.server.client_certificate or not self.server.client_key:
+            raise SmtpError(AUTH, FailureType.AUTHENTICATION,
+                            "Client-certificate authentication is chosen but the certificate "
+                            "or its private key is missing.", temporary=False, server_fault=True)
+        with tempfile.TemporaryDirectory(prefix="mailroom-cert-") as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            for path, text in ((cert, self.server.client_certificate),
+                               (key, self.server.client_key)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(text)
+            try:
+                context.load_cert_chain(cert, key)
+            except (ssl.SSLError, ValueError) as exc:
+                raise SmtpError(AUTH, FailureType.AUTHENTICATION,
+                                f"The client certificate or key cannot be loaded: {exc}",
+                                temporary=False, server_fault=True) from exc
+
+    def open(self) -> None:
+        """Connect, greet, negotiate TLS and authenticate. Raises SmtpError (server_fault)."""
+        server = self.server
+        host, port = server.host, server.port
+        where = f"{host}:{port}"
+        try:
+            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise SmtpError(DNS, FailureType.UNREACHABLE,
+                            f"The server name {host} could not be found (DNS): "
+                            f"{getattr(exc, 'strerror', None) or exc}.",
+                            server_fault=True) from exc
+        context = None
+        if server.security in (MailServer.Security.SSL, MailServer.Security.STARTTLS):
+            context = self.ssl_context()
+        self.stage = TCP
+        try:
+            if server.security == MailServer.Security.SSL:
+                smtp: smtplib.SMTP = _SMTP_SSL(self, local_hostname=local_hostname(),
+                                               timeout=self.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(local_hostname=local_hostname(), timeout=self.timeout)
+            smtp._host = host  # smtplib names the TLS peer after it; connect() leaves it unset
+            self.smtp = smtp
+            self._log(f"C: connect {where} ({server.get_security_display()})")
+            code, reply = smtp.connect(host, port)
+            self.stage = TCP
+            text = self._reply(code, reply)
+            if code != 220:
+                raise SmtpError(TCP, FailureType.UNREACHABLE,
+                                f"The server answered the connection with {code} {text}"
+                                f" instead of a greeting; it is busy or refuses us.",
+                                code=code, reply=text, temporary=code < 500, server_fault=True)
+            self._ehlo()
+            if server.security == MailServer.Security.STARTTLS:
+                self.stage = TLS
+                if not smtp.has_extn("starttls"):
+                    raise SmtpError(TLS, FailureType.TLS,
+                                    f"{where} does not offer STARTTLS, and this server is set "
+                                    f"to require it; nothing was sent (the password either).",
+                                    server_fault=True)
+                self._log("C: STARTTLS")
+                code, reply = smtp.starttls(context=context)
+                self._reply(code, reply)
+                self._ehlo()
+            self.stage = AUTH
+            self._authenticate()
+        except Exception as exc:
+            self.close()
+            if isinstance(exc, SmtpError):
+                raise
+            raise self._open_error(exc, where) from exc
+
+    def _open_error(self, exc: Exception, where: str) -> SmtpError | Exception:
+        """What went wrong while opening, in plain words. smtplib wraps socket and TLS errors
+        that happen while reading a reply into SMTPServerDisconnected: look underneath."""
+        stage, host = self.stage, self.server.host
+        cause = _underlying(exc)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return SmtpError(TLS, FailureType.TLS,
+                             f"The certificate of {host} could not be verified "
+                             f"({cause.verify_message or cause.reason}); nothing was sent.",
+                             server_fault=True)
+        if isinstance(cause, ssl.SSLError):
+            return SmtpError(TLS, FailureType.TLS,
+                             f"The TLS negotiation with {where} failed "
+                             f"({cause.reason or cause}).", server_fault=True)
+        if isinstance(cause, TimeoutError):
+            return SmtpError(stage, FailureType.UNREACHABLE,
+                             f"{where} did not answer within {self.timeout:g} s.",
+                             server_fault=True)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            text = self._reply(exc.smtp_code, exc.smtp_error)
+            return SmtpError(stage, FailureType.TLS if stage == TLS else FailureType.UNREACHABLE,
+                             f"The server refused {'STARTTLS' if stage == TLS else 'us'}: "
+                             f"{exc.smtp_code} {text}", code=exc.smtp_code, reply=text,
+                             temporary=exc.smtp_code < 500, server_fault=True)
+        if isinstance(cause, ConnectionRefusedError):
+            return SmtpError(TCP, FailureType.UNREACHABLE,
+                             f"{where} refused the connection (nothing listens on that port, "
+                             f"or a firewall says no).", server_fault=True)
+        if isinstance(exc, smtplib.SMTPServerDisconnected) or isinstance(cause, ConnectionError):
+            return SmtpError(stage, FailureType.TLS if stage == TLS else FailureType.UNREACHABLE,
+                             f"{where} closed the connection during "
+                             f"{'TLS negotiation' if stage == TLS else stage} ({exc}).",
+                             server_fault=True)
+        if isinstance(cause, OSError):
+            return SmtpError(stage, FailureType.UNREACHABLE,
+                             f"{where} cannot be reached: {cause.strerror or cause}.",
+                             server_fault=True)
+        return exc  # a bug, not a server problem: let it surface
+
+    def _ehlo(self) -> None:
+        smtp = self.smtp
+        self._log(f"C: EHLO {local_hostname()}")
+        code, reply = smtp.ehlo()
+        text = self._reply(code, reply.splitlines()[0] if reply else b"")
+        if code != 250:
+            self._log("C: HELO")
+            code, reply = smtp.helo()
+            text = self._reply(code, reply)
+            if code != 250:
+                raise SmtpError(TCP, FailureType.UNREACHABLE,
+                                f"The server refused our greeting: {code} {text}", code=code,
+                                reply=text, temporary=code < 500, server_fault=True)
+        size = smtp.esmtp_features.get("size", "").strip()
+        self.size_limit = int(size) if size.isdigit() and int(size) > 0 else None
+
+    def _authenticate(self) -> None:
+        server, smtp = self.server, self.smtp
+        if server.auth in (MailServer.Auth.NONE, MailServer.Auth.CERTIFICATE):
+            return
+        if server.security == MailServer.Security.NONE:
+            raise SmtpError(AUTH, FailureType.AUTHENTICATION,
+                            "Credentials are never sent over an unencrypted connection: choose "
+                            "STARTTLS or SSL/TLS for this server.", temporary=False,
+                            server_fault=True)
+        if not smtp.has_extn("auth"):
+            raise SmtpError(AUTH, FailureType.AUTHENTICATION,
+                            "The server does not offer authentication (no AUTH after EHLO).",
+                            temporary=False, server_fault=True)
+        offered = smtp.esmtp_features["auth"].upper().split()
+        try:
+            if server.auth == MailServer.Auth.XOAUTH2:
+                token = self.oauth_token or _fetch_oauth_token(server)
+                payload = f"user={server.username}\x01auth=Bearer {token}\x01\x01"
+                self._log("C: AUTH XOAUTH2 ****")
+                # on failure the server sends a 334 JSON challenge; answer it with an empty line
+                code, reply = smtp.auth(
+                    "XOAUTH2", lambda challenge=None: payload if challenge is None else "",
+                    initial_response_ok=True)
+            else:
+                mechanism = "PLAIN" if "PLAIN" in offered or "LOGIN" not in offered else "LOGIN"
+                self._log(f"C: AUTH {mechanism} {server.username} ****")
+                smtp.user, smtp.password = server.username, server.password
+                code, reply = smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"),
+                                        initial_response_ok=True)
+            self._reply(code, reply)
+        except smtplib.SMTPAuthenticationError as exc:
+            text = self._reply(exc.smtp_code, exc.smtp_error)
+            if server.auth == MailServer.Auth.XOAUTH2 and text:
+                text = _xoauth2_error(text)
+            raise SmtpError(AUTH, FailureType.AUTHENTICATION,
+                            f"The server refused the credentials of {server.username or 'the'}"
+                            f" account: {exc.smtp_code} {text}", code=exc.smtp_code, reply=text,
+                            temporary=exc.smtp_code < 500, server_fault=True) from exc
+        finally:
+            smtp.user = smtp.password = None  # type: ignore[assignment]
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def send(self, envelope_from: str, rcpts: Sequence[str], raw: bytes) -> SendResult:
+        """Send one message; one RecipientResult per address in `rcpts`.
+
+        Refusals are results, not exceptions. SmtpError means the connection is gone (lost, or
+        the server said 421): the caller reopens, and a message cut off in DATA counts as not
+        delivered (it is retried with the same Message-ID).
+        """
+        smtp = self.smtp
+        if smtp is None:
+            raise SmtpError(TCP, FailureType.UNREACHABLE, "The connection is not open.")
+        started = time.monotonic()
+        limit = self.size_limit
+        if self.server.max_message_size:
+            limit = min(x for x in (limit, self.server.max_message_size) if x)
+        if limit and len(raw) > limit:
+            reason = (f"The message is {_human_size(len(raw))}; {self.server.name} accepts at "
+                      f"most {_human_size(limit)}. Nothing was sent.")
+            return SendResult([RecipientResult(a, False, failure_type=FailureType.TOO_LARGE,
+                                               reason=reason) for a in rcpts], reply=reason)
+        options = []
+        if "size" in smtp.esmtp_features:
+            options.append(f"SIZE={len(raw)}")
+        if not raw.isascii() and smtp.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if not (envelope_from.isascii() and all(a.isascii() for a in rcpts)):
+            if not smtp.has_extn("smtputf8"):
+                reason = ("An address contains non-ASCII characters and the server does not "
+                          "support SMTPUTF8.")
+                return SendResult([RecipientResult(a, False, failure_type=FailureType.REJECTED,
+                                                   reason=reason) for a in rcpts], reply=reason)
+            options.append("SMTPUTF8")
+        try:
+            result = self._transaction(envelope_from, rcpts, raw, options)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close()
+            cause = _underlying(exc)
+            if isinstance(cause, TimeoutError):
+                message = (f"The server did not answer within {self.timeout:g} s; the message "
+                           f"counts as not delivered.")
+            elif isinstance(exc, smtplib.SMTPServerDisconnected):
+                message = ("The server closed the connection before confirming the message "
+                           f"({exc or 'disconnected'}).")
+            else:
+                message = f"The connection broke: {getattr(cause, 'strerror', None) or cause}."
+            raise SmtpError(DATA, FailureType.UNREACHABLE, message) from exc
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        if result.code == 421:
+            self.close()
+        else:
+            self.messages_sent += 1
+        return result
+
+    def _transaction(self, envelope_from: str, rcpts: Sequence[str], raw: bytes,
+                     options: list[str]) -> SendResult:
+        smtp = self.smtp
+        code, reply = smtp.mail(envelope_from, options)
+        if code != 250:
+            text = _decode(reply)
+            failure_type, temporary = classify_reply(SENDER, code, text)
+            reason = _reason(SENDER, code, text)
+            self._rset(code)
+            return SendResult([RecipientResult(a, False, code, text, temporary, failure_type,
+                                               reason) for a in rcpts], code, text)
+        results: list[RecipientResult] = []
+        for address in rcpts:
+            code, reply = smtp.rcpt(address)
+            text = _decode(reply)
+            if code in (250, 251):
+                results.append(RecipientResult(address, True, code, text))
+            else:
+                failure_type, temporary = classify_reply(RECIPIENT, code, text)
+                results.append(RecipientResult(address, False, code, text, temporary,
+                                               failure_type,
+                                               _reason(RECIPIENT, code, text, address)))
+                if code == 421:
+                    break
+        if len(results) < len(rcpts):  # 421: the server is closing; the rest wait too
+            last = results[-1]
+            results += [RecipientResult(a, False, last.code, last.reply, True, last.failure_type,
+                                        last.reason) for a in rcpts[len(results):]]
+            return SendResult(results, last.code, last.reply)
+        if not any(r.accepted for r in results):
+            self._rset(results[-1].code)
+            return SendResult(results, results[-1].code, results[-1].reply)
+        try:
+            code, reply = smtp.data(raw)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
+            code, reply = exc.smtp_code, exc.smtp_error
+        text = _decode(reply)
+        if code != 250:
+            failure_type, temporary = classify_reply(DATA, code, text)
+            reason = _reason(DATA, code, text)
+            for r in results:
+                if r.accepted:
+                    r.accepted, r.code, r.reply = False, code, text
+                    r.temporary, r.failure_type, r.reason = temporary, failure_type, reason
+            self._rset(code)
+        return SendResult(results, code, text)
+
+    def _rset(self, code: int | None) -> None:
+        """Leave the session clean for the next message (or close it if it is broken)."""
+        if code == 421:
+            return
+        try:
+            smtp_code = self.smtp.rset()[0]
+        except (smtplib.SMTPException, OSError):
+            smtp_code = 0
+        if smtp_code != 250:
+            self.close()
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            if smtp.sock is not None:
+                smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            smtp.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self.smtp is not None
+
+    def __enter__(self) -> SmtpConnection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    """SMTP_SSL that tells its connection when TCP is up, so a failed handshake is reported
+    as TLS and not as a network problem."""
+
+    def __init__(self, connection: SmtpConnection, **kwargs) -> None:
+        self._connection = connection
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        sock = smtplib.SMTP._get_socket(self, host, port, timeout)
+        self._connection.stage = TLS
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
+def _underlying(exc: BaseException) -> BaseException:
+    """The socket/TLS error beneath smtplib's SMTPServerDisconnected, if any."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (ssl.SSLError, TimeoutError, ConnectionError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+def _fetch_oauth_token(server: MailServer) -> str:
+    from mailroom.outgoing.oauth import access_token
+
+    try:
+        return access_token(server)
+    except Exception as exc:  # OAuthError and friends: a reason in plain words
+        raise SmtpError(AUTH, FailureType.AUTHENTICATION, str(exc),
+                        temporary=getattr(exc, "temporary", True), server_fault=True) from exc
+
+
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} kB"
+    return f"{size} bytes"
+
+
+def _xoauth2_error(text: str) -> str:
+    """Gmail and Microsoft explain an XOAUTH2 refusal in a base64 JSON challenge."""
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return text
+
+
+def _test_addresses(server: MailServer) -> tuple[str, str]:
+    """Who to name in MAIL FROM / RCPT TO when testing: an address the from-filter allows."""
+    for entry in server.filter_entries():
+        if "@" in entry:
+            return entry, entry
+    for entry in server.filter_entries():
+        return f"postmaster@{entry.lstrip('@')}", f"postmaster@{entry.lstrip('@')}"
+    if "@" in server.username:
+        return server.username, server.username
+    return "postmaster@mailroom.invalid", "postmaster@mailroom.invalid"
+
+
+def test_connection(server: MailServer, *, ssl_context: SslContextSource = None,
+                    timeout: float = 15, sender: str = "",
+                    recipient: str = "") -> ConnectionReport:
+    """Connect, negotiate TLS, authenticate, then MAIL FROM / RCPT TO / RSET without sending.
+
+    Says precisely what failed, in plain words; never raises for a server problem.
+    """
+    default_sender, default_recipient = _test_addresses(server)
+    sender, recipient = sender or default_sender, recipient or default_recipient
+    connection = SmtpConnection(server, timeout=timeout, ssl_context=ssl_context, record=True)
+    try:
+        connection.open()
+    except SmtpError as exc:
+        return ConnectionReport(False, exc.stage, exc.message, connection.size_limit,
+                                connection.transcript)
+    smtp = connection.smtp
+    size = connection.size_limit
+    if server.max_message_size:
+        size = min(x for x in (size, server.max_message_size) if x)
+    try:
+        connection._log(f"C: MAIL FROM:<{sender}>")
+        code, reply = smtp.mail(sender)
+        text = connection._reply(code, reply)
+        if code != 250:
+            return ConnectionReport(False, SENDER, _reason(SENDER, code, text), size,
+                                    connection.transcript)
+        connection._log(f"C: RCPT TO:<{recipient}>")
+        code, reply = smtp.rcpt(recipient)
+        text = connection._reply(code, reply)
+        if code not in (250, 251):
+            return ConnectionReport(False, RECIPIENT, _reason(RECIPIENT, code, text, recipient),
+                                    size, connection.transcript)
+        connection._log("C: RSET")
+        code, reply = smtp.rset()
+        connection._reply(code, reply)
+    except (smtplib.SMTPException, OSError) as exc:
+        return ConnectionReport(False, SENDER, f"The connection broke during the test: {exc}",
+                                size, connection.transcript)
+    finally:
+        connection.close()
+    steps = ["Connected"]
+    if server.security != MailServer.Security.NONE:
+        steps.append("encrypted (certificate verified)" if server.verify_certificate
+                     else "encrypted (certificate NOT verified)")
+    if server.auth != MailServer.Auth.NONE:
+        steps.append("authenticated")
+    limit = f", messages up to {_human_size(size)}" if size else ""
+    return ConnectionReport(True, OK, f"{', '.join(steps)}; the server accepts mail from "
+                            f"{sender}{limit}.", size, connection.transcript)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
