@@ -28,6 +28,9 @@ class FakeTokenEndpoint:
     # refresh tokens the endpoint accepts; a rotating refresh retires the one used
     valid_refresh_tokens: set[str] = field(default_factory=lambda: {"rt-0"})
     rotate_google: bool = False
+    # Strict one-time refresh tokens (stricter than Microsoft, whose old token stays valid
+    # for a while after rotation); False keeps the used token valid too.
+    retire_used: bool = True
     # set to an HTTP status to answer every request with a server error
     fail_with: int | None = None
     requests: list[dict] = field(default_factory=list)
@@ -52,7 +55,8 @@ class FakeTokenEndpoint:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -123,7 +127,8 @@ class FakeTokenEndpoint:
                     "scope": MICROSOFT_SCOPE if provider == "microsoft"
                     else "https://mail.google.com/"}
             if rotate:
-                self.valid_refresh_tokens.discard(used)
+                if self.retire_used:
+                    self.valid_refresh_tokens.discard(used)
                 body["refresh_token"] = f"rt-{n}"
                 self.valid_refresh_tokens.add(body["refresh_token"])
             self.issued_access_tokens.append(body["access_token"])

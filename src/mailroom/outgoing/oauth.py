@@ -56,9 +56,10 @@ EXPIRY_MARGIN = timedelta(seconds=120)
 DEFAULT_EXPIRES_IN = 3600  # RFC 6749 §5.1 makes expires_in optional
 HTTP_TIMEOUT = 20
 MAX_RESPONSE_BYTES = 1024 * 1024
-# After invalid_grant, wait this long once for another worker that may have just used (and
-# rotated) the same refresh token and is about to store the new one.
-REVOKED_GRACE_SECONDS = 1.0
+# After invalid_grant, watch the row this long for another worker that may have just used
+# (and rotated) the same refresh token and is about to store the new one.
+REVOKED_GRACE_SECONDS = 2.0
+_GRACE_POLL = 0.05
 _STORE_ATTEMPTS = 3
 
 
@@ -216,10 +217,12 @@ def _unchanged(server: MailServer, stored: _Stored) -> models.QuerySet:
 
 
 def _changed_since(server: MailServer, stored: _Stored) -> bool:
-    if not _unchanged(server, stored).exists():
-        return True
-    time.sleep(REVOKED_GRACE_SECONDS)
-    return not _unchanged(server, stored).exists()
+    deadline = time.monotonic() + REVOKED_GRACE_SECONDS
+    while _unchanged(server, stored).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_GRACE_POLL)
+    return True
 
 
 def _store(server: MailServer, stored: _Stored, grant: _Grant) -> bool:
