@@ -54,6 +54,18 @@ class MailServerAdmin(CompanyScopedAdmin):
     readonly_fields = ("test_result", "circuit_state")
     actions = ["test_selected"]
     change_form_outer_before_template = "outgoing/admin/server_test_box.html"
+    # show only the fields of the chosen authentication (unfold evaluates these with Alpine)
+    conditional_fields = {
+        "verify_certificate": "security != 'none'",
+        "username": "auth == 'password' || auth == 'xoauth2'",
+        "password": "auth == 'password'",
+        "oauth_provider": "auth == 'xoauth2'",
+        "oauth_client_id": "auth == 'xoauth2'",
+        "oauth_client_secret": "auth == 'xoauth2'",
+        "oauth_refresh_token": "auth == 'xoauth2'",
+        "client_certificate": "auth == 'certificate'",
+        "client_key": "auth == 'certificate'",
+    }
 
     class Media:
         css = {"all": ("outgoing/outgoing.css",)}
@@ -79,9 +91,12 @@ class MailServerAdmin(CompanyScopedAdmin):
         return request.user.has_role(Role.MAIL_MANAGER)
 
     def get_fieldsets(self, request, obj=None):
-        if obj is None:  # nothing to report before the server exists
-            return self.fieldsets[:3]
-        return self.fieldsets
+        if obj is not None:
+            return self.fieldsets
+        # a new server has no secrets to erase and no test or circuit to report
+        return [(name, {**options, "fields": tuple(f for f in options["fields"]
+                                                   if f != "forget_secrets")})
+                for name, options in self.fieldsets[:3]]
 
     def save_model(self, request, obj, form, change):
         server_services.save_server(obj, actor=request.user,

@@ -44,6 +44,8 @@ class MailServerForm(forms.ModelForm):
     class Meta:
         model = MailServer
         exclude = ("oauth_access_token", "oauth_token_expires_at", *MailServer.SECRET_FIELDS)
+        labels = {"oauth_provider": "OAuth provider", "oauth_client_id": "OAuth client ID",
+                  "sequence": "Priority"}
         widgets = {
             "from_filter": UnfoldAdminTextInputWidget(
                 attrs={"placeholder": "billing@acme.com, acme.com"}),
