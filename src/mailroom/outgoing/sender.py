@@ -1,0 +1,469 @@
+"""The sending engine: the `send` step of `mailroom worker`.
+
+One pass of `Sender.run_once`:
+
+1. claim — up to `batch_size` due mails, most urgent first, leased to this worker in one short
+   transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's IMMEDIATE transaction
+   serialises claimers) that commits before any network I/O;
+2. prepare — recipients, attachments, servers and DKIM keys in a few queries; expired mails
+   fail here, each message is built and signed once (compose.py);
+3. deliver — per server: reserve rate-limit room, then send over up to `max_connections`
+   pooled connections in threads that never touch the database; a server that cannot be used
+   opens its circuit and its mails fail over to the next matching server in the same pass;
+4. settle — per-recipient results become recipient, mail, attempt and notification rows in a
+   handful of statements, in one transaction guarded by the lease.
+
+A worker killed between 3 and 4 leaves `sending` rows behind; when their lease expires
+`reap_leases` makes them `uncertain` and due: they are sent again with the same Message-ID and
+stay flagged (`was_uncertain`). Accepted recipients are never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from mailroom.outgoing import choice
+from mailroom.outgoing.compose import Composer
+from mailroom.outgoing.models import (
+    FailureType,
+    MailServer,
+    OutgoingMail,
+    OutgoingRecipient,
+    SendAttempt,
+)
+from mailroom.outgoing.transport import (
+    SENDER,
+    ConnectionPool,
+    RecipientResult,
+    SmtpConnection,
+    SmtpError,
+    SslContextSource,
+)
+
+log = logging.getLogger("mailroom.sender")
+
+State = OutgoingMail.State
+Status = OutgoingRecipient.Status
+Outcome = SendAttempt.Outcome
+
+BATCH_SIZE = 200
+LEASE = timedelta(minutes=10)
+# a connection stops starting new messages after this share of the lease, so results are
+# always recorded before the lease can expire
+LEASE_BUDGET = 0.6
+HOUSEKEEPING_EVERY = 10.0  # seconds between lease reaping passes
+MAX_THREADS = 64
+
+
+# --- one mail in flight ---------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Job:
+    mail: OutgoingMail
+    recipients: list[OutgoingRecipient]
+    candidates: list[MailServer] = field(default_factory=list)
+    raw: bytes = b""
+    envelopes: dict[int, str] = field(default_factory=dict)  # recipient pk -> bounce address
+    results: dict[int, RecipientResult] = field(default_factory=dict)
+    attempts: list[SendAttempt] = field(default_factory=list)
+    # the outcome, when decided without sending (expired, too large, waiting…)
+    state: str | None = None
+    failure_type: str = ""
+    reason: str = ""
+    wait_until: datetime | None = None
+    attempted: bool = False
+    used_server: MailServer | None = None
+    spent_ms: int = 0
+
+    @property
+    def pending(self) -> list[OutgoingRecipient]:
+        return [r for r in self.recipients if r.status == Status.PENDING]
+
+    def fail(self, failure_type: str, reason: str) -> None:
+        """Permanent failure of every pending recipient, before any SMTP traffic."""
+        self.state, self.failure_type, self.reason = State.EXCEPTION, failure_type, reason
+        for recipient in self.pending:
+            self.results[recipient.pk] = RecipientResult(
+                recipient.address, False, failure_type=failure_type, reason=reason)
+
+    def defer(self, failure_type: str, reason: str) -> None:
+        """Try again after the back-off (counts as an attempt)."""
+        self.state, self.failure_type, self.reason = State.DEFERRED, failure_type, reason
+        self.attempted = True
+
+    def wait(self, until: datetime, reason: str) -> None:
+        """Not an attempt: a rate limit or an open circuit; due again at `until`."""
+        self.state, self.reason, self.wait_until = State.DEFERRED, reason, until
+        self.failure_type = ""
+
+
+@dataclass(eq=False)
+class Lane:
+    """The mails one connection sends, and what happened to the connection."""
+
+    server: MailServer
+    jobs: list[Job]
+    token: str | None = None
+    error: SmtpError | None = None  # the server could not be used
+    opened: bool = False
+    unattempted: list[Job] = field(default_factory=list)
+
+
+# --- the sender -------------------------------------------------------------------------------
+
+class Sender:
+    def __init__(self, owner: str, *, batch_size: int = BATCH_SIZE, lease: timedelta = LEASE,
+                 clock: Callable[[], datetime] = timezone.now,
+                 ssl_context: SslContextSource = None, timeout: float = 30,
+                 rand: Callable[[], float] | None = None) -> None:
+        self.owner = owner[:100]
+        self.batch_size = batch_size
+        self.lease = lease
+        self.clock = clock
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self.rand = rand
+        self.pool = ConnectionPool()
+        self.composer = Composer()
+        self._housekept = 0.0
+
+    # --- the pass -------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One pass; returns how many mails it handled (0: nothing was due)."""
+        now = self.clock()
+        self.housekeeping(now)
+        ids = self.claim(now)
+        if not ids:
+            return 0
+        jobs = self.prepare(ids, now)
+        self.deliver(jobs, now)
+        self.settle(jobs, self.clock())
+        return len(ids)
+
+    def housekeeping(self, now: datetime) -> None:
+        self.pool.close_idle()
+        if time.monotonic() - self._housekept >= HOUSEKEEPING_EVERY:
+            self._housekept = time.monotonic()
+            reap_leases(now)
+
+    def close(self) -> None:
+        self.pool.close_all()
+
+    def claim(self, now: datetime) -> list[int]:
+        """Lease up to `batch_size` due mails to this worker; committed on return."""
+        due = OutgoingMail.objects.filter(state__in=OutgoingMail.WAITING_STATES,
+                                          next_attempt_at__lte=now)
+        if not due.exists():  # idle polls take no write lock
+            return []
+        with transaction.atomic():
+            if connection.features.has_select_for_update_skip_locked:
+                due = due.select_for_update(skip_locked=True)
+            ids = list(due.order_by("priority", "next_attempt_at", "id")
+                       .values_list("id", flat=True)[:self.batch_size])
+            if ids:
+                OutgoingMail.objects.filter(pk__in=ids).update(
+                    state=State.SENDING, lease_owner=self.owner,
+                    lease_expires_at=now + self.lease)
+        return ids
+
+    def prepare(self, ids: list[int], now: datetime) -> list[Job]:
+        mails = list(OutgoingMail.objects.filter(pk__in=ids).order_by(
+            "priority", "next_attempt_at", "id"))
+        recipients: dict[int, list[OutgoingRecipient]] = defaultdict(list)
+        for recipient in OutgoingRecipient.objects.filter(mail_id__in=ids).order_by("id"):
+            recipients[recipient.mail_id].append(recipient)
+        companies = {m.company_id for m in mails}
+        servers: dict[int, list[MailServer]] = defaultdict(list)
+        for server in MailServer.objects.filter(company_id__in=companies):
+            servers[server.company_id].append(server)
+        self.composer.load(mails, companies)
+        jobs = []
+        for mail in mails:
+            job = Job(mail, recipients[mail.pk])
+            jobs.append(job)
+            try:
+                self._prepare_one(job, servers[mail.company_id], now)
+            except Exception as exc:  # a bug must not block the batch: this mail fails alone
+                log.exception("sender: cannot prepare mail %s", mail.pk)
+                job.fail(FailureType.UNKNOWN, f"Mailroom could not build this message: {exc}")
+        return jobs
+
+    def _prepare_one(self, job: Job, servers: list[MailServer], now: datetime) -> None:
+        mail = job.mail
+        if not job.pending:
+            return  # every recipient already has its outcome: settle says sent or failed
+        if mail.expires_at and mail.expires_at <= now:
+            when = timezone.localtime(mail.expires_at)
+            job.fail(FailureType.EXPIRED,
+                     f"Not sent before its expiry time ({when:%Y-%m-%d %H:%M}).")
+            return
+        candidates = choice.candidates(mail, servers)
+        if not candidates:
+            if mail.server_id:
+                reason = "The server chosen for this email is switched off or was deleted."
+            else:
+                reason = (f"No active outgoing server for {mail.get_purpose_display().lower()} "
+                          f"mail accepts the sender {choice.sender_address(mail.email_from)}.")
+            job.defer(FailureType.NO_SERVER, reason)
+            return
+        try:
+            job.raw, job.envelopes = self.composer.compose(mail, job.recipients, job.pending)
+        except ValueError as exc:  # lib.mime refuses what it cannot encode, naming it
+            job.fail(FailureType.INVALID_RECIPIENT if "address" in str(exc).lower()
+                     else FailureType.UNKNOWN, f"The message cannot be built: {exc}")
+            return
+        size = len(job.raw)
+        fitting = [s for s in candidates if not s.size_limit or size <= s.size_limit]
+        if not fitting:
+            limit = max(s.size_limit for s in candidates)
+            job.fail(FailureType.TOO_LARGE,
+                     f"The message is {size / 1048576:.1f} MB with its attachments; the largest "
+                     f"the servers accept is {limit / 1048576:.1f} MB. Nothing was sent.")
+            return
+        usable = [s for s in fitting if not choice.circuit_open(s, now)]
+        if not usable:
+            first = min(fitting, key=lambda s: s.circuit_open_until)
+            job.wait(first.circuit_open_until,
+                     f"{first.name} could not be used ({first.last_error or 'unreachable'}); "
+                     f"waiting for it to recover.")
+            return
+        job.candidates = usable
+
+    # --- delivering (threads do the network, the main thread the database) ---------------
+
+    def deliver(self, jobs: list[Job], now: datetime) -> None:
+        todo = [j for j in jobs if j.state is None and j.candidates]
+        deadline = time.monotonic() + self.lease.total_seconds() * LEASE_BUDGET
+        failed: set[int] = set()
+        while todo:
+            lanes, reservations = self._plan(todo, now)
+            if lanes:
+                workers = min(len(lanes), MAX_THREADS)
+                if workers == 1:
+                    self._run_lane(lanes[0], deadline)
+                else:
+                    with ThreadPoolExecutor(workers, thread_name_prefix="smtp") as pool:
+                        list(pool.map(lambda lane: self._run_lane(lane, deadline), lanes))
+            todo = self._after_round(lanes, reservations, failed, now)
+
+    def _plan(self, jobs: list[Job], now: datetime):
+        by_server: dict[int, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_server[job.candidates[0].pk].append(job)
+        lanes: list[Lane] = []
+        reservations: dict[int, choice.Reservation] = {}
+        for group in by_server.values():
+            server = group[0].candidates[0]
+            reservation = choice.reserve(server, len(group), now)
+            reservations[server.pk] = reservation
+            go, rest = group[:reservation.granted], group[reservation.granted:]
+            for job in rest:
+                job.wait(reservation.wait_until,
+                         f"{server.name} has reached its rate limit; the email waits for the "
+                         f"next window.")
+            if not go:
+                continue
+            token = None
+            if server.auth == MailServer.Auth.XOAUTH2:
+                try:
+                    from mailroom.outgoing.oauth import access_token
+
+                    token = access_token(server)
+                except Exception as exc:
+                    error = SmtpError("auth", FailureType.AUTHENTICATION, str(exc),
+                                      temporary=getattr(exc, "temporary", True),
+                                      server_fault=True)
+                    lanes.append(Lane(server, [], error=error, unattempted=go))
+                    continue
+            width = max(1, min(server.max_connections, len(go)))
+            lanes += [Lane(server, go[i::width], token) for i in range(width)]
+        return lanes, reservations
+
+    def _run_lane(self, lane: Lane, deadline: float) -> None:
+        """One connection's work, in a thread: no database access here."""
+        connection_ = None
+        try:
+            for index, job in enumerate(lane.jobs):
+                if time.monotonic() > deadline:
+                    lane.unattempted += lane.jobs[index:]
+                    return
+                try:
+                    connection_ = self._send_job(lane, job, connection_)
+                except SmtpError as exc:  # the server cannot be used (now)
+                    lane.error = exc
+                    lane.unattempted += lane.jobs[index + (1 if job.attempted else 0):]
+                    return
+        except Exception as exc:  # a bug: the rest of the lane is retried later
+            log.exception("sender: connection to %s failed unexpectedly", lane.server.name)
+            for job in lane.jobs:
+                if not job.attempted:
+                    job.defer(FailureType.UNKNOWN, f"Unexpected error while sending: {exc}")
+        finally:
+            if connection_ is not None:
+                self.pool.give(connection_)
+
+    def _connect(self, lane: Lane) -> tuple[SmtpConnection, bool]:
+        pooled = self.pool.take(lane.server)
+        if pooled is not None:
+            lane.opened = True
+            return pooled, True
+        fresh = SmtpConnection(lane.server, timeout=self.timeout, ssl_context=self.ssl_context,
+                               oauth_token=lane.token)
+        fresh.open()  # SmtpError: the caller fails over
+        lane.opened = True
+        return fresh, False
+
+    def _send_job(self, lane: Lane, job: Job,
+                  conn: SmtpConnection | None) -> SmtpConnection | None:
+        """Send `job` to each pending recipient (one transaction each: the VERP envelope sender
+        names the recipient). Raises SmtpError when no connection can be opened at all."""
+        started = timezone.now()
+        try:
+            return self._send_recipients(lane, job, conn)
+        finally:
+            if job.attempted:
+                job.attempts.append(_attempt(job, lane.server, started, job.spent_ms))
+
+    def _send_recipients(self, lane: Lane, job: Job,
+                         conn: SmtpConnection | None) -> SmtpConnection | None:
+        server = lane.server
+        pending = job.pending
+        reused = False
+        index = 0
+        while index < len(pending):
+            recipient = pending[index]
+            if conn is None:
+                try:
+                    conn, reused = self._connect(lane)
+                except SmtpError as exc:
+                    if not job.attempted:
+                        raise
+                    for rest in pending[index:]:
+                        job.results[rest.pk] = RecipientResult(
+                            rest.address, False, temporary=True,
+                            failure_type=exc.failure_type, reason=exc.message)
+                    raise
+            job.attempted, job.used_server = True, server
+            try:
+                result = conn.send(job.envelopes[recipient.pk], [recipient.address], job.raw)
+            except SmtpError as exc:
+                conn = None
+                if reused and exc.stage == SENDER:
+                    reused = False  # a pooled connection the server had dropped: reconnect
+                    continue
+                job.results[recipient.pk] = RecipientResult(
+                    recipient.address, False, temporary=True, failure_type=exc.failure_type,
+                    reason=exc.message)
+                index += 1
+                continue
+            reused = False
+            job.spent_ms += result.duration_ms
+            job.results[recipient.pk] = result.recipients[0]
+            if conn.is_open and conn.messages_sent >= server.max_per_connection:
+                conn.close()
+            if not conn.is_open:
+                conn = None
+            index += 1
+        return conn
+
+    def _after_round(self, lanes: list[Lane], reservations: dict[int, choice.Reservation],
+                     failed: set[int], now: datetime) -> list[Job]:
+        """Circuit breaker bookkeeping and failover; returns the mails to try elsewhere."""
+        by_server: dict[int, list[Lane]] = defaultdict(list)
+        for lane in lanes:
+            by_server[lane.server.pk].append(lane)
+        again: list[Job] = []
+        for server_lanes in by_server.values():
+            server = server_lanes[0].server
+            unattempted = [j for lane in server_lanes for j in lane.unattempted]
+            reservations[server.pk].release(len(unattempted))
+            errors = [lane.error for lane in server_lanes if lane.error is not None]
+            if not errors:
+                choice.record_success(server)
+                for job in unattempted:  # out of time: due again at once, no attempt counted
+                    job.wait(now, "Not reached in this pass; it goes out in the next one.")
+                continue
+            if any(lane.opened for lane in server_lanes):
+                # it works, but not for every connection (e.g. too many at once): no
+                # failover, no circuit; the rest goes out in the next pass
+                for job in unattempted:
+                    job.wait(now, f"{server.name}: {errors[0].message}")
+                continue
+            choice.record_failure(server, errors[0].message, now)
+            failed.add(server.pk)
+            for job in unattempted:
+                job.candidates = [s for s in job.candidates
+                                  if s.pk not in failed and not choice.circuit_open(s, now)]
+                if job.candidates:
+                    again.append(job)
+                else:
+                    job.defer(errors[0].failure_type, errors[0].message)
+                    job.used_server = server
+        return again
+
+    # --- settling -------------------------------------------------------------------------
+
+    def settle(self, jobs: list[Job], now: datetime) -> None:
+        from mailroom.outgoing.settle import settle
+
+        settle(jobs, now, owner=self.owner, rand=self.rand)
+
+
+def _attempt(job: Job, server: MailServer, started: datetime, spent_ms: int) -> SendAttempt:
+    results = [job.results[r.pk] for r in job.pending if r.pk in job.results]
+    accepted = [r for r in results if r.accepted]
+    refused = [r for r in results if not r.accepted]
+    if not refused:
+        outcome = Outcome.SENT
+    elif accepted:
+        outcome = Outcome.PARTIAL
+    elif all(r.temporary for r in refused):
+        outcome = Outcome.DEFERRED
+    else:
+        outcome = Outcome.FAILED
+    decisive = refused[0] if refused else accepted[-1]
+    reply = decisive.reason if refused else decisive.reply
+    return SendAttempt(mail_id=job.mail.pk, server=server, server_name=server.name[:100],
+                       started_at=started, duration_ms=spent_ms, outcome=outcome,
+                       smtp_code=decisive.code, smtp_reply=(reply or "")[:2000])
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+def reap_leases(now: datetime) -> int:
+    """Mails whose worker died mid-send: uncertain (they may have gone out) and due again."""
+    count = OutgoingMail.objects.filter(state=State.SENDING, lease_expires_at__lt=now).update(
+        state=State.UNCERTAIN, was_uncertain=True, next_attempt_at=now, lease_owner="",
+        lease_expires_at=None,
+        failure_reason="The worker sending it stopped before recording the outcome; it is sent "
+                       "again with the same Message-ID and may arrive twice.")
+    if count:
+        log.warning("sender: %d mails were left mid-send by a stopped worker; they are now "
+                    "uncertain and will be sent again", count)
+    if int(now.timestamp()) % 3600 < HOUSEKEEPING_EVERY:
+        choice.prune_rate_windows(now)
+    return count
+
+
+# --- the worker step ------------------------------------------------------------------------
+
+_senders: dict[str, Sender] = {}
+
+
+def send_step(worker_name: str) -> bool:
+    """The `send` step: one pass of this worker's Sender (its connections stay pooled)."""
+    sender = _senders.get(worker_name)
+    if sender is None:
+        sender = _senders[worker_name] = Sender(worker_name)
+    return sender.run_once() > 0
+

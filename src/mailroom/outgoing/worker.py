@@ -1,0 +1,13 @@
+"""Worker steps of the outgoing app (imported by `mailroom worker` at start)."""
+
+from __future__ import annotations
+
+from mailroom.core.worker import register_step
+
+
+@register_step("send")
+def send(worker_name: str) -> bool:
+    """Claim a batch of due mails and send it; True when there was something to send."""
+    from mailroom.outgoing.sender import send_step
+
+    return send_step(worker_name)
