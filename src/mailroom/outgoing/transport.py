@@ -21,6 +21,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -412,7 +413,7 @@ class SmtpConnection:
                            f"({exc or 'disconnected'}).")
             else:
                 message = f"The connection broke: {getattr(cause, 'strerror', None) or cause}."
-            raise SmtpError(DATA, FailureType.UNREACHABLE, message) from exc
+            raise SmtpError(self.stage, FailureType.UNREACHABLE, message) from exc
         result.duration_ms = int((time.monotonic() - started) * 1000)
         if result.code == 421:
             self.close()
@@ -423,6 +424,7 @@ class SmtpConnection:
     def _transaction(self, envelope_from: str, rcpts: Sequence[str], raw: bytes,
                      options: list[str]) -> SendResult:
         smtp = self.smtp
+        self.stage = SENDER
         code, reply = smtp.mail(envelope_from, options)
         if code != 250:
             text = _decode(reply)
@@ -432,6 +434,7 @@ class SmtpConnection:
             return SendResult([RecipientResult(a, False, code, text, temporary, failure_type,
                                                reason) for a in rcpts], code, text)
         results: list[RecipientResult] = []
+        self.stage = RECIPIENT
         for address in rcpts:
             code, reply = smtp.rcpt(address)
             text = _decode(reply)
@@ -452,6 +455,7 @@ class SmtpConnection:
         if not any(r.accepted for r in results):
             self._rset(results[-1].code)
             return SendResult(results, results[-1].code, results[-1].reply)
+        self.stage = DATA
         try:
             code, reply = smtp.data(raw)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
@@ -494,12 +498,71 @@ class SmtpConnection:
     def is_open(self) -> bool:
         return self.smtp is not None
 
+    def pool_key(self) -> tuple:
+        return pool_key(self.server)
+
     def __enter__(self) -> SmtpConnection:
         self.open()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def pool_key(server: MailServer) -> tuple:
+    """Connections are only reused for the same server with the same settings."""
+    return (server.pk, server.host, server.port, server.security, server.verify_certificate,
+            server.auth, server.username, server.password, server.client_certificate,
+            server.client_key)
+
+
+class ConnectionPool:
+    """Open connections kept between sender passes, so a busy worker does not pay a TCP, TLS
+    and AUTH handshake for every batch. Connections idle longer than `max_idle` seconds are
+    closed (servers drop idle sessions after a while; RFC 5321 allows 5 minutes)."""
+
+    def __init__(self, max_idle: float = 10.0) -> None:
+        self.max_idle = max_idle
+        self._idle: dict[tuple, list[tuple[float, SmtpConnection]]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, server: MailServer) -> SmtpConnection | None:
+        now = time.monotonic()
+        with self._lock:
+            idle = self._idle.get(pool_key(server), [])
+            while idle:
+                since, connection = idle.pop()
+                if connection.is_open and now - since <= self.max_idle:
+                    connection.server = server  # the fresh row (circuit, limits)
+                    return connection
+                connection.close()
+        return None
+
+    def give(self, connection: SmtpConnection) -> None:
+        if not connection.is_open or (
+                connection.messages_sent >= connection.server.max_per_connection):
+            connection.close()
+            return
+        with self._lock:
+            self._idle.setdefault(connection.pool_key(), []).append(
+                (time.monotonic(), connection))
+
+    def close_idle(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [c for idle in self._idle.values() for since, c in idle
+                     if now - since > self.max_idle]
+            for key, idle in list(self._idle.items()):
+                self._idle[key] = [(since, c) for since, c in idle if now - since <= self.max_idle]
+        for connection in stale:
+            connection.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            every = [c for idle in self._idle.values() for _, c in idle]
+            self._idle.clear()
+        for connection in every:
+            connection.close()
 
 
 class _SMTP_SSL(smtplib.SMTP_SSL):
