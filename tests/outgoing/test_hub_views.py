@@ -274,6 +274,8 @@ def test_dashboard_counts_and_chart(client_for, bob, failed, sent, foreign):
     assert len(chart["labels"]) == 14
     assert chart["datasets"][0]["data"][-1] == 1 and chart["datasets"][1]["data"][-1] == 1
     assert 'class="chart"' in html and "unfold/js/chart/chart.js" in html
+    assert [row["mail"] for row in response.context["attention"]] == [failed]
+    assert "Globex payroll" not in html
 
 
 def test_sidebar_lists_the_email_screens(client_for, mia):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from unfold.contrib.filters.admin import (
+    BooleanRadioFilter,
     ChoicesDropdownFilter,
     DropdownFilter,
     RangeDateFilter,
@@ -312,7 +313,9 @@ class RecordTypeFilter(DropdownFilter):
 class CreatedFilter(RangeDateFilter):
     """Days in the user's time zone, both ends included."""
 
-    title = "date"
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "date"
 
     def queryset(self, request, queryset):
         from unfold.utils import parse_date_str
@@ -330,6 +333,12 @@ class CreatedFilter(RangeDateFilter):
             return None
 
 
+class UncertainFilter(BooleanRadioFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "possible duplicate (worker stopped mid-send)"
+
+
 class FailureFilter(ChoicesDropdownFilter):
     title = "failure type"
 
@@ -345,7 +354,8 @@ class OutgoingMailAdmin(CompanyScopedAdmin):
     list_display_links = ("subject_line",)
     list_filter = (
         ("state", StateFilter), ServerFilter, ("created_at", CreatedFilter), RecordTypeFilter,
-        ("failure_type", FailureFilter), ("priority", PriorityFilter), "was_uncertain",
+        ("failure_type", FailureFilter), ("priority", PriorityFilter),
+        ("was_uncertain", UncertainFilter),
     )
     list_filter_submit = True
     search_fields = ("subject", "recipients__address", "message_id")
@@ -396,8 +406,11 @@ class OutgoingMailAdmin(CompanyScopedAdmin):
     # list columns
     @display(description="Subject", ordering="subject")
     def subject_line(self, obj: OutgoingMail) -> str:
-        flag = " ⚠" if obj.was_uncertain or obj.state == OutgoingMail.State.UNCERTAIN else ""
-        return f"{obj.subject or '(no subject)'}{flag}"
+        subject = obj.subject or "(no subject)"
+        if obj.was_uncertain or obj.state == OutgoingMail.State.UNCERTAIN:
+            return format_html('{} <span title="May have been delivered twice" '
+                               'aria-label="May have been delivered twice">⚠</span>', subject)
+        return subject
 
     @display(description="To")
     def to_line(self, obj: OutgoingMail) -> str:

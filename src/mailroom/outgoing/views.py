@@ -196,6 +196,18 @@ def daily_chart(user, days: int = CHART_DAYS) -> dict:
     }
 
 
+def needs_attention(user, limit: int = 8) -> list[dict]:
+    """The latest failed, delayed or uncertain mails of the current company."""
+    mails = (OutgoingMail.objects.for_current_company(user)
+             .filter(state__in=(OutgoingMail.State.EXCEPTION, OutgoingMail.State.DEFERRED,
+                                OutgoingMail.State.UNCERTAIN))
+             .prefetch_related("recipients").order_by("-created_at", "-id")[:limit])
+    return [{"mail": mail, "colour": MAIL_STATE_COLOURS.get(mail.state, ""),
+             "to": ", ".join(r.address for r in mail.recipients.all()[:3]),
+             "link": reverse("admin:outgoing_outgoingmail_change", args=[mail.pk])}
+            for mail in mails]
+
+
 def _mail_for(request, pk: int) -> OutgoingMail:
     mail = OutgoingMail.objects.for_user(request.user).filter(pk=pk).first()
     if mail is None:
@@ -219,6 +231,7 @@ def dashboard(request):
         "days": CHART_DAYS,
         "hub_url": reverse("admin:outgoing_outgoingmail_changelist"),
         "company": request.user.current_company,
+        "attention": needs_attention(request.user),
     }
     return render(request, "outgoing/dashboard.html", context)
 
