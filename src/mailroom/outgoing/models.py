@@ -226,7 +226,7 @@ class OutgoingMail(CompanyOwned):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "email"
-        verbose_name_plural = "email hub"
+        verbose_name_plural = "emails"
         indexes = [
             models.Index(fields=["state", "priority", "next_attempt_at"], name="outbox_claim"),
             models.Index(fields=["state", "lease_expires_at"], name="outbox_lease"),
@@ -326,6 +326,7 @@ class DkimKey(CompanyOwned):
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
+        verbose_name = "DKIM key"
         constraints = [
             models.UniqueConstraint(fields=["company", "domain", "selector"],
                                     name="dkim_unique_selector"),
