@@ -65,6 +65,7 @@ class Faults:
     data: str | None = None  # final reply after the content
     disconnect_in_data: bool = False  # 354, read a line of content, then drop the connection
     stall_data: float = 0  # wait this long before the final reply (the client times out)
+    stall_after: int | None = None  # accept this many messages, then stall every DATA
     stall_greeting: float = 0
 
     def clear(self) -> None:
@@ -107,6 +108,10 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         faults = self.peer.faults
+        if faults.stall_after is not None and len(self.peer.messages) >= faults.stall_after:
+            self.peer.stalled += 1
+            await self.peer.stall(3600)
+            return "451 4.4.2 Too late"  # the client gave up: not delivered
         if faults.stall_data:
             await self.peer.stall(faults.stall_data)
             return "451 4.4.2 Too late"  # the client gave up: not delivered
@@ -179,6 +184,7 @@ class SmtpPeer:
         self.starttls = starttls
         self.users = users
         self.oauth_tokens: dict[str, str] = {}
+        self.stalled = 0  # DATA commands held by `stall_after`
         self.size_limit = size_limit
         self.hostname = hostname
         self.faults = Faults()

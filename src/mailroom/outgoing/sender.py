@@ -332,7 +332,8 @@ class Sender:
             return self._send_recipients(lane, job, conn)
         finally:
             if job.attempted:
-                job.attempts.append(_attempt(job, lane.server, started, job.spent_ms))
+                job.attempts.append(_attempt(job, lane.server, started, job.spent_ms,
+                                             self.owner))
 
     def _send_recipients(self, lane: Lane, job: Job,
                          conn: SmtpConnection | None) -> SmtpConnection | None:
@@ -419,7 +420,8 @@ class Sender:
         settle(jobs, now, owner=self.owner, rand=self.rand)
 
 
-def _attempt(job: Job, server: MailServer, started: datetime, spent_ms: int) -> SendAttempt:
+def _attempt(job: Job, server: MailServer, started: datetime, spent_ms: int,
+             worker: str) -> SendAttempt:
     results = [job.results[r.pk] for r in job.pending if r.pk in job.results]
     accepted = [r for r in results if r.accepted]
     refused = [r for r in results if not r.accepted]
@@ -435,7 +437,7 @@ def _attempt(job: Job, server: MailServer, started: datetime, spent_ms: int) -> 
     reply = decisive.reason if refused else decisive.reply
     return SendAttempt(mail_id=job.mail.pk, server=server, server_name=server.name[:100],
                        started_at=started, duration_ms=spent_ms, outcome=outcome,
-                       smtp_code=decisive.code, smtp_reply=(reply or "")[:2000])
+                       smtp_code=decisive.code, smtp_reply=(reply or "")[:2000], worker=worker)
 
 
 # --- leases ---------------------------------------------------------------------------------
