@@ -1,0 +1,502 @@
+"""A fast MIME builder for outgoing mail (no Django).
+
+Why not `email.message.EmailMessage`? With policy SMTP it builds ~290 multipart messages per
+second per core, which caps the whole sender. This module assembles the same RFC 5322 / MIME
+bytes by hand (~10-40x faster) and is proven against the stdlib parser by property tests in
+tests/lib/test_mime.py: headers, names, bodies and attachments round-trip exactly.
+
+What it writes:
+- CRLF line endings everywhere, no line over 998 bytes; headers folded at 78 where possible.
+- Non-ASCII (or otherwise unsafe) Subject and custom header values as RFC 2047 encoded-words,
+  split at character boundaries only, folded one encoded-word per line.
+- Display names are one line: runs of whitespace and ASCII control characters become one
+  space, ends trimmed (`one_line_name`). Non-ASCII names are written as ONE encoded-word (up
+  to the 998-byte line limit). Several adjacent encoded-words are correct RFC 2047, but
+  Python's parser (which Mailroom's own incoming side uses) inserts a space between them in
+  a phrase; one word reads back exactly everywhere. Past the line limit the name is split as
+  RFC 2047 says.
+- Addresses: IDN domains as punycode (IDNA 2008 / UTS 46) unless `smtputf8=True`, where the
+  address is written as UTF-8 (RFC 6532). A non-ASCII local part needs `smtputf8=True`,
+  otherwise `UnencodableAddress` is raised: the caller must pick a server that offers SMTPUTF8.
+- Bodies: 7bit when pure printable ASCII with short lines and nothing an MTA might rewrite,
+  else quoted-printable (mostly Latin text) or base64 (mostly non-Latin text). Attachments are
+  base64; non-ASCII or long file names use RFC 2231 parameters.
+- Structure: text, html or multipart/alternative; inline images (with a Content-ID) go in
+  multipart/related around the HTML; other attachments make the whole a multipart/mixed.
+- Boundaries start with "=_", which quoted-printable and base64 can never produce; 7bit
+  bodies containing "=_" are sent quoted-printable, so a boundary cannot occur in content.
+- Bcc is never a header: the builder has no Bcc argument and refuses one in `headers`.
+- CR, LF or NUL in any header value, address, file name or Content-ID raises
+  `HeaderInjection` naming the field, before anything is built.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import quote
+
+import idna  # a dependency of email-validator; IDNA 2008 with UTS 46 mapping
+
+CRLF = "\r\n"
+MAX_LINE = 998  # RFC 5322 2.1.1: MUST
+FOLD_AT = 78  # RFC 5322 2.1.1: SHOULD
+MAX_ENCODED_WORD = 75  # RFC 2047 2
+
+Address = tuple[str, str] | str  # (display name, address) or a bare address
+
+
+class HeaderInjection(ValueError):
+    """A header value or address holds CR, LF or NUL: refused, naming the field."""
+
+    def __init__(self, field: str):
+        self.field = field
+        super().__init__(f"{field} contains a line break or NUL character")
+
+
+class UnencodableAddress(ValueError):
+    """The address cannot be written without SMTPUTF8 (non-ASCII local part) or is invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    name: str
+    mimetype: str
+    data: bytes
+    content_id: str | None = None  # without angle brackets; referenced as cid:... in HTML
+    inline: bool = False
+
+
+# Header names the builder writes itself; a caller cannot add or override them.
+_MANAGED = frozenset({
+    "from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
+    "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
+    "content-id",
+})
+_FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 ftext
+_MIMETYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+\Z")
+_MSGID_CHARS = re.compile(r"[!-;=?-~]+\Z")  # printable ASCII without < > and space
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_UTEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])"  # RFC 6532 adds UTF-8
+_DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*\Z")
+_UTF8_DOT_ATOM = re.compile(rf"{_UTEXT}+(?:\.{_UTEXT}+)*\Z")
+_ATOM_PHRASE = re.compile(rf"{_ATEXT}+(?: {_ATEXT}+)*\Z")
+_QUOTABLE = re.compile(r"[ -~]*\Z")  # printable ASCII, space included
+# Anything that makes a text body unfit for 7bit: non-ASCII or control characters, trailing
+# whitespace (MTAs strip it), "From " lines (mbox munging), "=_" (our boundary prefix), long
+# lines (some relays re-wrap them).
+_NEEDS_ENCODING = re.compile(r"[^\t\n\x20-\x7e]|[ \t]$|^From |=_|[^\n]{77}", re.M)
+# RFC 2047 5(3): the characters an encoded-word may carry literally, in any header context.
+_Q_LITERAL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+_Q_BYTE = [
+    chr(b) if b in _Q_LITERAL else ("_" if b == 0x20 else f"={b:02X}") for b in range(256)
+]
+_RFC2231_SAFE = "!#$&+-.^_`|~"
+
+
+def _check(field: str, value: str) -> str:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise HeaderInjection(field)
+    return value
+
+
+# -- encoded-words --------------------------------------------------------------------------
+
+
+def _is_continuation(byte: int) -> bool:
+    return byte & 0xC0 == 0x80
+
+
+def _prefer_base64(raw: bytes, text: str) -> bool:
+    # UTF-8 adds 1-3 bytes per non-ASCII char and Q spends 3 chars per such byte.
+    return (len(raw) - len(text)) * 3 > len(raw)
+
+
+def _b_words(raw: bytes, first: int, rest: int) -> list[str]:
+    """Base64 encoded-words of at most `first`, then `rest`, characters, whole chars each."""
+    words: list[str] = []
+    start, budget = 0, first
+    while start < len(raw) or not words:
+        size = max((budget - 12) // 4 * 3, 3)  # "=?utf-8?b?" + payload + "?="
+        end = min(start + size, len(raw))
+        while end < len(raw) and _is_continuation(raw[end]) and end > start + 1:
+            end -= 1
+        words.append("=?utf-8?b?" + base64.b64encode(raw[start:end]).decode("ascii") + "?=")
+        start, budget = end, rest
+    return words
+
+
+def _q_words(raw: bytes, first: int, rest: int) -> list[str]:
+    """Q encoded-words of at most `first`, then `rest`, characters, whole chars each."""
+    encoded = "".join(map(_Q_BYTE.__getitem__, raw))
+    words: list[str] = []
+    budget = max(first - 12, 12)  # "=?utf-8?q?" + payload + "?="
+    while len(encoded) > budget:
+        cut = budget
+        if "=" in encoded[cut - 2:cut]:  # never split an =XX escape
+            cut = encoded.rindex("=", cut - 2, cut)
+        while encoded[cut] == "=" and encoded[cut + 1] in "89AB" and cut > 3:
+            cut -= 3  # the next byte continues a UTF-8 character: cut before its lead byte
+        words.append("=?utf-8?q?" + encoded[:cut] + "?=")
+        encoded = encoded[cut:]
+        budget = max(rest - 12, 12)
+    words.append("=?utf-8?q?" + encoded + "?=")
+    return words
+
+
+def _encoded_words(text: str, first: int, rest: int = MAX_ENCODED_WORD) -> list[str]:
+    raw = text.encode("utf-8")
+    if _prefer_base64(raw, text):
+        return _b_words(raw, first, rest)
+    return _q_words(raw, first, rest)
+
+
+def _unstructured(name: str, value: str) -> str:
+    """One header line (CRLF included) for a free-text value: Subject, custom headers."""
+    prefix = name + ": "
+    if (
+        value.isascii()
+        and value.isprintable()
+        and "=?" not in value
+        and "  " not in value
+        and value == value.strip()
+        and all(len(word) < FOLD_AT - 10 for word in value.split(" "))
+    ):
+        return _fold_words(prefix, value)
+    first = FOLD_AT - len(prefix)
+    if first < 20:
+        first = MAX_ENCODED_WORD
+    return prefix + "\r\n ".join(_encoded_words(value, min(first, MAX_ENCODED_WORD))) + CRLF
+
+
+def _fold_words(prefix: str, value: str, field: str | None = None) -> str:
+    """Fold an ASCII value at single spaces so lines stay within 78 characters if possible."""
+    if len(prefix) + len(value) <= FOLD_AT:
+        return prefix + value + CRLF
+    lines: list[str] = []
+    words = value.split(" ")
+    line = prefix + words[0]  # the first word stays after the colon
+    for word in words[1:]:
+        if word and len(line) + 1 + len(word) > FOLD_AT:
+            lines.append(line)
+            line = " " + word
+        else:
+            line += " " + word
+    lines.append(line)
+    if any(len(x) > MAX_LINE for x in lines):
+        raise ValueError(f"{field or prefix.rstrip(': ')} has a word too long for one line")
+    return CRLF.join(lines) + CRLF
+
+
+# -- addresses ------------------------------------------------------------------------------
+
+
+_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?\Z")
+_DOMAIN_LITERAL = re.compile(r"\[[A-Za-z0-9.:-]+\]\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str:
+    if domain.isascii():
+        if not (_HOSTNAME.match(domain) or _DOMAIN_LITERAL.match(domain)):
+            raise UnencodableAddress(f"invalid domain {domain!r}")
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise UnencodableAddress(f"invalid internationalized domain {domain!r}: {exc}") from exc
+
+
+def encode_address(addr: str, *, smtputf8: bool = False, field: str = "address") -> str:
+    """The addr-spec as it goes in a header or SMTP envelope: punycode domain unless SMTPUTF8.
+
+    The local part is kept as given (case matters to some servers); a local part that is not
+    a dot-atom is quoted.
+    """
+    _check(field, addr)
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain:
+        raise UnencodableAddress(f"{field}: {addr!r} is not an email address")
+    if not smtputf8 and not local.isascii():
+        raise UnencodableAddress(
+            f"{field}: {addr!r} has a non-ASCII local part; it needs an SMTPUTF8 server")
+    if not smtputf8 or domain.isascii():
+        domain = _ascii_domain(domain)
+    elif any(c in domain for c in " <>()[],;:\\\"@"):
+        raise UnencodableAddress(f"{field}: invalid domain {domain!r}")
+    if not (_DOT_ATOM.match(local) or (smtputf8 and _UTF8_DOT_ATOM.match(local))):
+        if len(local) > 1 and local.startswith('"') and local.endswith('"'):
+            local = re.sub(r"\\(.)", r"\1", local[1:-1])  # already quoted by the caller
+        local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{local}@{domain}"
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def one_line_name(name: str) -> str:
+    """A display name as it is written: runs of whitespace (Unicode's too: tab, NBSP, ideographic
+    space...) and ASCII control characters become one space, and the ends are trimmed. Python's
+    parser squeezes whitespace runs in encoded names anyway (even NBSP next to a space), and
+    reports control characters as defects: this way every reader sees the same name."""
+    return _SPACE_OR_CONTROL.sub(" ", name).strip(" ")
+
+
+def _display_name(name: str) -> str:
+    if _ATOM_PHRASE.match(name) and "=?" not in name:
+        return name
+    if _QUOTABLE.match(name) and "=?" not in name and len(name) < 200:
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # One encoded-word (see the module docstring); split only past the hard line limit.
+    words = _encoded_words(name, 600, 600)
+    return "\r\n ".join(words)
+
+
+def format_address(name: str | None, addr: str, *, smtputf8: bool = False,
+                   field: str = "address") -> str:
+    """`Name <addr>` for a header: quoted or encoded as needed; a bare address without a name.
+
+    IDN domains become punycode unless `smtputf8` (then the address is written as UTF-8).
+    """
+    spec = encode_address(addr, smtputf8=smtputf8, field=field)
+    if name:
+        name = one_line_name(_check(field, name))
+    return f"{_display_name(name)} <{spec}>" if name else spec
+
+
+def _address_list(field: str, addresses: Iterable[Address], smtputf8: bool) -> str | None:
+    formatted = []
+    for item in addresses:
+        name, addr = ("", item) if isinstance(item, str) else item
+        formatted.append(format_address(name, addr, smtputf8=smtputf8, field=field))
+    if not formatted:
+        return None
+    line = field + ": " + formatted[0]
+    out: list[str] = []
+    for item in formatted[1:]:
+        last = line.rsplit("\n", 1)[-1]
+        if len(last) + 2 + len(item.split("\r\n", 1)[0]) > FOLD_AT:
+            out.append(line + ",")
+            line = " " + item
+        else:
+            line += ", " + item
+    out.append(line)
+    return CRLF.join(out) + CRLF
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+
+def _normalize_newlines(text: str) -> str:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _text_part(subtype: str, text: str, *, last: bool) -> tuple[str, bytes]:
+    """Headers (str) and encoded body (bytes) of a text part.
+
+    `last` means the body ends the message (no boundary after it): a body that does not end
+    with a newline then cannot be 7bit, since SMTP would add the final CRLF to it.
+    """
+    text = _normalize_newlines(text)
+    if not _NEEDS_ENCODING.search(text) and (not last or not text or text.endswith("\n")):
+        body = text.replace("\n", CRLF).encode("ascii")
+        cte = "7bit"
+    else:
+        raw = text.encode("utf-8")
+        if _prefer_base64(raw, text):
+            body = _base64_lines(raw.replace(b"\n", b"\r\n"))
+            cte = "base64"
+        else:
+            body = binascii.b2a_qp(raw, istext=True)
+            if body.startswith(b"From "):
+                body = b"=46rom " + body[5:]
+            body = body.replace(b"\nFrom ", b"\n=46rom ").replace(b"\n", b"\r\n")
+            if last and body and not body.endswith(b"\r\n"):
+                body += b"=\r\n"  # a soft line break: the text's end is exactly here
+            cte = "quoted-printable"
+    headers = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+               f"Content-Transfer-Encoding: {cte}\r\n")
+    return headers, body
+
+
+_BASE64_LINE = re.compile(rb".{1,76}", re.S)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """Base64 in CRLF-terminated lines of 76 characters (RFC 2045 6.8)."""
+    if not data:
+        return b""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"\r\n".join(_BASE64_LINE.findall(encoded)) + b"\r\n"
+
+
+def _param(name: str, value: str) -> str:
+    """`; name="value"` or RFC 2231 `; name*0*=utf-8''...` continuations, each line folded."""
+    if _QUOTABLE.match(value) and '"' not in value and "\\" not in value \
+            and "=?" not in value and len(value) <= 60:
+        return f';\r\n {name}="{value}"'
+    encoded = quote(value, safe=_RFC2231_SAFE, encoding="utf-8")
+    if len(encoded) <= 60:
+        return f";\r\n {name}*=utf-8''{encoded}"
+    pieces: list[str] = []
+    start = 0
+    while start < len(encoded):
+        end = min(start + 60, len(encoded))
+        if "%" in encoded[end - 2:end]:  # never split a %XX escape
+            end = encoded.rindex("%", start, end)
+        while encoded[end:end + 2] in ("%8", "%9", "%A", "%B") and end > start + 3:
+            end -= 3  # nor a UTF-8 character: end before its lead byte
+        pieces.append(encoded[start:end])
+        start = end
+    out = []
+    for index, piece in enumerate(pieces):
+        charset = "utf-8''" if index == 0 else ""
+        out.append(f";\r\n {name}*{index}*={charset}{piece}")
+    return "".join(out)
+
+
+def _attachment_part(attachment: Attachment, index: int) -> tuple[str, bytes]:
+    field = f"attachment {index + 1}"
+    name = _check(f"{field} name", attachment.name)
+    mimetype = _check(f"{field} mimetype", attachment.mimetype).strip().lower()
+    if not _MIMETYPE.match(mimetype) or mimetype.startswith("multipart/") \
+            or mimetype.startswith("message/"):
+        mimetype = "application/octet-stream"
+    disposition = "inline" if attachment.inline else "attachment"
+    headers = f"Content-Type: {mimetype}"
+    if name:
+        headers += _param("name", name)
+    headers += f"\r\nContent-Disposition: {disposition}"
+    if name:
+        headers += _param("filename", name)
+    headers += "\r\nContent-Transfer-Encoding: base64\r\n"
+    if attachment.content_id:
+        cid = _check(f"{field} content_id", attachment.content_id).strip("<>")
+        if not _MSGID_CHARS.match(cid):
+            raise ValueError(f"{field} content_id must be printable ASCII without spaces")
+        headers += f"Content-ID: <{cid}>\r\n"
+    return headers, _base64_lines(attachment.data)
+
+
+def _boundary() -> str:
+    return "=_" + secrets.token_hex(12)
+
+
+def _multipart(subtype: str, parts: Sequence[tuple[str, bytes]]) -> tuple[str, bytes]:
+    boundary = _boundary()
+    delimiter = b"--" + boundary.encode("ascii")
+    chunks: list[bytes] = []
+    for headers, body in parts:
+        chunks += [delimiter, b"\r\n", headers.encode("ascii"), b"\r\n", body, b"\r\n"]
+    chunks += [delimiter, b"--\r\n"]
+    return f'Content-Type: multipart/{subtype};\r\n boundary="{boundary}"\r\n', b"".join(chunks)
+
+
+# -- the message ----------------------------------------------------------------------------
+
+
+def build_message(
+    *,
+    from_addr: Address,
+    to: Sequence[Address],
+    cc: Sequence[Address] = (),
+    reply_to: Address | Sequence[Address] | None = None,
+    subject: str,
+    html: str | None = None,
+    text: str | None = None,
+    message_id: str,
+    date: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
+    attachments: Sequence[Attachment] = (),
+    smtputf8: bool = False,
+) -> bytes:
+    """The complete RFC 5322 message as bytes with CRLF line endings, ready for DATA.
+
+    Bcc recipients belong to the SMTP envelope only and are not an argument here. A naive
+    `date` is taken as UTC; None means now. `headers` adds fields such as Auto-Submitted or
+    List-Unsubscribe: ASCII values are written as given (folded), others as encoded-words.
+    """
+    out: list[str] = []
+    when = date or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    out.append("Date: " + format_datetime(when) + CRLF)
+    from_line = _address_list("From", [from_addr], smtputf8)
+    assert from_line is not None
+    out.append(from_line)
+    if reply_to:
+        many = [reply_to] if isinstance(reply_to, str | tuple) else list(reply_to)
+        line = _address_list("Reply-To", many, smtputf8)
+        if line:
+            out.append(line)
+    out.append(_address_list("To", to, smtputf8) or "To: undisclosed-recipients:;\r\n")
+    cc_line = _address_list("Cc", cc, smtputf8)
+    if cc_line:
+        out.append(cc_line)
+    out.append(_unstructured("Subject", _check("Subject", subject)))
+    msgid = _check("Message-ID", message_id).strip().strip("<>")
+    if not _MSGID_CHARS.match(msgid) or "@" not in msgid:
+        raise ValueError("Message-ID must look like <unique@domain> in printable ASCII")
+    out.append(f"Message-ID: <{msgid}>\r\n")
+    out.append("MIME-Version: 1.0\r\n")
+    for name, value in (headers or {}).items():
+        _check(f"header name {name!r}", name)
+        if not _FIELD_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if name.lower() in _MANAGED:
+            raise ValueError(f"the {name} header is set by the builder, not through headers")
+        _check(name, value)
+        if value.isascii() and value.isprintable() and "=?" not in value \
+                and value.strip(" ") == value:
+            out.append(_fold_words(name + ": ", value, name))  # as given: URLs stay whole
+        else:
+            out.append(_unstructured(name, value))
+
+    content_headers, body = _body(html, text, attachments)
+    out.append(content_headers)
+    out.append(CRLF)
+    head = "".join(out)
+    return head.encode("utf-8" if smtputf8 else "ascii") + body
+
+
+def _body(html: str | None, text: str | None,
+          attachments: Sequence[Attachment]) -> tuple[str, bytes]:
+    related: list[tuple[str, bytes]] = []
+    mixed: list[tuple[str, bytes]] = []
+    for index, attachment in enumerate(attachments):
+        part = _attachment_part(attachment, index)
+        if attachment.inline and attachment.content_id and html is not None:
+            related.append(part)
+        else:
+            mixed.append(part)
+    single = not related and not mixed and (html is None or text is None)
+
+    html_part = None
+    if html is not None:
+        html_part = _text_part("html", html, last=single)
+        if related:
+            html_part = _multipart("related", [html_part, *related])
+    if html_part is not None and text is not None:
+        main = _multipart("alternative", [_text_part("plain", text, last=False), html_part])
+    elif html_part is not None:
+        main = html_part
+    else:
+        main = _text_part("plain", text or "", last=single)
+    if mixed:
+        main = _multipart("mixed", [main, *mixed])
+    return main
+
+
+def message_size(message: bytes) -> int:
+    """Size in bytes as SMTP SIZE (RFC 1870) counts it, before dot-stuffing."""
+    return len(message)
