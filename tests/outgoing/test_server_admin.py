@@ -281,3 +281,28 @@ def test_dkim_duplicate_selector_and_bad_domain_are_form_errors(client_for, mia,
 
 def test_plain_user_cannot_generate_dkim_keys(client_for, bob):
     assert client_for(bob).get(reverse("admin:outgoing_dkimkey_add")).status_code == 403
+
+
+def test_saving_the_form_keeps_a_refresh_token_rotated_meanwhile(acme, mia):
+    from mailroom.outgoing.forms import MailServerForm
+    from mailroom.outgoing.models import MailServer
+    from mailroom.outgoing.server_services import save_server
+
+    server = MailServer.objects.create(
+        company=acme, name="m365", host="smtp.office365.com", port=587,
+        auth=MailServer.Auth.XOAUTH2, oauth_provider="microsoft", oauth_client_id="cid",
+        oauth_client_secret="csecret", oauth_refresh_token="old-token", active=False)
+    loaded = MailServer.objects.get(pk=server.pk)  # the admin opens the form
+    MailServer.objects.filter(pk=server.pk).update(  # a worker rotates the token meanwhile
+        oauth_refresh_token=MailServer._meta.get_field("oauth_refresh_token")
+        .get_prep_value("rotated-token"))
+    data = {f: getattr(loaded, f) for f in ("name", "host", "port", "security", "auth",
+                                            "username", "oauth_provider", "oauth_client_id",
+                                            "from_filter", "sequence", "purpose",
+                                            "max_per_connection", "max_connections")}
+    data.update(company=acme.pk, verify_certificate="on", client_certificate="",
+                test_status="untested", consecutive_failures=0)
+    form = MailServerForm(data=data, instance=loaded)
+    assert form.is_valid(), form.errors
+    save_server(form.save(commit=False), actor=mia)
+    assert MailServer.objects.get(pk=server.pk).oauth_refresh_token == "rotated-token"

@@ -74,10 +74,15 @@ class MailServerForm(forms.ModelForm):
         if data.get("forget_secrets"):
             for name in MailServer.SECRET_FIELDS:
                 setattr(self.instance, name, "")
+        entered = set()
         for name in SECRET_FIELDS:
             value = data.get(name)
             if value and value.strip():
                 setattr(self.instance, name, value.strip() if name != "client_key" else value)
+                entered.add(name)
+        # save_server keeps the stored value of every secret not typed here, so a token a
+        # worker rotated while this form was open is not put back to the old one
+        self.instance._entered_secrets = entered
         if not self.errors:
             from mailroom.outgoing.server_services import check_server
 

@@ -90,6 +90,11 @@ def save_server(server: MailServer, *, actor, forget_secrets: bool = False) -> M
         if stored is not None:  # written by the sender and the OAuth refresher, not by forms
             for field in WORKER_FIELDS:
                 setattr(server, field, getattr(stored, field))
+        entered = getattr(server, "_entered_secrets", None)
+        if stored is not None and entered is not None and not forget_secrets:
+            for field in MailServer.SECRET_FIELDS:
+                if field not in entered:
+                    setattr(server, field, getattr(stored, field))
         if forget_secrets:
             for field in MailServer.SECRET_FIELDS:
                 setattr(server, field, "")
