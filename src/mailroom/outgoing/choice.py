@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -39,6 +40,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # --- matching ------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def sender_address(email_from: str) -> str:
     """The bare address of a From value ("Acme <billing@acme.example>" → billing@…)."""
     return parseaddr(email_from)[1].strip().lower() or email_from.strip().lower()

@@ -16,6 +16,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from email.utils import getaddresses, parseaddr
+from functools import lru_cache
 
 import idna
 from django.conf import settings
@@ -45,6 +46,18 @@ def parse_mailroom_id(value: str, key: bytes | None = None) -> int | None:
     return numbers[0] if numbers and len(numbers) == 1 else None
 
 
+@lru_cache(maxsize=4096)
+def parse_from(email_from: str) -> tuple[str, str]:
+    """(display name, address) of a From value; cached, a batch repeats a few senders."""
+    return parseaddr(email_from)
+
+
+@lru_cache(maxsize=4096)
+def parse_reply_to(value: str) -> tuple[tuple[str, str], ...]:
+    return tuple((n, a) for n, a in getaddresses([value]) if a) if value else ()
+
+
+@lru_cache(maxsize=1024)
 def ascii_domain(domain: str) -> str:
     domain = domain.strip().lower().rstrip(".")
     if domain.isascii():
@@ -98,7 +111,7 @@ class Composer:
                 pending: list[OutgoingRecipient]) -> tuple[bytes, dict[int, str]]:
         """(the message bytes, {recipient pk: envelope sender}). Raises ValueError when the
         message cannot be encoded (lib.mime names the field)."""
-        name, address = parseaddr(mail.email_from)
+        name, address = parse_from(mail.email_from)
         if "@" not in address:
             raise ValueError(f"The sender address {mail.email_from!r} is not valid.")
         domain = address.rpartition("@")[2].lower()
@@ -110,7 +123,7 @@ class Composer:
             from_addr=(name, address) if name else address,
             to=[(r.name, r.address) for r in recipients if r.kind == OutgoingRecipient.Kind.TO],
             cc=[(r.name, r.address) for r in recipients if r.kind == OutgoingRecipient.Kind.CC],
-            reply_to=[(n, a) for n, a in getaddresses([mail.reply_to]) if a] or None,
+            reply_to=list(parse_reply_to(mail.reply_to)) or None,
             subject=mail.subject, html=mail.body_html or None, text=mail.body_text or None,
             message_id=mail.message_id, date=mail.scheduled_at or mail.created_at,
             headers=headers,

@@ -24,7 +24,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -55,11 +55,16 @@ State = OutgoingMail.State
 Status = OutgoingRecipient.Status
 Outcome = SendAttempt.Outcome
 
-BATCH_SIZE = 200
+BATCH_SIZE = 200  # the first claim; later claims follow the measured sending rate
+MIN_BATCH, MAX_BATCH = 20, 1000
+# Connections stop starting new messages after this many seconds of a pass. The mails not
+# reached are released (unchanged) and claimed again in priority order, so an immediate mail
+# never waits behind more than about one budget of sending, however slow the servers are.
+PASS_BUDGET = 0.5
 LEASE = timedelta(minutes=10)
-# a connection stops starting new messages after this share of the lease, so results are
-# always recorded before the lease can expire
-LEASE_BUDGET = 0.6
+# One step keeps claiming new batches for this long while there is work, then returns so the
+# worker's other steps get their turn.
+STEP_SECONDS = 2.0
 HOUSEKEEPING_EVERY = 10.0  # seconds between lease reaping passes
 MAX_THREADS = 64
 
@@ -83,6 +88,8 @@ class Job:
     attempted: bool = False
     used_server: MailServer | None = None
     spent_ms: int = 0
+    previous_state: str = State.OUTGOING
+    released: bool = False  # not reached in this pass: back to previous_state, untouched
 
     @property
     def pending(self) -> list[OutgoingRecipient]:
@@ -99,6 +106,9 @@ class Job:
         """Try again after the back-off (counts as an attempt)."""
         self.state, self.failure_type, self.reason = State.DEFERRED, failure_type, reason
         self.attempted = True
+
+    def release(self) -> None:
+        self.released = True
 
     def wait(self, until: datetime, reason: str) -> None:
         """Not an attempt: a rate limit or an open circuit; due again at `until`."""
@@ -118,15 +128,34 @@ class Lane:
     unattempted: list[Job] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class Flight:
+    """A batch whose connections are running."""
+
+    jobs: list[Job]
+    lanes: list[Lane]
+    reservations: dict[int, choice.Reservation]
+    futures: list[Future]
+    now: datetime
+    deadline: float
+    started: float
+
+
 # --- the sender -------------------------------------------------------------------------------
 
 class Sender:
-    def __init__(self, owner: str, *, batch_size: int = BATCH_SIZE, lease: timedelta = LEASE,
+    def __init__(self, owner: str, *, batch_size: int | None = None,
+                 lease: timedelta = LEASE, pass_budget: float = PASS_BUDGET,
                  clock: Callable[[], datetime] = timezone.now,
                  ssl_context: SslContextSource = None, timeout: float = 30,
-                 rand: Callable[[], float] | None = None) -> None:
+                 rand: Callable[[], float] | None = None,
+                 step_seconds: float = STEP_SECONDS) -> None:
         self.owner = owner[:100]
-        self.batch_size = batch_size
+        self.step_seconds = step_seconds
+        self._executor: ThreadPoolExecutor | None = None
+        self.adaptive = batch_size is None
+        self.batch_size = batch_size or BATCH_SIZE
+        self.pass_budget = pass_budget
         self.lease = lease
         self.clock = clock
         self.ssl_context = ssl_context
@@ -139,16 +168,50 @@ class Sender:
     # --- the pass -------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """One pass; returns how many mails it handled (0: nothing was due)."""
-        now = self.clock()
-        self.housekeeping(now)
-        ids = self.claim(now)
-        if not ids:
-            return 0
-        jobs = self.prepare(ids, now)
-        self.deliver(jobs, now)
-        self.settle(jobs, self.clock())
-        return len(ids)
+        """Send what is due; returns how many mails were handled (0: nothing was due).
+
+        Passes overlap: the next batch is claimed and built while the connections still send
+        the current one, and the current one is recorded while the next one is sent. Every
+        batch started is recorded before this returns (after at most `step_seconds` of
+        claiming), so a stopping worker never leaves mails mid-send.
+        """
+        handled = 0
+        flight: Flight | None = None
+        claim_until = time.monotonic() + self.step_seconds
+        try:
+            while True:
+                now = self.clock()
+                if flight is None:
+                    self.housekeeping(now)
+                jobs = None
+                if flight is None or time.monotonic() < claim_until:
+                    claimed = self.claim_states(now)
+                    if claimed:
+                        jobs = self.prepare(list(claimed), now)
+                        for job in jobs:
+                            job.previous_state = claimed[job.mail.pk]
+                if flight is not None:
+                    self.finish(flight)
+                upcoming = self.launch(jobs, now) if jobs else None
+                if flight is not None:
+                    self.settle(flight.jobs, self.clock())
+                    handled += len(flight.jobs)
+                flight = upcoming
+                if flight is None:
+                    return handled
+        finally:
+            if flight is not None:  # an error: let the connections finish before leaving
+                for future in flight.futures:
+                    future.exception()
+
+    def _adapt(self, jobs: list[Job], seconds: float) -> None:
+        """Claim about what the servers take in one pass budget (plus a margin)."""
+        if not self.adaptive or seconds < 0.05:
+            return
+        sent = sum(1 for job in jobs if job.attempted)
+        if sent:
+            wanted = int(sent / seconds * self.pass_budget * 1.25)
+            self.batch_size = max(MIN_BATCH, min(MAX_BATCH, (self.batch_size + wanted) // 2))
 
     def housekeeping(self, now: datetime) -> None:
         self.pool.close_idle()
@@ -157,24 +220,31 @@ class Sender:
             reap_leases(now)
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         self.pool.close_all()
 
     def claim(self, now: datetime) -> list[int]:
-        """Lease up to `batch_size` due mails to this worker; committed on return."""
+        return list(self.claim_states(now))
+
+    def claim_states(self, now: datetime) -> dict[int, str]:
+        """Lease up to `batch_size` due mails to this worker, committed on return:
+        {id: the state it had}."""
         due = OutgoingMail.objects.filter(state__in=OutgoingMail.WAITING_STATES,
                                           next_attempt_at__lte=now)
         if not due.exists():  # idle polls take no write lock
-            return []
+            return {}
         with transaction.atomic():
             if connection.features.has_select_for_update_skip_locked:
                 due = due.select_for_update(skip_locked=True)
-            ids = list(due.order_by("priority", "next_attempt_at", "id")
-                       .values_list("id", flat=True)[:self.batch_size])
-            if ids:
-                OutgoingMail.objects.filter(pk__in=ids).update(
+            claimed = dict(due.order_by("priority", "next_attempt_at", "id")
+                           .values_list("id", "state")[:self.batch_size])
+            if claimed:
+                OutgoingMail.objects.filter(pk__in=list(claimed)).update(
                     state=State.SENDING, lease_owner=self.owner,
                     lease_expires_at=now + self.lease)
-        return ids
+        return claimed
 
     def prepare(self, ids: list[int], now: datetime) -> list[Job]:
         mails = list(OutgoingMail.objects.filter(pk__in=ids).order_by(
@@ -242,19 +312,36 @@ class Sender:
     # --- delivering (threads do the network, the main thread the database) ---------------
 
     def deliver(self, jobs: list[Job], now: datetime) -> None:
+        """Send `jobs` and wait for the outcome (failover included)."""
+        self.finish(self.launch(jobs, now))
+
+    def launch(self, jobs: list[Job], now: datetime) -> Flight:
+        """Reserve rate-limit room and start the connections; returns at once."""
         todo = [j for j in jobs if j.state is None and j.candidates]
-        deadline = time.monotonic() + self.lease.total_seconds() * LEASE_BUDGET
+        deadline = time.monotonic() + min(self.pass_budget, self.lease.total_seconds() * 0.5)
+        lanes, reservations = self._plan(todo, now) if todo else ([], {})
+        futures = [self.executor().submit(self._run_lane, lane, deadline) for lane in lanes]
+        return Flight(jobs, lanes, reservations, futures, now, deadline, time.monotonic())
+
+    def finish(self, flight: Flight) -> None:
+        """Wait for the connections of `flight`; fail over what a dead server could not
+        take (synchronously: a rare path)."""
+        for future in flight.futures:
+            future.result()
         failed: set[int] = set()
-        while todo:
-            lanes, reservations = self._plan(todo, now)
-            if lanes:
-                workers = min(len(lanes), MAX_THREADS)
-                if workers == 1:
-                    self._run_lane(lanes[0], deadline)
-                else:
-                    with ThreadPoolExecutor(workers, thread_name_prefix="smtp") as pool:
-                        list(pool.map(lambda lane: self._run_lane(lane, deadline), lanes))
-            todo = self._after_round(lanes, reservations, failed, now)
+        again = self._after_round(flight.lanes, flight.reservations, failed, flight.now)
+        while again:
+            lanes, reservations = self._plan(again, flight.now)
+            for future in [self.executor().submit(self._run_lane, lane, flight.deadline)
+                           for lane in lanes]:
+                future.result()
+            again = self._after_round(lanes, reservations, failed, flight.now)
+        self._adapt(flight.jobs, time.monotonic() - flight.started)
+
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="smtp")
+        return self._executor
 
     def _plan(self, jobs: list[Job], now: datetime):
         by_server: dict[int, list[Job]] = defaultdict(list)
@@ -391,14 +478,16 @@ class Sender:
             errors = [lane.error for lane in server_lanes if lane.error is not None]
             if not errors:
                 choice.record_success(server)
-                for job in unattempted:  # out of time: due again at once, no attempt counted
-                    job.wait(now, "Not reached in this pass; it goes out in the next one.")
+                for job in unattempted:  # out of time: claimed again in the next pass
+                    job.release()
                 continue
             if any(lane.opened for lane in server_lanes):
                 # it works, but not for every connection (e.g. too many at once): no
                 # failover, no circuit; the rest goes out in the next pass
+                log.info("sender: %s refused some connections: %s", server.name,
+                         errors[0].message)
                 for job in unattempted:
-                    job.wait(now, f"{server.name}: {errors[0].message}")
+                    job.release()
                 continue
             choice.record_failure(server, errors[0].message, now)
             failed.add(server.pk)

@@ -41,6 +41,7 @@ class _Plan:
         self.notices: list[tuple[OutgoingMail, str]] = []
         self.deletes: list[int] = []
         self.attempts: list[SendAttempt] = []
+        self.released: dict[int, dict] = {}
 
     def retry_at(self, attempts: int) -> datetime:
         """One jittered delay per attempt count and pass, so deferred mails stay batched."""
@@ -52,6 +53,10 @@ class _Plan:
 
     def add(self, job) -> None:
         mail, now = job.mail, self.now
+        if job.released:  # not reached this pass: as it was, still first in line
+            self.released[mail.pk] = dict(state=job.previous_state, lease_owner="",
+                                          lease_expires_at=None)
+            return
         results = job.results
         for recipient in job.pending:
             result = results.get(recipient.pk)
@@ -172,6 +177,7 @@ def settle(jobs, now: datetime, *, owner: str,
                 plan.add(job)
         _update(OutgoingRecipient, plan.recipients)
         _update(OutgoingMail, plan.mails)
+        _update(OutgoingMail, plan.released)
         if plan.attempts:
             SendAttempt.objects.bulk_create(plan.attempts, batch_size=500)
         by_status: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(
