@@ -135,6 +135,7 @@ class PeerSMTP(SMTP):
             self.record = Session()
             with self.peer.lock:
                 self.peer.sessions.append(self.record)
+                self.peer.protocols.append(self)
             if transport.get_extra_info("ssl_object") is not None:  # implicit TLS
                 self.record.tls = True
                 self.session.ssl = transport.get_extra_info("ssl_object")
@@ -185,6 +186,7 @@ class SmtpPeer:
         self.users = users
         self.oauth_tokens: dict[str, str] = {}
         self.stalled = 0  # DATA commands held by `stall_after`
+        self.protocols: list[PeerSMTP] = []
         self.size_limit = size_limit
         self.hostname = hostname
         self.faults = Faults()
@@ -215,6 +217,15 @@ class SmtpPeer:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}")
             time.sleep(0.02)
+
+    def drop_connections(self) -> None:
+        """Close every open session from the server side (an idle timeout, a restart)."""
+        def close() -> None:
+            for protocol in self.protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+
+        self.loop.call_soon_threadsafe(close)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -272,6 +283,7 @@ class SmtpPeer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self._thread = None
+        self.loop.close()
 
     def __enter__(self) -> SmtpPeer:
         return self.start()

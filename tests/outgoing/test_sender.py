@@ -156,6 +156,37 @@ def test_auto_delete_removes_the_mail_once_sent(acme, sink, clock):
     assert len(sink.messages) == 1 and not OutgoingMail.objects.filter(pk=mail.pk).exists()
 
 
+def test_connections_are_reused_across_passes_and_a_dropped_one_is_replaced(acme, sink, clock):
+    make_server(acme, sink)
+    sender = make_sender(clock)
+    first = enqueue(acme)
+    sender.run_once()
+    second = enqueue(acme)
+    sender.run_once()
+    assert len(sink.sessions) == 1  # the pooled connection served both passes
+
+    sink.drop_connections()  # the server closes the idle session
+    sink.wait_for(lambda: all(p.transport is None or p.transport.is_closing()
+                              for p in sink.protocols), what="the drop")
+    third = enqueue(acme)
+    sender.run_once()
+    assert [fresh(m).state for m in (first, second, third)] == ["sent"] * 3
+    assert fresh(third).attempt_count == 1 and len(sink.sessions) == 2
+    assert sink.message_ids() == [first.message_id, second.message_id, third.message_id]
+
+
+def test_mails_not_reached_within_the_pass_budget_are_released_untouched(acme, sink, clock):
+    make_server(acme, sink)
+    mail = enqueue(acme)
+    OutgoingMail.objects.filter(pk=mail.pk).update(state="uncertain", was_uncertain=True)
+    make_sender(clock, pass_budget=0).run_once()
+    mail = fresh(mail)
+    assert mail.state == "uncertain" and not mail.lease_owner and mail.attempt_count == 0
+    assert not sink.messages and not SendAttempt.objects.exists()
+    make_sender(clock, "w2").run_once()
+    assert fresh(mail).state == "sent" and sink.message_ids() == [mail.message_id]
+
+
 # --- per-recipient results ------------------------------------------------------------------
 
 def test_550_for_one_of_three_fails_only_that_one_and_never_resends_the_others(
