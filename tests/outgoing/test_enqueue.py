@@ -119,3 +119,20 @@ def test_enqueue_many_respects_idempotency_keys(acme):
     first = services.enqueue_many(company=acme, mails=[item])
     again = services.enqueue_many(company=acme, mails=[item])
     assert first[0].pk == again[0].pk and OutgoingMail.objects.count() == 1
+
+
+def test_enqueue_many_rows_read_back_like_saved_ones(acme, lead):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = timezone.now() + timedelta(hours=2)
+    [mail] = services.enqueue_many(company=acme, mails=[{
+        "email_from": "a@acme.example", "to": [("Zoë", "zoe@client.example")],
+        "subject": "Grüße", "html": "<p>é</p>", "headers": {"X-Campaign": "nov"},
+        "scheduled_at": later, "record": lead, "priority": 3, "purpose": "bulk"}])
+    stored = OutgoingMail.objects.get(pk=mail.pk)
+    assert stored.headers == {"X-Campaign": "nov"} and stored.subject == "Grüße"
+    assert stored.scheduled_at == later and stored.next_attempt_at == later
+    assert stored.record == lead and stored.state == "outgoing" and stored.attempt_count == 0
+    assert stored.recipients.get().name == "Zoë"
