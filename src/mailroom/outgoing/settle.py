@@ -98,6 +98,9 @@ class _Plan:
                         status=Status.FAILED, smtp_code=self.recipients.get(
                             recipient.pk, {}).get("smtp_code"), failure_type=failure_type,
                         failure_reason=reason, sent_at=None)
+                    if mail.chatter_message_id and recipient.partner_id:
+                        self.notifications.append((mail.chatter_message_id,
+                                                   recipient.partner_id, "exception", reason))
                 state, gave_up = None, True
             else:
                 state, next_attempt_at = State.DEFERRED, self.retry_at(attempts)
