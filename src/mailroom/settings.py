@@ -1,5 +1,6 @@
 """Django settings, all derived from `mailroom.config` (environment and `.env`)."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -142,6 +143,9 @@ LOGGING = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# how long a deferred mail is retried before it fails (seconds; default 4 days, like MTAs)
+MAILROOM_RETRY_LIFETIME = int(os.environ.get("MAILROOM_RETRY_LIFETIME") or 4 * 24 * 3600)
 
 UNFOLD = {
     "SITE_TITLE": "Mailroom",
