@@ -25,9 +25,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="package")
 def browser():
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"chromium not found at {CHROMIUM}")
-        pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(f"chromium not found at {CHROMIUM}: run ./scripts/test, which installs it")
     from playwright.sync_api import sync_playwright
 
     with pytest.MonkeyPatch.context() as patch:

@@ -10,6 +10,7 @@ from django.db import connection
 
 from mailroom.outgoing import choice
 from mailroom.outgoing.models import MailServer, OutgoingMail, RateWindow
+from tests.outgoing.markers import IN_MEMORY_SQLITE
 
 NOW = datetime(2026, 3, 2, 10, 15, 30, tzinfo=UTC)
 
@@ -92,12 +93,9 @@ def test_a_rate_limit_grants_what_fits_and_says_until_when_the_rest_waits(acme):
     assert choice.reserve(make_server(acme, "unlimited"), 5000, NOW).granted == 5000
 
 
+@IN_MEMORY_SQLITE
 @pytest.mark.django_db(transaction=True)
 def test_reservations_from_many_threads_never_exceed_the_limit(acme):
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-            ("file:memorydb", ":memory:")):
-        pytest.skip("an in-memory SQLite test database is one connection; "
-                    "test_sender/test_crash cover SQLite with real processes")
     server = make_server(acme, "limited", rate_per_minute=60)
     granted: list[int] = []
     errors: list[BaseException] = []

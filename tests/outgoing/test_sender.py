@@ -11,7 +11,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from mailroom.chatter.models import Message, Notification
@@ -28,6 +27,7 @@ from mailroom.outgoing.models import (
 )
 from mailroom.outgoing.sender import Sender
 from tests.outgoing import smtp_peer
+from tests.outgoing.markers import IN_MEMORY_SQLITE
 from tests.outgoing.smtp_peer import refused_port
 
 # fixtures
@@ -404,11 +404,9 @@ def test_results_of_a_pass_that_lost_its_lease_are_not_recorded(acme, sink, cloc
     assert fresh(mail).state == "uncertain"  # the next worker resends it, flagged
 
 
+@IN_MEMORY_SQLITE
 @pytest.mark.django_db(transaction=True)
 def test_an_immediate_mail_is_picked_up_within_a_second_by_a_running_worker(acme, sink):
-    if connection.vendor == "sqlite":
-        pytest.skip("an in-memory SQLite test database cannot be shared with a worker thread; "
-                    "test_crash measures this on SQLite with a real worker process")
     from mailroom.core.worker import Worker, discover
 
     discover()
