@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from mailroom.outgoing.models import FailureType, MailServer
-from mailroom.outgoing.transport import SmtpConnection, SmtpError, test_connection
+from mailroom.outgoing.probe import test_connection
+from mailroom.outgoing.transport import SmtpConnection, SmtpError
 from tests.outgoing import smtp_peer
 from tests.outgoing.smtp_peer import SmtpPeer, refused_port
 

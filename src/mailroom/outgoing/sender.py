@@ -40,9 +40,9 @@ from mailroom.outgoing.models import (
     OutgoingRecipient,
     SendAttempt,
 )
+from mailroom.outgoing.pool import ConnectionPool
 from mailroom.outgoing.transport import (
     SENDER,
-    ConnectionPool,
     RecipientResult,
     SmtpConnection,
     SmtpError,

@@ -128,10 +128,10 @@ def delete_server(server: MailServer, *, actor) -> None:
 def run_connection_test(server: MailServer, *, actor, ssl_context=None):
     """Connect, negotiate TLS, authenticate, try MAIL FROM / RCPT TO / RSET without sending,
     and store the outcome on the server. Returns the transport's ConnectionReport."""
-    from mailroom.outgoing import transport  # lazy: the transport imports the sending stack
+    from mailroom.outgoing import probe  # lazy: the probe imports the sending stack
 
     _require_manager(actor, server.company_id)
-    report = transport.test_connection(server, ssl_context=ssl_context)
+    report = probe.test_connection(server, ssl_context=ssl_context)
     status = MailServer.TestStatus.OK if report.ok else MailServer.TestStatus.FAILED
     message = report.message or ("The connection test passed." if report.ok else
                                  "The connection test failed.")

@@ -21,7 +21,6 @@ import smtplib
 import socket
 import ssl
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -521,55 +520,6 @@ def pool_key(server: MailServer) -> tuple:
             server.client_key)
 
 
-class ConnectionPool:
-    """Open connections kept between sender passes, so a busy worker does not pay a TCP, TLS
-    and AUTH handshake for every batch. Connections idle longer than `max_idle` seconds are
-    closed (servers drop idle sessions after a while; RFC 5321 allows 5 minutes)."""
-
-    def __init__(self, max_idle: float = 10.0) -> None:
-        self.max_idle = max_idle
-        self._idle: dict[tuple, list[tuple[float, SmtpConnection]]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, server: MailServer) -> SmtpConnection | None:
-        now = time.monotonic()
-        with self._lock:
-            idle = self._idle.get(pool_key(server), [])
-            while idle:
-                since, connection = idle.pop()
-                if connection.is_open and now - since <= self.max_idle:
-                    connection.server = server  # the fresh row (circuit, limits)
-                    return connection
-                connection.close()
-        return None
-
-    def give(self, connection: SmtpConnection) -> None:
-        if not connection.is_open or (
-                connection.messages_sent >= connection.server.max_per_connection):
-            connection.close()
-            return
-        with self._lock:
-            self._idle.setdefault(connection.pool_key(), []).append(
-                (time.monotonic(), connection))
-
-    def close_idle(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            stale = [c for idle in self._idle.values() for since, c in idle
-                     if now - since > self.max_idle]
-            for key, idle in list(self._idle.items()):
-                self._idle[key] = [(since, c) for since, c in idle if now - since <= self.max_idle]
-        for connection in stale:
-            connection.close()
-
-    def close_all(self) -> None:
-        with self._lock:
-            every = [c for idle in self._idle.values() for _, c in idle]
-            self._idle.clear()
-        for connection in every:
-            connection.close()
-
-
 class _SMTP_SSL(smtplib.SMTP_SSL):
     """SMTP_SSL that tells its connection when TCP is up, so a failed handshake is reported
     as TLS and not as a network problem."""
@@ -618,69 +568,3 @@ def _xoauth2_error(text: str) -> str:
         return base64.b64decode(text, validate=True).decode("utf-8", "replace")
     except ValueError:
         return text
-
-
-def _test_addresses(server: MailServer) -> tuple[str, str]:
-    """Who to name in MAIL FROM / RCPT TO when testing: an address the from-filter allows."""
-    for entry in server.filter_entries():
-        if "@" in entry:
-            return entry, entry
-    for entry in server.filter_entries():
-        return f"postmaster@{entry.lstrip('@')}", f"postmaster@{entry.lstrip('@')}"
-    if "@" in server.username:
-        return server.username, server.username
-    return "postmaster@mailroom.invalid", "postmaster@mailroom.invalid"
-
-
-def test_connection(server: MailServer, *, ssl_context: SslContextSource = None,
-                    timeout: float = 15, sender: str = "",
-                    recipient: str = "") -> ConnectionReport:
-    """Connect, negotiate TLS, authenticate, then MAIL FROM / RCPT TO / RSET without sending.
-
-    Says precisely what failed, in plain words; never raises for a server problem.
-    """
-    default_sender, default_recipient = _test_addresses(server)
-    sender, recipient = sender or default_sender, recipient or default_recipient
-    connection = SmtpConnection(server, timeout=timeout, ssl_context=ssl_context, record=True)
-    try:
-        connection.open()
-    except SmtpError as exc:
-        return ConnectionReport(False, exc.stage, exc.message, connection.size_limit,
-                                connection.transcript)
-    smtp = connection.smtp
-    size = connection.size_limit
-    if server.max_message_size:
-        size = min(x for x in (size, server.max_message_size) if x)
-    try:
-        connection._log(f"C: MAIL FROM:<{sender}>")
-        code, reply = smtp.mail(sender)
-        text = connection._reply(code, reply)
-        if code != 250:
-            return ConnectionReport(False, SENDER, _reason(SENDER, code, text), size,
-                                    connection.transcript)
-        connection._log(f"C: RCPT TO:<{recipient}>")
-        code, reply = smtp.rcpt(recipient)
-        text = connection._reply(code, reply)
-        if code not in (250, 251):
-            return ConnectionReport(False, RECIPIENT, _reason(RECIPIENT, code, text, recipient),
-                                    size, connection.transcript)
-        connection._log("C: RSET")
-        code, reply = smtp.rset()
-        connection._reply(code, reply)
-    except (smtplib.SMTPException, OSError) as exc:
-        return ConnectionReport(False, SENDER, f"The connection broke during the test: {exc}",
-                                size, connection.transcript)
-    finally:
-        connection.close()
-    steps = ["Connected"]
-    if server.security != MailServer.Security.NONE:
-        steps.append("encrypted (certificate verified)" if server.verify_certificate
-                     else "encrypted (certificate NOT verified)")
-    if server.auth != MailServer.Auth.NONE:
-        steps.append("authenticated")
-    limit = f", messages up to {_human_size(size)}" if size else ""
-    return ConnectionReport(True, OK, f"{', '.join(steps)}; the server accepts mail from "
-                            f"{sender}{limit}.", size, connection.transcript)
-
-
-test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
