@@ -7,9 +7,35 @@
 
 from __future__ import annotations
 
+import functools
+import os
+
 import pytest
 
 PASSWORD = "correct-horse-battery"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("MAILROOM_TEST_POSTGRES_URL",
+                          "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@functools.cache
+def postgres_reachable() -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(postgres_admin_url(), connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+# Tests that start their own PostgreSQL databases. Off CI they are skipped where no PostgreSQL
+# answers; with CI=true they always run, so a missing PostgreSQL fails the run.
+NEEDS_POSTGRES = pytest.mark.skipif(
+    os.environ.get("CI") != "true" and not postgres_reachable(),
+    reason="PostgreSQL is not reachable at MAILROOM_TEST_POSTGRES_URL (CI=true requires it)")
 
 
 @pytest.fixture(autouse=True)
