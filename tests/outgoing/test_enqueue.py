@@ -136,3 +136,22 @@ def test_enqueue_many_rows_read_back_like_saved_ones(acme, lead):
     assert stored.scheduled_at == later and stored.next_attempt_at == later
     assert stored.record == lead and stored.state == "outgoing" and stored.attempt_count == 0
     assert stored.recipients.get().name == "Zoë"
+
+
+def test_hub_action_audit_rows_say_what_changed(acme, mia):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = timezone.now() + timedelta(days=1)
+    mail = _enqueue(acme, scheduled_at=later)
+    assert services.send_now([mail], actor=mia) == 1
+    entry = AuditLog.objects.get(action="outgoing.send_now")
+    assert entry.before["next_attempt_at"] == str(later)
+    assert entry.after["next_attempt_at"] != str(later)
+    mail.refresh_from_db()
+    assert mail.next_attempt_at <= timezone.now()
+    services.cancel([mail], actor=mia)
+    entry = AuditLog.objects.get(action="outgoing.cancel")
+    assert entry.before["state"] == "outgoing" and entry.after["state"] == "cancelled"
+    assert services.send_now([mail], actor=mia) == 0  # cancelled mails stay cancelled

@@ -305,59 +305,56 @@ def _require_manager(actor, mails: Iterable[OutgoingMail]) -> list[OutgoingMail]
     return mails
 
 
-def retry(mails: Iterable[OutgoingMail], *, actor) -> int:
-    """Queue failed, deferred, uncertain or cancelled mails again, now. Accepted recipients
-    are never sent again; failed ones get another chance."""
+def _transition(mails: Iterable[OutgoingMail], *, actor, action: str, states, changes: dict,
+                after_each=None) -> int:
+    """The hub's actions share one shape: for each mail still in one of `states`, a
+    conditional UPDATE (a worker may have moved it meanwhile), then an audit row."""
     mails = _require_manager(actor, mails)
     count = 0
     with transaction.atomic():
         for mail in mails:
-            if mail.state not in OutgoingMail.RETRYABLE_STATES:
+            if mail.state not in states:
                 continue
-            OutgoingRecipient.objects.filter(mail=mail).exclude(
-                status=OutgoingRecipient.Status.SENT).exclude(
-                failure_type=FailureType.BLACKLISTED).update(
-                status=OutgoingRecipient.Status.PENDING, failure_type="", failure_reason="",
-                smtp_code=None)
-            updated = OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(
-                state=OutgoingMail.State.OUTGOING, next_attempt_at=timezone.now(),
-                failure_type="", failure_reason="", lease_owner="", lease_expires_at=None,
-                author_notified=False)
-            if updated:
-                count += 1
-                audit("outgoing.retry", actor=actor, obj=mail,
-                      before={"state": mail.state}, after={"state": "outgoing"})
+            if not OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(**changes):
+                continue
+            if after_each is not None:
+                after_each(mail)
+            count += 1
+            audit(f"outgoing.{action}", actor=actor, obj=mail,
+                  before={k: str(getattr(mail, k)) for k in changes},
+                  after={k: str(v) for k, v in changes.items()})
     return count
+
+
+def _reopen_recipients(mail: OutgoingMail) -> None:
+    """Failed recipients get another chance; accepted and blacklisted ones never do."""
+    OutgoingRecipient.objects.filter(mail=mail).exclude(
+        status=OutgoingRecipient.Status.SENT).exclude(
+        failure_type=FailureType.BLACKLISTED).update(
+        status=OutgoingRecipient.Status.PENDING, failure_type="", failure_reason="",
+        smtp_code=None)
+
+
+def retry(mails: Iterable[OutgoingMail], *, actor) -> int:
+    """Queue failed, deferred, uncertain or cancelled mails again, now."""
+    return _transition(
+        mails, actor=actor, action="retry", states=OutgoingMail.RETRYABLE_STATES,
+        changes={"state": OutgoingMail.State.OUTGOING, "next_attempt_at": timezone.now(),
+                 "failure_type": "", "failure_reason": "", "lease_owner": "",
+                 "lease_expires_at": None, "author_notified": False},
+        after_each=_reopen_recipients)
 
 
 def cancel(mails: Iterable[OutgoingMail], *, actor) -> int:
     """Cancel mails that have not been sent. A mail being sent right now cannot be cancelled."""
-    mails = _require_manager(actor, mails)
-    count = 0
-    with transaction.atomic():
-        for mail in mails:
-            if mail.state not in OutgoingMail.CANCELLABLE_STATES:
-                continue
-            updated = OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(
-                state=OutgoingMail.State.CANCELLED, lease_owner="", lease_expires_at=None)
-            if updated:
-                count += 1
-                audit("outgoing.cancel", actor=actor, obj=mail,
-                      before={"state": mail.state}, after={"state": "cancelled"})
-    return count
+    return _transition(
+        mails, actor=actor, action="cancel", states=OutgoingMail.CANCELLABLE_STATES,
+        changes={"state": OutgoingMail.State.CANCELLED, "lease_owner": "",
+                 "lease_expires_at": None})
 
 
 def send_now(mails: Iterable[OutgoingMail], *, actor) -> int:
     """Skip the wait of scheduled or deferred mails: they go out at the next worker pass."""
-    mails = _require_manager(actor, mails)
-    count = 0
-    with transaction.atomic():
-        for mail in mails:
-            if mail.state not in (OutgoingMail.State.OUTGOING, OutgoingMail.State.DEFERRED,
-                                  OutgoingMail.State.UNCERTAIN):
-                continue
-            OutgoingMail.objects.filter(pk=mail.pk, state=mail.state).update(
-                next_attempt_at=timezone.now())
-            count += 1
-            audit("outgoing.send_now", actor=actor, obj=mail, after={"state": mail.state})
-    return count
+    return _transition(
+        mails, actor=actor, action="send_now", states=OutgoingMail.WAITING_STATES,
+        changes={"next_attempt_at": timezone.now()})
