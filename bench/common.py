@@ -48,10 +48,10 @@ def start_smtp_sink(port: int) -> subprocess.Popen:
     return proc
 
 
-def start_slow_sink(port: int, delay_ms: int) -> subprocess.Popen:
+def start_slow_sink(port: int, delay_ms: int, pipelining: bool = False) -> subprocess.Popen:
     """An aiosmtpd sink that waits `delay_ms` before answering each message's DATA."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.slow_sink", str(port), str(delay_ms)],
-                            cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.slow_sink", str(port), str(delay_ms),
+                             *(["--pipelining"] if pipelining else [])], cwd=ROOT)
     wait_for_port(port)
     return proc
 

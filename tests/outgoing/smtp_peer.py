@@ -53,6 +53,8 @@ class Session:
     tls: bool = False
     auth: list[tuple[str, bool]] = field(default_factory=list)  # (mechanism, encrypted?)
     commands: list[str] = field(default_factory=list)
+    # MAIL commands that arrived with more commands already behind them (RFC 2920 batches)
+    batched: int = 0
 
 
 @dataclass
@@ -90,6 +92,12 @@ class Handler:
             return AuthResult(success=False, handled=False,
                               message="535 5.7.8 Username and Password not accepted")
         return AuthResult(success=True)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.peer.pipelining:  # RFC 2920, as Postfix, Exim and the big providers offer
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         faults = self.peer.faults
@@ -161,6 +169,8 @@ class PeerSMTP(SMTP):
 
     async def smtp_MAIL(self, arg: str) -> None:
         self.record.commands.append("MAIL")
+        if self._reader._buffer:
+            self.record.batched += 1
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg: str) -> None:
@@ -180,8 +190,10 @@ class PeerSMTP(SMTP):
 class SmtpPeer:
     def __init__(self, *, implicit_tls: ssl.SSLContext | None = None,
                  starttls: ssl.SSLContext | None = None, users: dict[str, str] | None = None,
-                 size_limit: int = 2**25, hostname: str = "mx.peer.test") -> None:
+                 size_limit: int = 2**25, hostname: str = "mx.peer.test",
+                 pipelining: bool = True) -> None:
         self.implicit_tls = implicit_tls
+        self.pipelining = pipelining
         self.starttls = starttls
         self.users = users
         self.oauth_tokens: dict[str, str] = {}

@@ -260,7 +260,7 @@ def test_concurrent_refresh_keeps_the_latest_rotated_token(acme, endpoint, monke
         # test database answers "table is locked" instead. Wait here as a file would; the
         # token requests themselves still race.
         db_lock = threading.Lock()
-        for name in ("_read", "_store", "_changed_since"):
+        for name in ("_read", "_store", "_is_unchanged"):  # each query, not the waiting
             monkeypatch.setattr(oauth, name, _serialized(getattr(oauth, name), db_lock))
     results = _refresh_in_threads(server.pk, 2)
     assert not [r for r in results if isinstance(r, Exception)], results

@@ -14,11 +14,19 @@ from tests.outgoing import smtp_peer
 from tests.outgoing.smtp_peer import SmtpPeer, refused_port
 
 # fixtures
-certs, sink = smtp_peer.certs, smtp_peer.sink
+certs = smtp_peer.certs
 starttls_peer, tls_peer = smtp_peer.starttls_peer, smtp_peer.tls_peer
 
 RAW = (b"From: billing@acme.example\r\nTo: ada@client.example\r\nSubject: Hi\r\n"
        b"Message-ID: <1@acme.example>\r\n\r\nHello\r\n")
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "lockstep"])
+def sink(request):
+    """A plain sink, with and without PIPELINING: both ways of talking must give the same
+    results, faults included."""
+    with SmtpPeer(pipelining=request.param) as peer:
+        yield peer
 
 
 def server_for(peer_or_port, security="none", auth="none", **fields) -> MailServer:
@@ -51,6 +59,26 @@ def test_plain_sink_accepts_every_recipient_on_one_reused_connection(sink):
     assert [m.rcpt_tos for m in sink.messages] == [["a@x.example", "b@x.example"],
                                                     ["c@x.example"]]
     assert sink.messages[0].data.rstrip(b"\r\n") == RAW.rstrip(b"\r\n")
+
+
+def test_commands_are_batched_only_where_the_server_offers_pipelining(sink):
+    sink.faults.rcpt["nobody@x.example"] = "550 5.1.1 No such user"
+    with connection(server_for(sink)) as conn:
+        for _ in range(3):
+            result = conn.send("b@acme.example", ["a@x.example", "nobody@x.example"], RAW)
+            assert [r.accepted for r in result.recipients] == [True, False]
+    assert sink.sessions[0].batched == (3 if sink.pipelining else 0)
+    assert len(sink.messages) == 3 and all(m.rcpt_tos == ["a@x.example"] for m in sink.messages)
+
+
+def test_a_server_closing_during_pipelined_recipients_leaves_all_of_them_waiting(sink):
+    sink.faults.rcpt["b@x.example"] = "421 4.3.2 Shutting down"
+    with connection(server_for(sink)) as conn:
+        result = conn.send("b@acme.example", ["a@x.example", "b@x.example", "c@x.example"], RAW)
+        assert not conn.is_open
+    assert [r.accepted for r in result.recipients] == [False, False, False]
+    assert all(r.temporary for r in result.recipients) and result.code == 421
+    assert not sink.messages
 
 
 def test_starttls_with_password_auth_encrypts_before_authenticating(starttls_peer, certs):

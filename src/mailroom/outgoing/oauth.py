@@ -216,9 +216,13 @@ def _unchanged(server: MailServer, stored: _Stored) -> models.QuerySet:
     )
 
 
+def _is_unchanged(server: MailServer, stored: _Stored) -> bool:
+    return _unchanged(server, stored).exists()
+
+
 def _changed_since(server: MailServer, stored: _Stored) -> bool:
     deadline = time.monotonic() + REVOKED_GRACE_SECONDS
-    while _unchanged(server, stored).exists():
+    while _is_unchanged(server, stored):
         if time.monotonic() >= deadline:
             return False
         time.sleep(_GRACE_POLL)

@@ -126,6 +126,9 @@ class Lane:
     error: SmtpError | None = None  # the server could not be used
     opened: bool = False
     unattempted: list[Job] = field(default_factory=list)
+    slot: int = 0  # which of the server's connections this lane runs on
+    started: float = 0.0
+    ended: float = 0.0
 
 
 @dataclass(eq=False)
@@ -137,8 +140,6 @@ class Flight:
     reservations: dict[int, choice.Reservation]
     futures: list[Future]
     now: datetime
-    deadline: float
-    started: float
 
 
 # --- the sender -------------------------------------------------------------------------------
@@ -162,6 +163,9 @@ class Sender:
         self.timeout = timeout
         self.rand = rand
         self.pool = ConnectionPool()
+        # the last lane started on each connection slot (server pk, slot): the next lane on
+        # that slot runs right after it, so connections never idle between passes
+        self._slots: dict[tuple[int, int], Future] = {}
         self.composer = Composer()
         self._housekept = 0.0
 
@@ -170,14 +174,16 @@ class Sender:
     def run_once(self) -> int:
         """Send what is due; returns how many mails were handled (0: nothing was due).
 
-        Passes overlap: the next batch is claimed and built while the connections still send
-        the current one, and the current one is recorded while the next one is sent. Every
+        Passes overlap: the next batch is claimed, built and queued on the connections while
+        they still send the current one (each connection takes up its next lane the moment it
+        finishes the last), and the current one is recorded while the next one is sent. Every
         batch started is recorded before this returns (after at most `step_seconds` of
         claiming), so a stopping worker never leaves mails mid-send.
         """
         handled = 0
         flight: Flight | None = None
         claim_until = time.monotonic() + self.step_seconds
+        upcoming: Flight | None = None
         try:
             while True:
                 now = self.clock()
@@ -190,23 +196,35 @@ class Sender:
                         jobs = self.prepare(list(claimed), now)
                         for job in jobs:
                             job.previous_state = claimed[job.mail.pk]
-                if flight is not None:
-                    self.finish(flight)
                 upcoming = self.launch(jobs, now) if jobs else None
                 if flight is not None:
+                    self.finish(flight)
                     self.settle(flight.jobs, self.clock())
                     handled += len(flight.jobs)
-                flight = upcoming
+                flight, upcoming = upcoming, None
                 if flight is None:
                     return handled
-        finally:
-            if flight is not None:  # an error: let the connections finish before leaving
-                for future in flight.futures:
+        except BaseException:
+            # let the connections finish, and record what the next batch did if the database
+            # lets us (else its lease runs out and it becomes uncertain: never lost)
+            for in_air in (flight, upcoming):
+                for future in in_air.futures if in_air is not None else ():
                     future.exception()
+            if upcoming is not None:
+                try:
+                    self.finish(upcoming)
+                    self.settle(upcoming.jobs, self.clock())
+                except Exception:
+                    log.exception("sender: could not record a batch after an error")
+            raise
 
-    def _adapt(self, jobs: list[Job], seconds: float) -> None:
+    def _adapt(self, jobs: list[Job], lanes: list[Lane]) -> None:
         """Claim about what the servers take in one pass budget (plus a margin)."""
-        if not self.adaptive or seconds < 0.05:
+        ran = [lane for lane in lanes if lane.started]
+        if not self.adaptive or not ran:
+            return
+        seconds = max(lane.ended for lane in ran) - min(lane.started for lane in ran)
+        if seconds < 0.05:
             return
         sent = sum(1 for job in jobs if job.attempted)
         if sent:
@@ -223,6 +241,7 @@ class Sender:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        self._slots.clear()
         self.pool.close_all()
 
     def claim(self, now: datetime) -> list[int]:
@@ -316,12 +335,10 @@ class Sender:
         self.finish(self.launch(jobs, now))
 
     def launch(self, jobs: list[Job], now: datetime) -> Flight:
-        """Reserve rate-limit room and start the connections; returns at once."""
+        """Reserve rate-limit room and queue the lanes on the connections; returns at once."""
         todo = [j for j in jobs if j.state is None and j.candidates]
-        deadline = time.monotonic() + min(self.pass_budget, self.lease.total_seconds() * 0.5)
         lanes, reservations = self._plan(todo, now) if todo else ([], {})
-        futures = [self.executor().submit(self._run_lane, lane, deadline) for lane in lanes]
-        return Flight(jobs, lanes, reservations, futures, now, deadline, time.monotonic())
+        return Flight(jobs, lanes, reservations, self._start(lanes), now)
 
     def finish(self, flight: Flight) -> None:
         """Wait for the connections of `flight`; fail over what a dead server could not
@@ -332,11 +349,34 @@ class Sender:
         again = self._after_round(flight.lanes, flight.reservations, failed, flight.now)
         while again:
             lanes, reservations = self._plan(again, flight.now)
-            for future in [self.executor().submit(self._run_lane, lane, flight.deadline)
-                           for lane in lanes]:
+            for future in self._start(lanes):
                 future.result()
             again = self._after_round(lanes, reservations, failed, flight.now)
-        self._adapt(flight.jobs, time.monotonic() - flight.started)
+        self._adapt(flight.jobs, flight.lanes)
+
+    def _start(self, lanes: list[Lane]) -> list[Future]:
+        """Queue each lane on its connection slot, behind the lane running there.
+
+        The executor runs tasks first in, first out, so a lane waiting for its predecessor
+        only ever waits for one already running: no deadlock however many slots there are.
+        """
+        budget = min(self.pass_budget, self.lease.total_seconds() * 0.5)
+        futures = []
+        for lane in lanes:
+            key = (lane.server.pk, lane.slot)
+            future = self.executor().submit(self._run_after, self._slots.get(key), lane, budget)
+            self._slots[key] = future
+            futures.append(future)
+        return futures
+
+    def _run_after(self, previous: Future | None, lane: Lane, budget: float) -> None:
+        if previous is not None:
+            previous.exception()  # wait; its own flight reports what went wrong
+        lane.started = time.monotonic()
+        try:
+            self._run_lane(lane, lane.started + budget)
+        finally:
+            lane.ended = time.monotonic()
 
     def executor(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -373,7 +413,7 @@ class Sender:
                     lanes.append(Lane(server, [], error=error, unattempted=go))
                     continue
             width = max(1, min(server.max_connections, len(go)))
-            lanes += [Lane(server, go[i::width], token) for i in range(width)]
+            lanes += [Lane(server, go[i::width], token, slot=i) for i in range(width)]
         return lanes, reservations
 
     def _run_lane(self, lane: Lane, deadline: float) -> None:
