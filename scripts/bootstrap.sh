@@ -41,6 +41,9 @@ if [ -z "$PYTHON" ]; then
   exit 1
 fi
 
+# WeasyPrint (document PDFs) needs Pango and a font
+apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+
 if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
   echo "mailroom: installing uv $UV_VERSION into .tools/"
   "$PYTHON" -m venv .tools

@@ -221,6 +221,9 @@ class OutgoingMail(CompanyOwned):
     was_uncertain = models.BooleanField(
         default=False, help_text="A worker died mid-send; it may have been delivered twice.")
     auto_delete = models.BooleanField(default=False)
+    # a registered delivery hook (outgoing/hooks.py) run when the mail is sent, e.g. marking
+    # the quotation it carries as sent
+    on_sent = models.CharField(max_length=64, blank=True)
     author_notified = models.BooleanField(default=False)
 
     class Meta:

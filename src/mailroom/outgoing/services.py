@@ -22,6 +22,7 @@ from mailroom.core.roles import Role
 from mailroom.core.services import audit
 from mailroom.lib.addresses import InvalidAddress, domain_of, normalize_email
 from mailroom.lib.ids import make_message_id
+from mailroom.outgoing.hooks import known_hooks
 from mailroom.outgoing.models import (
     FailureType,
     OutgoingAttachment,
@@ -107,6 +108,7 @@ def _build(
     is_automatic: bool = False,
     idempotency_key: str | None = None,
     auto_delete: bool = False,
+    on_sent: str = "",
     actor=None,
     partners: dict | None = None,
     now: datetime | None = None,
@@ -135,6 +137,8 @@ def _build(
         raise ValidationError({"priority": "Use 0 (immediate) to 3 (low)."})
     if server is not None and server.company_id != company.pk:
         raise ValidationError({"server": "The server belongs to another company."})
+    if on_sent and on_sent not in known_hooks():
+        raise ValidationError({"on_sent": f"Unknown delivery hook {on_sent!r}."})
     sender_address = email_from
     if "<" in email_from:
         sender_address = email_from.rsplit("<", 1)[1].rstrip(">").strip()
@@ -147,7 +151,7 @@ def _build(
         chatter_message=chatter_message, author=actor if actor and actor.pk else None,
         idempotency_key=idempotency_key or None, scheduled_at=scheduled_at,
         expires_at=expires_at, next_attempt_at=max(scheduled_at or now, now),
-        auto_delete=auto_delete, created_at=now,
+        auto_delete=auto_delete, on_sent=on_sent, created_at=now,
     )
     if record is not None:
         mail.content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
@@ -178,7 +182,8 @@ def enqueue(*, company, idempotency_key: str | None = None, actor=None,
 
     Fields: email_from, to/cc/bcc ("addr", ("Name", "addr") or Partner), subject, html, text,
     attachments (FileToSend), record, chatter_message, priority, purpose, scheduled_at,
-    expires_at, server, reply_to, headers, is_automatic, auto_delete.
+    expires_at, server, reply_to, headers, is_automatic, auto_delete, on_sent (a delivery hook
+    run when the mail is sent, see hooks.py).
     A repeated `idempotency_key` in the same company returns the first mail instead of
     queueing a second one, so a retried API call never sends twice.
     """

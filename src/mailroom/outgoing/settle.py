@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from mailroom.outgoing import backoff
+from mailroom.outgoing.hooks import run_delivery_hooks
 from mailroom.outgoing.models import OutgoingMail, OutgoingRecipient, SendAttempt
 
 log = logging.getLogger("mailroom.sender")
@@ -40,6 +41,7 @@ class _Plan:
         self.notifications: list[tuple[int, int, str, str]] = []  # message, partner, status…
         self.notices: list[tuple[OutgoingMail, str]] = []
         self.deletes: list[int] = []
+        self.delivered: list[OutgoingMail] = []  # sent now, with a delivery hook to run
         self.attempts: list[SendAttempt] = []
         self.released: dict[int, dict] = {}
 
@@ -134,6 +136,8 @@ class _Plan:
             next_attempt_at=next_attempt_at, used_server_id=used, attempt_count=attempts,
             sent_at=(mail.sent_at or now) if state == State.SENT else None,
             lease_owner="", lease_expires_at=None, author_notified=mail.author_notified or notify)
+        if state == State.SENT and mail.on_sent:
+            self.delivered.append(mail)
         if state == State.SENT and mail.auto_delete:
             self.deletes.append(mail.pk)
         else:
@@ -194,6 +198,8 @@ def settle(jobs, now: datetime, *, owner: str,
                     status=status, failure_reason=reason, updated_at=now)
         for mail, reason in plan.notices:
             _tell_author(mail, reason)
+        if plan.delivered:
+            run_delivery_hooks(plan.delivered)
         if plan.deletes:
             OutgoingMail.objects.filter(pk__in=plan.deletes).delete()
 

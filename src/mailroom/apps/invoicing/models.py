@@ -50,6 +50,8 @@ class Invoice(Numbered, PricedDocument, MailThread, CompanyOwned):
                                   verbose_name="sales order")
     note = models.TextField("terms and conditions", blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # set when the invoice's mail was delivered (not when it was queued)
+    sent_at = models.DateTimeField("sent", null=True, blank=True, editable=False)
 
     tracked_fields = ("state", "payment_state", "partner", "due_date", "amount_total")
 

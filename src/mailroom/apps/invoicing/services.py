@@ -18,7 +18,13 @@ from mailroom.apps.invoicing.models import Invoice, InvoiceLine
 from mailroom.apps.sales.lines import compute_totals, copy_lines, write_lines
 from mailroom.apps.sales.models import Quotation, QuotationLine
 from mailroom.chatter.models import Message
-from mailroom.chatter.services import post_message, require_access, save_record, tracking_lines
+from mailroom.chatter.services import (
+    log_note,
+    post_message,
+    require_access,
+    save_record,
+    tracking_lines,
+)
 from mailroom.lib import money
 
 State = Invoice.State
@@ -121,6 +127,20 @@ def register_payment(invoice: Invoice, amount, *, actor, memo: str = "") -> Invo
         post_message(stored, actor=actor, message_type=Message.Type.SYSTEM, notify=False,
                      body_text=f"{text} {memo}".strip(),
                      tracking=tracking_lines(stored, before))
+    invoice.refresh_from_db()
+    return invoice
+
+
+def mark_invoice_sent(invoice: Invoice, *, actor, when=None) -> Invoice:
+    """The invoice reached the customer by mail: record when, with a chatter line."""
+    require_access(actor, invoice)
+    when = when or timezone.now()
+    with transaction.atomic():
+        stored = _locked(invoice)
+        first = stored.sent_at is None
+        Invoice.objects.filter(pk=stored.pk).update(sent_at=when)
+        if first:
+            log_note(stored, actor=None, body_text="Invoice sent to the customer by email.")
     invoice.refresh_from_db()
     return invoice
 
