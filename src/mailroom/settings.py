@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "mailroom.apps.projects",
     "mailroom.apps.sales",
     "mailroom.apps.invoicing",
+    "mailroom.documents",
+    "mailroom.templating",
     "mailroom.api",
 ]
 

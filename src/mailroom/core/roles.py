@@ -36,6 +36,10 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "outgoing.outgoingmail": ("view",),
         "outgoing.outgoingrecipient": ("view",),
         "outgoing.sendattempt": ("view",),
+        # simple placeholders only (templating.services.validate_sources)
+        "templating.emailtemplate": ("view", "add", "change"),
+        "templating.templatetranslation": ("view", "add", "change", "delete"),
+        "templating.templateattachment": ("view", "add", "change", "delete"),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -44,11 +48,15 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "outgoing.outgoingmail": ("view", "change"),
         "outgoing.dkimkey": ("view", "add", "change", "delete"),
     },
-    Role.TEMPLATE_EDITOR: {},
+    Role.TEMPLATE_EDITOR: {
+        "templating.emailtemplate": ("view", "add", "change", "delete"),
+        "templating.templatetranslation": ("view", "add", "change", "delete"),
+        "templating.templateattachment": ("view", "add", "change", "delete"),
+    },
 }
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
-    "invoicing", "outgoing",
+    "invoicing", "outgoing", "templating",
 }
 
 

@@ -19,7 +19,9 @@ class InvoicingConfig(AppConfig):
                              "currency", "amount_untaxed", "amount_tax", "amount_total",
                              "amount_paid", "amount_residual", "note", "quotation.ref",
                              "partner.name", "partner.email", "user.first_name",
-                             "user.last_name", "user.email", "company.name"),
+                             "user.last_name", "user.email", "company.name",
+                             "lines.description", "lines.quantity", "lines.price_unit",
+                             "lines.discount", "lines.subtotal"),
             api_fields=("partner_id", "user_id", "invoice_date", "due_date", "quotation_id",
                         "note"),
         ))

@@ -17,6 +17,8 @@ class SalesConfig(AppConfig):
             template_fields=("ref", "state", "date", "validity_date", "currency",
                              "amount_untaxed", "amount_tax", "amount_total", "note",
                              "partner.name", "partner.email", "user.first_name",
-                             "user.last_name", "user.email", "company.name"),
+                             "user.last_name", "user.email", "company.name",
+                             "lines.description", "lines.quantity", "lines.price_unit",
+                             "lines.discount", "lines.subtotal"),
             api_fields=("partner_id", "user_id", "date", "validity_date", "note"),
         ))

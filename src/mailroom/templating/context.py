@@ -1,0 +1,156 @@
+"""The plain data a template sees: only the fields each record type registered.
+
+Templates never receive ORM objects or anything callable: `object` is a tree of dicts, lists,
+strings, numbers, dates and Decimals built from `RecordType.template_fields` (dotted paths),
+plus `company`, `user` and the caller's `ctx`. A path through a to-many relation
+(`lines.description`) gives a list of dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.urls import NoReverseMatch, reverse
+
+from mailroom.core import records
+
+# every context has these, whatever the record type registered
+COMPANY_FIELDS = ("name", "email", "phone", "website", "currency", "language",
+                  "primary_color", "secondary_color")
+USER_FIELDS = ("name", "first_name", "last_name", "email")
+PARTNER_ALWAYS = ("id", "name", "email", "language")
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    path: str  # "object.partner.name"
+    label: str  # "Customer › Name"
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, Decimal, bool)):
+        return value
+    if hasattr(value, "isoformat"):  # date, datetime, time
+        return value
+    if isinstance(value, models.Model):
+        return str(value)
+    return str(value)
+
+
+def _field_value(obj: models.Model, name: str) -> Any:
+    try:
+        field = obj._meta.get_field(name)
+    except Exception:
+        field = None
+    value = getattr(obj, name, None)
+    if field is not None and getattr(field, "choices", None) and value not in (None, ""):
+        return value
+    if callable(value):  # never hand a method to a template
+        return None
+    return _plain(value)
+
+
+def _paths_tree(paths: tuple[str, ...]) -> dict:
+    tree: dict = {}
+    for path in paths:
+        node = tree
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+    return tree
+
+
+def _extract(obj: Any, tree: dict) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, models.Manager):
+        return [_extract(item, tree) for item in obj.all()]
+    data: dict[str, Any] = {"id": obj.pk}
+    for name, sub in tree.items():
+        if sub:  # a relation
+            data[name] = _extract(getattr(obj, name, None), sub)
+        else:
+            data[name] = _field_value(obj, name)
+            display = getattr(obj, f"get_{name}_display", None)
+            if callable(display):
+                data[f"{name}_label"] = str(display())
+    return data
+
+
+def record_paths(record_type: records.RecordType) -> tuple[str, ...]:
+    paths = list(record_type.template_fields)
+    if any(p.startswith("partner.") for p in paths):
+        paths += [f"partner.{f}" for f in PARTNER_ALWAYS if f"partner.{f}" not in paths]
+    return tuple(paths)
+
+
+def record_url(record: models.Model) -> str:
+    try:
+        path = reverse(f"admin:{record._meta.app_label}_{record._meta.model_name}_change",
+                       args=[record.pk])
+    except NoReverseMatch:
+        return ""
+    return settings.BASE_URL.rstrip("/") + path
+
+
+def company_data(company) -> dict:
+    data = {name: getattr(company, name, "") for name in COMPANY_FIELDS}
+    data["id"] = company.pk
+    data["address_lines"] = company.address_lines() if hasattr(company, "address_lines") else []
+    data["logo_url"] = (settings.BASE_URL.rstrip("/") + company.logo.url
+                        if getattr(company, "logo", None) else "")
+    return data
+
+
+def user_data(user) -> dict:
+    if user is None or not getattr(user, "pk", None):
+        return {name: "" for name in USER_FIELDS}
+    return {"name": user.get_full_name() or user.get_username(), "first_name": user.first_name,
+            "last_name": user.last_name, "email": user.email}
+
+
+def build_context(record: models.Model, *, user=None, ctx: dict | None = None) -> dict:
+    record_type = records.for_model(record)
+    if record_type is None:
+        raise LookupError(f"{record._meta.verbose_name} is not a registered record type.")
+    obj = _extract(record, _paths_tree(record_paths(record_type)))
+    obj["display_name"] = str(record)
+    obj["url"] = record_url(record)
+    company = getattr(record, "company", None)
+    return {
+        "object": obj,
+        "company": company_data(company) if company is not None else {},
+        "user": user_data(user),
+        "ctx": dict(ctx or {}),
+    }
+
+
+def placeholders_for(record_type: records.RecordType) -> list[Placeholder]:
+    """What the placeholder browser offers, labelled with the models' verbose names."""
+    model = record_type.model
+    found = []
+    for path in record_paths(record_type):
+        labels, current = [], model
+        for part in path.split("."):
+            try:
+                field = current._meta.get_field(part)
+            except Exception:
+                labels.append(part.replace("_", " ").capitalize())
+                current = None
+                break
+            labels.append(str(getattr(field, "verbose_name", part)).capitalize())
+            current = getattr(field, "related_model", None) or current
+        found.append(Placeholder(f"object.{path}", " › ".join(labels)))
+    found += [Placeholder(f"company.{f}", f"Company › {f.replace('_', ' ').capitalize()}")
+              for f in COMPANY_FIELDS]
+    found += [Placeholder(f"user.{f}", f"Sender › {f.replace('_', ' ').capitalize()}")
+              for f in USER_FIELDS]
+    return found
+
+
+def allowed_paths(record_type: records.RecordType) -> set[str]:
+    return {p.path for p in placeholders_for(record_type)} | {"object.display_name",
+                                                              "object.url", "object.id"}
