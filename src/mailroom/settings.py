@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "mailroom.apps.invoicing",
     "mailroom.documents",
     "mailroom.templating",
+    "mailroom.automation",
     "mailroom.api",
 ]
 

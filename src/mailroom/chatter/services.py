@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.http import Http404
 from django.utils import timezone
 
@@ -31,6 +32,12 @@ from mailroom.chatter.models import (
 )
 from mailroom.lib.html import sanitize_html, text_to_html
 from mailroom.lib.ids import make_message_id
+
+# Sent by save_record inside its transaction, after the row and its chatter lines are
+# written, with record, created, changes ({field name: (old, new)} raw values; empty when
+# created) and actor. Inside the transaction on purpose: whatever a receiver writes (an
+# automated email in the outbox) commits or rolls back with the change that caused it.
+record_saved = Signal()
 
 
 def message_id_domain() -> str:
@@ -192,6 +199,7 @@ def save_record(record: MailThread, *, actor, created_message: str = "") -> Mail
                 raise Http404("No such record.")
             before = previous.tracking_snapshot()
         record.save()
+        changes: dict[str, tuple] = {}
         if creating:
             label = created_message or f"{record._meta.verbose_name.capitalize()} created"
             post_message(record, actor=actor, body_text=label,
@@ -201,6 +209,11 @@ def save_record(record: MailThread, *, actor, created_message: str = "") -> Mail
             if lines:
                 post_message(record, actor=actor, message_type=Message.Type.SYSTEM,
                              tracking=lines, notify=False)
+            changes = {f.name: (getattr(previous, f.attname), getattr(record, f.attname))
+                       for f in record._meta.concrete_fields
+                       if getattr(previous, f.attname) != getattr(record, f.attname)}
+        record_saved.send(sender=type(record), record=record, created=creating,
+                          changes=changes, actor=actor)
     return record
 
 

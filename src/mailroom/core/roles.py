@@ -40,6 +40,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "templating.emailtemplate": ("view", "add", "change"),
         "templating.templatetranslation": ("view", "add", "change", "delete"),
         "templating.templateattachment": ("view", "add", "change", "delete"),
+        "automation.automationrule": ("view",),
+        "automation.automationrun": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -52,11 +54,12 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "templating.emailtemplate": ("view", "add", "change", "delete"),
         "templating.templatetranslation": ("view", "add", "change", "delete"),
         "templating.templateattachment": ("view", "add", "change", "delete"),
+        "automation.automationrule": ("view", "add", "change", "delete"),
     },
 }
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
-    "invoicing", "outgoing", "templating",
+    "invoicing", "outgoing", "templating", "automation",
 }
 
 

@@ -1,0 +1,250 @@
+"""Automation services: the only writers of automated email rules, and the switch that keeps
+mail which is itself automatic from triggering more mail.
+
+Rules are configuration, so every change is audited. Validation lives here (not in the
+form) so the admin, the API and `install_example_rules` refuse the same things with the same
+words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from mailroom.automation.models import AutomationRule
+from mailroom.core import records
+from mailroom.core.services import audit, snapshot
+
+Trigger = AutomationRule.Trigger
+
+# --- never answer automatic mail -------------------------------------------------------------
+
+_suppressed: ContextVar[bool] = ContextVar("mailroom_automation_suppressed", default=False)
+# The inbound router sets this attribute on a record it creates from a message that is itself
+# automatic (Auto-Submitted, a bounce, an out-of-office reply), or wraps its work in
+# `suppressed()`: either way no rule fires, so two robots never mail each other forever.
+AUTOMATIC_MAIL_FLAG = "triggered_by_automatic_mail"
+
+
+@contextmanager
+def suppressed() -> Iterator[None]:
+    """Nothing saved inside this block triggers automated emails."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def is_suppressed(record: models.Model | None = None) -> bool:
+    return _suppressed.get() or bool(getattr(record, AUTOMATIC_MAIL_FLAG, False))
+
+
+# --- what a rule may name --------------------------------------------------------------------
+
+def _field(model: type[models.Model], name: str) -> models.Field | None:
+    try:
+        field = model._meta.get_field(name)
+    except Exception:
+        return None
+    return field if getattr(field, "concrete", False) else None
+
+
+def state_fields(model: type[models.Model]) -> list[models.Field]:
+    """Fields with a fixed list of values (stage, state, priority…)."""
+    return [f for f in model._meta.concrete_fields if f.choices and not f.primary_key]
+
+
+def date_fields(model: type[models.Model]) -> list[models.Field]:
+    """DateField and DateTimeField (a subclass), except the bookkeeping ones."""
+    return [f for f in model._meta.concrete_fields if isinstance(f, models.DateField)
+            and f.name not in ("updated_at",)]
+
+
+def _names(fields: list[models.Field]) -> str:
+    return ", ".join(f.name for f in fields) or "none"
+
+
+def _values(field: models.Field) -> list[str]:
+    return [str(value) for value, _ in field.flatchoices]
+
+
+def normalize_conditions(model: type[models.Model], conditions) -> dict[str, list]:
+    """{"state": "posted"} or {"state": ["posted"]} → {"state": ["posted"]}, checked."""
+    if not conditions:
+        return {}
+    if not isinstance(conditions, dict):
+        raise ValidationError({"conditions": 'Write conditions as {"field": ["value", …]}.'})
+    clean: dict[str, list] = {}
+    problems = []
+    for name, wanted in conditions.items():
+        field = _field(model, str(name))
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if isinstance(field, models.BooleanField):
+            if not all(isinstance(v, bool) for v in values):
+                problems.append(f"{name}: use true or false.")
+                continue
+            clean[name] = values
+        elif field is None or not field.choices:
+            problems.append(f"“{name}” is not a field with fixed values; choose one of: "
+                            f"{_names(state_fields(model))}.")
+        else:
+            allowed = _values(field)
+            bad = [str(v) for v in values if str(v) not in allowed]
+            if bad or not values:
+                problems.append(f"{name}: “{', '.join(bad) or '(none)'}” is not one of "
+                                f"{', '.join(allowed)}.")
+            else:
+                clean[name] = [str(v) for v in values]
+    if problems:
+        raise ValidationError({"conditions": problems})
+    return clean
+
+
+def _plural(key: str) -> str:
+    try:
+        return records.get(key).label_plural.lower()
+    except LookupError:
+        return key
+
+
+def validate_rule(rule: AutomationRule) -> None:
+    """Refuse a rule that could never fire or would send the wrong template, naming the field.
+
+    Also clears the settings the chosen trigger does not use, so a rule reads as what it does.
+    """
+    try:
+        record_type = records.get(rule.record_type)
+    except LookupError:
+        raise ValidationError({"record_type": "Choose what the rule applies to."}) from None
+    model, plural = record_type.model, record_type.label_plural.lower()
+    errors: dict[str, list[str]] = {}
+    if rule.trigger == Trigger.STATE:
+        field = _field(model, rule.state_field)
+        if field is None or not field.choices:
+            errors["state_field"] = [f"{record_type.label_plural} have no state field "
+                                     f"“{rule.state_field}”; choose one of: "
+                                     f"{_names(state_fields(model))}."]
+        elif rule.state_value not in _values(field):
+            labelled = ", ".join(f"{v} ({label})" for v, label in field.flatchoices)
+            errors["state_value"] = [f"“{rule.state_value}” is not a {field.verbose_name} of "
+                                     f"{plural}; choose one of: {labelled}."]
+    else:
+        rule.state_field = rule.state_value = ""
+    if rule.trigger == Trigger.DATE:
+        field = _field(model, rule.date_field)
+        if not isinstance(field, models.DateField):
+            errors["date_field"] = [f"“{rule.date_field}” is not a date field of {plural}; "
+                                    f"choose one of: {_names(date_fields(model))}."]
+        if rule.days > 365:
+            errors["days"] = ["At most 365 days."]
+    else:
+        rule.date_field, rule.days, rule.when = "", 0, AutomationRule.When.BEFORE
+    if rule.trigger not in Trigger.values:
+        errors["trigger"] = ["Choose when the rule fires."]
+    try:
+        rule.conditions = normalize_conditions(model, rule.conditions)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    template = rule.template if rule.template_id else None
+    if template is None:
+        errors["template"] = ["Choose the template to send."]
+    elif template.record_type != rule.record_type:
+        errors["template"] = [f"“{template.name}” is a template for "
+                              f"{_plural(template.record_type)}, not {plural}."]
+    elif template.company_id not in (None, rule.company_id):
+        errors["template"] = ["This template belongs to another company."]
+    elif not template.active:
+        errors["template"] = [f"“{template.name}” is archived."]
+    if not (rule.name or "").strip():
+        errors["name"] = ["Give the rule a name."]
+    if errors:
+        raise ValidationError(errors)
+
+
+# --- writers -----------------------------------------------------------------------------------
+
+def _require(actor, action: str, rule: AutomationRule) -> None:
+    if actor is None:
+        return  # system (install_example_rules from the CLI or the demo)
+    if not actor.has_perm(f"automation.{action}_automationrule"):
+        raise PermissionDenied("Your roles do not allow you to change automated emails.")
+    if not actor.is_superuser and rule.company_id not in actor.company_ids():
+        raise PermissionDenied("This rule belongs to another company.")
+
+
+def save_rule(rule: AutomationRule, *, actor) -> AutomationRule:
+    """Create or update a rule: validated, audited, one transaction."""
+    creating = rule.pk is None
+    _require(actor, "add" if creating else "change", rule)
+    validate_rule(rule)
+    before = None if creating else snapshot(AutomationRule.objects.get(pk=rule.pk))
+    rule.updated_at = timezone.now()
+    rule.updated_by = actor if actor is not None and actor.pk else None
+    try:
+        with transaction.atomic():
+            rule.save()
+            audit("automation.rule." + ("create" if creating else "change"), actor=actor,
+                  obj=rule, company=rule.company, before=before, after=snapshot(rule))
+    except IntegrityError:
+        raise ValidationError({"name": "A rule with this name already exists."}) from None
+    return rule
+
+
+def set_active(rule: AutomationRule, active: bool, *, actor) -> AutomationRule:
+    _require(actor, "change", rule)
+    with transaction.atomic():
+        AutomationRule.objects.filter(pk=rule.pk).update(active=active,
+                                                         updated_at=timezone.now())
+        audit("automation.rule." + ("activate" if active else "deactivate"), actor=actor,
+              obj=rule, company=rule.company)
+    rule.active = active
+    return rule
+
+
+def delete_rule(rule: AutomationRule, *, actor) -> None:
+    _require(actor, "delete", rule)
+    with transaction.atomic():
+        audit("automation.rule.delete", actor=actor, obj=rule, company=rule.company,
+              before=snapshot(rule))
+        rule.delete()
+
+
+# The issue's four examples: (name, record type, trigger settings, action of the template)
+EXAMPLES = (
+    ("Quotation confirmed: mail the customer", "sales.quotation",
+     dict(trigger=Trigger.STATE, state_field="state", state_value="sale"), "send_quotation"),
+    ("Ticket created: acknowledge", "helpdesk.ticket",
+     dict(trigger=Trigger.CREATED), "acknowledge_ticket"),
+    ("Invoice due in 3 days: remind the customer", "invoicing.invoice",
+     dict(trigger=Trigger.DATE, date_field="due_date", days=3,
+          when=AutomationRule.When.BEFORE,
+          conditions={"state": ["posted"], "payment_state": ["not_paid", "partial"]}),
+     "invoice_reminder"),
+    ("Applicant moved to interview: invite", "recruitment.applicant",
+     dict(trigger=Trigger.STATE, state_field="stage", state_value="interview"),
+     "interview_invitation"),
+)
+
+
+def install_example_rules(company, *, actor=None) -> list[AutomationRule]:
+    """Create the four example rules for `company` with its default templates (idempotent:
+    rules whose name exists, or whose template is missing, are skipped). For the demo and
+    for administrators who want a starting point; nothing calls it on its own."""
+    from mailroom.templating.actions import default_template
+
+    created = []
+    for name, record_type, settings, action in EXAMPLES:
+        template = default_template(company, action)
+        if template is None or AutomationRule.objects.filter(company=company,
+                                                             name=name).exists():
+            continue
+        created.append(save_rule(AutomationRule(company=company, name=name,
+                                                record_type=record_type, template=template,
+                                                **settings), actor=actor))
+    return created
