@@ -1,0 +1,218 @@
+"""Render a quotation or invoice to a branded A4 PDF with WeasyPrint.
+
+HTML comes from the Django template the record's `DocumentSpec` names; the look is one
+stylesheet parsed once per process. WeasyPrint never touches the network: its URL fetcher
+serves the company logo and this app's own asset files and refuses everything else, so a URL
+that slipped into a document (a note, a company field) cannot make the server fetch it.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from django.template.loader import render_to_string
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from mailroom.documents.formatting import document_locale
+from mailroom.documents.registry import DocumentSpec, document_for
+from mailroom.lib import money
+
+log = logging.getLogger(__name__)
+# WeasyPrint logs each layout step at INFO; at Mailroom's default level that is ten lines per
+# PDF. Its warnings (a refused URL, a missing glyph) still come through.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+STYLESHEET = ASSETS_DIR / "document.css"
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+DEFAULT_PRIMARY = "#1f6feb"
+DEFAULT_SECONDARY = "#0d1117"
+
+# One font configuration for every render: building it asks fontconfig for the system fonts,
+# which costs more than laying out a one-page document. The stylesheet declares no @font-face,
+# so nothing is ever added to it and sharing it is safe.
+FONT_CONFIG = FontConfiguration()
+# WeasyPrint (Pango, fontconfig, harfbuzz underneath) does not promise thread safety; a
+# render takes tens of milliseconds, so serializing renders in a threaded server costs little.
+_RENDER_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    filename: str
+    content: bytes
+    mimetype: str = "application/pdf"
+
+
+class NoDocument(LookupError):
+    """The record's type has no registered document."""
+
+
+class RefusedURL(ValueError):
+    """The document asked for a resource outside the allow list (WeasyPrint skips it)."""
+
+
+class LocalOnlyFetcher(URLFetcher):
+    """Serves the given files and files under the given folders, by file:// URL only.
+
+    WeasyPrint's default fetcher follows http(s), ftp and redirects: from a server that is a
+    request forgery waiting to happen. Here every other scheme, and every other path, raises
+    `RefusedURL`; WeasyPrint logs it and leaves the resource out.
+    """
+
+    def __init__(self, files: tuple[Path, ...] = (), folders: tuple[Path, ...] = (ASSETS_DIR,)):
+        super().__init__(timeout=1, allowed_protocols=("file",), allow_redirects=False)
+        self._files = frozenset(path.resolve() for path in files)
+        self._folders = tuple(folder.resolve() for folder in folders)
+
+    def allows(self, url: str) -> Path | None:
+        """The local path `url` names if it may be served, else None."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+            return None
+        path = Path(url2pathname(parts.path)).resolve()
+        if path in self._files or any(path.is_relative_to(folder) for folder in self._folders):
+            return path if path.is_file() else None
+        return None
+
+    def fetch(self, url: str, headers=None) -> URLFetcherResponse:
+        path = self.allows(url)
+        if path is None:
+            log.warning("PDF rendering refused to load %s", url[:200])
+            raise RefusedURL(f"Documents only load the company logo and local assets, "
+                             f"not {url[:200]!r}.")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(path.as_uri(), body=path.read_bytes(),
+                                  headers={"Content-Type": content_type})
+
+
+@cache
+def base_stylesheet() -> CSS:
+    """Parsed once per process: parsing and matching setup is a fixed cost per document."""
+    return CSS(filename=str(STYLESHEET), font_config=FONT_CONFIG, url_fetcher=LocalOnlyFetcher())
+
+
+def logo_path(company) -> Path | None:
+    """The company logo as a local file, or None (no logo, missing file, remote storage)."""
+    if not company.logo:
+        return None
+    try:
+        path = Path(company.logo.path)
+    except (NotImplementedError, ValueError):
+        return None  # storage without local paths: print the company name instead
+    return path if path.is_file() else None
+
+
+def _colour(value: str, default: str) -> str:
+    # Model validators only run in forms; this value lands inside a <style> block.
+    return value if isinstance(value, str) and HEX_COLOUR.match(value) else default
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def brand_colours(company) -> dict[str, str]:
+    """The company colours, a light tint of the primary for panels, and a readable text
+    colour (white or near-black) for text set on the primary colour."""
+    primary = _colour(company.primary_color, DEFAULT_PRIMARY)
+    secondary = _colour(company.secondary_color, DEFAULT_SECONDARY)
+    red, green, blue = _rgb(primary)
+    tint = "#{:02x}{:02x}{:02x}".format(*(round(c * 0.08 + 255 * 0.92) for c in (red, green, blue)))
+    luminance = (0.299 * red + 0.587 * green + 0.114 * blue) / 255
+    return {"primary": primary, "secondary": secondary, "primary_tint": tint,
+            "on_primary": "#111827" if luminance > 0.6 else "#ffffff"}
+
+
+def tax_groups(lines, amount_tax: Decimal) -> list[dict]:
+    """One row per tax with its base, rounded per line and per tax like `lib.money` does.
+
+    If the rows do not add up to the stored tax amount (a tax rate changed after the document
+    was totalled), one "Taxes" row with the stored amount is printed instead: the printed
+    document must always add up.
+    """
+    groups: dict[int, dict] = {}
+    for line in lines:
+        for tax in line.taxes.all():
+            group = groups.setdefault(tax.pk, {"name": tax.name, "base": money.ZERO,
+                                               "amount": money.ZERO})
+            group["base"] += line.subtotal
+            group["amount"] += money.round_money(line.subtotal * tax.percent / money.HUNDRED)
+    rows = sorted(groups.values(), key=lambda group: group["name"])
+    if sum((row["amount"] for row in rows), money.ZERO) != amount_tax:
+        return [{"name": "Taxes", "base": None, "amount": amount_tax}]
+    return rows
+
+
+def partner_lines(partner) -> list[str]:
+    """Name first, then the organisation, then the postal address (the organisation's when
+    the contact has none of their own)."""
+    lines = [partner.name]
+    parent = partner.parent if partner.parent_id else None
+    if parent is not None:
+        lines.append(parent.name)
+    address = partner.address_lines or (parent.address_lines if parent is not None else [])
+    return lines + address
+
+
+def build_context(record, spec: DocumentSpec, *, lang: str | None = None,
+                  logo: Path | None = None) -> dict:
+    company = record.company
+    locale = document_locale(record, lang)
+    lines = list(record.lines.prefetch_related("taxes"))
+    return {
+        "record": record,
+        "company": company,
+        "partner": record.partner,
+        "partner_lines": partner_lines(record.partner),
+        "title": spec.title(record),
+        "lines": lines,
+        "has_discount": any(line.discount for line in lines),
+        "tax_groups": tax_groups(lines, record.amount_tax),
+        "locale": locale,
+        "lang_tag": str(locale).replace("_", "-"),
+        "currency": record.currency or company.currency,
+        "colors": brand_colours(company),
+        "logo_url": logo.as_uri() if logo else "",
+    }
+
+
+def _spec(record) -> DocumentSpec:
+    spec = document_for(record)
+    if spec is None:
+        raise NoDocument(f"{record._meta.verbose_name.capitalize()} records have no document.")
+    return spec
+
+
+def render_html(record, *, lang: str | None = None) -> str:
+    """The document's HTML, as WeasyPrint receives it (handy to debug a template)."""
+    spec = _spec(record)
+    context = build_context(record, spec, lang=lang, logo=logo_path(record.company))
+    return render_to_string(spec.template, context)
+
+
+def render_pdf(record, *, lang: str | None = None) -> RenderedDocument:
+    """`record` as a PDF, with money and dates in `lang` (default: the customer's language,
+    else the company's). Raises `NoDocument` for a record type without a document.
+
+    Does not check access: callers load the record through the user's scoped queryset.
+    """
+    spec = _spec(record)
+    logo = logo_path(record.company)
+    html = render_to_string(spec.template, build_context(record, spec, lang=lang, logo=logo))
+    fetcher = LocalOnlyFetcher(files=(logo,) if logo else ())
+    with _RENDER_LOCK:
+        document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
+        content = document.write_pdf(stylesheets=[base_stylesheet()], font_config=FONT_CONFIG)
+    return RenderedDocument(filename=spec.filename(record), content=content)
