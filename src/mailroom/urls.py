@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("mailroom.api.urls")),
     path("chatter/", include("mailroom.chatter.urls")),
     path("company/", include("mailroom.core.urls")),
+    path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
     re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve_logo),
