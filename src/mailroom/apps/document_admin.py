@@ -15,6 +15,7 @@ from unfold.admin import TabularInline
 
 from mailroom.apps.admin_actions import error_text
 from mailroom.apps.sales.models import Tax
+from mailroom.documents.admin_buttons import PdfButtonsMixin
 
 LINE_FORM_FIELDS = ("sequence", "description", "quantity", "price_unit", "discount")
 
@@ -64,9 +65,10 @@ def lines_from_formset(formset) -> list[dict]:
     return lines
 
 
-class DocumentAdminMixin:
+class DocumentAdminMixin(PdfButtonsMixin):
     """For a RecordAdmin with a `LineInline`: lines through `set_lines_service` (a
-    staticmethod), then the pressed `actions_submit_line` button; refusals become messages."""
+    staticmethod), then the pressed `actions_submit_line` button; refusals become messages.
+    The change page also links the document's PDF (preview and download)."""
 
     line_model = None
     set_lines_service: Callable | None = None
