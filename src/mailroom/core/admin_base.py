@@ -84,6 +84,13 @@ class RecordAdmin(CompanyScopedAdmin):
     def save_model(self, request, obj, form, change):
         self.save_via_service(request, obj, form, change)
 
+    def get_actions(self, request):
+        """Every record list offers "Send email…" (templating's mass mode) to office users."""
+        found = super().get_actions(request)
+        if request.user.is_staff and not getattr(self, "is_popup", False):
+            found["send_email"] = (send_email_action, "send_email", "Send email…")
+        return found
+
     def delete_model(self, request, obj):
         from mailroom.chatter.services import delete_record
 
@@ -107,3 +114,10 @@ class RecordAdmin(CompanyScopedAdmin):
         value = getattr(obj, self.state_field)
         text = getattr(obj, f"get_{self.state_field}_display")()
         return (value, text) if value in STATE_COLOURS else text
+
+
+def send_email_action(modeladmin, request, queryset):
+    """Mass mode: one templated email per selected record, sent in chunks with a progress bar."""
+    from mailroom.templating.views import mass_page
+
+    return mass_page(request, queryset)

@@ -99,7 +99,8 @@ def record_url(record: models.Model) -> str:
 def company_data(company) -> dict:
     data = {name: getattr(company, name, "") for name in COMPANY_FIELDS}
     data["id"] = company.pk
-    data["address_lines"] = company.address_lines() if hasattr(company, "address_lines") else []
+    lines = getattr(company, "address_lines", None) or []  # a property on Company
+    data["address_lines"] = list(lines() if callable(lines) else lines)
     data["logo_url"] = (settings.BASE_URL.rstrip("/") + company.logo.url
                         if getattr(company, "logo", None) else "")
     return data

@@ -46,7 +46,7 @@ def wrap(body_html: str, *, company, subject: str, lang: str, layout: str) -> st
         "body": mark_safe(body), "company": company, "subject": subject,
         "lang_tag": lang.replace("_", "-"), "primary": company.primary_color,
         "secondary": company.secondary_color, "logo_url": logo_url,
-        "address_lines": company.address_lines(), "website_label": website.rstrip("/"),
+        "address_lines": company.address_lines, "website_label": website.rstrip("/"),
     })
 
 

@@ -7,6 +7,7 @@ from mailroom.apps.invoicing import services
 from mailroom.apps.invoicing.models import Invoice, InvoiceLine
 from mailroom.core import navigation
 from mailroom.core.admin_base import RecordAdmin
+from mailroom.templating.admin import SendByEmailMixin
 
 PAYMENT_COLOURS = {"not_paid": "warning", "partial": "info", "paid": "success"}
 
@@ -16,7 +17,7 @@ class InvoiceLineInline(LineInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(DocumentAdminMixin, RecordAdmin):
+class InvoiceAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
     list_display = ("ref", "partner", "invoice_date", "due_date", "total", "due",
                     "state_chip", "payment_chip")
     list_display_links = ("ref", "partner")
@@ -38,6 +39,7 @@ class InvoiceAdmin(DocumentAdminMixin, RecordAdmin):
     )
     actions = ["post", "pay_in_full", "cancel"]
     actions_submit_line = ["save_and_post"]
+    actions_detail = ["send_by_email", *DocumentAdminMixin.actions_detail]
     line_model = InvoiceLine
     set_lines_service = staticmethod(services.set_lines)
 

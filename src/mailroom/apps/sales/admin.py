@@ -8,6 +8,7 @@ from mailroom.apps.sales.models import Quotation, QuotationLine, Tax
 from mailroom.core import navigation
 from mailroom.core.admin_base import CompanyScopedAdmin, RecordAdmin
 from mailroom.core.roles import Role
+from mailroom.templating.admin import SendByEmailMixin
 
 
 class QuotationLineInline(LineInline):
@@ -15,7 +16,7 @@ class QuotationLineInline(LineInline):
 
 
 @admin.register(Quotation)
-class QuotationAdmin(DocumentAdminMixin, RecordAdmin):
+class QuotationAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
     list_display = ("ref", "partner", "user", "date", "validity_date", "total", "state_chip")
     list_display_links = ("ref", "partner")
     list_filter = ("state", "user", "date")
@@ -35,6 +36,7 @@ class QuotationAdmin(DocumentAdminMixin, RecordAdmin):
     )
     actions = ["confirm", "mark_sent", "cancel", "create_invoices"]
     actions_submit_line = ["save_and_confirm"]
+    actions_detail = ["send_by_email", *DocumentAdminMixin.actions_detail]
     line_model = QuotationLine
     set_lines_service = staticmethod(services.set_lines)
 

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from mailroom.templating import views
+
+app_name = "templating"
+
+urlpatterns = [
+    path("<int:template_id>/preview/", views.preview, name="preview"),
+    path("<int:template_id>/test/", views.send_test, name="send_test"),
+    path("compose/", views.compose_from_panel, name="compose_from_panel"),
+    path("compose/<int:content_type_id>/<int:object_id>/", views.compose, name="compose"),
+    path("compose/<int:content_type_id>/<int:object_id>/fill/", views.compose_fill,
+         name="compose_fill"),
+    path("mass/chunk/", views.mass_chunk, name="mass_chunk"),
+]
