@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_countries",
+    "tinymce",  # only for its bundled TinyMCE 7.8 (GPL-2.0+), served by whitenoise
     "mailroom.core",
     "mailroom.contacts",
     "mailroom.chatter",
