@@ -27,6 +27,7 @@ from mailroom.chatter.services import thread_queryset
 from mailroom.core.models import AuditLog
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating.models import EmailTemplate
+from tests.outgoing.markers import IN_MEMORY_SQLITE
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -348,3 +349,38 @@ def test_admin_shows_service_refusals(client, alice, acme):
     response = client.post("/automation/automationrule/add/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert AutomationRule.objects.get().updated_by == alice
+
+
+@IN_MEMORY_SQLITE
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_the_date_task_send_each_reminder_once(acme, bob, customer):
+    import threading
+
+    from django.db import connection
+
+    from mailroom.automation.triggers import run_date_rule
+
+    rule = make_rule(acme, "invoicing.invoice", trigger=Trigger.DATE, date_field="due_date",
+                     days=3, conditions={"state": ["posted"]})
+    due = company_today(acme) + datetime.timedelta(days=3)
+    invoices = [posted_invoice(acme, bob, customer, due) for _ in range(6)]
+    start = threading.Barrier(3)
+    results, errors = [], []
+
+    def worker() -> None:
+        try:
+            start.wait(10)
+            results.append(run_date_rule(AutomationRule.objects.get(pk=rule.pk)))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sum(sent for sent, _ in results) == 6
+    assert [len(mails_for(invoice)) for invoice in invoices] == [1] * 6

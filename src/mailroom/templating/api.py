@@ -1,0 +1,313 @@
+"""Email templates through the API (/api/v1/templates): list, read, preview for a record,
+send for a record with an idempotency key.
+
+Preview and send call the same `rendering`/`services` functions as the composer, so what the
+API previews is what the composer would send. A render error answers 422 naming the
+template's field and line, and no email is created. Templates and records of another company
+answer 404, exactly like ones that do not exist.
+
+No `from __future__ import annotations` here: ninja reads the view functions' annotations.
+"""
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from ninja import Header, Path, Query, Router, Schema, Status
+from ninja.responses import codes_4xx
+from pydantic import AfterValidator, Field
+
+from mailroom.api import fields as F
+from mailroom.api import writing
+from mailroom.api.auth import actor, require_perm
+from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, django_errors, field_error
+from mailroom.api.specs import StrictIn
+from mailroom.contacts.models import Partner
+from mailroom.core import records
+from mailroom.lib.sandbox import TemplateError
+from mailroom.outgoing.api import EmailOut, email_out, get_mail
+from mailroom.outgoing.models import OutgoingMail
+from mailroom.templating import rendering, services
+from mailroom.templating.models import EmailTemplate
+
+prefix = "/templates"
+router = Router(tags=["Templates"])
+
+CTX_MAX_BYTES = 64 * 1024
+LANG_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$"
+
+
+def check_ctx(value: dict[str, Any]) -> dict[str, Any]:
+    """Plain JSON only (it reaches the sandbox as `ctx`), and small."""
+    F.check_json(value)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > CTX_MAX_BYTES:
+        raise ValueError(f"ctx is larger than {CTX_MAX_BYTES // 1024} KB.")
+    return value
+
+
+Ctx = Annotated[dict[str, Any], AfterValidator(check_ctx)]
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+class TemplateSummary(Schema):
+    id: int
+    name: str
+    description: str
+    record_type: str
+    company_id: int | None = Field(description="null: shared by every company.")
+    shared: bool
+    languages: list[str] = Field(description="The languages the subject and body exist in.")
+    default_for: str = Field(description="The action it is the default template of, if any.")
+    active: bool
+    updated_at: datetime
+
+
+class TranslationOut(Schema):
+    lang: str
+    subject: str
+    body_html: str
+
+
+class TemplateOut(TemplateSummary):
+    subject: str
+    body_html: str
+    email_from: str
+    email_to: str
+    partner_to: str
+    email_cc: str
+    reply_to: str
+    lang: str
+    scheduled_send: str
+    layout: str
+    attach_document: bool
+    attachments: list[str]
+    translations: list[TranslationOut]
+
+
+class TemplateList(Schema):
+    count: int
+    items: list[TemplateSummary]
+
+
+class TemplateFilters(Schema):
+    record_type: F.Line | None = F.optional(
+        max_length=64, description="A record type key, e.g. 'sales.quotation'.")
+    active: bool | None = F.optional(description="Default: active templates only.")
+
+
+class PreviewIn(StrictIn):
+    record_id: F.Id
+    lang: str | None = Field(None, max_length=20, pattern=LANG_PATTERN,
+                             description="Default: the template's language expression.")
+    ctx: Ctx = Field(default_factory=dict, description="Extra data, read as {{ ctx.… }}.")
+
+
+class SendIn(PreviewIn):
+    idempotency_key: F.Line | None = Field(
+        None, min_length=1, max_length=200,
+        description="Or the Idempotency-Key header: a retried call returns the first mail.")
+
+
+class RecipientOut(Schema):
+    name: str
+    address: str
+    partner_id: int | None
+
+
+class FileOut(Schema):
+    name: str
+    mimetype: str
+    size: int
+
+
+class PreviewOut(Schema):
+    subject: str
+    body: str = Field(description="The rendered body, before the layout.")
+    html: str = Field(description="The final HTML: layout, inlined CSS, absolute links.")
+    text: str
+    email_from: str
+    to: list[RecipientOut]
+    cc: list[str]
+    reply_to: str
+    lang: str
+    lang_missing: bool = Field(description="No translation for lang: the default text was "
+                                           "used.")
+    scheduled_at: datetime | None
+    attachments: list[FileOut]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _languages(template: EmailTemplate, user) -> list[str]:
+    company = template.company or getattr(user, "current_company", None)
+    own = [company.language] if company is not None and company.language else []
+    return own + sorted({t.lang for t in template.translations.all()} - set(own))
+
+
+def summary_out(template: EmailTemplate, user) -> dict:
+    return {
+        "id": template.pk, "name": template.name, "description": template.description,
+        "record_type": template.record_type, "company_id": template.company_id,
+        "shared": template.company_id is None, "languages": _languages(template, user),
+        "default_for": template.default_for, "active": template.active,
+        "updated_at": template.updated_at,
+    }
+
+
+def template_out(template: EmailTemplate, user) -> dict:
+    return {
+        **summary_out(template, user),
+        **{name: getattr(template, name) for name in (
+            "subject", "body_html", "email_from", "email_to", "partner_to", "email_cc",
+            "reply_to", "lang", "scheduled_send", "layout", "attach_document")},
+        "attachments": [a.name for a in template.attachments.all()],
+        "translations": [{"lang": t.lang, "subject": t.subject, "body_html": t.body_html}
+                         for t in template.translations.all()],
+    }
+
+
+def visible_templates(user):
+    require_perm(user, EmailTemplate, "view")
+    return EmailTemplate.objects.for_user(user).select_related("company").prefetch_related(
+        "translations")
+
+
+def get_template(user, pk: int) -> EmailTemplate:
+    template = visible_templates(user).filter(pk=pk).first()
+    if template is None:
+        raise ApiError(404, "No such template.")
+    return template
+
+
+def get_record(user, template: EmailTemplate, record_id: int):
+    """The template's kind of record, if the user may see it and the template may be used
+    for it; another company's record is a 404."""
+    try:
+        model = records.get(template.record_type).model
+    except LookupError:
+        raise field_error("record_id", "The template applies to an unknown record type.") \
+            from None
+    require_perm(user, model, "view")
+    record = writing.visible(model, user).filter(pk=record_id).first()
+    if record is None:
+        raise ApiError(404, "No such record.", "record_id")
+    if template.company_id not in (None, record.company_id):
+        raise field_error("record_id", "The record belongs to another company than the "
+                                       "template.")
+    return record
+
+
+def template_error(exc: TemplateError) -> FieldErrors:
+    """422 naming the template's field: {"field": "body", "message": "Template 'X', body,
+    line 3: …"}."""
+    return FieldErrors([(getattr(exc, "field", None) or None, str(exc))])
+
+
+def _recipient(entry) -> dict:
+    if isinstance(entry, Partner):
+        return {"name": entry.name, "address": entry.email, "partner_id": entry.pk}
+    return {"name": "", "address": str(entry), "partner_id": None}
+
+
+def _idempotency_key(body: str | None, header: str | None) -> str | None:
+    header = (header or "").strip() or None
+    if body and header and body != header:
+        raise field_error("idempotency_key",
+                          "The Idempotency-Key header and idempotency_key differ.")
+    if header is not None:
+        try:
+            F.check_line(header)
+        except ValueError as exc:
+            raise field_error("Idempotency-Key", str(exc)) from None
+    return body or header
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+ERRORS = {codes_4xx: ErrorOut}
+TEMPLATE_ID = Path(..., ge=1, le=F.MAX_ID, description="The template's id.")
+
+
+@router.get("", response={200: TemplateList, **ERRORS}, operation_id="templates_list",
+            summary="List the templates you may use",
+            description="Your companies' templates and the shared ones, by record type and "
+                        "name.")
+def list_templates(request, filters: Query[TemplateFilters]):
+    user = actor(request)
+    queryset = visible_templates(user)
+    if filters.record_type:
+        try:
+            records.get(filters.record_type)
+        except LookupError:
+            raise field_error("record_type", "Unknown record type.") from None
+        queryset = queryset.filter(record_type=filters.record_type)
+    queryset = queryset.filter(active=True if filters.active is None else filters.active)
+    items = [summary_out(t, user) for t in queryset.order_by("record_type", "name", "pk")]
+    return {"count": len(items), "items": items}
+
+
+@router.get("/{id}", response={200: TemplateOut, **ERRORS}, operation_id="templates_get",
+            summary="A template: its fields, translations and attachments")
+def get_template_view(request, id: int = TEMPLATE_ID):
+    user = actor(request)
+    template = get_template(user, id)
+    return template_out(template, user)
+
+
+@router.post("/{id}/preview", response={200: PreviewOut, **ERRORS},
+             operation_id="templates_preview",
+             summary="Render the template for a record (nothing is sent)")
+def preview_template(request, payload: PreviewIn, id: int = TEMPLATE_ID):
+    user = actor(request)
+    template = get_template(user, id)
+    record = get_record(user, template, payload.record_id)
+    try:
+        rendered = rendering.render_template(template, record, user=user, ctx=payload.ctx,
+                                             lang=payload.lang)
+    except TemplateError as exc:
+        raise template_error(exc) from None
+    return {
+        "subject": rendered.subject, "body": rendered.body, "html": rendered.html,
+        "text": rendered.text, "email_from": rendered.email_from,
+        "to": [_recipient(r) for r in rendered.to], "cc": rendered.cc,
+        "reply_to": rendered.reply_to, "lang": rendered.lang,
+        "lang_missing": rendered.lang_missing, "scheduled_at": rendered.scheduled_at,
+        "attachments": [{"name": f.name, "mimetype": f.mimetype, "size": len(f.content)}
+                        for f in rendered.attachments],
+    }
+
+
+@router.post("/{id}/send", response={201: EmailOut, 200: EmailOut, **ERRORS},
+             operation_id="templates_send",
+             summary="Send the template for a record",
+             description="Answers 201 with the queued email (as GET /emails/{id}), or 200 "
+                         "with the existing one when the idempotency key was already used in "
+                         "the record's company. The email is logged on the record's chatter.")
+def send_template(request, payload: SendIn, id: int = TEMPLATE_ID,
+                  idempotency_header: str | None = Header(None, alias="Idempotency-Key",
+                                                           max_length=200)):
+    user = actor(request)
+    require_perm(user, OutgoingMail, "view")
+    template = get_template(user, id)
+    key = _idempotency_key(payload.idempotency_key, idempotency_header)
+    record = get_record(user, template, payload.record_id)
+    if key:
+        existing = OutgoingMail.objects.filter(company_id=record.company_id,
+                                               idempotency_key=key).first()
+        if existing is not None:
+            return Status(200, email_out(get_mail(user, existing.pk)))
+    if not template.active:
+        raise field_error("id", f"“{template.name}” is archived.")
+    now = timezone.now()
+    try:
+        mail = services.send_template(record, template, actor=user, ctx=payload.ctx,
+                                      idempotency_key=key, lang=payload.lang)
+    except TemplateError as exc:
+        raise template_error(exc) from None
+    except ValidationError as exc:
+        raise FieldErrors(django_errors(exc)) from None
+    status = 201 if mail.created_at >= now else 200
+    return Status(status, email_out(get_mail(user, mail.pk)))
