@@ -25,6 +25,7 @@ from mailroom.automation.triggers import company_today
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
 from mailroom.core.models import AuditLog
+from mailroom.outgoing.compose import Composer
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating.models import EmailTemplate
 from tests.outgoing.markers import IN_MEMORY_SQLITE
@@ -84,6 +85,11 @@ def test_quotation_confirmed_mails_the_customer_once(acme, bob, quotation, custo
     assert mail.idempotency_key == f"auto:{rule.pk}:sales.quotation:{quotation.pk}:" \
                                    "state:state=sale"
     assert mail.subject == f"About {quotation}"
+    composer = Composer()
+    composer.load([mail], [mail.company_id])
+    recipients = list(mail.recipients.all())
+    raw, _ = composer.compose(mail, recipients, recipients)
+    assert b"\r\nAuto-Submitted: auto-generated\r\n" in raw
     quotation.refresh_from_db()
     quotation.note = "Saved again"
     sales.save_quotation(quotation, actor=bob)  # saved twice: still one mail
