@@ -17,7 +17,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
+from urllib.request import OpenerDirector, url2pathname
 
 from django.template.loader import render_to_string
 from weasyprint import CSS, HTML
@@ -72,7 +72,11 @@ class LocalOnlyFetcher(URLFetcher):
     """
 
     def __init__(self, files: tuple[Path, ...] = (), folders: tuple[Path, ...] = (ASSETS_DIR,)):
-        super().__init__(timeout=1, allowed_protocols=("file",), allow_redirects=False)
+        # Not URLFetcher.__init__: it installs urllib's network handlers and builds an SSL
+        # context (~25 ms per document, for nothing). With no handlers at all, even a stray
+        # call to urllib's `open` cannot reach the network.
+        OpenerDirector.__init__(self)
+        self._fail_on_errors = False  # read by weasyprint.urls.fetch: refusals only warn
         self._files = frozenset(path.resolve() for path in files)
         self._folders = tuple(folder.resolve() for folder in folders)
 
