@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from mailroom.templating.models import EmailTemplate, TemplateTranslation
 
-_LINES_TABLE = """
-<table>
-  <tr><th>Description</th><th style="text-align:right">Quantity</th><th style="text-align:right">Amount</th></tr>
-  {% for line in object.lines %}
-  <tr><td>{{ line.description }}</td><td style="text-align:right">{{ line.quantity|number }}</td><td style="text-align:right">{{ line.subtotal|money(object.currency) }}</td></tr>
-  {% endfor %}
-</table>"""
+_RIGHT = ' style="text-align:right"'
+_LINES_TABLE = (
+    f"<table><tr><th>Description</th><th{_RIGHT}>Quantity</th><th{_RIGHT}>Amount</th></tr>"
+    "{% for line in object.lines %}<tr><td>{{ line.description }}</td>"
+    f"<td{_RIGHT}>{{{{ line.quantity|number }}}}</td>"
+    f"<td{_RIGHT}>{{{{ line.subtotal|money(object.currency) }}}}</td></tr>"
+    "{% endfor %}</table>")
 
 DEFAULTS = [
     dict(

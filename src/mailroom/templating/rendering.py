@@ -94,12 +94,10 @@ def parse_schedule(value: str, now: datetime | None = None) -> datetime | None:
     if match:
         unit = match[2].lower() + "s"
         return now + timedelta(**{unit: int(match[1])})
-    moment = parse_datetime(value)
+    day = parse_date(value) if len(value) == 10 else None
+    moment = datetime.combine(day, dtime(8, 0)) if day else parse_datetime(value)
     if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise ValueError(f"“{value}” is not a date, a time, or a delay like “2 days”.")
-        moment = datetime.combine(day, dtime(8, 0))
+        raise ValueError(f"“{value}” is not a date, a time, or a delay like “2 days”.")
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment

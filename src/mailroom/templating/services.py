@@ -199,21 +199,33 @@ def send_rendered(record, rendered: RenderedMail, *, actor, purpose: str = Purpo
                                                idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    with transaction.atomic():
-        stored = [store_attachment(record, actor=actor, name=f.name, stream=io.BytesIO(f.content),
-                                   mimetype=f.mimetype) for f in rendered.attachments]
-        message = post_message(
-            record, actor=actor, body_html=rendered.body, subject=rendered.subject,
-            message_type=Message.Type.EMAIL, direction=Message.Direction.OUTGOING,
-            attachments=stored, notify=False)
-        return enqueue(
-            company=company, idempotency_key=idempotency_key, actor=actor,
-            email_from=rendered.email_from or default_sender(record, actor), to=rendered.to,
-            cc=rendered.cc, subject=rendered.subject, html=rendered.html, text=rendered.text,
-            attachments=rendered.attachments, record=record, chatter_message=message,
-            priority=priority, purpose=purpose, scheduled_at=rendered.scheduled_at,
-            server=server, reply_to=rendered.reply_to, is_automatic=is_automatic,
-            auto_delete=auto_delete, on_sent=on_sent)
+    try:
+        with transaction.atomic():
+            stored = [store_attachment(record, actor=actor, name=f.name,
+                                       stream=io.BytesIO(f.content), mimetype=f.mimetype)
+                      for f in rendered.attachments]
+            message = post_message(
+                record, actor=actor, body_html=rendered.body, subject=rendered.subject,
+                message_type=Message.Type.EMAIL, direction=Message.Direction.OUTGOING,
+                attachments=stored, notify=False)
+            mail = enqueue(
+                company=company, idempotency_key=idempotency_key, actor=actor,
+                email_from=rendered.email_from or default_sender(record, actor),
+                to=rendered.to, cc=rendered.cc, subject=rendered.subject, html=rendered.html,
+                text=rendered.text, attachments=rendered.attachments, record=record,
+                chatter_message=message, priority=priority, purpose=purpose,
+                scheduled_at=rendered.scheduled_at, server=server, reply_to=rendered.reply_to,
+                is_automatic=is_automatic, auto_delete=auto_delete, on_sent=on_sent)
+            if mail.chatter_message_id != message.pk:
+                raise _AlreadySent(mail)  # a concurrent request with the same key won
+    except _AlreadySent as won:  # our chatter entry and files are rolled back with it
+        return won.mail
+    return mail
+
+
+class _AlreadySent(Exception):
+    def __init__(self, mail: OutgoingMail) -> None:
+        self.mail = mail
 
 
 def _on_sent(template: EmailTemplate | None) -> str:
