@@ -156,8 +156,8 @@ def _weight(value: Any) -> int:
         return _weight(getattr(value, "mapping", None))
     if isinstance(value, list | dict | set | frozenset | range):
         return 1
-    raise _Refused(f"lists, dictionaries and namespaces can only hold plain values, "
-                   f"not {_type_name(value)}")
+    raise _Refused("lists, dictionaries and namespaces can only hold plain values, "
+                   f"not {_type_name(value)} objects")
 
 
 def _tag(cls: type, items: Any, weight: int | None = None) -> Any:
@@ -196,11 +196,13 @@ def _materialize(values: Iterable[Any]) -> _List:
 
 
 def _type_name(value: Any) -> str:
-    cls = type(value)
+    """The type as users know it: the sandbox's own list/dict/namespace classes hidden."""
+    if isinstance(value, Namespace):
+        return "namespace"
     for base in (list, dict, tuple):
         if isinstance(value, base):
-            cls = base
-    return f"'{cls.__name__}'"
+            return base.__name__
+    return type(value).__name__
 
 
 def _text(value: Any, limit: int | None = None) -> str:
@@ -345,9 +347,9 @@ class _Undefined(Undefined):
             if obj is missing:
                 hint = f"{shown} is undefined"
             elif isinstance(name, str):
-                hint = f"'{_type_name(obj)[1:-1]} object' has no attribute {shown}"
+                hint = f"'{_type_name(obj)} object' has no attribute {shown}"
             else:
-                hint = f"{_type_name(obj)[1:-1]} object has no element {shown}"
+                hint = f"{_type_name(obj)} object has no element {shown}"
         super().__init__(hint, missing, None, exc)
 
 
@@ -428,7 +430,7 @@ class _Environment(ImmutableSandboxedEnvironment):
             owner is not None and _method_allowed(owner, obj.__name__)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        raise SecurityError(f"'{attribute}' of {_type_name(obj)} objects is not available")
+        raise SecurityError(f"'{attribute}' of '{_type_name(obj)}' objects is not available")
 
     def wrap_str_format(self, value: Any) -> None:
         return None  # str.format/format_map are not on the method allowlist
@@ -450,7 +452,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _tick()
         if not __self.is_safe_callable(__obj):
-            raise _Refused(f"{_type_name(__obj)} objects can't be called in templates")
+            raise _Refused(f"'{_type_name(__obj)}' objects can't be called in templates")
         if isinstance(__obj, LoopContext) and args:
             args = (__self.mr_iter(args[0]), *args[1:])
         return __context.call(__obj, *args, **kwargs)
