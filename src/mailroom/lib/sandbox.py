@@ -263,6 +263,8 @@ def _printf(fmt: str, args: Any) -> str:
     for match in _PRINTF.finditer(fmt):
         if match["conv"] == "%":
             continue
+        if match["conv"] == "(":
+            raise _Refused("format keys can only be simple names, as in '%(name)s'")
         if "*" in (match["width"] or "") + (match["prec"] or ""):
             raise _Refused("'*' widths are not allowed in format strings")
         for digits in (match["width"], match["prec"]):
@@ -278,8 +280,9 @@ def _printf(fmt: str, args: Any) -> str:
     return fmt % args
 
 
-_PRINTF = re.compile(r"%(?:\((?P<key>[^)]*)\))?[-#0 +]*(?P<width>\*|\d+)?"
-                     r"(?:\.(?P<prec>\*|\d*))?[hlL]?(?P<conv>.)", re.S)
+# Possessive and with plain keys only, so a hostile "%(%(%(..." is parsed in linear time.
+_PRINTF = re.compile(r"%(?:\((?P<key>[^()%]*+)\))?[-#0 +]*+(?P<width>\*|\d++)?"
+                     r"(?:\.(?P<prec>\*|\d*+))?[hlL]?(?P<conv>.)", re.S)
 
 
 # --- code generation and environment -----------------------------------------------------
@@ -607,7 +610,8 @@ def _wordwrap(context: Context, text: str, *args: Any, **kwargs: Any) -> str:
     return jf.do_wordwrap(context.environment, text, *args, **kwargs)
 
 
-@_checked(lambda s, length=255, killwords=False, end="...", *a, **k: len(s) + len(end))
+@_checked(lambda s, length=255, killwords=False, end="...", *a, **k:
+          min(len(s), int(length)) + len(end))
 def _truncate(context: Context, text: str, *args: Any, **kwargs: Any) -> str:
     return jf.do_truncate(context.environment, text, *args, **kwargs)
 
