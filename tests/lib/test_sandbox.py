@@ -101,12 +101,19 @@ HOSTILE = {
     "{% set ns = namespace(l=[1]) %}{% for i in range(100) %}{% set ns.l = [ns.l] * 50000 %}"
     "{% endfor %}": "longer than",
     "{% set ns = namespace(s='') %}{% for i in range(60000) %}{% set ns.s = ns.s ~ 'abcdefghij' %}"
-    "{% endfor %}": "longer than",
+    "{% endfor %}": "the template builds more than 3,000,000 characters",
     "{% set x %}{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}{% endset %}":
         "in variables, macros or blocks",
     "{% for i in range(100000) %}" + "a" * 100 + "{% endfor %}": "output is longer than",
     "{% set l = [range(100000)|list] * 1000 %}{{ l|string|length }}": "longer than",
     "{{ [1, 2]|sum(start=[]) }}": "sum only adds numbers",
+    # Many strings or lists, each within max_string, kept alive at once:
+    "{% set ns = namespace(l=[], s='x' * 90000) %}{% for i in range(1000) %}"
+    "{% set ns.l = ns.l + [ns.s ~ i] %}{% endfor %}": "in total",
+    "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
+    "{% set ns.l = [ns.l, ('ab ' * 30000).split()] %}{% endfor %}": "in total",
+    "".join(f"{{% set v{i} = [0] * 99999 %}}" for i in range(200)): "in total",
+    "".join(f"{{% set v{i} = 'x' * 99999 %}}" for i in range(200)): "in total",
     "{{ 5|round(-10**9) }}": "precision",
     "{% autoescape false %}{{ object.name }}{% endautoescape %}": "{% autoescape %}",
     "{% include 'other' %}": "{% include %}",

@@ -107,6 +107,7 @@ class _State:
     timezone: str
     iterations: int = 0
     buffered: int = 0
+    built: int = 0
 
 
 _STATE: ContextVar[_State] = ContextVar("mailroom_template_render")
@@ -121,6 +122,31 @@ def _tick() -> _State:
 
 def _too_long(limit: int) -> _Refused:
     return _Refused(f"a text or list would be longer than {limit:,}")
+
+
+def _built(result: Any, fresh: bool = False) -> Any:
+    """Charge what an operation built to the render's total (3 x max_output).
+
+    Each single string or list is bounded by ``max_string``; this bounds how many of them a
+    template can keep alive at once (one per ``{% set %}`` line or loop iteration). A list
+    costs 8 per item; a ``fresh`` one (from ``split()``) also holds new strings of ~50 + len.
+    """
+    if isinstance(result, str):
+        size = len(result)
+    elif isinstance(result, list | tuple):
+        size = 8 * len(result)
+        if fresh:
+            size += sum(50 + len(item) for item in result if isinstance(item, str))
+    elif isinstance(result, int):
+        size = result.bit_length() // 8
+    else:
+        return result
+    state = _STATE.get()
+    state.built += size
+    if state.built > 3 * state.limits.max_output:
+        raise _Refused(f"the template builds more than {3 * state.limits.max_output:,} "
+                       "characters of text and lists in total")
+    return result
 
 
 # --- sizes -------------------------------------------------------------------------------
@@ -171,7 +197,7 @@ def _tag(cls: type, items: Any, weight: int | None = None) -> Any:
         raise _too_long(limit)
     result = cls(items)
     result._w = weight
-    return result
+    return _built(result)
 
 
 def _inner(items: Any) -> int:
@@ -192,7 +218,7 @@ def _materialize(values: Iterable[Any]) -> _List:
         if weight > limit + 1:
             raise _too_long(limit)
     items._w = weight
-    return items
+    return _built(items)
 
 
 def _type_name(value: Any) -> str:
@@ -458,7 +484,7 @@ class _Environment(ImmutableSandboxedEnvironment):
             raise _Refused(f"'{_type_name(__obj)}' objects can't be called in templates")
         if isinstance(__obj, LoopContext) and args:
             args = (__self.mr_iter(args[0]), *args[1:])
-        return __context.call(__obj, *args, **kwargs)
+        return _built(__context.call(__obj, *args, **kwargs), fresh=True)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         limit = _tick().limits.max_string
@@ -477,7 +503,7 @@ class _Environment(ImmutableSandboxedEnvironment):
                     result = _List(left)
                     result *= count
                     result._w = weight
-                    return result
+                    return _built(result)
                 if isinstance(left, tuple):
                     return _tag(_Tuple, left * count, 1 + _inner(left) * count)
             elif isinstance(left, int) and isinstance(right, int):
@@ -494,8 +520,8 @@ class _Environment(ImmutableSandboxedEnvironment):
             if right > 0 and abs(left) > 1 and left.bit_length() * right > _MAX_INT_BITS:
                 raise _Refused("that number is too large")
         elif operator == "%" and isinstance(left, str):
-            return _printf(left, right)
-        return self.binop_table[operator](left, right)
+            return _built(_printf(left, right))
+        return _built(self.binop_table[operator](left, right))
 
     @staticmethod
     def mr_buffer() -> _Buffer:
@@ -524,8 +550,8 @@ class _Environment(ImmutableSandboxedEnvironment):
                 raise _too_long(limit)
             texts.append(text)
         if autoescape and any(hasattr(text, "__html__") for text in texts):
-            return Markup("").join(texts)
-        return "".join(texts)
+            return _built(Markup("").join(texts))
+        return _built("".join(texts))
 
     @staticmethod
     def mr_list(items: list[Any]) -> _List:
@@ -553,7 +579,7 @@ def _text_filter(func: Any) -> Any:
 
     @pass_context
     def run(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(_text(value, _tick().limits.max_string), *args, **kwargs)
+        return _built(func(_text(value, _tick().limits.max_string), *args, **kwargs))
 
     return run
 
@@ -583,7 +609,7 @@ def _checked(size: Any) -> Any:
             text = _text(value, limit)
             if size(text, *args, **kwargs) > limit:
                 raise _too_long(limit)
-            return func(context, text, *args, **kwargs)
+            return _built(func(context, text, *args, **kwargs))
 
         return run
 
@@ -626,7 +652,7 @@ def _replace(context: Context, text: str, old: Any, new: Any, count: int | None 
 def _format(context: Context, value: Any, *args: Any, **kwargs: Any) -> str:
     if args and kwargs:
         raise _Refused("format takes either positional or keyword arguments, not both")
-    return _printf(_text(value), kwargs or args)
+    return _built(_printf(_text(value), kwargs or args))
 
 
 @pass_context
@@ -641,8 +667,8 @@ def _join(context: Context, value: Iterable[Any], d: str = "", attribute: Any = 
         if total > limit:
             raise _too_long(limit)
     if context.eval_ctx.autoescape and any(hasattr(t, "__html__") for t in texts):
-        return Markup(escape(sep)).join(texts)
-    return sep.join(texts)
+        return _built(Markup(escape(sep)).join(texts))
+    return _built(sep.join(texts))
 
 
 @pass_context
