@@ -196,7 +196,8 @@ def test_filters_and_methods_that_stay_available() -> None:
     source = (
         "{{ object.lines|map(attribute='name')|join(', ') }}|"
         "{{ object.lines|selectattr('qty', 'gt', 2)|map(attribute='name')|first }}|"
-        "{{ object.lines|sum(attribute='qty') }}|{{ [3, 1, 2]|sort|list }}|"
+        "{{ object.lines|sum(attribute='qty') }}{{ [1, 1]|sum(start=1) }}|"
+        "{{ [3, 1, 2]|sort|list }}|"
         "{{ 'a,b'.split(',')|reverse|join }}|{{ '%s-%05d'|format('S', 42) }}|"
         "{{ 'Hi'|center(6) }}|{{ 'long text here'|truncate(9, leeway=0) }}|"
         "{{ 'abc'|replace('b', 'X') }}|"
@@ -206,7 +207,7 @@ def test_filters_and_methods_that_stay_available() -> None:
         "{{ object.partner.get('name') }}|{{ object.date.isoformat() }}|{{ 7 // 2 }} {{ -3|abs }}"
     )
     assert render_string(source, CONTEXT, html=False) == (
-        "Chair, Lamp|Lamp|5|[1, 2, 3]|ba|S-00042|  Hi  |long...|aXc|1|a=1|5|Jane & Co|"
+        "Chair, Lamp|Lamp|53|[1, 2, 3]|ba|S-00042|  Hi  |long...|aXc|1|a=1|5|Jane & Co|"
         "2026-11-24|3 3")
 
 

@@ -148,7 +148,7 @@ def format_money(value: Number, currency: str, locale: str) -> str:
         return ""
     if not currency:
         raise ValueError("A currency code such as 'EUR' is needed.")
-    code = str(currency).strip().upper()
+    code = currency.strip().upper() if isinstance(currency, str) else ""
     if not (len(code) == 3 and code.isascii() and code.isalpha()):
         raise ValueError(f"{_short(currency)} is not a currency code such as 'EUR'.")
     return _numbers.format_currency(number, code, locale=_locale(locale))

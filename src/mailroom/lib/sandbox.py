@@ -212,11 +212,13 @@ def _materialize(values: Iterable[Any]) -> _List:
     if hasattr(values, "__len__") and len(values) > limit:  # type: ignore[arg-type]
         raise _too_long(limit)
     items, weight = _List(), 1
-    for item in values:
+    for item in values:  # map/select/unique do their work lazily, here
         items.append(item)
         weight += _weight(item)
         if weight > limit + 1:
             raise _too_long(limit)
+        if not len(items) & 1023:
+            _tick()
     items._w = weight
     return _built(items)
 
@@ -671,16 +673,20 @@ def _join(context: Context, value: Iterable[Any], d: str = "", attribute: Any = 
     return _built(sep.join(texts))
 
 
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise _Refused("sum only adds numbers")
+    return value
+
+
 @pass_context
 def _sum(context: Context, value: Iterable[Any], attribute: Any = None, start: Any = 0) -> Any:
     if attribute is not None:
         value = map(jf.make_attrgetter(context.environment, attribute), value)
-    total = start
-    for item in (start, *value):
+    total = _number(start)
+    for item in value:
         _tick()
-        if isinstance(item, bool) or not isinstance(item, int | float | Decimal):
-            raise _Refused("sum only adds numbers")
-        total = total + item if item is not start else total
+        total = _built(total + _number(item))
     return total
 
 
