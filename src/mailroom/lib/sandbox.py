@@ -124,28 +124,36 @@ def _too_long(limit: int) -> _Refused:
     return _Refused(f"a text or list would be longer than {limit:,}")
 
 
-def _built(result: Any, fresh: bool = False) -> Any:
+def _charge(size: int) -> None:
     """Charge what an operation built to the render's total (3 x max_output).
 
     Each single string or list is bounded by ``max_string``; this bounds how many of them a
-    template can keep alive at once (one per ``{% set %}`` line or loop iteration). A list
-    costs 8 per item; a ``fresh`` one (from ``split()``) also holds new strings of ~50 + len.
+    template can keep alive at once (one per ``{% set %}`` line or loop iteration).
     """
-    if isinstance(result, str):
-        size = len(result)
-    elif isinstance(result, list | tuple):
-        size = 8 * len(result)
-        if fresh:
-            size += sum(50 + len(item) for item in result if isinstance(item, str))
-    elif isinstance(result, int):
-        size = result.bit_length() // 8
-    else:
-        return result
     state = _STATE.get()
     state.built += size
     if state.built > 3 * state.limits.max_output:
         raise _Refused(f"the template builds more than {3 * state.limits.max_output:,} "
                        "characters of text and lists in total")
+
+
+def _cost(item: Any) -> int:
+    """What a value made by a method or filter may have allocated besides its reference."""
+    if isinstance(item, str):
+        return 0 if len(item) == 1 and item < "\u0100" else 50 + len(item)  # 1 char: cached
+    if isinstance(item, Undefined):
+        return 120  # the object and its message
+    return 28 if isinstance(item, int) and not -5 <= item <= 256 else 0
+
+
+def _built(result: Any, fresh: bool = False) -> Any:
+    """Charge ``result``: text by length, a list 8 per item, plus its items if ``fresh``."""
+    if isinstance(result, str):
+        _charge(len(result))
+    elif isinstance(result, list | tuple):
+        _charge(8 * len(result) + (sum(map(_cost, result)) if fresh else 0))
+    elif isinstance(result, int):
+        _charge(result.bit_length() // 8)
     return result
 
 
@@ -208,19 +216,38 @@ def _inner(items: Any) -> int:
 
 
 def _materialize(values: Iterable[Any]) -> _List:
+    """A filter's lazy result as a size-checked list; its items count as freshly made."""
     limit = _tick().limits.max_string
     if hasattr(values, "__len__") and len(values) > limit:  # type: ignore[arg-type]
         raise _too_long(limit)
-    items, weight = _List(), 1
+    items, weight, cost = _List(), 1, 0
     for item in values:  # map/select/unique do their work lazily, here
         items.append(item)
         weight += _weight(item)
+        cost += 8 + _cost(item)
         if weight > limit + 1:
             raise _too_long(limit)
         if not len(items) & 1023:
             _tick()
+            _charge(cost)
+            cost = 0
+    _charge(cost)
     items._w = weight
-    return _built(items)
+    return items
+
+
+def _ticking(values: Iterable[Any]) -> Iterator[Any]:
+    """Feeds a filter that loops internally (select, min, sort, unique), checking the clock
+    and charging each item twice its cost: the filter keeps it in a list, set or sort key."""
+    cost = 0
+    for i, item in enumerate(values):
+        cost += 16 + 2 * _cost(item)
+        if not i & 1023:
+            _tick()
+            _charge(cost)
+            cost = 0
+        yield item
+    _charge(cost)
 
 
 def _type_name(value: Any) -> str:
@@ -345,9 +372,14 @@ class _CodeGenerator(CodeGenerator):
 
 
 class _Buffer(list):  # type: ignore[type-arg]
-    """Captured output ({% set %}, macros, call and filter blocks), counted as it grows."""
+    """Text being produced, counted as it grows. Every 256 small pieces are joined into one
+    string: 100,000 pieces of "42" would otherwise cost 5 MB of string objects."""
 
-    __slots__ = ()
+    __slots__ = ("_joined",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._joined = 0  # items before this index are already joined blocks
 
     def _count(self, size: int) -> None:
         state = _tick()
@@ -359,11 +391,51 @@ class _Buffer(list):  # type: ignore[type-arg]
     def append(self, item: str) -> None:
         self._count(len(item))
         list.append(self, item)
+        if len(self) - self._joined >= 256:
+            self.join_tail()
 
     def extend(self, items: Iterable[str]) -> None:
         items = tuple(items)
         self._count(sum(map(len, items)))
         list.extend(self, items)
+        if len(self) - self._joined >= 256:
+            self.join_tail()
+
+    def join_tail(self) -> None:
+        tail = "".join(self[self._joined:])
+        del self[self._joined:]
+        list.append(self, tail)
+        self._joined = len(self)
+
+
+class _Counted:
+    """A ``for`` iterable, counted against the render's iterations; keeps ``len`` so that
+    ``loop.length`` needs no copy of the items."""
+
+    __slots__ = ("_items", "_length", "_state")
+
+    def __init__(self, iterable: Any) -> None:
+        self._state = _tick()
+        self._length = len(iterable) if hasattr(iterable, "__len__") else None
+        self._items = iter(iterable)
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError("no length")
+        return self._length
+
+    def __next__(self) -> Any:
+        item = next(self._items)
+        state = self._state
+        state.iterations += 1
+        if state.iterations > state.limits.max_iterations:
+            raise _Refused(f"loops ran more than {state.limits.max_iterations:,} times in total")
+        if not state.iterations & 31:
+            _tick()
+        return item
 
 
 class _Undefined(Undefined):
@@ -530,16 +602,8 @@ class _Environment(ImmutableSandboxedEnvironment):
         return _Buffer()
 
     @staticmethod
-    def mr_iter(iterable: Any) -> Iterator[Any]:
-        state = _tick()
-        limit = state.limits.max_iterations
-        for item in iterable:
-            state.iterations += 1
-            if state.iterations > limit:
-                raise _Refused(f"loops ran more than {limit:,} times in total")
-            if not state.iterations & 31:
-                _tick()
-            yield item
+    def mr_iter(iterable: Any) -> _Counted:
+        return _Counted(iterable)
 
     @staticmethod
     def mr_concat(parts: tuple[Any, ...], autoescape: bool) -> str:
@@ -586,19 +650,49 @@ def _text_filter(func: Any) -> Any:
     return run
 
 
-def _value_filter(func: Any, pass_arg: str = "", listing: bool = False) -> Any:
-    """A built-in filter on any value; ``listing`` ones return a size-checked list."""
+def _value_filter(func: Any, pass_arg: str = "", listing: bool = False, loops: bool = False
+                  ) -> Any:
+    """A built-in filter on any value; ``listing`` ones return a size-checked list and, like
+    ``loops`` ones, get their input through a clock-checking iterator."""
 
     @pass_context
     def run(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
-        _tick()
-        if listing and hasattr(value, "__len__") and len(value) > _STATE.get().limits.max_string:
-            raise _too_long(_STATE.get().limits.max_string)
+        limit = _tick().limits.max_string
+        if listing and hasattr(value, "__len__") and len(value) > limit:
+            raise _too_long(limit)
+        if func is jf.do_reverse and isinstance(value, str):
+            return _built(value[::-1])
+        if listing or loops:
+            value = _ticking(value)
         first = {"env": (context.environment,), "ctx": (context,)}.get(pass_arg, ())
         result = func(*first, value, *args, **kwargs)
         return _materialize(result) if listing and not isinstance(result, str) else result
 
     return run
+
+
+def _sort(environment: Any, value: Iterable[Any], reverse: bool = False,
+          case_sensitive: bool = False, attribute: Any = None) -> _List:
+    """Jinja's sort, in place on one checked copy, the clock checked while keys are made."""
+    several = isinstance(attribute, str) and "," in attribute
+    getter = (jf.make_multi_attrgetter if several else jf.make_attrgetter)(
+        environment, attribute, postprocess=None if case_sensitive else jf.ignore_case)
+    calls = cost = 0
+
+    def key(item: Any) -> Any:  # sort keys are new objects (lower-cased text, lists)
+        nonlocal calls, cost
+        calls += 1
+        result = getter(item)
+        cost += 16 + (50 + len(result) if isinstance(result, str) else 56)
+        if not calls & 1023:
+            _tick()
+            _charge(cost)
+            cost = 0
+        return result
+
+    items = _materialize(value)
+    items.sort(key=key, reverse=reverse)
+    return items
 
 
 def _checked(size: Any) -> Any:
@@ -663,7 +757,7 @@ def _join(context: Context, value: Iterable[Any], d: str = "", attribute: Any = 
     if attribute is not None:
         value = map(jf.make_attrgetter(context.environment, attribute), value)
     texts, total, sep = [], 0, _text(d)
-    for item in value:
+    for item in _ticking(value):
         texts.append(_text(item, limit))
         total += len(texts[-1]) + len(sep)
         if total > limit:
@@ -720,11 +814,12 @@ def _filters(html: bool) -> dict[str, Any]:
         "length": _value_filter(len), "count": _value_filter(len),
         "first": _value_filter(jf.sync_do_first, "env"),
         "last": _value_filter(jf.do_last, "env"),
-        "min": _value_filter(jf.do_min, "env"), "max": _value_filter(jf.do_max, "env"),
+        "min": _value_filter(jf.do_min, "env", loops=True),
+        "max": _value_filter(jf.do_max, "env", loops=True),
         "int": _value_filter(jf.do_int), "float": _value_filter(jf.do_float),
         "abs": _value_filter(abs), "round": _round, "sum": _sum, "join": _join,
         "list": _value_filter(lambda value: value, listing=True),
-        "sort": _value_filter(jf.do_sort, "env", listing=True),
+        "sort": _value_filter(_sort, "env"),
         "unique": _value_filter(jf.sync_do_unique, "env", listing=True),
         "reverse": _value_filter(jf.do_reverse, listing=True),
         "map": _value_filter(jf.sync_do_map, "ctx", listing=True),
@@ -861,14 +956,18 @@ class CompiledTemplate:
         chunks: Iterator[str] | None = None
         try:
             chunks = self._template.root_render_func(self._template.new_context(dict(context)))
+            blocks: list[str] = []
             out, total = [], 0
             for chunk in chunks:
                 total += len(chunk)
                 if total > limits.max_output:
                     raise _Refused(f"the output is longer than {limits.max_output:,} characters")
                 out.append(chunk)
+                if len(out) >= 256:  # join small pieces as we go, as _Buffer does
+                    blocks.append("".join(out))
+                    out.clear()
                 _tick()
-            return "".join(out)
+            return "".join([*blocks, *out])
         except Exception as exc:
             raise TemplateError(_message(exc), template=self.name, field=self.field,
                                 line=_line(exc)) from exc
