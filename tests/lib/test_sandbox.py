@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import threading
 import time
@@ -73,7 +74,7 @@ HOSTILE = {
     "{{ ('a ' * 40000)|wordwrap(1, wrapstring='x' * 1000) }}": "longer than",
     "{{ 'abc'|truncate(10**9, end='x' * 10**6) }}": "longer than",
     "{{ ('a'*1000)|replace('a','a'*1000)|replace('a','a'*1000) }}": "longer than",
-    "{{ (range(100000)|list)|join('x' * 1000) }}": "longer than",
+    "{{ (range(100000)|list)|join('x' * 1000) }}": "the template builds more than",
     "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}": "too deeply",
     "{% macro m(n) %}{% if n %}{{ m(n-1) }}{{ m(n-1) }}{% endif %}{% endmacro %}{{ m(60) }}":
         "took longer than 0.5 s",
@@ -105,7 +106,8 @@ HOSTILE = {
     "{% set x %}{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}{% endset %}":
         "in variables, macros or blocks",
     "{% for i in range(100000) %}" + "a" * 100 + "{% endfor %}": "output is longer than",
-    "{% set l = [range(100000)|list] * 1000 %}{{ l|string|length }}": "longer than",
+    "{% set l = [range(100000)|list] * 1000 %}{{ l|string|length }}":
+        "the template builds more than",
     "{{ [1, 2]|sum(start=[]) }}": "sum only adds numbers",
     # Many strings or lists, each within max_string, kept alive at once:
     "{% set ns = namespace(l=[], s='x' * 90000) %}{% for i in range(1000) %}"
@@ -347,3 +349,72 @@ def test_check_simple_paths_and_syntax() -> None:
         "Line 1: 'object.secret' is not a field you can use in this template."]
     assert check_simple("ok\n{{ unclosed ") == [
         "Line 2: unexpected end of template, expected 'end of print statement'."]
+
+
+# --- fuzzing: random templates built from the dangerous pieces above -----------------------
+
+ATOMS = ["'x'", "s", "n", "l", "d", "object.lines", "object.name", "10**5", "99999", "3",
+         "[1, 2]", "(1,)", "{'a': s}", "range(1000)", "range(100000)", "ns.v", "none", "'%s'",
+         "'%(a)s'", "'<a>'", "loop.length", "('x' * 99999)", "[l, l, l, l, l, l, l, l]",
+         "d.items()"]
+OPERATORS = ["*", "+", "~", "%", "**", "//", "==", "in"]
+FILTERS = ["list", "join(s)", "replace(s, s)", "replace('', s)", "center(n)", "indent(n)",
+           "wordwrap(3)", "truncate(n)", "format(s)", "upper", "string", "e", "sort", "unique",
+           "reverse", "map('string')", "select", "length", "first", "sum", "round(n)",
+           "urlencode", "striptags", "money('EUR')", "number(2)", "selectattr('qty')",
+           "map(attribute='name')"]
+METHODS = ["split()", "upper()", "items()", "values()", "get('a')", "count(s)", "index(1)"]
+
+
+def random_expression(rng: random.Random, depth: int = 0) -> str:
+    roll = rng.random()
+    if depth > 3 or roll < 0.3:
+        return rng.choice(ATOMS)
+    inner = random_expression(rng, depth + 1)
+    if roll < 0.55:
+        return f"({inner} {rng.choice(OPERATORS)} {random_expression(rng, depth + 1)})"
+    if roll < 0.75:
+        return f"({inner})|{rng.choice(FILTERS)}"
+    if roll < 0.85:
+        return f"({inner}).{rng.choice(METHODS)}"
+    return f"[{inner}, {random_expression(rng, depth + 1)}, {inner}]"
+
+
+def random_statement(rng: random.Random, depth: int = 0) -> str:
+    roll = rng.random()
+    body = "".join(random_statement(rng, depth + 1) for _ in range(rng.randint(1, 3))) \
+        if depth < 2 else ""
+    if depth > 2 or roll < 0.35:
+        return "{{ " + random_expression(rng) + " }}"
+    if roll < 0.55:
+        return "{% set " + rng.choice(["s", "l", "ns.v"]) + " = " + random_expression(rng) + " %}"
+    if roll < 0.75:
+        return "{% for x in " + random_expression(rng) + " %}" + body + "{% endfor %}"
+    if roll < 0.85:
+        return "{% set m %}" + body + "{% endset %}{{ m }}"
+    if roll < 0.95:
+        return ("{% macro mm(a) %}" + body + "{% endmacro %}{{ mm(" + random_expression(rng)
+                + ") }}{{ mm(1) }}")
+    return ("{% macro rr(k) %}{% if k %}{{ rr(k - 1) }}" + body + "{{ rr(k - 1) }}{% endif %}"
+            "{% endmacro %}{{ rr(" + rng.choice(["3", "12", "25"]) + ") }}")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_hostile_templates_stay_within_limits(seed: int) -> None:
+    rng = random.Random(seed)
+    prelude = ("{% set ns = namespace(v=1) %}{% set s = 'xy' * 1000 %}{% set n = 50 %}"
+               "{% set l = [1, 2, 3] %}{% set d = {'a': 1} %}")
+    for _ in range(25):
+        source = prelude + "".join(random_statement(rng) for _ in range(rng.randint(1, 4)))
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            render_string(source, CONTEXT, limits=FAST)
+        except TemplateError:
+            pass
+        finally:
+            elapsed = time.monotonic() - started
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert elapsed < 1.0, source
+        assert peak < 5_000_000, source
