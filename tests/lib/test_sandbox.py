@@ -109,6 +109,7 @@ HOSTILE = {
     "{% set l = [range(100000)|list] * 1000 %}{{ l|string|length }}":
         "the template builds more than",
     "{{ [1, 2]|sum(start=[]) }}": "sum only adds numbers",
+    "{% set s = 'x' * 99999 %}{{ {1: s, 2: s}.items() }}": "longer than",
     # Many strings or lists, each within max_string, kept alive at once:
     "{% set ns = namespace(l=[], s='x' * 90000) %}{% for i in range(1000) %}"
     "{% set ns.l = ns.l + [ns.s ~ i] %}{% endfor %}": "in total",

@@ -44,7 +44,7 @@ import re
 import time
 import types
 import uuid
-from collections.abc import Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
@@ -186,7 +186,7 @@ def _weight(value: Any) -> int:
         return value._w
     if isinstance(value, tuple):
         return 1 + sum(map(_weight, value))
-    if isinstance(value, KeysView | ValuesView) or type(value).__name__ == "dict_items":
+    if isinstance(value, KeysView | ValuesView | ItemsView):
         return _weight(getattr(value, "mapping", None))
     if isinstance(value, list | dict | set | frozenset | range):
         return 1
@@ -295,7 +295,7 @@ def _text(value: Any, limit: int | None = None) -> str:
                 emit(": ")
                 walk(val, depth + 1)
             return emit("}")
-        if isinstance(item, list | tuple | set | frozenset | KeysView | ValuesView):
+        if isinstance(item, list | tuple | set | frozenset | KeysView | ValuesView | ItemsView):
             brackets = "[]" if isinstance(item, list) else "()" if isinstance(item, tuple) else "{}"
             emit(brackets[0])
             for i, val in enumerate(item):
