@@ -110,6 +110,11 @@ HOSTILE = {
         "the template builds more than",
     "{{ [1, 2]|sum(start=[]) }}": "sum only adds numbers",
     "{% set s = 'x' * 99999 %}{{ {1: s, 2: s}.items() }}": "longer than",
+    # Error messages that would quote a huge value:
+    "{% set s = 'x' * 99999 %}{{ [1].index([s, s, s] * 30000) }}": "'index'",
+    "{% set s = 'x' * 99999 %}{{ [1]|map((s, s, s) * 30000)|list }}": "names must be text",
+    "{% set s = 'x' * 99999 %}{{ [1]|selectattr('a', (s,) * 90000)|list }}": "names must be text",
+    "{% set s = 'x' * 99999 %}{{ object[[s, s] * 40000].x }}": "has no element a list",
     # Many strings or lists, each within max_string, kept alive at once:
     "{% set ns = namespace(l=[], s='x' * 90000) %}{% for i in range(1000) %}"
     "{% set ns.l = ns.l + [ns.s ~ i] %}{% endfor %}": "in total",

@@ -446,7 +446,8 @@ class _Undefined(Undefined):
     def __init__(self, hint: str | None = None, obj: Any = missing, name: Any = None,
                  exc: type[Exception] = UndefinedError) -> None:
         if hint is None:
-            shown = repr(name)[:80]
+            # Only text and numbers are shown: a repr of a big list would be built in full.
+            shown = repr(name)[:80] if isinstance(name, str | int) else f"a {_type_name(name)}"
             if obj is missing:
                 hint = f"{shown} is undefined"
             elif isinstance(name, str):
@@ -494,7 +495,7 @@ _TEXT_METHODS = frozenset(
 _METHODS: tuple[tuple[type | tuple[type, ...], frozenset[str]], ...] = (
     (str, _TEXT_METHODS),
     (Mapping, frozenset({"keys", "values", "items", "get"})),
-    ((list, tuple), frozenset({"count", "index"})),
+    ((list, tuple), frozenset({"count"})),  # not index: its error message is a full repr
     ((dt.date, dt.time), frozenset({"isoformat", "weekday", "isoweekday", "date", "time"})),
     (LoopContext, frozenset({"cycle", "changed"})),
 )
@@ -650,14 +651,17 @@ def _text_filter(func: Any) -> Any:
     return run
 
 
-def _value_filter(func: Any, pass_arg: str = "", listing: bool = False, loops: bool = False
-                  ) -> Any:
+def _value_filter(func: Any, pass_arg: str = "", listing: bool = False, loops: bool = False,
+                  names: int = 0) -> Any:
     """A built-in filter on any value; ``listing`` ones return a size-checked list and, like
-    ``loops`` ones, get their input through a clock-checking iterator."""
+    ``loops`` ones, get their input through a clock-checking iterator. The first ``names``
+    arguments name a filter, test or attribute: Jinja puts them in its error messages."""
 
     @pass_context
     def run(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
         limit = _tick().limits.max_string
+        if not all(isinstance(name, str) for name in args[:names]):
+            raise _Refused("filter, test and attribute names must be text")
         if listing and hasattr(value, "__len__") and len(value) > limit:
             raise _too_long(limit)
         if func is jf.do_reverse and isinstance(value, str):
@@ -822,11 +826,11 @@ def _filters(html: bool) -> dict[str, Any]:
         "sort": _value_filter(_sort, "env"),
         "unique": _value_filter(jf.sync_do_unique, "env", listing=True),
         "reverse": _value_filter(jf.do_reverse, listing=True),
-        "map": _value_filter(jf.sync_do_map, "ctx", listing=True),
-        "select": _value_filter(jf.sync_do_select, "ctx", listing=True),
-        "reject": _value_filter(jf.sync_do_reject, "ctx", listing=True),
-        "selectattr": _value_filter(jf.sync_do_selectattr, "ctx", listing=True),
-        "rejectattr": _value_filter(jf.sync_do_rejectattr, "ctx", listing=True),
+        "map": _value_filter(jf.sync_do_map, "ctx", listing=True, names=1),
+        "select": _value_filter(jf.sync_do_select, "ctx", listing=True, names=1),
+        "reject": _value_filter(jf.sync_do_reject, "ctx", listing=True, names=1),
+        "selectattr": _value_filter(jf.sync_do_selectattr, "ctx", listing=True, names=2),
+        "rejectattr": _value_filter(jf.sync_do_rejectattr, "ctx", listing=True, names=2),
         "replace": _replace, "truncate": _truncate, "center": _center, "indent": _indent,
         "wordwrap": _wordwrap, "format": _format,
         "money": _locale_filter(
