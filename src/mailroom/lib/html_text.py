@@ -1,10 +1,11 @@
 """The text/plain alternative of an HTML email (no Django).
 
 Every HTML mail Mailroom sends carries a plain-text part, generated from the rendered HTML,
-so it must be cheap: html2text manages ~300 messages/s; this converter does about ten times
-that on a 5 KB mail. It is a single pass over a compiled-regex tokenizer (regexes run in C):
+so it must be cheap: on a 5 KB mail html2text manages ~440 messages/s, this converter ~3,500/s
+on the same machine. It is a single pass over a compiled-regex tokenizer (regexes run in C):
 head, style, script, title and comments are cut out first, then the remaining tags are split
-off in one ``re.split`` and walked with a small amount of state.
+off in one ``re.split`` and walked with a small amount of state. Every regex is linear, so
+hostile HTML (unclosed tags and quotes, 20,000 nested lists) costs no more than its length.
 
 What a reader gets:
 

@@ -10,24 +10,29 @@ stops attribute escapes (``__class__``) and mutation (``list.append``) but not r
 one stuck render would stall a worker sending to 10,000 recipients. So each render carries a
 budget (:class:`Limits`) kept in a ``ContextVar`` (renders run concurrently in threads):
 
-- wall time: checked at every output, filter, call, operator and every 32 loop iterations;
-- loop iterations, all loops together: a code-generator hook wraps every ``for`` iterable;
-- output: counted as it is yielded, and text captured by ``{% set %}``, macros, ``{% call %}``
-  and ``{% filter %}`` is counted in its buffer too, so it cannot be amplified out of sight;
-- the size of every string or list an expression builds: ``*``, ``+``, ``%``, ``~``,
-  literals and the size-changing filters check the result's size before building it. Lists
-  made by the template remember their "weight" (values reachable through them, shared ones
-  counted each time), so ``[x, x]`` nested twenty deep is refused instead of printed;
-- big integers (``10 ** 10 ** 10``) are refused before they are computed.
+- wall time: checked at every output, filter, call and operator, every 32 loop iterations
+  and every 1,024 items a filter works through;
+- loop iterations, all loops together: every ``for`` iterable is wrapped in a counter when
+  the template is compiled (recursive ``loop()`` calls too);
+- output: counted as it is produced, including text captured by ``{% set %}``, macros,
+  ``{% call %}`` and ``{% filter %}``, so it cannot be amplified out of sight;
+- each string or list an expression builds (``*``, ``+``, ``%``, ``~``, literals, filters)
+  is checked against ``max_string`` *before* it is built. Lists the template makes remember
+  their "weight" (values reachable through them, shared ones counted each time), so
+  ``[x, x]`` nested twenty deep is refused instead of printed; big integers likewise;
+- everything built is also charged to a total of 3 x ``max_output``, so a template cannot
+  keep thousands of pieces alive, each within ``max_string`` (one per ``{% set %}`` line);
+- printing a list or an error message never builds more than ``max_string`` characters.
 
 Decisions:
 
 - Attributes of plain data can be read; methods can be called only from a short allowlist of
-  harmless ones: text (``upper``, ``lower``, ``title``, ``strip``, ``split``, ``startswith``,
-  ``replace`` is *not* one: use the size-checked ``|replace``), dict ``keys/values/items/get``,
-  list ``count/index``, date ``isoformat/weekday``, ``loop.cycle/changed``. ``str.format`` and
-  ``format_map`` are refused (they reach attributes and allocate freely); ``|format`` is the
-  size-checked printf alternative. Anything else in the context cannot be called.
+  harmless, size-preserving ones: text (``upper``, ``lower``, ``title``, ``strip``,
+  ``split``, ``startswith``, ``find``, ``count``, ``is...``), dict ``keys/values/items/get``,
+  list ``count``, date ``isoformat/weekday``, ``loop.cycle/changed``. Refused: ``replace``,
+  ``center``, ``zfill``, ``join`` (use the size-checked filters), ``format``/``format_map``
+  (they reach attributes; ``|format`` is the checked printf) and ``list.index`` (its error
+  quotes the value). Nothing else in the context can be called.
 - A dict key wins over a dict method of the same name: ``object.items`` is the field.
 - Missing names and attributes print as ``""``; using them further (``{{ a.b.c }}``) is an
   error naming the line. ``None`` prints as ``""`` too ("None" in a mail is never wanted).
@@ -35,6 +40,8 @@ Decisions:
   values from records are always escaped. ``{% autoescape %}``, ``include``/``import``/
   ``extends``, ``self``, ``varargs``/``kwargs``, ``lipsum``, ``cycler`` and ``joiner`` are
   not available. ``trim_blocks``/``lstrip_blocks`` are on, so tags leave no blank lines.
+- Not covered: memory in proportion to the *context* the caller passes (sorting 100,000
+  context rows makes 100,000 sort keys); the caller decides how big the context is.
 """
 
 from __future__ import annotations
