@@ -154,3 +154,20 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(RestrictedError, on_protected)
     api.add_exception_handler(IntegrityError, on_integrity)
     api.add_exception_handler(DataError, on_data_error)
+
+
+def idempotency_key_from(body: str | None, header: str | None) -> str | None:
+    """The request's idempotency key: the body field or the `Idempotency-Key` header (they
+    must agree when both are sent)."""
+    from mailroom.api.fields import check_line
+
+    header = (header or "").strip() or None
+    if body and header and body != header:
+        raise field_error("idempotency_key",
+                          "The Idempotency-Key header and idempotency_key differ.")
+    if header is not None:
+        try:
+            check_line(header)
+        except ValueError as exc:
+            raise field_error("Idempotency-Key", str(exc)) from None
+    return body or header

@@ -27,7 +27,14 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from mailroom.api import fields as F
 from mailroom.api import writing
 from mailroom.api.auth import actor, require_perm
-from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, django_errors, field_error
+from mailroom.api.errors import (
+    ApiError,
+    ErrorOut,
+    FieldErrors,
+    django_errors,
+    field_error,
+    idempotency_key_from,
+)
 from mailroom.api.specs import StrictIn
 from mailroom.core import records
 from mailroom.core.models import Company
@@ -402,19 +409,6 @@ def _default_sender(company: Company) -> str:
     return mailbox if len(mailbox) <= MAILBOX_MAX else company.email
 
 
-def _idempotency_key(body: str | None, header: str | None) -> str | None:
-    header = (header or "").strip() or None
-    if body and header and body != header:
-        raise field_error("idempotency_key",
-                          "The Idempotency-Key header and idempotency_key differ.")
-    if header is not None:
-        try:
-            F.check_line(header)
-        except ValueError as exc:
-            raise field_error("Idempotency-Key", str(exc)) from None
-    return body or header
-
-
 # --- endpoints -----------------------------------------------------------------------------
 
 ERRORS = {codes_4xx: ErrorOut}
@@ -431,7 +425,7 @@ def send_email(request, payload: EmailIn,
     user = actor(request)
     require_perm(user, OutgoingMail, "view")
     company_id = writing.company_for_create(user, payload.company_id)
-    key = _idempotency_key(payload.idempotency_key, idempotency_header)
+    key = idempotency_key_from(payload.idempotency_key, idempotency_header)
     if key:
         existing = OutgoingMail.objects.filter(company_id=company_id,
                                                idempotency_key=key).first()

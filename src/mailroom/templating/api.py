@@ -22,7 +22,14 @@ from pydantic import AfterValidator, Field
 from mailroom.api import fields as F
 from mailroom.api import writing
 from mailroom.api.auth import actor, require_perm
-from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, django_errors, field_error
+from mailroom.api.errors import (
+    ApiError,
+    ErrorOut,
+    FieldErrors,
+    django_errors,
+    field_error,
+    idempotency_key_from,
+)
 from mailroom.api.specs import StrictIn
 from mailroom.contacts.models import Partner
 from mailroom.core import records
@@ -212,19 +219,6 @@ def _recipient(entry) -> dict:
     return {"name": "", "address": str(entry), "partner_id": None}
 
 
-def _idempotency_key(body: str | None, header: str | None) -> str | None:
-    header = (header or "").strip() or None
-    if body and header and body != header:
-        raise field_error("idempotency_key",
-                          "The Idempotency-Key header and idempotency_key differ.")
-    if header is not None:
-        try:
-            F.check_line(header)
-        except ValueError as exc:
-            raise field_error("Idempotency-Key", str(exc)) from None
-    return body or header
-
-
 # --- endpoints -------------------------------------------------------------------------------
 
 ERRORS = {codes_4xx: ErrorOut}
@@ -292,7 +286,7 @@ def send_template(request, payload: SendIn, id: int = TEMPLATE_ID,
     user = actor(request)
     require_perm(user, OutgoingMail, "view")
     template = get_template(user, id)
-    key = _idempotency_key(payload.idempotency_key, idempotency_header)
+    key = idempotency_key_from(payload.idempotency_key, idempotency_header)
     record = get_record(user, template, payload.record_id)
     if key:
         existing = OutgoingMail.objects.filter(company_id=record.company_id,

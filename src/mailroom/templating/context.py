@@ -36,19 +36,11 @@ def _plain(value: Any) -> Any:
         return value
     if hasattr(value, "isoformat"):  # date, datetime, time
         return value
-    if isinstance(value, models.Model):
-        return str(value)
-    return str(value)
+    return str(value)  # a related object or anything else: its display text
 
 
 def _field_value(obj: models.Model, name: str) -> Any:
-    try:
-        field = obj._meta.get_field(name)
-    except Exception:
-        field = None
     value = getattr(obj, name, None)
-    if field is not None and getattr(field, "choices", None) and value not in (None, ""):
-        return value
     if callable(value):  # never hand a method to a template
         return None
     return _plain(value)
