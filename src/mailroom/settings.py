@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "mailroom.documents",
     "mailroom.templating",
     "mailroom.automation",
+    "mailroom.routing",
+    "mailroom.incoming",
     "mailroom.api",
 ]
 

@@ -135,6 +135,9 @@ class Attachment(ThreadRow):
     mimetype = models.CharField(max_length=255, default="application/octet-stream")
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
+    is_dangerous = models.BooleanField(
+        default=False, help_text="An executable, script or macro type: offered only as a "
+                                 "download with a warning, never opened in the browser.")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
         related_name="+",

@@ -251,8 +251,11 @@ def attachment_path(sha256: str) -> Path:
     return Path(settings.ATTACHMENT_DIR) / sha256[:2] / sha256[2:4] / sha256
 
 
-def store_blob(stream: IO[bytes]) -> tuple[str, int]:
-    """Write bytes to the content-addressed store: temp file, fsync, atomic rename."""
+def store_blob(stream: IO[bytes], max_bytes: int | None = None) -> tuple[str, int]:
+    """Write bytes to the content-addressed store: temp file, fsync, atomic rename.
+
+    `max_bytes` defaults to the attachment limit (received raw messages have their own)."""
+    max_bytes = settings.MAX_ATTACHMENT_BYTES if max_bytes is None else max_bytes
     root = Path(settings.ATTACHMENT_DIR)
     root.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -262,10 +265,9 @@ def store_blob(stream: IO[bytes]) -> tuple[str, int]:
         with os.fdopen(fd, "wb") as tmp:
             while chunk := stream.read(1024 * 1024):
                 size += len(chunk)
-                if size > settings.MAX_ATTACHMENT_BYTES:
+                if size > max_bytes:
                     raise ValidationError(
-                        {"file": f"The file is larger than "
-                                 f"{settings.MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB."}
+                        {"file": f"The file is larger than {max_bytes // (1024 * 1024)} MB."}
                     )
                 digest.update(chunk)
                 tmp.write(chunk)

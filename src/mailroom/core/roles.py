@@ -42,6 +42,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "templating.templateattachment": ("view", "add", "change", "delete"),
         "automation.automationrule": ("view",),
         "automation.automationrun": ("view",),
+        "routing.aliasdomain": ("view",),
+        "routing.alias": ("view",),
+        "incoming.inboundmail": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -49,6 +52,11 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "outgoing.mailserver": ("view", "add", "change", "delete"),
         "outgoing.outgoingmail": ("view", "change"),
         "outgoing.dkimkey": ("view", "add", "change", "delete"),
+        "routing.aliasdomain": ("view", "add", "change", "delete"),
+        "routing.alias": ("view", "add", "change", "delete"),
+        "routing.allowedsender": ("view", "add", "change", "delete"),
+        "incoming.incomingserver": ("view", "add", "change", "delete"),
+        "incoming.inboundmail": ("view", "change"),
     },
     Role.TEMPLATE_EDITOR: {
         "templating.emailtemplate": ("view", "add", "change", "delete"),
@@ -59,7 +67,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 }
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
-    "invoicing", "outgoing", "templating", "automation",
+    "invoicing", "outgoing", "templating", "automation", "routing", "incoming",
 }
 
 

@@ -1,0 +1,206 @@
+"""Receiving: store first, acknowledge after. The only writers of incoming rows.
+
+Every entry point (SMTP/LMTP gateway, `mailroom deliver`, the IMAP/POP/maildir fetchers, the
+API) calls `accept()`; when it returns, the raw bytes are fsynced in the blob store and the
+InboundMail row is committed, so the caller may acknowledge (250, \\Seen, DELE). Routing
+happens later, in the worker (`incoming.router`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mailroom.chatter.services import attachment_path, store_blob
+from mailroom.core.services import audit, snapshot
+from mailroom.incoming.models import InboundMail, IncomingServer
+
+log = logging.getLogger("mailroom.incoming")
+
+
+class TooLarge(ValueError):
+    """The message is over the configured size limit (SMTP 552, sysexits 73, HTTP 413)."""
+
+
+def max_message_bytes() -> int:
+    return int(getattr(settings, "MAILROOM_INBOUND_MAX_BYTES", 50 * 1024 * 1024))
+
+
+def accept(raw: bytes, *, company, source: str, server: IncomingServer | None = None,
+           source_key: str | None = None, envelope_from: str = "",
+           envelope_to: Iterable[str] = (), remote_ip: str | None = None,
+           helo: str = "") -> InboundMail:
+    """Store one received message durably and return its row.
+
+    Idempotent on `source_key`: the same fetched message (or API delivery) accepted twice
+    returns the first row. Raises TooLarge, or whatever the disk or database raised (the
+    caller then answers "try again later": 451, EX_TEMPFAIL, or leaves the mail on the server).
+    """
+    if len(raw) > max_message_bytes():
+        raise TooLarge(f"The message is {len(raw):,} bytes; the limit is "
+                       f"{max_message_bytes():,} bytes.")
+    if source not in InboundMail.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    if source_key:
+        existing = InboundMail.objects.filter(source_key=source_key).first()
+        if existing is not None:
+            return existing
+    sha256, size = _store_raw(raw)
+    mail = InboundMail(
+        company=company, source=source, server=server, source_key=source_key or None,
+        envelope_from=(envelope_from or "")[:320],
+        envelope_to=[a[:320] for a in envelope_to][:100], remote_ip=remote_ip or None,
+        helo=(helo or "")[:255], raw_sha256=sha256, raw_size=size,
+    )
+    try:
+        with transaction.atomic():
+            mail.save()
+    except IntegrityError:
+        if source_key:  # a concurrent fetch of the same message won
+            return InboundMail.objects.get(source_key=source_key)
+        raise
+    return mail
+
+
+def _store_raw(raw: bytes) -> tuple[str, int]:
+    return store_blob(io.BytesIO(raw), max_bytes=max_message_bytes())
+
+
+def raw_bytes(mail: InboundMail) -> bytes:
+    """The message exactly as received."""
+    return attachment_path(mail.raw_sha256).read_bytes()
+
+
+# --- the quarantine --------------------------------------------------------------------------
+
+def _require_manager(actor, mail: InboundMail) -> None:
+    if actor is None:
+        return
+    if not actor.has_perm("incoming.change_inboundmail"):
+        raise PermissionDenied("Only Mail Managers may reprocess incoming mail.")
+    if not actor.is_superuser and mail.company_id not in actor.company_ids():
+        raise PermissionDenied("This message belongs to another company.")
+
+
+def reprocess(mails: Iterable[InboundMail], *, actor) -> int:
+    """Send quarantined (or already routed) messages through the router again."""
+    count = 0
+    for mail in mails:
+        _require_manager(actor, mail)
+        if mail.state == InboundMail.State.RECEIVED:
+            continue
+        with transaction.atomic():
+            InboundMail.objects.filter(pk=mail.pk).update(
+                state=InboundMail.State.RECEIVED, error="", lease_owner="",
+                lease_expires_at=None)
+            audit("incoming.inboundmail.reprocess", actor=actor, obj=mail,
+                  company=mail.company, before={"state": mail.state, "error": mail.error})
+        count += 1
+    return count
+
+
+# --- incoming servers --------------------------------------------------------------------------
+
+def _require_server(actor, server: IncomingServer, action: str) -> None:
+    if actor is None:
+        return
+    if not actor.has_perm(f"incoming.{action}_incomingserver"):
+        raise PermissionDenied("Only Mail Managers may change incoming mail servers.")
+    if not actor.is_superuser and server.company_id not in actor.company_ids():
+        raise PermissionDenied("This server belongs to another company.")
+
+
+def validate_server(server: IncomingServer) -> None:
+    errors: dict[str, str] = {}
+    if server.kind == IncomingServer.Kind.MAILDIR:
+        if not server.folder.startswith("/"):
+            errors["folder"] = "Give the absolute path of the maildir."
+    else:
+        if not server.host:
+            errors["host"] = "The server name is required."
+        if server.auth == IncomingServer.Auth.PASSWORD and not server.username:
+            errors["username"] = "The username is required."
+        if server.auth == IncomingServer.Auth.XOAUTH2 and not server.oauth_provider:
+            errors["oauth_provider"] = "Choose Google or Microsoft 365."
+        if server.security == IncomingServer.Security.NONE and server.host not in (
+                "127.0.0.1", "::1", "localhost"):
+            errors["security"] = ("Plain-text connections are allowed to this machine only; "
+                                  "choose SSL/TLS or STARTTLS.")
+    if server.fallback_record_type:
+        from mailroom.core import records
+
+        try:
+            records.get(server.fallback_record_type)
+        except LookupError:
+            errors["fallback_record_type"] = "Unknown record type."
+    if errors:
+        raise ValidationError(errors)
+
+
+def save_server(server: IncomingServer, *, actor) -> IncomingServer:
+    """Create or update a server; a changed mailbox restarts from the beginning."""
+    creating = server.pk is None
+    _require_server(actor, server, "add" if creating else "change")
+    server.full_clean(exclude=["password", "oauth_client_secret", "oauth_refresh_token",
+                               "oauth_access_token"])
+    validate_server(server)
+    before = None
+    if not creating:
+        old = IncomingServer.objects.get(pk=server.pk)
+        before = snapshot(old)
+        if (old.kind, old.host, old.username, old.folder) != (
+                server.kind, server.host, server.username, server.folder):
+            server.uidvalidity, server.last_uid = None, 0
+    try:
+        with transaction.atomic():
+            server.save()
+            audit("incoming.server." + ("create" if creating else "change"), actor=actor,
+                  obj=server, before=before, after=snapshot(server))
+    except IntegrityError:
+        raise ValidationError({"name": "Another incoming server has this name."}) from None
+    return server
+
+
+def record_fetch(server: IncomingServer, *, count: int, error: str = "") -> IncomingServer:
+    """After a fetch run: last time, count and error; tell the Mail Managers once when a
+    server starts failing, and once when it works again."""
+    now = timezone.now()
+    server.refresh_from_db()
+    server.last_fetch_at = now
+    server.next_fetch_at = now + timezone.timedelta(minutes=server.fetch_interval)
+    server.lease_owner, server.lease_expires_at = "", None
+    if error:
+        server.last_error = error[:2000]
+        server.status = IncomingServer.Status.FAILING
+        server.consecutive_failures += 1
+        # back off a failing mailbox: 1, 2, 4… fetch intervals, at most an hour apart
+        delay = min(60, server.fetch_interval * 2 ** min(server.consecutive_failures - 1, 6))
+        server.next_fetch_at = now + timezone.timedelta(minutes=delay)
+    else:
+        server.last_fetch_count = count
+        server.last_error = ""
+        server.status = IncomingServer.Status.OK
+        server.consecutive_failures = 0
+    notify = None
+    if error and server.consecutive_failures >= failure_threshold() and \
+            not server.failure_notified:
+        server.failure_notified, notify = True, "failing"
+    elif not error and server.failure_notified:
+        server.failure_notified, notify = False, "recovered"
+    with transaction.atomic():
+        server.save()
+        if notify:
+            from mailroom.incoming.notify import notify_managers
+
+            notify_managers(server, notify)
+    return server
+
+
+def failure_threshold() -> int:
+    return int(getattr(settings, "MAILROOM_FETCH_FAILURES_BEFORE_NOTICE", 3))

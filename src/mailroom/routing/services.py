@@ -1,0 +1,263 @@
+"""Writing alias domains, aliases and allowed senders; resolving a recipient address.
+
+`resolve(address)` is the one answer to "is this address ours, and what is it?": the gateway
+asks it at RCPT time and the router asks it again when routing, so they never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+
+from mailroom.core import records
+from mailroom.core.services import audit, snapshot
+from mailroom.lib import verp
+from mailroom.routing.models import Alias, AliasDomain, AllowedSender
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def _require(actor, action: str, obj: models.Model) -> None:
+    if actor is None:
+        return  # system (migrations, demo, the router itself)
+    label = obj._meta.label_lower.replace(".", f".{action}_", 1)
+    if not actor.has_perm(label):
+        raise PermissionDenied(f"Your roles do not allow you to {action} "
+                               f"{obj._meta.verbose_name_plural}.")
+    if not actor.is_superuser and obj.company_id not in actor.company_ids():
+        raise PermissionDenied(f"This {obj._meta.verbose_name} belongs to another company.")
+
+
+def _save(obj: models.Model, *, actor, unique_message: dict[str, str]) -> models.Model:
+    creating = obj.pk is None
+    _require(actor, "add" if creating else "change", obj)
+    obj.full_clean()
+    before = None if creating else snapshot(type(obj).objects.get(pk=obj.pk))
+    name = obj._meta.label_lower
+    try:
+        with transaction.atomic():
+            obj.save()
+            audit(f"{name}.{'create' if creating else 'change'}", actor=actor, obj=obj,
+                  before=before, after=snapshot(obj))
+    except IntegrityError:
+        raise ValidationError(unique_message) from None
+    _cache.clear()
+    return obj
+
+
+def delete(obj: models.Model, *, actor) -> None:
+    _require(actor, "delete", obj)
+    try:
+        with transaction.atomic():
+            audit(f"{obj._meta.label_lower}.delete", actor=actor, obj=obj, before=snapshot(obj))
+            obj.delete()
+    except models.ProtectedError:
+        raise ValidationError("Delete or move its aliases first.") from None
+    _cache.clear()
+
+
+def save_alias_domain(domain: AliasDomain, *, actor) -> AliasDomain:
+    domain.name = (domain.name or "").strip().lower().rstrip(".")
+    return _save(domain, actor=actor,
+                 unique_message={"name": "Another company already receives on this domain."})
+
+
+def validate_alias(alias: Alias) -> None:
+    """The record type exists and every default names a writable field with a valid value."""
+    try:
+        record_type = records.get(alias.record_type)
+    except LookupError:
+        raise ValidationError({"record_type": f"Unknown record type {alias.record_type!r}."}) \
+            from None
+    if alias.domain_id and alias.domain.company_id != alias.company_id:
+        raise ValidationError({"domain": "The domain belongs to another company."})
+    if not isinstance(alias.defaults, dict):
+        raise ValidationError({"defaults": 'Give an object such as {"priority": "high"}.'})
+    model = record_type.model
+    errors = []
+    for name, value in alias.defaults.items():
+        try:
+            field = model._meta.get_field(name)
+        except Exception:
+            errors.append(f"{record_type.label} has no field {name!r}.")
+            continue
+        if not field.editable or field.primary_key or name == "company":
+            errors.append(f"{name!r} cannot be set by an alias.")
+            continue
+        try:
+            if field.is_relation:
+                target = field.related_model
+                found = target.objects.filter(pk=value)
+                if hasattr(target, "company_id"):
+                    found = found.filter(company_id=alias.company_id)
+                if not found.exists():
+                    raise ValidationError(f"no {target._meta.verbose_name} with id {value!r}")
+            else:
+                field.clean(value, None)
+        except ValidationError as exc:
+            errors.append(f"{name}: {'; '.join(exc.messages)}")
+    if errors:
+        raise ValidationError({"defaults": errors})
+    if bool(alias.thread_content_type_id) != bool(alias.thread_object_id):
+        raise ValidationError({"thread_object_id": "Name both the type and the record."})
+
+
+def save_alias(alias: Alias, *, actor) -> Alias:
+    alias.local_part = (alias.local_part or "").strip().lower()
+    validate_alias(alias)
+    return _save(alias, actor=actor,
+                 unique_message={"local_part": "This address is already an alias."})
+
+
+def save_allowed_sender(sender: AllowedSender, *, actor) -> AllowedSender:
+    sender.pattern = (sender.pattern or "").strip().lower().lstrip("@")
+    if not sender.pattern or " " in sender.pattern or sender.pattern.count("@") > 1:
+        raise ValidationError({"pattern": "Enter an address (anna@partner.com) or a domain."})
+    if sender.alias_id and sender.alias.company_id != sender.company_id:
+        raise ValidationError({"alias": "The alias belongs to another company."})
+    if sender.alias_domain_id and sender.alias_domain.company_id != sender.company_id:
+        raise ValidationError({"alias_domain": "The domain belongs to another company."})
+    clash = AllowedSender.objects.filter(
+        company_id=sender.company_id, pattern=sender.pattern, alias_id=sender.alias_id,
+        alias_domain_id=sender.alias_domain_id).exclude(pk=sender.pk)
+    if clash.exists():
+        raise ValidationError({"pattern": "This sender is already allowed here."})
+    return _save(sender, actor=actor, unique_message={"pattern": "Already allowed."})
+
+
+def ensure_default_aliases(domain: AliasDomain, *, actor=None) -> list[Alias]:
+    """Each record type's default alias (sales@ → Lead, support@ → Ticket…) on a domain."""
+    created = []
+    for record_type in records.all_types():
+        if not record_type.default_alias:
+            continue
+        alias, made = Alias.objects.get_or_create(
+            domain=domain, local_part=record_type.default_alias,
+            defaults={"company_id": domain.company_id, "record_type": record_type.key})
+        if made:
+            created.append(alias)
+    if created:
+        audit("routing.alias.defaults", actor=actor, obj=domain,
+              after={"created": [a.local_part for a in created]})
+    _cache.clear()
+    return created
+
+
+# --- resolving an address --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """What one recipient address means to us."""
+
+    kind: str  # "alias" | "bounce" | "reply" | "catchall"
+    address: str
+    domain: AliasDomain
+    alias: Alias | None = None
+    thread: tuple[int, int] | None = None  # (content type id, object id) from a reply token
+    bounce: tuple[int, int | None] | None = None  # (mail id, recipient id) from VERP
+
+    @property
+    def company_id(self) -> int:
+        return self.domain.company_id
+
+
+class _Cache:
+    """Domains and aliases for a few seconds: the gateway asks at every RCPT."""
+
+    ttl = 5.0
+
+    def __init__(self) -> None:
+        self.loaded = 0.0
+        self.domains: dict[str, AliasDomain] = {}
+        self.aliases: dict[tuple[int, str], Alias] = {}
+
+    def clear(self) -> None:
+        self.loaded = 0.0
+
+    def refresh(self) -> None:
+        if time.monotonic() - self.loaded < self.ttl:
+            return
+        self.domains = {d.name: d for d in AliasDomain.objects.all()}
+        self.aliases = {(a.domain_id, a.local_part): a
+                        for a in Alias.objects.filter(active=True).select_related("domain")}
+        self.loaded = time.monotonic()
+
+
+_cache = _Cache()
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def resolve(address: str) -> Target | None:
+    """The meaning of a recipient address, or None when it is not ours (refuse it)."""
+    from mailroom.outgoing.compose import bounce_key
+
+    address = (address or "").strip().strip("<>").strip()
+    local, at, domain_name = address.rpartition("@")
+    if not at or not local:
+        return None
+    _cache.refresh()
+    domain = _cache.domains.get(domain_name.lower().rstrip("."))
+    if domain is None:
+        return None
+    local = local.lower()
+    base, plus, token = local.partition(verp.SEPARATOR)
+    address = f"{local}@{domain.name}"
+    if base == domain.bounce_alias:
+        return Target("bounce", address, domain,
+                      bounce=verp.parse_bounce_address(address, bounce_key()) if plus else None)
+    thread = None
+    if plus:
+        ids = verp.parse_reply_token(token, bounce_key())
+        if ids and len(ids) == 2:
+            thread = (ids[0], ids[1])
+    alias = _cache.aliases.get((domain.pk, base))
+    if thread is not None:
+        return Target("reply", address, domain, alias=alias, thread=thread)
+    if alias is not None:
+        return Target("alias", address, domain, alias=alias)
+    if base == domain.catchall_alias or domain.accept_unknown:
+        return Target("catchall", address, domain)
+    return None
+
+
+# --- the Reply-To of mail sent from a record ---------------------------------------------------
+
+def reply_address(company_id: int, content_type_id: int, object_id: int) -> str:
+    """`catchall+<signed record ids>@domain` on the company's first alias domain, or ""."""
+    from mailroom.outgoing.compose import bounce_key
+
+    _cache.refresh()
+    domains = sorted((d for d in _cache.domains.values() if d.company_id == company_id),
+                     key=lambda d: (d.sequence, d.name))
+    if not domains:
+        return ""
+    domain = domains[0]
+    return verp.make_reply_address(domain.catchall_alias, content_type_id, object_id,
+                                   domain=domain.name, key=bounce_key())
+
+
+def reply_address_for(record: models.Model) -> str:
+    content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
+    return reply_address(record.company_id, content_type.pk, record.pk)
+
+
+def allowed_senders(company_id: int, alias: Alias | None, domain: AliasDomain | None
+                    ) -> list[AllowedSender]:
+    """The entries that apply to mail for this alias on this domain."""
+    scope = models.Q(alias__isnull=True, alias_domain__isnull=True)
+    if alias is not None:
+        scope |= models.Q(alias=alias)
+    if domain is not None:
+        scope |= models.Q(alias_domain=domain, alias__isnull=True)
+    return list(AllowedSender.objects.filter(scope, company_id=company_id))
+
+
+def is_allowed(address: str, entries: list[AllowedSender]) -> AllowedSender | None:
+    return next((entry for entry in entries if entry.matches(address)), None)
