@@ -14,6 +14,7 @@ a name fail.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 
@@ -117,7 +118,9 @@ class DnsZone:
         self._servers = [udp, tcp]
         for server in self._servers:
             server.server.daemon_threads = True
-            server.start_thread()
+            # a short poll interval: shutdown() waits for it, and tests start many zones
+            threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.02},
+                             daemon=True).start()
         return self
 
     def stop(self) -> None:

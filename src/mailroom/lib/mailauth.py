@@ -264,6 +264,7 @@ def _verify_one(lookup: _Dns, message, idx: int) -> tuple[str, str]:
     """(d=, result) of one signature. dkimpy answers only True/False (or raises), so the
     DNS function notes why a key was not usable."""
     problem: list[str] = []
+    fetched: list[bool] = []
 
     def dnsfunc(name, timeout=5):
         try:
@@ -281,12 +282,17 @@ def _verify_one(lookup: _Dns, message, idx: int) -> tuple[str, str]:
             dkimpy.evaluate_pk(name, records[0])
         except Exception:
             problem.append("permerror")  # a key that cannot be used
+        fetched.append(True)
         return records[0]
 
     domain = _signature_domain(message.headers, idx)
     try:
         ok = message.verify(idx=idx, dnsfunc=dnsfunc)
-    except Exception:  # malformed signature, key too small, unknown algorithm
+    except dkimpy.ValidationError:
+        # raised before the key lookup for a malformed signature, after it for a body that
+        # does not match its hash
+        return domain, "fail" if fetched and not problem else "permerror"
+    except Exception:  # key too small, unknown algorithm, unparsable header
         return domain, "permerror"
     if ok:
         return domain, "pass"
