@@ -281,3 +281,19 @@ def test_hostile_bytes_never_raise(zone, raw, mail_from, prefix):
 
 def test_default_config_is_the_system_resolver():
     assert DnsConfig() == DnsConfig(nameservers=(), port=53, timeout=3.0)
+
+
+def test_concurrent_checks_each_use_their_own_dns():
+    """pyspf's lookups are routed per call (a ContextVar), not through a shared global."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import spf
+
+    allow = {"example.com": [SPF], "_dmarc.example.com": [REJECT]}
+    deny = {"example.com": [("TXT", "v=spf1 -all")], "_dmarc.example.com": [REJECT]}
+    with DnsZone(allow, delay=0.05) as good, DnsZone(deny, delay=0.05) as bad:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda z: check(z, message()).spf, [good, bad] * 8))
+    assert results == ["pass", "fail"] * 8
+    assert mailauth._spf_dns.get() is None
+    assert spf.DNSLookup.fallback is spf.DNSLookup_dnspython  # others still get pyspf's own
