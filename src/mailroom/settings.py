@@ -153,6 +153,32 @@ NINJA_PAGINATION_PER_PAGE = 50
 # how long a deferred mail is retried before it fails (seconds; default 4 days, like MTAs)
 MAILROOM_RETRY_LIFETIME = int(os.environ.get("MAILROOM_RETRY_LIFETIME") or 4 * 24 * 3600)
 
+# receiving: the largest message taken (bytes), and the SMTP/LMTP gateway (`mailroom gateway`,
+# started by `mailroom run`). Listeners are HOST:PORT or unix:/path; empty turns one off.
+MAILROOM_INBOUND_MAX_BYTES = int(os.environ.get("MAILROOM_INBOUND_MAX_BYTES") or 50 * 1024 * 1024)
+MAILROOM_GATEWAY_SMTP = os.environ.get("MAILROOM_GATEWAY_SMTP", "127.0.0.1:2525")
+MAILROOM_GATEWAY_LMTP = os.environ.get("MAILROOM_GATEWAY_LMTP", "127.0.0.1:2424")
+MAILROOM_GATEWAY_TLS_CERT = os.environ.get("MAILROOM_GATEWAY_TLS_CERT", "")  # STARTTLS when set
+MAILROOM_GATEWAY_TLS_KEY = os.environ.get("MAILROOM_GATEWAY_TLS_KEY", "")
+MAILROOM_GATEWAY_HOSTNAME = os.environ.get("MAILROOM_GATEWAY_HOSTNAME", "")  # default: the FQDN
+MAILROOM_GATEWAY_DB_THREADS = int(os.environ.get("MAILROOM_GATEWAY_DB_THREADS") or 0)  # 0: auto
+
+# routing received mail (incoming.router): sender authentication asks DNS (HOST[:PORT],
+# comma-separated; empty = the system resolver); a sender may send MAILROOM_FLOOD_LIMIT
+# messages per MAILROOM_FLOOD_MINUTES before the rest is dropped (allowed senders excepted);
+# addresses are blacklisted after this many hard bounces, or soft bounces within 30 days.
+MAILROOM_DNS_SERVERS = os.environ.get("MAILROOM_DNS_SERVERS", "")
+MAILROOM_DNS_TIMEOUT = float(os.environ.get("MAILROOM_DNS_TIMEOUT") or 3.0)
+MAILROOM_TRUSTED_AUTHSERV_IDS = [
+    s.strip() for s in os.environ.get("MAILROOM_TRUSTED_AUTHSERV_IDS", "").split(",") if s.strip()]
+MAILROOM_FLOOD_LIMIT = int(os.environ.get("MAILROOM_FLOOD_LIMIT") or 20)
+MAILROOM_FLOOD_MINUTES = int(os.environ.get("MAILROOM_FLOOD_MINUTES") or 120)
+MAILROOM_HARD_BOUNCE_BLACKLIST = int(os.environ.get("MAILROOM_HARD_BOUNCE_BLACKLIST") or 2)
+MAILROOM_SOFT_BOUNCE_BLACKLIST = int(os.environ.get("MAILROOM_SOFT_BOUNCE_BLACKLIST") or 5)
+MAILROOM_SUBJECT_THREADING_DAYS = int(os.environ.get("MAILROOM_SUBJECT_THREADING_DAYS") or 30)
+MAILROOM_INBOUND_MAX_PARTS = int(os.environ.get("MAILROOM_INBOUND_MAX_PARTS") or 1000)
+MAILROOM_INBOUND_MAX_SECONDS = float(os.environ.get("MAILROOM_INBOUND_MAX_SECONDS") or 20.0)
+
 UNFOLD = {
     "SITE_TITLE": "Mailroom",
     "SITE_HEADER": "Mailroom",
