@@ -1,0 +1,77 @@
+"""`mailroom deliver`: take one message on stdin, for an MTA's pipe transport.
+
+Postfix, for instance (one recipient per call keeps each recipient's outcome its own):
+
+    mailroom  unix  -  n  n  -  -  pipe
+      flags=R user=mailroom argv=/opt/mailroom/bin/mailroom deliver --sender ${sender}
+      --recipient ${recipient}
+    # main.cf: mailroom_destination_recipient_limit = 1
+
+The exit status is what the MTA acts on (sysexits.h): 0 stored, 67 unknown recipient (bounce),
+65 empty or too large (bounce), 75 try again later (the database or disk failed). One line on
+stderr says why; the MTA quotes it in its bounce or log.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand
+
+EX_OK = 0
+EX_DATAERR = 65
+EX_NOUSER = 67
+EX_TEMPFAIL = 75
+
+
+class Command(BaseCommand):
+    help = ("Store one message read on stdin for the given recipients (an MTA pipe). "
+            "Exit status: 0 stored, 65 empty/too large, 67 unknown recipient, 75 try later.")
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--recipient", action="append", required=True, metavar="ADDR",
+                            help="Envelope recipient (repeat for several).")
+        parser.add_argument("--sender", default="", metavar="ADDR",
+                            help="Envelope sender (empty for a bounce).")
+
+    def handle(self, *args, recipient: list[str], sender: str, **options) -> None:
+        from mailroom.incoming import services
+        from mailroom.routing.services import resolve
+
+        stream = options.get("stdin") or sys.stdin.buffer
+        limit = services.max_message_bytes()
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            while stream.read(1024 * 1024):  # drain, so the MTA is not cut off mid-write
+                pass
+            self._exit(EX_DATAERR, f"message too large: the limit is {limit:,} bytes")
+        if not raw.strip():
+            self._exit(EX_DATAERR, "empty message on stdin")
+        groups: dict[int, tuple[object, list[str]]] = {}
+        try:
+            for address in recipient:
+                target = resolve(address)
+                if target is None:
+                    self._exit(EX_NOUSER, f"<{address}>: no such address here")
+                groups.setdefault(target.company_id, (target.domain, []))[1].append(address)
+            from django.db import transaction
+
+            with transaction.atomic():  # all companies' copies, or none: a retry never doubles
+                ids = [services.accept(raw, company=domain.company, source="deliver",
+                                       envelope_from=sender, envelope_to=addresses).pk
+                       for domain, addresses in groups.values()]
+        except services.TooLarge as exc:
+            self._exit(EX_DATAERR, str(exc))
+        except Exception as exc:  # the database or the disk: the MTA keeps it and retries
+            import logging
+
+            logging.getLogger("mailroom.incoming").debug("deliver failed", exc_info=True)
+            self._exit(EX_TEMPFAIL, f"could not store the message, try again later "
+                                    f"({type(exc).__name__}: {str(exc)[:200]})")
+        if options.get("verbosity", 1) > 1:
+            self.stdout.write(f"stored as {', '.join(f'#{i}' for i in ids)}")
+
+    def _exit(self, code: int, message: str) -> None:
+        self.stderr.write(f"mailroom deliver: {message}")
+        raise SystemExit(code)
