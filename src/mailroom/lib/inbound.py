@@ -295,7 +295,8 @@ def is_dangerous(filename: str, content_type: str) -> bool:
 def _safe_name(name: str) -> str:
     """A file name with no path, control or bidi characters, trailing dots or spaces."""
     name = _UNSAFE_NAME.sub("", decode_words(name) if "=?" in name else name)
-    return name.replace("\\", "/").rpartition("/")[2].strip().rstrip(". ")[:255]
+    name = " ".join(name.replace("\\", "/").rpartition("/")[2].split())
+    return name.rstrip(". ")[:255]
 
 
 @dataclass(frozen=True)
