@@ -20,6 +20,7 @@ import email
 import email.parser
 import email.policy
 import re
+import string
 from dataclasses import dataclass
 
 from mailroom.lib.autoreply import header, is_mailer_daemon, is_null_sender, oof_marker
@@ -51,19 +52,18 @@ _COPY_MARKER = re.compile(
     r"|forwarded message)[^\n]*$", re.IGNORECASE | re.MULTILINE)
 _EXIM = "this message was created automatically by mail delivery software"
 _QMAIL = "this is the qmail-send program"
-_ATOM = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
-_DOMAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+_DOMAIN = frozenset(string.ascii_letters + string.digits + ".-")
+_ATOM = _DOMAIN | frozenset("!#$%&'*+/=?^_`{|}~")
 
 _WORDS = {  # enhanced status (subject.detail) → plain words, RFC 3463
     "1.1": "the mailbox does not exist", "1.10": "the mailbox does not exist",
     "1.2": "the domain does not exist or takes no mail", "1.3": "the address is not valid",
-    "1.6": "the mailbox has moved", "2.1": "the mailbox is disabled",
-    "2.2": "the mailbox is full", "2.3": "the message is too large",
-    "3.4": "the message is too large", "4.1": "the receiving server did not answer",
-    "4.2": "the connection was dropped", "4.4": "no mail server was found for the domain",
-    "4.7": "delivery took too long and was given up", "7.1": "delivery was refused by policy "
-    "(often a spam filter)",
-}
+    "1.6": "the mailbox has moved", "2.1": "the mailbox is disabled", "2.2": "the mailbox is full",
+    "2.3": "the message is too large", "3.4": "the message is too large",
+    "4.1": "the receiving server did not answer", "4.2": "the connection was dropped",
+    "4.4": "no mail server was found for the domain",
+    "4.7": "delivery took too long and was given up",
+    "7.1": "delivery was refused by policy (often a spam filter)"}
 _CLASS_WORDS = {"5": "the message was refused", "4": "delivery failed for now",
                 "2": "the message was delivered"}
 
@@ -169,10 +169,10 @@ def parse_bounce(raw: bytes, *, max_bytes: int = 10_000_000) -> BounceReport | N
 
 @dataclass
 class _Scan:
-    blocks: list[dict[str, str]]
+    blocks: list[dict[str, str]]  # the delivery-status blocks, per-message block first
     dsn_found: bool
-    original: email.message.Message | None
-    text: str
+    original: email.message.Message | None  # headers of the returned original
+    text: str  # the human-readable part(s), for non-standard reports
 
 
 def _parse(msg: email.message.Message) -> BounceReport | None:
@@ -201,31 +201,42 @@ def _parse(msg: email.message.Message) -> BounceReport | None:
                         original_message_id=message_id, original_mailroom_id=mailroom_id)
 
 
+_DSN_TYPES = ("message/delivery-status", "text/delivery-status", "message/global-delivery-status")
+_ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers",
+                   "message/rfc822-headers", "message/global-headers")
+
+
 def _scan(msg: email.message.Message) -> _Scan:
-    """Walk at most MAX_PARTS parts (not into the returned original) collecting what we read."""
+    """Read the report's parts (not the returned original's).
+
+    The first delivery-status and original parts are found among all children of a multipart
+    (a cheap type check), but only MAX_PARTS other parts are opened, so padding a report
+    with thousands of parts neither hides it nor costs time.
+    """
     scan = _Scan(blocks=[], dsn_found=False, original=None, text="")
     texts: list[str] = []
     html: list[str] = []
     size = 0
-    stack, seen = [msg], 0
-    while stack and seen < MAX_PARTS:
+    stack, opened = [msg], 0
+    while stack and opened < MAX_PARTS:
         part = stack.pop()
-        seen += 1
+        opened += 1
         try:
             ctype = part.get_content_type()
             payload = part.get_payload()
-            if ctype in ("message/delivery-status", "text/delivery-status",
-                         "message/global-delivery-status"):
-                if not scan.dsn_found:
-                    scan.dsn_found = True
-                    scan.blocks = _dsn_blocks(part)
-            elif ctype in ("message/rfc822", "message/global", "text/rfc822-headers",
-                           "message/rfc822-headers", "message/global-headers"):
-                if scan.original is None:
-                    scan.original = _original_of(part)
+            if ctype in _DSN_TYPES or ctype in _ORIGINAL_TYPES:
+                _take(scan, part, ctype)
             elif isinstance(payload, list):
-                stack.extend(reversed([p for p in payload[:MAX_PARTS]
-                                       if isinstance(p, email.message.Message)]))
+                children = []
+                for child in payload:
+                    if not isinstance(child, email.message.Message):
+                        continue
+                    kind = child.get_content_type()
+                    if kind in _DSN_TYPES or kind in _ORIGINAL_TYPES:
+                        _take(scan, child, kind)
+                    elif len(children) < MAX_PARTS:
+                        children.append(child)
+                stack.extend(reversed(children))
             elif ctype in ("text/plain", "text/html") and size < MAX_TEXT:
                 text = _decoded(part)[:MAX_TEXT - size]
                 size += len(text)
@@ -236,6 +247,18 @@ def _scan(msg: email.message.Message) -> _Scan:
         texts = [re.sub(r"<[^>]{0,2000}>", " ", h) for h in html]
     scan.text = "\n".join(texts).replace("\r\n", "\n")
     return scan
+
+
+def _take(scan: _Scan, part: email.message.Message, ctype: str) -> None:
+    """Keep the first delivery-status part and the first returned original."""
+    try:
+        if ctype in _DSN_TYPES and not scan.dsn_found:
+            scan.dsn_found = True
+            scan.blocks = _dsn_blocks(part)
+        elif ctype in _ORIGINAL_TYPES and scan.original is None:
+            scan.original = _original_of(part)
+    except Exception:
+        pass
 
 
 def _decoded(part: email.message.Message) -> str:
@@ -418,11 +441,8 @@ def _generic(msg: email.message.Message, text: str) -> list[FailedRecipient]:
         if found and all(r.address != found[0] for r in out):
             out.append(_make(found[0], paragraph.split("\n"), "failed"))
     for address in _addresses(header(msg, "X-Failed-Recipients"), MAX_RECIPIENTS):
-        if all(r.address != address for r in out):
-            diagnostic = _make("", paragraphs[0].split("\n"), "failed") if paragraphs else None
-            out.append(FailedRecipient(address, diagnostic.status if diagnostic else "",
-                                       "failed", diagnostic.diagnostic if diagnostic else "",
-                                       diagnostic.kind if diagnostic else "hard"))
+        if all(r.address != address for r in out):  # the first SMTP error, if any, says why
+            out.append(_make(address, paragraphs[0].split("\n") if paragraphs else [], "failed"))
     return out
 
 
