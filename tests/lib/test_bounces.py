@@ -276,3 +276,37 @@ def test_report_shaped_garbage_never_raises(lines):
     assert report is None or all(r.kind in ("hard", "soft", "delayed")
                                  for r in report.recipients)
     assert time.perf_counter() - start < 1
+
+
+def test_exim_delay_warning_is_delayed():
+    data = b"""From: Mail Delivery System <Mailer-Daemon@relay.example>
+Subject: Warning: message 1tXwQa-0007Tb-2L delayed 24 hours
+
+This message was created automatically by mail delivery software.
+A message that you sent has not yet been delivered to one or more of its
+recipients after more than 24 hours on the queue on relay.example.
+
+The address to which the message has not yet been delivered is:
+
+  slow@example.org
+    host mx.example.org [203.0.113.1]
+    Delay reason: SMTP error from remote mail server after RCPT TO:<slow@example.org>:
+    451 4.7.1 Greylisted, try again later
+
+No action is required on your part.
+"""
+    report = parse_bounce(data)
+    assert (report.reporter, report.kind) == ("exim", "delayed")
+    assert report.recipients == (FailedRecipient(
+        "slow@example.org", "4.7.1", "delayed", "451 4.7.1 Greylisted, try again later",
+        "delayed"),)
+
+
+def test_deeply_nested_parts_do_not_raise():
+    data = (b"From: MAILER-DAEMON@x.example\n"
+            + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i)
+                       for i in range(3000)) + b"Content-Type: message/rfc822\n\n" * 1000)
+    start = time.perf_counter()
+    report = parse_bounce(data)
+    assert report is None or isinstance(report, BounceReport)
+    assert time.perf_counter() - start < 2
