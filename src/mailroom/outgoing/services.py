@@ -156,6 +156,10 @@ def _build(
     if record is not None:
         mail.content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
         mail.object_id = record.pk
+        if not reply_to:  # replies find their record by the signed token in this address
+            from mailroom.routing.services import reply_address
+
+            mail.reply_to = reply_address(company.pk, mail.content_type_id, record.pk)
     if all(r.status == OutgoingRecipient.Status.FAILED for r in recipients):
         mail.state = OutgoingMail.State.EXCEPTION
         mail.failure_type = FailureType.BLACKLISTED

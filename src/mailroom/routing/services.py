@@ -18,7 +18,6 @@ from mailroom.core.services import audit, snapshot
 from mailroom.lib import verp
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 
-
 # --- writing ---------------------------------------------------------------------------------
 
 def _require(actor, action: str, obj: models.Model) -> None:
@@ -145,6 +144,38 @@ def ensure_default_aliases(domain: AliasDomain, *, actor=None) -> list[Alias]:
               after={"created": [a.local_part for a in created]})
     _cache.clear()
     return created
+
+
+def sync_record_alias(record: models.Model, local_part: str, *, record_type: str,
+                      defaults: dict) -> Alias | None:
+    """A record's own alias (a project's website@ → its tasks) on the company's first alias
+    domain: created, updated or deactivated to match `local_part`. Followers of the record
+    are "followers" for its contact policy."""
+    content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
+    existing = Alias.objects.filter(parent_content_type=content_type,
+                                    parent_object_id=record.pk).first()
+    if not local_part:
+        if existing is not None and existing.active:
+            Alias.objects.filter(pk=existing.pk).update(active=False)
+            _cache.clear()
+        return existing
+    domain = (AliasDomain.objects.filter(company_id=record.company_id)
+              .order_by("sequence", "name").first())
+    if domain is None:
+        return None
+    alias = existing or Alias(company_id=record.company_id, parent_content_type=content_type,
+                              parent_object_id=record.pk)
+    alias.domain, alias.local_part, alias.record_type = domain, local_part, record_type
+    alias.defaults, alias.active = defaults, True
+    validate_alias(alias)
+    try:
+        with transaction.atomic():
+            alias.save()
+    except IntegrityError:
+        raise ValidationError({"alias_name": f"{local_part}@{domain.name} is already used by "
+                                             f"another alias."}) from None
+    _cache.clear()
+    return alias
 
 
 # --- resolving an address --------------------------------------------------------------------

@@ -10,8 +10,16 @@ from mailroom.chatter.services import save_record, set_state
 
 def save_project(project: Project, *, actor) -> Project:
     """Create or update a project; " Website " is taken as the alias "website"."""
+    from django.db import transaction
+
+    from mailroom.routing.services import sync_record_alias
+
     project.alias_name = (project.alias_name or "").strip().lower()
-    return save_record(project, actor=actor)
+    with transaction.atomic():
+        save_record(project, actor=actor)
+        sync_record_alias(project, project.alias_name, record_type="projects.task",
+                          defaults={"project": project.pk})
+    return project
 
 
 def save_task(task: Task, *, actor) -> Task:

@@ -150,3 +150,22 @@ DIRECT_INVOICES = [
     (11, 10, [(4, 12, 0)], "draft"), (0, 60, [(2, 1, 0)], "cancel"),
     (2, 8, [(5, 4, 0)], "partial"), (7, 70, [(0, 2, 5)], "posted"),
 ]
+
+# the domain the demo company receives on (aliases: sales@, support@, jobs@, tasks@…)
+DEMO_DOMAIN = "mailroom-demo.example"
+
+# received messages routed by `mailroom demo`: (from, to, subject, extra headers, body)
+INBOUND = (
+    ("Grace Hopper <grace@navy.example>", f"sales@{DEMO_DOMAIN}",
+     "Quote for 40 seats", ["Message-ID: <demo-1@navy.example>"],
+     "Hello,\n\nWe would like a quote for 40 seats, billed yearly.\n\nGrace"),
+    ("Linus Example <linus@kernel.example>", f"support@{DEMO_DOMAIN}",
+     "Cannot log in since this morning", ["Message-ID: <demo-2@kernel.example>"],
+     "Hi, the login page says my password is wrong, but it is not."),
+    ("Grace Hopper <grace@navy.example>", f"sales@{DEMO_DOMAIN}",
+     "Automatic reply: Quote for 40 seats",
+     ["Message-ID: <demo-3@navy.example>", "Auto-Submitted: auto-replied"],
+     "I am out of the office until Monday."),
+    ("Mallory <mallory@spam.example>", f"nobody@{DEMO_DOMAIN}",
+     "You won!", ["Message-ID: <demo-4@spam.example>"], "Click here."),
+)

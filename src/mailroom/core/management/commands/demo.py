@@ -83,10 +83,12 @@ class Seeder:
         self.seed_leads()
         self.seed_tickets()
         self.seed_recruitment()
+        self.seed_mail_routing()
         self.seed_projects()
         self.seed_quotations()
         self.seed_invoices()
         self.seed_northwind()
+        self.seed_inbound()
         return created
 
     def ago(self, days: int):
@@ -232,6 +234,33 @@ class Seeder:
             if index % 4 == 0:
                 self.chatter(applicant, None, reply="Invited for a first call.",
                              note="Strong portfolio.", author=self.users["manager"])
+
+    def seed_mail_routing(self) -> None:
+        """The demo company receives on its own domain: sales@, support@, jobs@, tasks@…"""
+        from mailroom.routing.models import AliasDomain, AllowedSender
+        from mailroom.routing.services import (
+            ensure_default_aliases,
+            save_alias_domain,
+            save_allowed_sender,
+        )
+
+        domain = save_alias_domain(AliasDomain(company=self.demo, name=data.DEMO_DOMAIN),
+                                   actor=None)
+        ensure_default_aliases(domain)
+        save_allowed_sender(AllowedSender(company=self.demo, pattern="monitoring.example",
+                                          note="Uptime alerts: many messages, all wanted"),
+                            actor=None)
+
+    def seed_inbound(self) -> None:
+        """A few received messages routed for real, so the inbound log tells its stories."""
+        from mailroom.incoming.router import route
+        from mailroom.incoming.services import accept
+
+        for sender, to, subject, extra, body in data.INBOUND:
+            lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", *extra,
+                     "Content-Type: text/plain; charset=utf-8", "", body, ""]
+            raw = "\r\n".join(lines).encode()
+            route(accept(raw, company=self.demo, source="api", envelope_to=[to]))
 
     def seed_projects(self) -> None:
         from mailroom.apps.projects import services

@@ -1,0 +1,326 @@
+"""The router: every received message goes through small ordered rules until one decides.
+
+    duplicate → bounce → loop → thread → alias → fallback → security → post
+
+Each rule (one module in `incoming/rules/`) reads the Context and either returns an Outcome
+(the decision) or notes what it learnt and lets the next rule go on. Every rule's verdict is
+written to the message's trace, so the inbound log shows why a message went where it went.
+A message whose routing raises is quarantined with the error, never lost: Reprocess sends it
+through again. `dry_run` runs the same rules on a made-up message inside a transaction that
+is rolled back, for the "Test an address" screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import OperationalError, connection, models, transaction
+from django.utils import timezone
+
+from mailroom.incoming.models import InboundMail
+from mailroom.lib import inbound
+
+log = logging.getLogger("mailroom.incoming.router")
+
+BATCH = 50
+LEASE = timedelta(minutes=5)
+MAX_TRANSIENT_ATTEMPTS = 5
+
+
+@dataclass
+class Destination:
+    """Where the message goes: an existing record, or a new record of a type."""
+
+    how: str  # plain words for the log: "reply to <id>", "alias sales@acme.test"…
+    record: models.Model | None = None
+    record_type: str = ""
+    defaults: dict = field(default_factory=dict)
+    alias: object | None = None  # routing.Alias
+    parent_message: object | None = None  # chatter.Message replied to
+
+
+@dataclass
+class Outcome:
+    decision: str  # InboundMail.Decision
+    reason: str
+    record: models.Model | None = None
+    message: object | None = None  # chatter.Message
+    refuse_with_reply: bool = False  # send the sender one bounce reply
+
+
+class Context:
+    """What the rules share about one message; parsing and lookups happen on first use."""
+
+    def __init__(self, mail: InboundMail, raw: bytes, *, dry: bool = False) -> None:
+        self.mail = mail
+        self.raw = raw
+        self.dry = dry
+        self.trace: list[dict] = []
+        self.automatic: str | None = None
+        self.destination: Destination | None = None
+        self.allowed_sender = None  # the AllowedSender entry that matched, if any
+        self.alias_target = None  # the first recipient that is an alias
+        self.started = time.monotonic()
+
+    def note(self, rule: str, text: str) -> None:
+        self.trace.append({"rule": rule, "note": text[:500]})
+
+    @cached_property
+    def head(self) -> inbound.Head:
+        return inbound.parse_head(self.raw, limits())
+
+    @property
+    def sender(self) -> str:
+        """The From address (lowercase), or the envelope sender when From is missing."""
+        return (self.head.from_address or self.mail.envelope_from or "").lower()
+
+    @cached_property
+    def targets(self) -> list:
+        """Our addresses this message was sent to: the envelope for gateway mail, else the
+        To, Cc and Delivered-To headers (a fetched mailbox has no envelope)."""
+        from mailroom.routing.services import resolve
+
+        addresses = list(self.mail.envelope_to or [])
+        if not addresses:
+            addresses = [a for _, a in self.head.to + self.head.cc]
+            addresses += self.head.get_all("Delivered-To") + self.head.get_all("X-Original-To")
+        found, seen = [], set()
+        for address in addresses:
+            target = resolve(address)
+            if target is None or target.company_id != self.mail.company_id:
+                continue
+            if target.address not in seen:
+                seen.add(target.address)
+                found.append(target)
+        return found
+
+    @cached_property
+    def auth(self):
+        """SPF/DKIM/DMARC computed by Mailroom (lib.mailauth), only when a rule asks."""
+        from mailroom.lib import mailauth
+
+        server = self.mail.server
+        trusted = [server.trusted_authserv_id] if server and server.trusted_authserv_id else []
+        trusted += list(getattr(settings, "MAILROOM_TRUSTED_AUTHSERV_IDS", []))
+        result = mailauth.authenticate(
+            self.raw, from_domain=self.sender.rpartition("@")[2], ip=self.mail.remote_ip,
+            mail_from=self.mail.envelope_from, helo=self.mail.helo, dns=dns_config(),
+            trusted_results=trusted)
+        self.mail.auth_summary = result.summary()[:300]
+        return result
+
+    @property
+    def sender_verified(self) -> bool:
+        return bool(self.sender) and self.auth.verified
+
+
+def limits() -> inbound.Limits:
+    return inbound.Limits(
+        max_bytes=int(getattr(settings, "MAILROOM_INBOUND_MAX_BYTES", 50 * 1024 * 1024)),
+        max_parts=int(getattr(settings, "MAILROOM_INBOUND_MAX_PARTS", 1000)),
+        max_seconds=float(getattr(settings, "MAILROOM_INBOUND_MAX_SECONDS", 20.0)),
+    )
+
+
+def dns_config():
+    from mailroom.lib import mailauth
+
+    servers = getattr(settings, "MAILROOM_DNS_SERVERS", "") or ""
+    hosts, port = [], 53
+    for entry in (s.strip() for s in servers.split(",")):
+        if not entry:
+            continue
+        host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        hosts.append(host or entry)
+        port = int(maybe_port) if maybe_port else port
+    return mailauth.DnsConfig(nameservers=tuple(hosts), port=port,
+                              timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
+
+
+# --- running the rules -----------------------------------------------------------------------
+
+class RoutingTimeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Bound one message's routing where we can (the worker's main thread)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def expired(signum, frame):
+        raise RoutingTimeout(f"Routing took longer than {seconds:g} s.")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_rules(ctx: Context) -> Outcome:
+    from mailroom.incoming.rules import RULES
+
+    for name, rule in RULES:
+        seen = len(ctx.trace)
+        outcome = rule(ctx)
+        if outcome is None and not any(step["rule"] == name for step in ctx.trace[seen:]):
+            ctx.trace.append({"rule": name, "note": "Passed: nothing for this rule."})
+        if outcome is not None:
+            ctx.trace.append({"rule": name, "decision": outcome.decision,
+                              "note": outcome.reason[:500]})
+            return outcome
+    raise RuntimeError("no rule decided")  # post always decides
+
+
+def route(mail: InboundMail) -> InboundMail:
+    """Route one stored message and record the decision (or quarantine it)."""
+    from mailroom.incoming.services import raw_bytes
+
+    try:
+        raw = raw_bytes(mail)
+    except OSError as exc:
+        return _quarantine(mail, f"The stored message cannot be read: {exc}", [])
+    ctx = Context(mail, raw)
+    budget = float(getattr(settings, "MAILROOM_INBOUND_MAX_SECONDS", 20.0))
+    try:
+        with _time_limit(budget), transaction.atomic():
+            outcome = run_rules(ctx)
+            _finish(ctx, outcome)
+    except OperationalError as exc:  # the database is busy or gone: try again later
+        return _transient(mail, exc)
+    except (inbound.InboundError, RoutingTimeout) as exc:
+        return _quarantine(mail, str(exc), ctx.trace, ctx)
+    except Exception as exc:
+        log.exception("router: message %s failed", mail.pk)
+        return _quarantine(mail, f"{type(exc).__name__}: {exc}", ctx.trace, ctx)
+    return mail
+
+
+def _header_fields(ctx: Context) -> dict:
+    try:
+        head = ctx.head
+    except inbound.InboundError:
+        return {}
+    return {"message_id": head.message_id[:998], "from_address": ctx.sender[:320],
+            "subject": head.subject[:998]}
+
+
+def _finish(ctx: Context, outcome: Outcome) -> None:
+    mail = ctx.mail
+    record = outcome.record
+    if outcome.refuse_with_reply and not ctx.automatic:
+        from mailroom.incoming.replies import send_refusal
+
+        mail.bounce_reply = send_refusal(ctx, outcome.reason)
+    fields = dict(
+        _header_fields(ctx), state=InboundMail.State.DONE, decision=outcome.decision,
+        rule=ctx.trace[-1]["rule"], reason=outcome.reason, trace=ctx.trace,
+        is_automatic=bool(ctx.automatic), auth_summary=mail.auth_summary, error="",
+        content_type=(ContentType.objects.get_for_model(record, for_concrete_model=True)
+                      if record is not None else None),
+        object_id=record.pk if record is not None else None,
+        chatter_message=outcome.message, bounce_reply=mail.bounce_reply,
+        processed_at=timezone.now(), lease_owner="", lease_expires_at=None,
+        attempts=mail.attempts + 1)
+    for name, value in fields.items():
+        setattr(mail, name, value)
+    if not ctx.dry:
+        mail.save(update_fields=list(fields))
+
+
+def _quarantine(mail: InboundMail, error: str, trace: list, ctx: Context | None = None
+                ) -> InboundMail:
+    mail.refresh_from_db()
+    fields = dict(_header_fields(ctx) if ctx else {}, state=InboundMail.State.QUARANTINED,
+                  error=error[:5000], trace=trace, processed_at=timezone.now(),
+                  lease_owner="", lease_expires_at=None, attempts=mail.attempts + 1,
+                  decision="", rule=trace[-1]["rule"] if trace else "",
+                  reason="Quarantined: " + error[:300])
+    InboundMail.objects.filter(pk=mail.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(mail, name, value)
+    return mail
+
+
+def _transient(mail: InboundMail, exc: Exception) -> InboundMail:
+    attempts = mail.attempts + 1
+    if attempts >= MAX_TRANSIENT_ATTEMPTS:
+        return _quarantine(mail, f"The database kept failing: {exc}", [])
+    InboundMail.objects.filter(pk=mail.pk).update(
+        attempts=attempts, lease_owner="",
+        lease_expires_at=timezone.now() + timedelta(seconds=10 * attempts), error=str(exc))
+    return mail
+
+
+# --- the worker step -------------------------------------------------------------------------
+
+def claim(worker_name: str, limit: int = BATCH) -> list[InboundMail]:
+    """Lease up to `limit` waiting messages to this worker (committed on return)."""
+    now = timezone.now()
+    due = InboundMail.objects.filter(state=InboundMail.State.RECEIVED).filter(
+        models.Q(lease_expires_at__isnull=True) | models.Q(lease_expires_at__lte=now))
+    if not due.exists():
+        return []
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.order_by("received_at", "id").values_list("id", flat=True)[:limit])
+        if ids:
+            InboundMail.objects.filter(pk__in=ids).update(lease_owner=worker_name[:100],
+                                                          lease_expires_at=now + LEASE)
+    return list(InboundMail.objects.filter(pk__in=ids).select_related("server", "company")
+                .order_by("received_at", "id"))
+
+
+def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
+    """Route what is waiting (one batch, or up to `limit`); returns how many were routed."""
+    done = 0
+    while limit is None or done < limit:
+        batch = claim(worker_name, min(BATCH, limit - done) if limit else BATCH)
+        if not batch:
+            break
+        for mail in batch:
+            route(mail)
+            done += 1
+        if limit is None:
+            break
+    return done
+
+
+# --- "Test an address" -----------------------------------------------------------------------
+
+def dry_run(*, company, sender: str, recipient: str, subject: str = "Test",
+            headers: dict[str, str] | None = None, body: str = "Hello") -> Context:
+    """Route a made-up message from `sender` to `recipient` and roll everything back."""
+    from email.utils import formatdate, make_msgid
+
+    lines = [f"From: {sender}", f"To: {recipient}", f"Subject: {subject}",
+             f"Date: {formatdate()}", f"Message-ID: {make_msgid(domain='dry-run.invalid')}",
+             *(f"{k}: {v}" for k, v in (headers or {}).items()),
+             "Content-Type: text/plain; charset=utf-8", "", body]
+    raw = "\r\n".join(lines).encode()
+    mail = InboundMail(company=company, source=InboundMail.Source.API, envelope_from=sender,
+                       envelope_to=[recipient], raw_sha256="", raw_size=len(raw))
+    ctx = Context(mail, raw, dry=True)
+    with transaction.atomic():
+        try:
+            _finish(ctx, run_rules(ctx))
+        except Exception as exc:
+            ctx.trace.append({"rule": ctx.trace[-1]["rule"] if ctx.trace else "router",
+                              "decision": "quarantined", "note": str(exc)[:500]})
+        transaction.set_rollback(True)
+    return ctx

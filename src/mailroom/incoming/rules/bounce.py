@@ -1,0 +1,147 @@
+"""Delivery reports: find the exact mail and recipient that failed and record it.
+
+The VERP envelope (bounce+<signed mail and recipient ids>@domain) names both; otherwise the
+returned original's X-Mailroom-ID or Message-ID names the mail and the report's recipient
+addresses name the recipients. Hard bounces blacklist the address after a threshold; soft
+ones (mailbox full) only when they repeat within a month.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from mailroom.chatter.models import Notification
+from mailroom.contacts.models import Partner
+from mailroom.incoming.models import InboundMail
+from mailroom.incoming.router import Context, Outcome
+from mailroom.lib import bounces
+from mailroom.outgoing.compose import parse_mailroom_id
+from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
+
+NAME = "bounce"
+
+
+def apply(ctx: Context) -> Outcome | None:
+    verp = next((t.bounce for t in ctx.targets if t.kind == "bounce" and t.bounce), None)
+    to_bounce_address = any(t.kind == "bounce" for t in ctx.targets)
+    if not (to_bounce_address or bounces.looks_like_bounce(ctx.head, ctx.mail.envelope_from)):
+        return None
+    report = bounces.parse_bounce(ctx.raw)
+    if report is None:
+        if to_bounce_address:
+            ctx.automatic = ctx.automatic or "sent to the bounce address"
+            return Outcome(InboundMail.Decision.DROPPED,
+                           "Mail to the bounce address that is not a delivery report "
+                           "(an auto-reply or spam); nobody reads that address.")
+        ctx.note(NAME, "Looks like a delivery report but has no failed recipient; "
+                       "routed as a normal message.")
+        return None
+    ctx.automatic = "a delivery report"
+    mail = _find_mail(ctx, report, verp)
+    if mail is None:
+        return Outcome(InboundMail.Decision.BOUNCE,
+                       f"A delivery report ({report.reporter}) for mail Mailroom cannot find: "
+                       f"{report.reason()}")
+    if report.kind == "delayed":
+        return Outcome(InboundMail.Decision.BOUNCE,
+                       f"Delivery of “{mail.subject}” is delayed; the receiving side keeps "
+                       f"trying. Nothing to do yet. {report.reason()}", record=mail.record)
+    recipients = _failed_recipients(mail, report, verp)
+    if not recipients:
+        return Outcome(InboundMail.Decision.BOUNCE,
+                       f"A delivery report for “{mail.subject}” names no recipient of it: "
+                       f"{report.reason()}", record=mail.record)
+    lines = [_record_bounce(mail, recipient, failed) for recipient, failed in recipients]
+    return Outcome(InboundMail.Decision.BOUNCE,
+                   f"“{mail.subject}” bounced: " + " ".join(lines), record=mail.record)
+
+
+def _find_mail(ctx: Context, report: bounces.BounceReport, verp) -> OutgoingMail | None:
+    company = ctx.mail.company_id
+    if verp is not None:
+        found = OutgoingMail.objects.filter(pk=verp[0], company_id=company).first()
+        if found is not None:
+            ctx.note(NAME, "Matched by the signed bounce address (VERP).")
+            return found
+    mail_id = parse_mailroom_id(report.original_mailroom_id) \
+        if report.original_mailroom_id else None
+    if mail_id is not None:
+        found = OutgoingMail.objects.filter(pk=mail_id, company_id=company).first()
+        if found is not None:
+            ctx.note(NAME, "Matched by the returned X-Mailroom-ID.")
+            return found
+    if report.original_message_id:
+        found = OutgoingMail.objects.filter(message_id=report.original_message_id.strip("<>"),
+                                            company_id=company).first() or \
+            OutgoingMail.objects.filter(message_id=report.original_message_id,
+                                        company_id=company).first()
+        if found is not None:
+            ctx.note(NAME, "Matched by the returned Message-ID.")
+            return found
+    return None
+
+
+def _failed_recipients(mail: OutgoingMail, report: bounces.BounceReport, verp):
+    rows = list(mail.recipients.all())
+    by_address = {r.address.lower(): r for r in rows}
+    pairs = []
+    if verp is not None and verp[1] is not None:
+        row = next((r for r in rows if r.pk == verp[1]), None)
+        if row is not None:
+            failed = next((f for f in report.recipients if f.address == row.address.lower()),
+                          report.recipients[0] if report.recipients else None)
+            return [(row, failed)] if failed else []
+    for failed in report.recipients:
+        row = by_address.get(failed.address)
+        if row is not None and (row, failed) not in pairs:
+            pairs.append((row, failed))
+    if not pairs and len(rows) == 1 and report.recipients:
+        pairs.append((rows[0], report.recipients[0]))  # forwarded: the address changed
+    return pairs
+
+
+def _record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, failed) -> str:
+    kind = failed.kind if failed.kind in ("hard", "soft") else "hard"
+    failure = FailureType.HARD_BOUNCE if kind == "hard" else FailureType.SOFT_BOUNCE
+    words = bounces.BounceReport(reporter="", recipients=(failed,), original_message_id="",
+                                 original_mailroom_id="").reason()
+    OutgoingRecipient.objects.filter(pk=recipient.pk).update(
+        status=OutgoingRecipient.Status.BOUNCED, failure_type=failure,
+        failure_reason=words[:2000], smtp_code=_smtp_code(failed.status))
+    if mail.chatter_message_id:
+        Notification.objects.filter(
+            message_id=mail.chatter_message_id, partner__email__iexact=recipient.address
+        ).update(status=Notification.Status.BOUNCED, failure_reason=words[:2000],
+                 updated_at=timezone.now())
+    blacklisted = _count_and_blacklist(mail.company_id, recipient.address, kind)
+    line = f"{recipient.address}: {words}"
+    if blacklisted:
+        line += f" {recipient.address} is now blacklisted."
+    return line
+
+
+def _smtp_code(status: str) -> int | None:
+    return {"5": 550, "4": 450}.get((status or "")[:1])
+
+
+def _count_and_blacklist(company_id: int, address: str, kind: str) -> bool:
+    partners = Partner.objects.filter(company_id=company_id, email__iexact=address)
+    partners.update(bounce_count=F("bounce_count") + 1)
+    if kind == "hard":
+        limit = int(getattr(settings, "MAILROOM_HARD_BOUNCE_BLACKLIST", 2))
+        count = OutgoingRecipient.objects.filter(
+            mail__company_id=company_id, address__iexact=address,
+            failure_type=FailureType.HARD_BOUNCE).count()
+    else:
+        limit = int(getattr(settings, "MAILROOM_SOFT_BOUNCE_BLACKLIST", 5))
+        count = OutgoingRecipient.objects.filter(
+            mail__company_id=company_id, address__iexact=address,
+            failure_type=FailureType.SOFT_BOUNCE,
+            mail__created_at__gte=timezone.now() - timedelta(days=30)).count()
+    if count >= limit:
+        return partners.filter(is_blacklisted=False).update(is_blacklisted=True) > 0
+    return False

@@ -1,0 +1,155 @@
+"""Posting: the sender becomes (or is found as) a contact, the body is sanitized, inline
+images and attachments are stored (dangerous types flagged, never opened or unpacked), and
+the message lands on the record — new or existing — whose followers are notified.
+
+A sender whose identity Mailroom could not verify is not attributed to an existing contact
+(that would let anyone post as a customer); the message shows the address as unverified.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+from django.urls import reverse
+
+from mailroom.automation.services import AUTOMATIC_MAIL_FLAG, suppressed
+from mailroom.chatter import services as chatter
+from mailroom.chatter.models import Attachment, Message
+from mailroom.contacts.models import Partner
+from mailroom.contacts.services import find_or_create_partner
+from mailroom.core import records as registry
+from mailroom.incoming import records
+from mailroom.incoming.models import InboundMail
+from mailroom.incoming.router import Context, Outcome, limits
+from mailroom.lib import inbound
+from mailroom.lib.addresses import InvalidAddress
+
+NAME = "post"
+
+
+def apply(ctx: Context) -> Outcome:
+    destination = ctx.destination
+    body = inbound.parse_body(ctx.raw, limits())
+    partner, author_name = _author(ctx)
+    if ctx.dry:
+        what = (f"post on {destination.record}" if destination.record is not None
+                else f"create a {registry.get(destination.record_type).label}")
+        return Outcome(InboundMail.Decision.POSTED if destination.record is not None
+                       else InboundMail.Decision.CREATED, f"Would {what} ({destination.how}).",
+                       record=destination.record)
+    created = destination.record is None
+    with _quiet(ctx):
+        record = destination.record or _create(ctx, body, partner, author_name)
+        message = _post(ctx, record, body, partner, author_name)
+        if created and partner is not None:
+            chatter.follow(record, partner, actor=None)
+    what = "Created" if created else "Posted on"
+    return Outcome(InboundMail.Decision.CREATED if created else InboundMail.Decision.POSTED,
+                   f"{what} {record._meta.verbose_name} “{record}” ({destination.how}).",
+                   record=record, message=message)
+
+
+class _quiet:
+    """Automatic mail is never answered: nothing saved while posting it triggers automated
+    emails (automation.suppressed)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.block = suppressed() if ctx.automatic else None
+
+    def __enter__(self):
+        if self.block is not None:
+            self.block.__enter__()
+
+    def __exit__(self, *exc):
+        if self.block is not None:
+            return self.block.__exit__(*exc)
+        return False
+
+
+def _author(ctx: Context) -> tuple[Partner | None, str]:
+    head = ctx.head
+    sender, name = ctx.sender, head.from_name
+    if not sender:
+        return None, name or "Unknown sender"
+    company = ctx.mail.company
+    existing = Partner.objects.filter(company=company, email__iexact=sender).first()
+    if existing is not None:
+        if ctx.sender_verified:
+            return existing, existing.name
+        return None, f"{name or sender} <{sender}> (sender not verified)"
+    if ctx.dry:
+        return None, name or sender
+    try:
+        return find_or_create_partner(company, sender, name), name or sender
+    except (InvalidAddress, Exception) as exc:  # an address we cannot store: keep the words
+        ctx.note(NAME, f"The sender address cannot be a contact: {exc}")
+        return None, f"{name or sender} <{sender}>"
+
+
+def _create(ctx: Context, body: inbound.Body, partner, author_name: str):
+    destination = ctx.destination
+    record_type = registry.get(destination.record_type)
+    record = records.build(record_type.model, company=ctx.mail.company,
+                           defaults=destination.defaults, subject=ctx.head.subject,
+                           partner=partner, sender=ctx.sender,
+                           sender_name=ctx.head.from_name, text=body.text[:10000])
+    if ctx.automatic:
+        setattr(record, AUTOMATIC_MAIL_FLAG, True)
+    return chatter.save_record(record, actor=None,
+                               created_message=f"Created from an email by {author_name}.")
+
+
+def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -> Message:
+    head = ctx.head
+    server = ctx.mail.server
+    keep_files = server is None or server.keep_attachments
+    stored, by_cid, dropped = [], {}, 0
+    for part in body.attachments:
+        if not keep_files and not part.content_id:
+            dropped += 1
+            continue
+        attachment = chatter.store_attachment(record, actor=None, name=part.filename,
+                                              stream=io.BytesIO(part.data),
+                                              mimetype=part.content_type)
+        if part.dangerous:
+            Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True)
+        stored.append(attachment)
+        if part.content_id:
+            by_cid[part.content_id.lower()] = attachment
+    if server is not None and server.keep_original:
+        stored.append(chatter.store_attachment(
+            record, actor=None, name="original.eml", stream=io.BytesIO(ctx.raw),
+            mimetype="message/rfc822"))
+    html = _inline_images(body.html, by_cid) if body.html else ""
+    if dropped:
+        ctx.note(NAME, f"{dropped} attachment(s) not kept (the server strips attachments).")
+    return chatter.post_message(
+        record, actor=None, body_html=html, body_text="" if html else body.text,
+        subject=head.subject, message_type=Message.Type.EMAIL,
+        direction=Message.Direction.INCOMING, author_partner=partner, author_name=author_name,
+        email_from=_from_line(head, ctx.sender), message_id=head.message_id or None,
+        in_reply_to=" ".join(head.in_reply_to)[:998], references=" ".join(head.references),
+        parent=ctx.destination.parent_message, attachments=stored, date=head.date)
+
+
+_CID = re.compile(r"""(["'])cid:([^"']+)\1""", re.I)
+
+
+def _inline_images(html: str, by_cid: dict) -> str:
+    """cid: references point at the stored attachment, so inline images keep working."""
+    def swap(match: re.Match) -> str:
+        attachment = by_cid.get(match.group(2).strip("<>").lower())
+        if attachment is None:
+            return match.group(0)
+        url = reverse("chatter:download", args=[attachment.pk]) + "?inline=1"
+        return f"{match.group(1)}{url}{match.group(1)}"
+
+    return _CID.sub(swap, html)
+
+
+def _from_line(head: inbound.Head, sender: str) -> str:
+    from email.utils import formataddr
+
+    return formataddr((head.from_name, sender)) if head.from_name else sender
+

@@ -1,0 +1,58 @@
+"""Router fixtures: acme receives on acme.test with sales@ (leads) and support@ (tickets);
+DNS answers from a zone on loopback (tests/lib/dns_zone.py), never from the network."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lib.dns_zone import DnsZone
+
+
+@pytest.fixture
+def zone(settings):
+    with DnsZone({}) as dns:
+        host, port = dns.config.nameservers[0], dns.config.port
+        settings.MAILROOM_DNS_SERVERS = f"{host}:{port}"
+        settings.MAILROOM_DNS_TIMEOUT = 2.0
+        yield dns
+
+
+@pytest.fixture
+def domain(acme, zone):
+    from mailroom.routing.models import AliasDomain
+    from mailroom.routing.services import clear_cache, ensure_default_aliases
+
+    domain = AliasDomain.objects.create(company=acme, name="acme.test")
+    ensure_default_aliases(domain)
+    clear_cache()
+    yield domain
+    clear_cache()
+
+
+@pytest.fixture
+def deliver(acme, domain):
+    """deliver(raw_or_text, to=..., sender=..., ip=...) -> the routed InboundMail."""
+    from mailroom.incoming.models import InboundMail
+    from mailroom.incoming.router import route
+    from mailroom.incoming.services import accept
+
+    def deliver(message, *, to=("sales@acme.test",), sender="", ip=None, company=None,
+                server=None, source="smtp"):
+        raw = message.encode() if isinstance(message, str) else message
+        mail = accept(raw, company=company or acme, source=source, envelope_from=sender,
+                      envelope_to=list(to), remote_ip=ip, server=server)
+        route(mail)
+        return InboundMail.objects.get(pk=mail.pk)
+
+    return deliver
+
+
+def message(*, sender="Grace Hopper <grace@navy.example>", to="sales@acme.test",
+            subject="Need 40 licences", body="Hello, we would like a quote.",
+            message_id=None, headers=(), content_type="text/plain; charset=utf-8") -> str:
+    from email.utils import formatdate, make_msgid
+
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", f"Date: {formatdate()}",
+             f"Message-ID: {message_id or make_msgid(domain='navy.example')}", *headers,
+             "MIME-Version: 1.0", f"Content-Type: {content_type}", "", body, ""]
+    return "\r\n".join(lines)
