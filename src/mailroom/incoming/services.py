@@ -204,3 +204,14 @@ def record_fetch(server: IncomingServer, *, count: int, error: str = "") -> Inco
 
 def failure_threshold() -> int:
     return int(getattr(settings, "MAILROOM_FETCH_FAILURES_BEFORE_NOTICE", 3))
+
+
+def fetch_soon(server: IncomingServer, *, actor) -> IncomingServer:
+    """"Fetch now": the worker's next pass fetches this server (its cron claims due servers)."""
+    _require_server(actor, server, "change")
+    now = timezone.now()
+    with transaction.atomic():
+        IncomingServer.objects.filter(pk=server.pk).update(next_fetch_at=now)
+        audit("incoming.server.fetch_now", actor=actor, obj=server, company=server.company)
+    server.next_fetch_at = now
+    return server
