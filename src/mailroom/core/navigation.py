@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 
-GROUPS = ["Email", "Sales", "CRM", "Helpdesk", "Recruitment", "Projects", "Invoicing",
-          "Contacts", "Settings"]
+GROUPS = ["Email", "Incoming mail", "Sales", "CRM", "Helpdesk", "Recruitment", "Projects",
+          "Invoicing", "Contacts", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -19,16 +19,18 @@ class Entry:
     url_name: str
     permission: str = ""  # "app_label.view_model"; empty = any signed-in user
     check: Callable | None = None
+    query: str = ""  # appended to the link: "state__exact=quarantined"
+    badge: str = ""  # dotted path of a callback(request) -> count, shown beside the title
 
 
 ENTRIES: list[Entry] = []
 
 
 def add(group: str, title: str, icon: str, url_name: str, permission: str = "",
-        check: Callable | None = None) -> None:
+        check: Callable | None = None, query: str = "", badge: str = "") -> None:
     if group not in GROUPS:
         raise ValueError(f"Unknown sidebar group {group!r}")
-    ENTRIES.append(Entry(group, title, icon, url_name, permission, check))
+    ENTRIES.append(Entry(group, title, icon, url_name, permission, check, query, badge))
 
 
 def _allowed(entry: Entry, request) -> bool:
@@ -49,7 +51,11 @@ def sidebar(request) -> list[dict]:
                 link = reverse(entry.url_name)
             except NoReverseMatch:
                 continue
-            items.append({"title": entry.title, "icon": entry.icon, "link": link})
+            item = {"title": entry.title, "icon": entry.icon,
+                    "link": f"{link}?{entry.query}" if entry.query else link}
+            if entry.badge:
+                item["badge"] = entry.badge
+            items.append(item)
         if items:
             groups.append({"title": group, "separator": True, "collapsible": True,
                            "items": items})
