@@ -98,6 +98,10 @@ service pop3-login {{
 }}
 service anvil {{
   chroot =
+  # no auth penalty: the wrong-password tests would wait up to 15 s per failed login
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service auth {{
   user = {user}
