@@ -57,13 +57,18 @@ first_valid_uid = 0
 first_valid_gid = 0
 mail_location = maildir:{root}/mail/%u
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
 auth_failure_delay = 0
 mail_fsync = never
 ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 ssl_min_protocol = TLSv1.2
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {root}/oauth2.conf
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users
@@ -127,6 +132,7 @@ class Dovecot:
     ca_pem: str = ""
     mail_uid: int = -1
     mail_gid: int = -1
+    oauth_tokens: set[str] = field(default_factory=lambda: {"valid-access-token"})
     _process: subprocess.Popen | None = None
 
     # --- lifecycle ---
@@ -158,6 +164,12 @@ class Dovecot:
         (self.root / "users").write_text(
             f"{self.user}:{{PLAIN}}{self.password}:{self.mail_uid}:{self.mail_gid}::"
             f"{self.root}/home::\n")
+        self._start_introspection()
+        (self.root / "oauth2.conf").write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = http://127.0.0.1:{self._introspection.server_port}/\n"
+            "username_attribute = username\nactive_attribute = active\n"
+            "active_value = true\n")
         self.ports = {k: free_port() for k in ("imap", "imaps", "pop3", "pops")}
         (self.root / "dovecot.conf").write_text(CONFIG.format(
             root=self.root, user=name, internal=internal, login=login, imap=self.ports["imap"],
@@ -179,7 +191,39 @@ class Dovecot:
         self.reset()
         return self
 
+    def _start_introspection(self) -> None:
+        """The OAuth token introspection endpoint Dovecot asks (RFC 7662): the tokens in
+        `oauth_tokens` are active and belong to the user."""
+        import json
+        import urllib.parse
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        harness = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                token = urllib.parse.parse_qs(body.decode()).get("token", [""])[0]
+                answer = ({"active": "true", "username": harness.user}
+                          if token in harness.oauth_tokens else {"active": "false"})
+                payload = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._introspection = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._introspection.serve_forever,
+                         kwargs={"poll_interval": 0.05}, daemon=True).start()
+
     def stop(self) -> None:
+        if getattr(self, "_introspection", None) is not None:
+            self._introspection.shutdown()
+            self._introspection.server_close()
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:

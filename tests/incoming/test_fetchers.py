@@ -401,3 +401,42 @@ def test_xoauth2_tokens_for_a_mailbox_are_refreshed_and_stored(acme, settings):
         assert len(fake.requests) == 1
     finally:
         fake.stop()
+
+
+@pytest.mark.django_db
+def test_unreachable_and_silent_servers_are_said_plainly(acme, monkeypatch):
+    import socket
+
+    from mailroom.incoming.fetchers import pop3 as pop3_fetcher
+
+    monkeypatch.setattr(imap_fetcher, "TIMEOUT", 0.3)
+    monkeypatch.setattr(pop3_fetcher, "TIMEOUT", 0.3)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never says hello
+    closed = socket.create_server(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        for kind in ("imap", "pop3"):
+            server = IncomingServer(company=acme, name=kind, kind=kind, host="127.0.0.1",
+                                    security="none", username="u", password="p",
+                                    port=silent.getsockname()[1])
+            assert "did not answer in time (timeout)" in fetchers.fetch(server).error
+            server.port = closed_port
+            with pytest.raises(fetchers.FetchError, match="Cannot connect to 127.0.0.1:"):
+                fetchers.test_connection(server)
+    finally:
+        silent.close()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["imap", "pop3"])
+def test_xoauth2_login(dovecot, make_server, kind):
+    deliver(dovecot, 1)
+    server = make_server(kind=kind, auth="xoauth2", password="", oauth_provider="google",
+                         oauth_client_id="client-123", oauth_client_secret="secret-456",
+                         oauth_access_token="valid-access-token",
+                         oauth_token_expires_at=timezone.now() + timedelta(hours=1))
+    assert fetchers.fetch(server).stored == 1
+
+    server.oauth_access_token = "revoked-token"
+    assert "refused the login" in fetchers.fetch(server).error

@@ -154,6 +154,8 @@ def test_connection(server: IncomingServer) -> str:
 
 def describe(exc: BaseException, server: IncomingServer) -> str:
     if isinstance(exc, imaplib.IMAP4.abort):
+        if "timed out" in str(exc):
+            return plain_error(TimeoutError(), server)
         return (f"The connection to {server.host}:{server.effective_port} was closed "
                 f"unexpectedly ({_said(exc)}); it will be tried again.")
     if isinstance(exc, imaplib.IMAP4.error):
