@@ -110,6 +110,9 @@ def test_references_500_ids_keep_newest_100_in_order_deduplicated():
     ("", []),
     ("no address at all", []),
     ("x@", []),
+    # the stdlib's folder can write the comma after an encoded-word as an encoded-word
+    ("=?utf-8?b?MMKh?= <a@x.org>\n =?utf-8?q?=2C?= b@x.org, c@x.org",
+     [("0¡", "a@x.org"), ("", "b@x.org"), ("", "c@x.org")]),
 ])
 def test_odd_address_lists(value, expected):
     assert head(f"To: {value}\nCc: {value}\n\n").to == expected
@@ -358,6 +361,9 @@ def test_megabyte_header_line():
     part = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nX: " + b"y" * 300_000 + b"\n\n"
     with pytest.raises(HeaderTooLarge):
         _within(1.0, 50, parse_body, part)
+    # a part whose first line is no header has no header block: its body is not refused
+    text = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nplain " + b"z" * 300_000
+    assert len(parse_body(text).text) == 300_006
 
 
 def test_time_budget():
@@ -450,7 +456,9 @@ def test_well_formed_headers_read_as_the_stdlib_reads_them(subject, sender, to, 
     else:
         msg = EmailMessage(policy=email.policy.default)
         msg["Subject"], msg["From"] = subject, formataddr(sender)
-        msg["To"] = ", ".join(formataddr(a) for a in to)
+        # one address: with several, the stdlib's folder sometimes writes the comma between
+        # them as an encoded-word and then loses an address reading its own output
+        msg["To"] = formataddr(to[0])
         msg["Message-ID"] = message_id
         msg.set_content("x")
         raw = msg.as_bytes()

@@ -347,13 +347,14 @@ class _Walk:
             raise TooDeep(self.limits.max_depth)
         self.tick()
         raw, limit = self.raw, self.limits.max_header_bytes
-        found = _blank_line(raw, start, min(end, start + limit + 4))
-        header_end, body = found if found else (end, end)
-        if header_end - start > limit:
-            raise _header_too_large(limit)
+        stop = min(end, start + limit + 4)
+        found = _blank_line(raw, start, stop)
+        header_end, body = found if found else (stop, end)
         fields, used = _fields(raw[start:header_end], self.limits.max_headers, strict=not top)
         if start + used < header_end:  # a line that is no header: the body starts there
             body = start + used
+        elif header_end - start > limit or (not found and stop < end):
+            raise _header_too_large(limit)
         headers: dict[str, str] = {}
         for name, value in fields:
             headers.setdefault(name, value)

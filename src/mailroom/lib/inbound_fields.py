@@ -185,7 +185,9 @@ def _mailbox(words: list[tuple[str, str]], angle: str | None, comment: str
         address = normalize_address(rest if colon and route.startswith("@") else angle)
         name = " ".join(display for _, display in words) or comment
     else:
-        address = normalize_address("".join(raw for raw, _ in words))
+        # an encoded-word is never part of an address (RFC 2047 5): skip stray ones
+        address = normalize_address("".join(
+            raw for raw, _ in words if not _ENCODED_WORD.fullmatch(raw)))
         name = comment
     if not address:
         return None
@@ -207,6 +209,13 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
         m = _TOKEN.match(value, pos)
         pos = m.end()
         kind = m.lastgroup
+        if kind in ("quoted", "atom") and angle is not None:
+            # words after <address> and before a comma: a new mailbox whose comma went missing
+            # (the stdlib folder can write a comma as an encoded-word)
+            mailbox = _mailbox(words, angle, comment)
+            if mailbox:
+                found.append(mailbox)
+            words, angle, comment = [], None, ""
         if kind == "quoted":
             words.append((m[0], _ESCAPE.sub(r"\1", m["quoted"])))
         elif kind in ("angle", "open"):
