@@ -56,6 +56,8 @@ def mailroom_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, s
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for name in ("MAILROOM_SUPERVISOR_PID", "MAILROOM_WORKER_MODULES", "DATABASE_URL"):
         env.pop(name, None)
+    # `mailroom run` starts the SMTP gateway: on any free port, so parallel runs never collide
+    env.update(MAILROOM_GATEWAY_SMTP="127.0.0.1:0", MAILROOM_GATEWAY_LMTP="")
     env.update(extra)
     return env
 
@@ -298,7 +300,8 @@ def test_run_serves_the_ui_and_static_files_and_stops_cleanly_on_ctrl_c(tmp_path
     try:
         assert f"http://127.0.0.1:{port}/" in out_path.read_text()
         children = children_of(proc.pid)
-        assert len(children) == 2, children  # web + one worker
+        assert len(children) == 3, children  # web + one worker + the gateway
+        wait_for(lambda: "gateway: SMTP on" in err_path.read_text(), 30, "the gateway")
 
         home = get(port, "/")
         assert home.status in (200, 302)
@@ -320,6 +323,7 @@ def test_run_serves_the_ui_and_static_files_and_stops_cleanly_on_ctrl_c(tmp_path
     assert [pid for pid in children if alive(pid)] == [], "orphaned children"
     assert "SIGINT received: stopping all parts" in err
     assert "web: stopped" in err and "stopped" in err.split("worker-1 |")[-1]
+    assert "gateway: stopped" in err
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 

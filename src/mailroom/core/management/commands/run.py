@@ -37,14 +37,15 @@ def mailroom(*args: str) -> list[str]:
     return [sys.executable, "-m", "mailroom", *args]
 
 
-def child_commands(host: str, port: int, threads: int, workers: int) -> list[Child]:
+def child_commands(host: str, port: int, threads: int, workers: int,
+                   gateway: bool = False) -> list[Child]:
     """What `mailroom run` starts. New long-running parts join this list."""
     children = [Child("web", mailroom("web", "--host", host, "--port", str(port),
                                       "--threads", str(threads)))]
     for number in range(1, workers + 1):
         children.append(Child(f"worker-{number}", mailroom("worker")))
-    # The SMTP/LMTP gateway joins here once it exists:
-    # children.append(Child("gateway", mailroom("gateway")))
+    if gateway:  # listens where MAILROOM_GATEWAY_SMTP / _LMTP say
+        children.append(Child("gateway", mailroom("gateway")))
     return children
 
 
@@ -58,16 +59,24 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8, help="Web request threads.")
         parser.add_argument("--workers", type=int, default=1, help="Worker processes.")
         parser.add_argument("--no-worker", action="store_true", help="Start no worker.")
+        parser.add_argument("--no-gateway", action="store_true",
+                            help="Start no SMTP/LMTP gateway (also off when "
+                                 "MAILROOM_GATEWAY_SMTP and MAILROOM_GATEWAY_LMTP are empty).")
         parser.add_argument("--stop-timeout", type=float, default=15.0,
                             help="Seconds the parts get to stop before SIGKILL (default 15).")
 
     def handle(self, *args, host: str, port: int, threads: int, workers: int, no_worker: bool,
-               stop_timeout: float, **options) -> None:
+               no_gateway: bool, stop_timeout: float, **options) -> None:
+        from django.conf import settings
+
         if workers < 0:
             raise CommandError("--workers must be 0 or more.")
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
         connections.close_all()  # the children open their own
-        supervisor = Supervisor(child_commands(host, port, threads, 0 if no_worker else workers),
+        gateway = not no_gateway and bool(settings.MAILROOM_GATEWAY_SMTP.strip()
+                                            or settings.MAILROOM_GATEWAY_LMTP.strip())
+        supervisor = Supervisor(child_commands(host, port, threads, 0 if no_worker else workers,
+                                               gateway=gateway),
                                 out=sys.stderr, stop_timeout=stop_timeout)
         failure = supervisor.run(ready=lambda: self._announce(host, port))
         if failure:
