@@ -431,14 +431,17 @@ def default_db_threads() -> int:
     return 1 if connection.vendor == "sqlite" else 4
 
 
-async def serve(gateway: Gateway, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or `stop` is set), then stop gracefully."""
+async def serve(gateway: Gateway, early: threading.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then stop gracefully. `early` is set by a signal that came
+    before this loop's handlers were installed."""
     import signal
 
-    stop = stop or asyncio.Event()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, sig, stop)
+    if early is not None and early.is_set():
+        stop.set()
     await gateway.start()
     try:
         await stop.wait()

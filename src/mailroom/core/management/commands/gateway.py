@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -31,8 +33,13 @@ class Command(BaseCommand):
             gateway = gateway_from_settings(smtp=smtp, lmtp=lmtp, db_threads=db_threads)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        # a SIGTERM while the listeners open (a quick Ctrl-C on `mailroom run`) still stops
+        # cleanly: remember it until the loop's own handlers take over
+        early = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: early.set())
         stop_when_supervisor_dies()
         try:
-            asyncio.run(serve(gateway))
+            asyncio.run(serve(gateway, early=early))
         except ListenError as exc:
             raise CommandError(str(exc)) from None
