@@ -366,6 +366,14 @@ def test_megabyte_header_line():
     assert len(parse_body(text).text) == 300_006
 
 
+def test_junk_base64_and_odd_attached_message():
+    raw = (b"Content-Type: application/x\nContent-Transfer-Encoding: base64\n\n"
+           + b"!A" * 10_000_000)
+    assert len(_within(1.0, 80, parse_body, raw).attachments[0].data) == 7_500_000
+    eml = b"Content-Type: message/rfc822\n\n" + b"X: 1\n" * 2000 + b"\nbody"
+    assert parse_body(eml).attachments[0].filename == "message.eml"
+
+
 def test_time_budget():
     raw = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
            + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 500 + b"--b--\r\n")

@@ -409,8 +409,11 @@ def _attachment_name(leaf: _Leaf, data: bytes) -> str:
     name = _safe_name(disposition.get("filename") or name)
     if leaf.content_type in _MESSAGE_TYPES:
         if not name:
-            head = parse_head(data[:65536] if len(data) > 65536 else data)
-            name = _safe_name(head.subject.replace("/", " ")) or "message"
+            try:
+                subject = parse_head(data[:65536]).subject.replace("/", " ")
+            except InboundError:  # an attached message's own headers may break our limits
+                subject = ""
+            name = _safe_name(subject) or "message"
         if not name.lower().endswith(".eml"):
             name += ".eml"
     return name

@@ -15,12 +15,13 @@ import re
 from urllib.parse import unquote_to_bytes
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64_ALPHABET)))
 
 
 def lenient_b64decode(data: bytes) -> bytes:
     """Base64 with junk characters skipped and padding repaired; what cannot decode is lost."""
-    data = _NOT_BASE64.sub(b"", data)
+    data = data.translate(None, _NOT_BASE64)  # C speed; a regex took 20 s on 50 MB of junk
     if len(data) % 4 == 1:  # one dangling character carries no whole byte
         data = data[:-1]
     try:
