@@ -13,6 +13,10 @@ can say no. Here:
 - Nothing here raises anything but `InboundError` subclasses on hostile input: broken base64,
   unknown or refused charsets, NUL bytes, odd address groups are decoded best effort. Archives
   are never unpacked; message/rfc822 parts are kept whole as .eml attachments.
+
+Measured by bench/inbound_parse.py (2,000 mixed messages, one core of a busy 2-core machine):
+parse_head + the routing fields ~23,000/s, parse_body ~4,000-7,000/s; the stdlib's full parse
+~320-620/s with policy.default and ~2,900-3,500/s with compat32.
 """
 
 from __future__ import annotations
