@@ -16,6 +16,7 @@ the server has sent n bytes: a connection dropped mid-fetch, at a precise point.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -178,6 +179,7 @@ class Dovecot:
         self._process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
             stdout=subprocess.DEVNULL, stderr=open(self.root / "stderr.log", "wb"))
+        atexit.register(self.stop)  # even when the test run is interrupted
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -224,6 +226,7 @@ class Dovecot:
         if getattr(self, "_introspection", None) is not None:
             self._introspection.shutdown()
             self._introspection.server_close()
+            self._introspection = None
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -232,7 +235,8 @@ class Dovecot:
                 self._process.kill()
                 self._process.wait(5)
         self._process = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
         text = ""
