@@ -55,6 +55,7 @@ def stored_mail(company, raw: bytes = RAW, *, state: str = "received", **fields)
 def quarantined(acme):
     return stored_mail(acme, state="quarantined", subject="Printer on fire",
                        from_address="ada@client.example",
+                       message_id="<fire-1@client.example>",
                        error="ValueError: the parser tripped on line 3",
                        reason="Quarantined: ValueError",
                        trace=[{"rule": "duplicate", "note": "Passed: nothing for this rule."},

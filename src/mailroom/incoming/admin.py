@@ -1,0 +1,353 @@
+"""Incoming screens: mailboxes to fetch (with Test and Fetch now), the inbound log and its
+quarantine. Every write goes through `incoming.services`; the log itself is read-only and
+its only action, Reprocess, is for Mail Managers (the service checks)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.decorators import display
+
+from mailroom.apps.admin_actions import error_text
+from mailroom.core import navigation
+from mailroom.core.admin_base import CompanyScopedAdmin
+from mailroom.core.roles import Role
+from mailroom.incoming import services
+from mailroom.incoming.forms import IncomingServerForm
+from mailroom.incoming.models import InboundMail, IncomingServer
+from mailroom.incoming.views import (
+    DECISION_COLOURS,
+    STATE_COLOURS,
+    detail_context,
+    record_link,
+)
+from mailroom.outgoing.admin import CreatedFilter
+from mailroom.routing.models import Alias, AliasDomain, AllowedSender
+
+SERVER_STATUS_COLOURS = {"ok": "success", "failing": "danger", "not_tested": "warning"}
+QUARANTINE_QUERY = "state__exact=quarantined"
+
+
+# --------------------------------------------------------------------------- servers
+@admin.register(IncomingServer)
+class IncomingServerAdmin(CompanyScopedAdmin):
+    form = IncomingServerForm
+    list_display = ("name", "kind", "host", "folder", "status_chip", "last_fetch_at",
+                    "last_fetch_count", "error_line", "active")
+    list_display_links = ("name",)
+    list_filter = ("active", "kind", "status")
+    search_fields = ("name", "host", "username", "folder")
+    readonly_fields = ("status", "last_fetch_at", "last_fetch_count", "last_error",
+                       "next_fetch_at", "consecutive_failures")
+    actions = ["test_selected", "fetch_now_selected"]
+    change_form_outer_before_template = "incoming/admin/server_box.html"
+    conditional_fields = {
+        "host": "kind != 'maildir'", "port": "kind != 'maildir'",
+        "security": "kind != 'maildir'", "verify_certificate": "kind != 'maildir'",
+        "ca_certificate": "kind != 'maildir'", "auth": "kind != 'maildir'",
+        "username": "kind != 'maildir'", "move_to": "kind == 'imap'",
+        "password": "kind != 'maildir' && auth == 'password'",
+        "oauth_provider": "kind != 'maildir' && auth == 'xoauth2'",
+        "oauth_client_id": "kind != 'maildir' && auth == 'xoauth2'",
+        "oauth_client_secret": "kind != 'maildir' && auth == 'xoauth2'",
+        "oauth_refresh_token": "kind != 'maildir' && auth == 'xoauth2'",
+    }
+    fieldsets = (
+        ("Connection", {"fields": ("name", "company", "kind", "host", "port", "security",
+                                   "verify_certificate", "ca_certificate")}),
+        ("Login", {"fields": ("auth", "username", "password", "oauth_provider",
+                              "oauth_client_id", "oauth_client_secret", "oauth_refresh_token",
+                              "forget_secrets")}),
+        ("Mailbox", {"fields": ("folder", "move_to", "fetch_interval", "active")}),
+        ("Processing", {"fields": ("fallback_record_type", "keep_attachments",
+                                   "keep_original", "trusted_authserv_id")}),
+        ("Status", {"fields": ("status", "last_fetch_at", "last_fetch_count", "last_error",
+                               "next_fetch_at", "consecutive_failures")}),
+    )
+
+    class Media:
+        css = {"all": ("outgoing/outgoing.css",)}
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_role(Role.MAIL_MANAGER) and super(
+            CompanyScopedAdmin, self).has_delete_permission(request, obj)
+
+    def has_manage_permission(self, request, obj=None):
+        return request.user.has_perm("incoming.change_incomingserver")
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None:
+            return self.fieldsets
+        return [(name, {**options, "fields": tuple(f for f in options["fields"]
+                                                   if f != "forget_secrets")})
+                for name, options in self.fieldsets[:4]]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # a secret not typed here keeps its stored value, so a token the fetcher rotated
+            # while the form was open is not put back to the old one
+            typed = {n for n in ("password", "oauth_client_secret", "oauth_refresh_token")
+                     if (form.cleaned_data.get(n) or "").strip()}
+            if not form.cleaned_data.get("forget_secrets"):
+                stored = IncomingServer.objects.get(pk=obj.pk)
+                for name in IncomingServer.SECRET_FIELDS:
+                    rotated = name == "oauth_access_token" and "oauth_refresh_token" in typed
+                    if name not in typed and not rotated:
+                        setattr(obj, name, getattr(stored, name))
+                if "oauth_refresh_token" not in typed:
+                    obj.oauth_token_expires_at = stored.oauth_token_expires_at
+        services.save_server(obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        if not request.user.has_perm("incoming.delete_incomingserver"):
+            raise PermissionDenied
+        from mailroom.core.services import audit, snapshot
+
+        audit("incoming.server.delete", actor=request.user, obj=obj, before=snapshot(obj))
+        obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for server in queryset:
+            self.delete_model(request, server)
+
+    # list columns
+    @display(description="Status", label=SERVER_STATUS_COLOURS)
+    def status_chip(self, obj: IncomingServer):
+        return obj.status, obj.get_status_display()
+
+    @display(description="Last error")
+    def error_line(self, obj: IncomingServer) -> str:
+        return Truncator(obj.last_error).chars(80) if obj.last_error else "—"
+
+    # Test and Fetch now
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view),
+                 name=f"{info[0]}_{info[1]}_test"),
+            path("<path:object_id>/fetch-now/", self.admin_site.admin_view(self.fetch_view),
+                 name=f"{info[0]}_{info[1]}_fetch_now"),
+            *super().get_urls(),
+        ]
+
+    def _server_or_404(self, request, object_id) -> IncomingServer:
+        server = self.get_object(request, unquote(object_id))
+        if server is None:
+            raise Http404("No such server.")
+        if not self.has_manage_permission(request, server):
+            raise PermissionDenied
+        return server
+
+    def test_view(self, request, object_id):
+        return require_POST(self._test_view)(request, object_id)
+
+    def _test_view(self, request, object_id):
+        server = self._server_or_404(request, object_id)
+        self._run_test(request, server)
+        return HttpResponseRedirect(reverse("admin:incoming_incomingserver_change",
+                                            args=[server.pk]))
+
+    def fetch_view(self, request, object_id):
+        return require_POST(self._fetch_view)(request, object_id)
+
+    def _fetch_view(self, request, object_id):
+        server = self._server_or_404(request, object_id)
+        self._fetch_soon(request, server)
+        return HttpResponseRedirect(reverse("admin:incoming_incomingserver_change",
+                                            args=[server.pk]))
+
+    def _run_test(self, request, server: IncomingServer) -> bool:
+        try:
+            from mailroom.incoming.fetchers import FetchError, test_connection
+        except ImportError:
+            self.message_user(request, "Testing is not available in this version.",
+                              messages.ERROR)
+            return False
+        try:
+            sentence = test_connection(server)
+        except FetchError as exc:
+            self.message_user(request, f"{server}: connection test failed — {exc}",
+                              messages.ERROR)
+            return False
+        except Exception as exc:  # never a traceback for a failed test
+            self.message_user(request, f"{server}: connection test failed — "
+                                       f"{error_text(exc)}", messages.ERROR)
+            return False
+        self.message_user(request, f"{server}: {sentence}", messages.SUCCESS)
+        return True
+
+    def _fetch_soon(self, request, server: IncomingServer) -> None:
+        try:
+            services.fetch_soon(server, actor=request.user)
+        except (PermissionDenied, ValidationError) as exc:
+            self.message_user(request, f"{server}: {error_text(exc)}", messages.ERROR)
+            return
+        note = "" if server.active else " It is inactive: activate it first."
+        self.message_user(request, f"{server}: fetched at the next worker pass.{note}",
+                          messages.SUCCESS if server.active else messages.WARNING)
+
+    @admin.action(description="Test connection of selected servers", permissions=["manage"])
+    def test_selected(self, request, queryset):
+        for server in queryset:
+            self._run_test(request, server)
+
+    @admin.action(description="Fetch now", permissions=["manage"])
+    def fetch_now_selected(self, request, queryset):
+        for server in queryset:
+            self._fetch_soon(request, server)
+
+
+# --------------------------------------------------------------------------- the inbound log
+class StateFilter(ChoicesDropdownFilter):
+    title = "state"
+
+
+class DecisionFilter(ChoicesDropdownFilter):
+    title = "decision"
+
+
+class SourceFilter(ChoicesDropdownFilter):
+    title = "source"
+
+
+def _is_quarantine(request) -> bool:
+    return request.GET.get("state__exact") == InboundMail.State.QUARANTINED
+
+
+@admin.register(InboundMail)
+class InboundMailAdmin(CompanyScopedAdmin):
+    list_display = ("received_at", "source", "from_line", "to_line", "subject_line",
+                    "decision_chip", "reason_line", "record_column", "state_chip")
+    list_display_links = ("subject_line",)
+    list_filter = (("state", StateFilter), ("decision", DecisionFilter),
+                   ("source", SourceFilter), ("received_at", CreatedFilter))
+    list_filter_submit = True
+    search_fields = ("from_address", "envelope_from", "subject", "message_id")
+    search_help_text = "Search by sender, subject or Message-ID."
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ["reprocess_selected"]
+
+    class Media:
+        css = {"all": ("outgoing/outgoing.css",)}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("content_type", "server") \
+            .prefetch_related("record")
+
+    def get_list_display(self, request):
+        if _is_quarantine(request):
+            return ("received_at", "source", "from_line", "subject_line", "error_line",
+                    "attempts", "state_chip")
+        return self.list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the log is a record of what happened; Reprocess is the only action
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_reprocess_permission(self, request, obj=None):
+        return request.user.has_perm("incoming.change_inboundmail")
+
+    def changelist_view(self, request, extra_context=None):
+        title = "Quarantine" if _is_quarantine(request) else "Inbound log"
+        return super().changelist_view(request, {**(extra_context or {}), "title": title})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        mail = self.get_object(request, unquote(object_id))
+        if mail is None:
+            raise Http404("No such message.")
+        if not self.has_view_permission(request, mail):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts,
+            "title": mail.subject or "(no subject)", "has_view_permission": True,
+            **detail_context(mail, request.user),
+        }
+        return TemplateResponse(request, "incoming/admin/mail_detail.html", context)
+
+    # list columns
+    @display(description="From")
+    def from_line(self, obj: InboundMail) -> str:
+        return obj.from_address or obj.envelope_from or "—"
+
+    @display(description="To (envelope)")
+    def to_line(self, obj: InboundMail) -> str:
+        to = list(obj.envelope_to or [])
+        if not to:
+            return "—"
+        return f"{to[0]} +{len(to) - 1}" if len(to) > 1 else to[0]
+
+    @display(description="Subject", ordering="subject")
+    def subject_line(self, obj: InboundMail) -> str:
+        return Truncator(obj.subject).chars(70) if obj.subject else "(no subject)"
+
+    @display(description="Decision", label=DECISION_COLOURS)
+    def decision_chip(self, obj: InboundMail):
+        if not obj.decision:
+            return "—"
+        return obj.decision, obj.get_decision_display()
+
+    @display(description="Reason")
+    def reason_line(self, obj: InboundMail) -> str:
+        return Truncator(obj.reason).chars(80) if obj.reason else "—"
+
+    @display(description="Error")
+    def error_line(self, obj: InboundMail) -> str:
+        return Truncator(obj.error).chars(120) if obj.error else "—"
+
+    @display(description="Record")
+    def record_column(self, obj: InboundMail) -> str:
+        link = record_link(obj)
+        if link is None:
+            return "—"
+        url, label = link
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url, label) \
+            if url else label
+
+    @display(description="State", label=STATE_COLOURS)
+    def state_chip(self, obj: InboundMail):
+        return obj.state, obj.get_state_display()
+
+    @admin.action(description="Reprocess selected", permissions=["reprocess"])
+    def reprocess_selected(self, request, queryset):
+        mails = list(queryset)
+        try:
+            count = services.reprocess(mails, actor=request.user)
+        except PermissionDenied as exc:
+            self.message_user(request, error_text(exc), messages.ERROR)
+            return
+        if count:
+            self.message_user(request, f"Sent back to the router: {count} "
+                                       f"message{'s' if count != 1 else ''}. They are routed "
+                                       "again at the next worker pass.", messages.SUCCESS)
+        skipped = len(mails) - count
+        if skipped:
+            self.message_user(request, f"{skipped} skipped: already waiting to be routed.",
+                              messages.WARNING)
+
+
+# --------------------------------------------------------------------------- the sidebar
+GROUP = "Incoming mail"
+navigation.add_model(GROUP, "Inbound log", "move_to_inbox", InboundMail)
+navigation.add(GROUP, "Quarantine", "report", "admin:incoming_inboundmail_changelist",
+               "incoming.view_inboundmail", query=QUARANTINE_QUERY,
+               badge="mailroom.incoming.views.quarantine_badge")
+navigation.add(GROUP, "Test an address", "science", "incoming:test_address",
+               "routing.view_alias")
+navigation.add_model(GROUP, "Incoming servers", "dns", IncomingServer)
+navigation.add_model(GROUP, "Aliases", "alternate_email", Alias)
+navigation.add_model(GROUP, "Alias domains", "domain", AliasDomain)
+navigation.add_model(GROUP, "Allowed senders", "verified_user", AllowedSender)
