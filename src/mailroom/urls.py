@@ -15,6 +15,7 @@ urlpatterns = [
     path("company/", include("mailroom.core.urls")),
     path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
+    path("incoming/", include("mailroom.incoming.urls")),
     path("templating/", include("mailroom.templating.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
     re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve_logo),
