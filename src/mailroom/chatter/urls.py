@@ -14,4 +14,5 @@ urlpatterns = [
     path(f"{_record}followers/remove/", views.unfollow, name="unfollow"),
     path(f"{_record}followers/candidates/", views.partners, name="partners"),
     path("attachments/<int:attachment_id>/download/", views.download, name="download"),
+    path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
 ]

@@ -33,6 +33,11 @@ PARTNER_CHOICES = 8
 # Served as bytes, never rendered: types a browser would run or render get a neutral type.
 ACTIVE_TYPES = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml",
                 "application/xml", "application/javascript", "text/javascript"}
+# An email body in the chatter's sandboxed iframe: inline styles, our own and embedded images;
+# nothing remote (tracking pixels) until the user asks, nothing that runs, ever.
+BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src {images}; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+LOCAL_IMAGES = "'self' data:"
 
 
 def office_user_required(view):
@@ -258,11 +263,36 @@ def download(request, attachment_id: int):
         log.error("attachment %s: file %s is missing from storage", attachment.pk, path)
         raise Http404("The file is missing from storage.") from None
     mimetype = attachment.mimetype.split(";")[0].strip().lower()
-    if mimetype in ACTIVE_TYPES or not mimetype:
+    if mimetype in ACTIVE_TYPES or not mimetype or attachment.is_dangerous:
         mimetype = "application/octet-stream"
-    response = FileResponse(handle, as_attachment=True, filename=attachment.name,
+    # `?inline=1` (the router's rewrite of cid: images) shows a harmless image in place;
+    # everything else, and anything flagged dangerous, is only ever a download
+    inline = request.GET.get("inline") == "1" and mimetype.startswith("image/")
+    response = FileResponse(handle, as_attachment=not inline, filename=attachment.name,
                             content_type=mimetype)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@office_user_required
+@require_GET
+def message_body(request, message_id: int):
+    """A message's HTML for the chatter's `<iframe sandbox="">`, under a CSP that loads no
+    remote image unless `?images=1` (the "Show remote images" button) and runs nothing."""
+    message = Message.objects.for_user(request.user).filter(pk=message_id).first()
+    if message is None:
+        raise Http404("No such message.")
+    services.get_record_for_user(message.content_type_id, message.object_id, request.user)
+    images = LOCAL_IMAGES
+    if request.GET.get("images") == "1":
+        # http: too on a plain-http site; on https the browser would block or upgrade it
+        images += " https:" if request.is_secure() else " https: http:"
+    response = render(request, "chatter/email_body.html", {"message": message})
+    response["Content-Security-Policy"] = BODY_CSP.format(images=images)
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
     return response
