@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
@@ -26,6 +28,15 @@ def sanitized(value: str) -> str:
     """Bodies are sanitized when stored; sanitizing again on display keeps old or imported
     rows from ever reaching the page unsafe."""
     return mark_safe(sanitize_html(value or ""))  # noqa: S308 — nh3 output
+
+
+_REMOTE_IMAGE = re.compile(r"""<img\b[^>]*\ssrc\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+@register.filter
+def has_remote_images(html: str) -> bool:
+    """Does the body load images from elsewhere (what "Show remote images" would unblock)?"""
+    return bool(_REMOTE_IMAGE.search(html or ""))
 
 
 @register.filter

@@ -59,6 +59,17 @@
   }
   document.addEventListener("htmx:oobAfterSwap", claimFileInputs);
 
+  // "Show remote images": reload that one email's sandboxed frame under the relaxed policy.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-chatter-show-images]");
+    if (!button) return;
+    var box = button.closest("[data-chatter-email]");
+    var frame = box && box.querySelector("iframe[data-images-src]");
+    if (!frame) return;
+    frame.src = frame.getAttribute("data-images-src");
+    button.closest(".chatter-remote-images").remove();
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     claimFileInputs();
     clearError(event.detail.elt);
