@@ -156,3 +156,16 @@ def test_inline_image_is_served_inline_only_when_safe(bob, lead):
     pdf = _attachment(lead, "doc.pdf", b"%PDF-1.4", "application/pdf")
     pdf_inline = client.get(reverse("chatter:download", args=[pdf.pk]) + "?inline=1")
     assert pdf_inline["Content-Disposition"].startswith("attachment")
+
+
+def test_inline_images_are_embedded_in_the_body(bob, lead, globex_lead):
+    image = _attachment(lead, "logo.gif", GIF, "image/gif")
+    foreign = _attachment(globex_lead, "their.gif", GIF, "image/gif")
+    bad = _attachment(lead, "x.gif", GIF, "image/gif", dangerous=True)
+    urls = [reverse("chatter:download", args=[a.pk]) + "?inline=1" for a in (image, foreign, bad)]
+    message = services.post_message(
+        lead, actor=None, message_type=Message.Type.EMAIL, direction=Message.Direction.INCOMING,
+        body_html="".join(f'<img alt="{n}" src="{u}">' for n, u in zip("abc", urls, strict=True)))
+    body = client_for(bob).get(body_url(message)).content.decode()
+    assert 'alt="a" src="data:image/gif;base64,R0lGODlh' in body
+    assert f'src="{urls[1]}"' in body and f'src="{urls[2]}"' in body  # left alone

@@ -8,7 +8,9 @@ partial carrying a red line; `chatter.js` tells htmx to swap 422 like 200.
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -18,6 +20,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -25,6 +28,7 @@ from mailroom.chatter import services
 from mailroom.chatter.forms import ComposerForm, FollowForm, UploadForm
 from mailroom.chatter.models import Attachment, Follower, MailThread, Message
 from mailroom.contacts.models import Partner
+from mailroom.lib.html import sanitize_html
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,11 @@ ACTIVE_TYPES = {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml
 BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src {images}; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 LOCAL_IMAGES = "'self' data:"
+# Inline (cid:) images embedded into the body as data: URIs: the sandboxed frame has an opaque
+# origin, so the browser sends it no session cookie and our download URL would answer 302.
+INLINE_IMAGE_MAX_BYTES = 2 * 1024 * 1024
+INLINE_IMAGES_MAX_BYTES = 10 * 1024 * 1024
+_SAFE_IMAGE_TYPE = re.compile(r"image/[a-z0-9.+-]{1,60}")
 
 
 def office_user_required(view):
@@ -289,10 +298,49 @@ def message_body(request, message_id: int):
     if request.GET.get("images") == "1":
         # http: too on a plain-http site; on https the browser would block or upgrade it
         images += " https:" if request.is_secure() else " https: http:"
-    response = render(request, "chatter/email_body.html", {"message": message})
+    body = _embed_inline_images(sanitize_html(message.body_html), message)
+    response = render(request, "chatter/email_body.html", {
+        "message": message, "body": mark_safe(body)})  # noqa: S308 - nh3 output + data: URIs
     response["Content-Security-Policy"] = BODY_CSP.format(images=images)
     response["X-Frame-Options"] = "SAMEORIGIN"
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _inline_image_pattern() -> re.Pattern:
+    before, _, after = reverse("chatter:download", args=[0]).partition("0")
+    return re.compile(rf"""(["']){re.escape(before)}(\d+){re.escape(after)}\?inline=1\1""")
+
+
+def _embed_inline_images(html: str, message: Message) -> str:
+    """The record's own safe images, referenced as `…/download/?inline=1` by the router's
+    cid: rewrite, become data: URIs (at most 2 MB each and 10 MB per body)."""
+    pattern = _inline_image_pattern()
+    wanted = {int(m.group(2)) for m in pattern.finditer(html)}
+    if not wanted:
+        return html
+    found = Attachment.objects.filter(pk__in=wanted, content_type_id=message.content_type_id,
+                                      object_id=message.object_id, is_dangerous=False,
+                                      size__lte=INLINE_IMAGE_MAX_BYTES)
+    embedded: dict[int, str] = {}
+    budget = INLINE_IMAGES_MAX_BYTES
+    for attachment in found:
+        mimetype = attachment.mimetype.split(";")[0].strip().lower()
+        if not _SAFE_IMAGE_TYPE.fullmatch(mimetype) or mimetype in ACTIVE_TYPES:
+            continue
+        if attachment.size > budget:
+            continue
+        try:
+            data = services.attachment_path(attachment.sha256).read_bytes()
+        except FileNotFoundError:
+            continue
+        budget -= len(data)
+        embedded[attachment.pk] = f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
+
+    def swap(match: re.Match) -> str:
+        uri = embedded.get(int(match.group(2)))
+        return f"{match.group(1)}{uri}{match.group(1)}" if uri else match.group(0)
+
+    return pattern.sub(swap, html)
