@@ -16,6 +16,11 @@ What a client is told, and when:
 - After DATA, recipients are grouped by company: one InboundMail row per company, stored
   (blob fsynced, row committed) before the 250. Over SMTP the groups commit together or not
   at all (451 4.3.0), so a retry never duplicates; over LMTP each recipient gets its own reply.
+
+Measured (2-core shared VM, 4 KB messages, 8 client connections from another process):
+~420-450 messages/s stored on SQLite, ~400 on PostgreSQL. The process is CPU-bound at about
+1.9 ms CPU a message (aiosmtpd reads DATA line by line in Python; the ORM insert), not
+waiting on fsync or locks: more database threads do not help, more processes would.
 """
 
 from __future__ import annotations
