@@ -131,10 +131,10 @@ def test_catchall_bounce_and_unknown_on_an_accept_unknown_domain_are_accepted(ga
     assert InboundMail.objects.get(envelope_to=["anyone@globex.test"]).company == globex
 
 
-def test_null_sender_is_stored_with_an_empty_envelope_from(gateway):
+def test_null_sender_is_stored_as_the_null_path(gateway):
     with smtp(gateway) as client:
         client.sendmail("<>", ["bounce@acme.test"], MESSAGE)
-    assert InboundMail.objects.get().envelope_from == ""
+    assert InboundMail.objects.get().envelope_from == "<>"
 
 
 def test_smtp_recipients_of_two_companies_make_one_row_each_and_one_reply(gateway, acme,

@@ -260,7 +260,9 @@ class Handler:
         groups: dict[int, tuple[Any, list[str]]] = {}
         for address, target in zip(envelope.rcpt_tos, envelope.targets, strict=True):
             groups.setdefault(target.company_id, (target.domain, []))[1].append(address)
-        sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from  # <>: a bounce
+        # the null sender (a delivery report or an auto-reply) is kept as "<>", apart from
+        # "" (no envelope: fetched mail), so the router knows mail that must not be answered
+        sender = "<>" if envelope.mail_from in (None, "", "<>") else envelope.mail_from
         meta = {"source": server.source, "envelope_from": sender,
                 "remote_ip": peer[0] if peer else None, "helo": session.host_name or ""}
         self.gateway.busy += 1

@@ -151,6 +151,23 @@ class DnsTempError(Exception):
     """A lookup could not be answered now (timeout, server failure, budget spent)."""
 
 
+_caches: dict[tuple, dns.resolver.LRUCache] = {}
+_caches_lock = threading.Lock()
+
+
+def _cache_for(config: DnsConfig) -> dns.resolver.LRUCache:
+    """Answers are kept for their TTL and shared by every call that asks the same servers:
+    a router sees the same sender domains again and again (SPF, DKIM key, DMARC records)."""
+    key = (config.nameservers, config.port)
+    with _caches_lock:
+        cache = _caches.get(key)
+        if cache is None:
+            if len(_caches) > 16:
+                _caches.clear()
+            cache = _caches[key] = dns.resolver.LRUCache(max_size=20_000)
+        return cache
+
+
 class _Dns:
     """One resolver and one time budget for every lookup of an authenticate() call."""
 
@@ -167,6 +184,7 @@ class _Dns:
             resolver.timeout = resolver.lifetime = max(config.timeout, 0.001)
             resolver.search = []
             resolver.use_search_by_default = False
+            resolver.cache = _cache_for(config)
         self.resolver = resolver
 
     def remaining(self) -> float:

@@ -32,10 +32,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--recipient", action="append", required=True, metavar="ADDR",
                             help="Envelope recipient (repeat for several).")
-        parser.add_argument("--sender", default="", metavar="ADDR",
-                            help="Envelope sender (empty for a bounce).")
+        parser.add_argument("--sender", default=None, metavar="ADDR",
+                            help="Envelope sender; an empty value is the null sender "
+                                 "(a bounce). Leave it out when there is no envelope.")
 
-    def handle(self, *args, recipient: list[str], sender: str, **options) -> None:
+    def handle(self, *args, recipient: list[str], sender: str | None, **options) -> None:
         from mailroom.incoming import services
         from mailroom.routing.services import resolve
 
@@ -59,7 +60,8 @@ class Command(BaseCommand):
 
             with transaction.atomic():  # all companies' copies, or none: a retry never doubles
                 ids = [services.accept(raw, company=domain.company, source="deliver",
-                                       envelope_from=sender, envelope_to=addresses).pk
+                                       envelope_from="<>" if sender == "" else (sender or ""),
+                                       envelope_to=addresses).pk
                        for domain, addresses in groups.values()]
         except services.TooLarge as exc:
             self._exit(EX_DATAERR, str(exc))
