@@ -215,6 +215,9 @@ class _Cache:
         self.domains = {d.name: d for d in AliasDomain.objects.all()}
         self.aliases = {(a.domain_id, a.local_part): a
                         for a in Alias.objects.filter(active=True).select_related("domain")}
+        self.allowed: dict[int, list[AllowedSender]] = {}
+        for entry in AllowedSender.objects.all():
+            self.allowed.setdefault(entry.company_id, []).append(entry)
         self.loaded = time.monotonic()
 
 
@@ -281,13 +284,15 @@ def reply_address_for(record: models.Model) -> str:
 
 def allowed_senders(company_id: int, alias: Alias | None, domain: AliasDomain | None
                     ) -> list[AllowedSender]:
-    """The entries that apply to mail for this alias on this domain."""
-    scope = models.Q(alias__isnull=True, alias_domain__isnull=True)
-    if alias is not None:
-        scope |= models.Q(alias=alias)
-    if domain is not None:
-        scope |= models.Q(alias_domain=domain, alias__isnull=True)
-    return list(AllowedSender.objects.filter(scope, company_id=company_id))
+    """The entries that apply to mail for this alias on this domain (cached a few seconds,
+    like the aliases: the router asks for every message)."""
+    _cache.refresh()
+    alias_id = alias.pk if alias is not None else None
+    domain_id = domain.pk if domain is not None else None
+    return [e for e in _cache.allowed.get(company_id, ())
+            if (e.alias_id is None and e.alias_domain_id is None)
+            or (alias_id is not None and e.alias_id == alias_id)
+            or (domain_id is not None and e.alias_domain_id == domain_id and e.alias_id is None)]
 
 
 def is_allowed(address: str, entries: list[AllowedSender]) -> AllowedSender | None:

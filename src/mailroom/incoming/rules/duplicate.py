@@ -18,13 +18,14 @@ def apply(ctx: Context) -> Outcome | None:
                    .filter(company_id=ctx.mail.company_id, message_id=message_id,
                            state=InboundMail.State.DONE)
                    .exclude(pk=ctx.mail.pk).exclude(decision=InboundMail.Decision.REFUSED)
-                   .order_by("received_at").first())
+                   .order_by("received_at").values_list("pk", flat=True).first())
         if earlier is not None:
             return Outcome(InboundMail.Decision.DUPLICATE,
-                           f"Already received as message #{earlier.pk} "
+                           f"Already received as message #{earlier} "
                            f"(same Message-ID {message_id}).")
         posted = Message.objects.filter(company_id=ctx.mail.company_id,
-                                        message_id=message_id).first()
+                                        message_id=message_id).only(
+            "content_type_id", "object_id").first()
         if posted is not None:
             return Outcome(InboundMail.Decision.DUPLICATE,
                            f"This message ({message_id}) is already on a record's chatter.",

@@ -11,19 +11,20 @@ from __future__ import annotations
 import io
 import re
 
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from mailroom.automation.services import AUTOMATIC_MAIL_FLAG, suppressed
 from mailroom.chatter import services as chatter
 from mailroom.chatter.models import Attachment, Message
 from mailroom.contacts.models import Partner
-from mailroom.contacts.services import find_or_create_partner
+from mailroom.contacts.services import save_partner
 from mailroom.core import records as registry
 from mailroom.incoming import records
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router import Context, Outcome, limits
 from mailroom.lib import inbound
-from mailroom.lib.addresses import InvalidAddress
+from mailroom.lib.addresses import InvalidAddress, normalize_email
 
 NAME = "post"
 
@@ -81,8 +82,10 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
     if ctx.dry:
         return None, name or sender
     try:
-        return find_or_create_partner(company, sender, name), name or sender
-    except (InvalidAddress, Exception) as exc:  # an address we cannot store: keep the words
+        partner = save_partner(Partner(company=company, email=normalize_email(sender),
+                                       name=name or sender.split("@")[0]), actor=None)
+        return partner, name or sender
+    except (InvalidAddress, ValidationError) as exc:  # an address we cannot store
         ctx.note(NAME, f"The sender address cannot be a contact: {exc}")
         return None, f"{name or sender} <{sender}>"
 
