@@ -69,9 +69,9 @@ def setup():
 def main() -> None:
     quotation, user = setup()
     import html2text
+
     from mailroom.lib.html_text import html_to_plain
     from mailroom.lib.sandbox import compile_template
-
     from mailroom.templating.actions import default_template
     from mailroom.templating.context import build_context
     from mailroom.templating.rendering import render_template
