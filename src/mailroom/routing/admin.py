@@ -21,12 +21,10 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 from mailroom.apps.admin_actions import error_text
 from mailroom.core import records
 from mailroom.core.admin_base import CompanyScopedAdmin
-from mailroom.core.services import audit
 from mailroom.routing import services
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 
 ALIAS_STATUS_COLOURS = {"valid": "success", "invalid": "danger", "not_tested": "warning"}
-SAMPLE_SENDER = "sample.sender@example.org"
 
 
 class ServiceSaveMixin:
@@ -245,49 +243,6 @@ class AliasForm(forms.ModelForm):
         _service_errors(self, services.validate_alias)
 
 
-def run_alias_test(alias: Alias, *, actor, sender: str = "") -> tuple[bool, str]:
-    """Route a made-up message to the alias (rolled back) and keep the verdict on it.
-
-    A refused or quarantined decision makes the alias invalid, with the reason."""
-    from mailroom.incoming.router import dry_run
-
-    if actor is not None and not actor.has_perm("routing.change_alias"):
-        raise PermissionDenied("Your roles do not allow you to test aliases.")
-    sender = sender or sample_sender(alias, actor)
-    ctx = dry_run(company=alias.company, sender=sender, recipient=alias.email,
-                  subject="Mailroom alias test")
-    last = ctx.trace[-1] if ctx.trace else {"rule": "router", "note": "No rule decided."}
-    decision = last.get("decision", "")
-    ok = decision not in ("refused", "quarantined", "dropped", "")
-    error = "" if ok else f"From {sender}: {last['rule']} — {last.get('note', '')}"
-    status = Alias.Status.VALID if ok else Alias.Status.INVALID
-    with transaction.atomic():
-        Alias.objects.filter(pk=alias.pk).update(status=status, last_error=error[:2000])
-        audit("routing.alias.test", actor=actor, obj=alias,
-              before={"status": alias.status}, after={"status": status, "sender": sender})
-    alias.status, alias.last_error = status, error
-    return ok, f"{last['rule']}: {last.get('note', '')}"
-
-
-def sample_sender(alias: Alias, actor) -> str:
-    """A sender the alias's own rules should let in, so the test checks the route."""
-    if alias.contact_policy == Alias.ContactPolicy.INTERNAL and actor is not None \
-            and actor.email:
-        return actor.email
-    if alias.contact_policy == Alias.ContactPolicy.PARTNERS:
-        from mailroom.contacts.models import Partner
-
-        partner = (Partner.objects.filter(company_id=alias.company_id).exclude(email="")
-                   .order_by("pk").first())
-        if partner is not None:
-            return partner.email
-    if alias.allowlist_only or alias.domain.allowlist_only:
-        entries = services.allowed_senders(alias.company_id, alias, alias.domain)
-        for entry in entries:
-            return entry.pattern if not entry.is_domain else f"someone@{entry.pattern}"
-    return SAMPLE_SENDER
-
-
 @admin.register(Alias)
 class AliasAdmin(ServiceSaveMixin, CompanyScopedAdmin):
     form = AliasForm
@@ -340,7 +295,7 @@ class AliasAdmin(ServiceSaveMixin, CompanyScopedAdmin):
     def test_selected(self, request, queryset):
         for alias in queryset.select_related("domain", "company"):
             try:
-                ok, verdict = run_alias_test(alias, actor=request.user)
+                ok, verdict = services.run_alias_test(alias, actor=request.user)
             except PermissionDenied as exc:
                 self.message_user(request, error_text(exc), messages.ERROR)
                 return
