@@ -83,7 +83,7 @@ def main() -> None:
             finally:
                 db.drop()
             print(f"{kind:<11} {workers:>7} {result['accept_per_s']:>11,.0f} "
-                  f"{result['routed_per_s']:>9,.0f} {result['routed_per_s'] / stdlib:>8.1f}x "
+                  f"{result['routed_per_s']:>9,.0f} {result['routed_per_s'] / stdlib:>8.2f}x "
                   f"{result['gateway_peak_mb']:>10.0f} {result['router_peak_mb']:>9.0f}  "
                   f"{result['decisions']}")
     if len(kinds) == 1:
