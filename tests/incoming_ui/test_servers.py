@@ -126,3 +126,31 @@ def test_fetch_now_sets_the_next_fetch_through_the_service(client_for, mia, serv
     assert server.next_fetch_at <= timezone.now()
     assert "fetched at the next worker pass" in response.content.decode()
     assert AuditLog.objects.filter(action="incoming.server.fetch_now", actor=mia).exists()
+
+
+def test_saving_keeps_secrets_not_typed_even_if_the_fetcher_rotated_them(server, mia):
+    from mailroom.incoming.services import save_server
+
+    form_copy = IncomingServer.objects.get(pk=server.pk)  # the form opens
+    IncomingServer.objects.filter(pk=server.pk).update(oauth_access_token="rotated-token")
+    form_copy.password, form_copy._entered_secrets = "new-pass", {"password"}
+    save_server(form_copy, actor=mia)
+    stored = IncomingServer.objects.get(pk=server.pk)
+    assert (stored.password, stored.oauth_access_token) == ("new-pass", "rotated-token")
+    stored.oauth_refresh_token, stored._entered_secrets = "new-grant", {"oauth_refresh_token"}
+    stored.oauth_access_token = ""
+    save_server(stored, actor=mia)
+    stored = IncomingServer.objects.get(pk=server.pk)
+    assert (stored.oauth_refresh_token, stored.oauth_access_token) == ("new-grant", "")
+
+
+def test_deleting_a_server_is_audited_and_only_for_mail_managers(server, bob, mia):
+    from django.core.exceptions import PermissionDenied
+
+    from mailroom.incoming.services import delete_server
+
+    with pytest.raises(PermissionDenied):
+        delete_server(server, actor=bob)
+    delete_server(server, actor=mia)
+    assert not IncomingServer.objects.exists()
+    assert AuditLog.objects.filter(action="incoming.server.delete").exists()

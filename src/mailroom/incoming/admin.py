@@ -91,28 +91,10 @@ class IncomingServerAdmin(CompanyScopedAdmin):
                 for name, options in self.fieldsets[:4]]
 
     def save_model(self, request, obj, form, change):
-        if change:
-            # a secret not typed here keeps its stored value, so a token the fetcher rotated
-            # while the form was open is not put back to the old one
-            typed = {n for n in ("password", "oauth_client_secret", "oauth_refresh_token")
-                     if (form.cleaned_data.get(n) or "").strip()}
-            if not form.cleaned_data.get("forget_secrets"):
-                stored = IncomingServer.objects.get(pk=obj.pk)
-                for name in IncomingServer.SECRET_FIELDS:
-                    rotated = name == "oauth_access_token" and "oauth_refresh_token" in typed
-                    if name not in typed and not rotated:
-                        setattr(obj, name, getattr(stored, name))
-                if "oauth_refresh_token" not in typed:
-                    obj.oauth_token_expires_at = stored.oauth_token_expires_at
         services.save_server(obj, actor=request.user)
 
     def delete_model(self, request, obj):
-        if not request.user.has_perm("incoming.delete_incomingserver"):
-            raise PermissionDenied
-        from mailroom.core.services import audit, snapshot
-
-        audit("incoming.server.delete", actor=request.user, obj=obj, before=snapshot(obj))
-        obj.delete()
+        services.delete_server(obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for server in queryset:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from unfold.widgets import (
-    UnfoldAdminPasswordWidget,
     UnfoldAdminSelectWidget,
     UnfoldAdminTextareaWidget,
     UnfoldAdminTextInputWidget,
@@ -13,19 +12,8 @@ from unfold.widgets import (
 )
 
 from mailroom.core import records
+from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
 from mailroom.incoming.models import IncomingServer
-
-# form field -> what it is, for the help line ("A password is stored. Leave blank to keep it.")
-SECRET_FIELDS = {
-    "password": "password",
-    "oauth_client_secret": "client secret",
-    "oauth_refresh_token": "refresh token",
-}
-
-
-def _secret_field(label: str) -> forms.CharField:
-    return forms.CharField(label=label, required=False, widget=UnfoldAdminPasswordWidget(
-        attrs={"autocomplete": "new-password"}, render_value=False))
 
 
 def _fallback_choices() -> list[tuple[str, str]]:
@@ -33,10 +21,13 @@ def _fallback_choices() -> list[tuple[str, str]]:
     return [("", "None: refuse mail that matches nothing"), *types]
 
 
-class IncomingServerForm(forms.ModelForm):
-    password = _secret_field("Password")
-    oauth_client_secret = _secret_field("OAuth client secret")
-    oauth_refresh_token = _secret_field("OAuth refresh token")
+class IncomingServerForm(WriteOnlySecrets, forms.ModelForm):
+    secret_fields = {"password": "password", "oauth_client_secret": "client secret",
+                     "oauth_refresh_token": "refresh token"}
+
+    password = secret_field("Password")
+    oauth_client_secret = secret_field("OAuth client secret")
+    oauth_refresh_token = secret_field("OAuth refresh token")
     fallback_record_type = forms.ChoiceField(
         label="Fallback record type", required=False, choices=_fallback_choices,
         widget=UnfoldAdminSelectWidget,
@@ -56,27 +47,14 @@ class IncomingServerForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        stored = self.instance if self.instance.pk else None
-        for name, what in SECRET_FIELDS.items():
-            if stored is not None and getattr(stored, name):
-                self.fields[name].help_text = f"A {what} is stored. Leave blank to keep it."
-            else:
-                self.fields[name].help_text = f"No {what} stored."
+        self.describe_secrets()
 
     def _post_clean(self):
         super()._post_clean()
-        data = getattr(self, "cleaned_data", {})
-        if data.get("forget_secrets"):
-            for name in IncomingServer.SECRET_FIELDS:
-                setattr(self.instance, name, "")
+        if "oauth_refresh_token" in self.take_secrets(IncomingServer.SECRET_FIELDS):
+            # a new grant: the old access token goes
+            self.instance.oauth_access_token = ""
             self.instance.oauth_token_expires_at = None
-        for name in SECRET_FIELDS:
-            value = (data.get(name) or "").strip()
-            if value:
-                setattr(self.instance, name, value)
-                if name == "oauth_refresh_token":  # a new grant: the old access token goes
-                    self.instance.oauth_access_token = ""
-                    self.instance.oauth_token_expires_at = None
         if not self.errors:
             from mailroom.incoming.services import validate_server
 

@@ -154,6 +154,7 @@ def save_server(server: IncomingServer, *, actor) -> IncomingServer:
     if not creating:
         old = IncomingServer.objects.get(pk=server.pk)
         before = snapshot(old)
+        _keep_stored_secrets(server, old)
         if (old.kind, old.host, old.username, old.folder) != (
                 server.kind, server.host, server.username, server.folder):
             server.uidvalidity, server.last_uid = None, 0
@@ -165,6 +166,29 @@ def save_server(server: IncomingServer, *, actor) -> IncomingServer:
     except IntegrityError:
         raise ValidationError({"name": "Another incoming server has this name."}) from None
     return server
+
+
+def _keep_stored_secrets(server: IncomingServer, stored: IncomingServer) -> None:
+    """A form names the secrets it was given (`_entered_secrets`); every other one keeps its
+    stored value, so a token the fetcher rotated while the form was open is not put back to
+    the old one. A new refresh token drops the access token minted from the old grant."""
+    entered = getattr(server, "_entered_secrets", None)
+    if entered is None or getattr(server, "_forget_secrets", False):
+        return
+    for name in IncomingServer.SECRET_FIELDS:
+        regranted = name == "oauth_access_token" and "oauth_refresh_token" in entered
+        if name not in entered and not regranted:
+            setattr(server, name, getattr(stored, name))
+    if "oauth_refresh_token" not in entered:
+        server.oauth_token_expires_at = stored.oauth_token_expires_at
+
+
+def delete_server(server: IncomingServer, *, actor) -> None:
+    """Delete a mailbox; the messages fetched from it stay, with their server unset."""
+    _require_server(actor, server, "delete")
+    with transaction.atomic():
+        audit("incoming.server.delete", actor=actor, obj=server, before=snapshot(server))
+        server.delete()
 
 
 def record_fetch(server: IncomingServer, *, count: int, error: str = "") -> IncomingServer:
