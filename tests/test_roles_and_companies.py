@@ -69,6 +69,8 @@ def test_audit_log_is_append_only(alice, acme):
 
 
 def test_user_roles_and_companies_are_audited(alice, bob, acme, globex):
+    alice.companies.add(globex)  # one gives only companies one administers (test_user_takeover)
+    alice.forget_companies()
     services.save_user(bob, actor=alice, companies=[acme, globex], roles=[Role.MAIL_MANAGER])
     bob.refresh_from_db()
     assert bob.has_role(Role.MAIL_MANAGER)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -107,7 +113,9 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
         return self._is_admin(request)
 
     def has_change_permission(self, request, obj=None):
-        return self._is_admin(request)
+        # a user who also belongs to a company the actor does not administer is read-only
+        return self._is_admin(request) and (
+            obj is None or services.may_manage_user(request.user, obj))
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -117,9 +125,41 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
             kwargs["queryset"] = Company.objects.filter(pk__in=request.user.company_ids())
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    def _refuse_unless_manager(self, request, object_id, action: str) -> None:
+        """Audit and refuse a write on a user the actor may only look at — before the admin
+        opens its transaction, so the audit row of the refusal is kept."""
+        target = self.get_object(request, unquote(object_id)) if object_id else None
+        if target is not None and self._is_admin(request):
+            services.require_user_manager(request.user, target, action)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST":
+            self._refuse_unless_manager(request, object_id, "user.update")
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def user_change_password(self, request, id, form_url=""):
+        if request.method == "POST":
+            self._refuse_unless_manager(request, id, "user.password")
+        user = self.get_object(request, unquote(id))
+        if request.method != "POST" or user is None or not self.has_change_permission(
+                request, user):
+            return super().user_change_password(request, id, form_url)
+        form = self.change_password_form(user, request.POST)
+        usable = form.is_valid() and form.cleaned_data["set_usable_password"]
+        if not form.is_valid() or not (usable or "unset-password" in request.POST):
+            return super().user_change_password(request, id, form_url)  # shows the errors
+        services.set_password(user, form.cleaned_data["password1"] if usable else None,
+                              actor=request.user)
+        update_session_auth_hash(request, user)
+        messages.success(request, "Password changed successfully." if usable
+                         else "Password-based authentication was disabled.")
+        return HttpResponseRedirect(reverse("admin:core_user_change", args=(user.pk,)))
+
     def save_model(self, request, obj, form, change):
-        if not change:  # the add form has no roles or companies; they follow on the edit form
-            services.save_user(obj, actor=request.user, companies=[], roles=[Role.USER])
+        if not change:  # the add form has no roles; the new user joins the actor's company
+            company = request.user.current_company_id
+            services.save_user(obj, actor=request.user, roles=[Role.USER],
+                               companies=[company] if company else [])
 
     def save_related(self, request, form, formsets, change):
         if not change:
@@ -139,9 +179,12 @@ class ApiKeyAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("user")
+        if request.user.is_superuser:
+            return qs
         if request.user.has_role(Role.ADMINISTRATOR):
-            return qs if request.user.is_superuser else qs.filter(
-                user__companies__in=request.user.company_ids()).distinct()
+            # keys of users the actor fully administers, and their own
+            return qs.filter(Q(user__in=services.manageable_users(request.user))
+                             | Q(user=request.user))
         return qs.filter(user=request.user)
 
     def has_add_permission(self, request):
@@ -161,9 +204,15 @@ class ApiKeyAdmin(ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
+        revoked = 0
         for key in queryset:
-            services.revoke_api_key(key, actor=request.user)
-        messages.success(request, f"Revoked {queryset.count()} key(s).")
+            try:
+                services.revoke_api_key(key, actor=request.user)
+            except PermissionDenied as exc:
+                messages.error(request, f"{key}: {exc}")
+            else:
+                revoked += 1
+        messages.success(request, f"Revoked {revoked} key(s).")
 
 
 class CronJobForm(forms.ModelForm):

@@ -89,10 +89,71 @@ def save_company(company: Company, *, actor: User | None) -> Company:
     return company
 
 
+def may_manage_user(actor: User | None, target: User) -> bool:
+    """Whether `actor` may change `target` (password, email, companies, roles, keys, active).
+
+    Only someone who administers *every* company the target belongs to may: otherwise an
+    Administrator of one shared company could reset the password of a user of two companies
+    and read the other one as them. A superuser is changed only by superusers; the system
+    (actor None: CLI, migrations) and a user acting on themselves for their own keys are
+    handled by the callers.
+    """
+    if actor is None or actor.is_superuser:
+        return True
+    if not actor.is_active or not actor.has_role(Role.ADMINISTRATOR):
+        return False
+    if target.is_superuser:
+        return False
+    if target.pk is None:
+        return True
+    stored = set(target.companies.values_list("id", flat=True))
+    return stored <= set(actor.company_ids())
+
+
+def manageable_users(actor: User) -> models.QuerySet[User]:
+    """The users `actor` may change, as a queryset (the set form of `may_manage_user`)."""
+    if actor.is_superuser:
+        return User.objects.all()
+    if not actor.is_active or not actor.has_role(Role.ADMINISTRATOR):
+        return User.objects.none()
+    ids = actor.company_ids()
+    return (User.objects.filter(companies__in=ids, is_superuser=False)
+            .exclude(companies__in=Company.objects.exclude(pk__in=ids)).distinct())
+
+
+def require_user_manager(actor: User | None, target: User, action: str) -> None:
+    """Raise PermissionDenied (after an audit row that survives the refusal) unless
+    `actor` may change `target`."""
+    if may_manage_user(actor, target):
+        return
+    refuse(action, actor=actor, obj=target,
+           reason="The user belongs to a company you do not administer.")
+
+
+def refuse(action: str, *, actor: User | None, obj: models.Model, reason: str) -> None:
+    """Audit a refused attempt in its own transaction, then raise PermissionDenied."""
+    company = getattr(actor, "current_company", None)
+    with transaction.atomic():
+        audit(f"{action}.refused", actor=actor, obj=obj, company=company,
+              after={"reason": reason})
+    raise PermissionDenied(reason)
+
+
 def save_user(user: User, *, actor: User | None, companies=None, roles=None) -> User:
-    """Create or update a user with companies and roles (Administrators only), audited."""
+    """Create or update a user with companies and roles (Administrators only), audited.
+
+    The actor must administer every company the user belongs to now and every company the
+    user is given (see `may_manage_user`)."""
     if actor is not None and not actor.has_role(Role.ADMINISTRATOR):
         raise PermissionDenied("Only administrators can manage users.")
+    if user.pk:
+        require_user_manager(actor, user, "user.update")
+    if companies is not None and actor is not None and not actor.is_superuser:
+        wanted = {c if isinstance(c, int) else c.pk for c in companies}
+        foreign = wanted - set(actor.company_ids())
+        if foreign:
+            refuse("user.update" if user.pk else "user.create", actor=actor, obj=user,
+                   reason="You can only give a user companies you administer.")
     with transaction.atomic():
         before = snapshot(User.objects.get(pk=user.pk), _USER_AUDIT) if user.pk else {}
         if before:
@@ -117,6 +178,23 @@ def save_user(user: User, *, actor: User | None, companies=None, roles=None) -> 
         after["roles"] = sorted(user.role_names())
         audit("user.update" if before else "user.create", actor=actor, obj=user,
               company=user.current_company, before=before, after=after)
+    return user
+
+
+def set_password(user: User, raw_password: str | None, *, actor: User | None) -> User:
+    """Set (or, with None, disable) a user's password, audited; only for a full manager."""
+    if actor is not None and actor.pk != user.pk:
+        if not actor.has_role(Role.ADMINISTRATOR):
+            raise PermissionDenied("Only administrators can set other users' passwords.")
+        require_user_manager(actor, user, "user.password")
+    with transaction.atomic():
+        if raw_password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(raw_password)
+        user.save(update_fields=["password"])
+        audit("user.password", actor=actor, obj=user, company=user.current_company,
+              after={"usable": raw_password is not None})
     return user
 
 
@@ -154,8 +232,10 @@ def switch_company(user: User, company_id: int) -> Company:
 
 def create_api_key(user: User, *, actor: User | None, name: str = "") -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is shown this once and never again."""
-    if actor is not None and actor.pk != user.pk and not actor.has_role(Role.ADMINISTRATOR):
-        raise PermissionDenied("Only administrators can create keys for other users.")
+    if actor is not None and actor.pk != user.pk:
+        if not actor.has_role(Role.ADMINISTRATOR):
+            raise PermissionDenied("Only administrators can create keys for other users.")
+        require_user_manager(actor, user, "apikey.create")
     prefix = secrets.token_hex(4)
     secret = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
@@ -166,8 +246,10 @@ def create_api_key(user: User, *, actor: User | None, name: str = "") -> tuple[A
 
 
 def revoke_api_key(key: ApiKey, *, actor: User | None) -> ApiKey:
-    if actor is not None and actor.pk != key.user_id and not actor.has_role(Role.ADMINISTRATOR):
-        raise PermissionDenied("Only administrators can revoke other users' keys.")
+    if actor is not None and actor.pk != key.user_id:
+        if not actor.has_role(Role.ADMINISTRATOR):
+            raise PermissionDenied("Only administrators can revoke other users' keys.")
+        require_user_manager(actor, key.user, "apikey.revoke")
     with transaction.atomic():
         if key.revoked_at is None:
             key.revoked_at = timezone.now()
