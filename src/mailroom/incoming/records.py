@@ -46,7 +46,10 @@ def build(model: type[models.Model], *, company, defaults: dict, subject: str, p
         values[partner_field.name] = partner
     for key, value in defaults.items():
         field = model._meta.get_field(key)
+        if field.name == "company":
+            continue  # never from defaults (routing.defaults refuses them when saved)
         values[field.attname if field.is_relation else key] = value
     for key, value in values.items():
         setattr(record, key, value)
+    record.company = company  # last, so nothing above can move the record to another company
     return record

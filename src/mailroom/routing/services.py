@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 from mailroom.core import records
 from mailroom.core.services import audit, snapshot
 from mailroom.lib import verp
+from mailroom.routing import defaults as alias_defaults
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 
 # --- writing ---------------------------------------------------------------------------------
@@ -66,43 +67,27 @@ def save_alias_domain(domain: AliasDomain, *, actor) -> AliasDomain:
 
 
 def validate_alias(alias: Alias) -> None:
-    """The record type exists and every default names a writable field with a valid value."""
+    """The record type exists, every default names a writable field with a valid value of the
+    alias's own company (`routing.defaults`), and its thread and parent records are its
+    company's too."""
     try:
-        record_type = records.get(alias.record_type)
+        records.get(alias.record_type)
     except LookupError:
         raise ValidationError({"record_type": f"Unknown record type {alias.record_type!r}."}) \
             from None
     if alias.domain_id and alias.domain.company_id != alias.company_id:
         raise ValidationError({"domain": "The domain belongs to another company."})
-    if not isinstance(alias.defaults, dict):
-        raise ValidationError({"defaults": 'Give an object such as {"priority": "high"}.'})
-    model = record_type.model
-    errors = []
-    for name, value in alias.defaults.items():
-        try:
-            field = model._meta.get_field(name)
-        except Exception:
-            errors.append(f"{record_type.label} has no field {name!r}.")
-            continue
-        if not field.editable or field.primary_key or name == "company":
-            errors.append(f"{name!r} cannot be set by an alias.")
-            continue
-        try:
-            if field.is_relation:
-                target = field.related_model
-                found = target.objects.filter(pk=value)
-                if hasattr(target, "company_id"):
-                    found = found.filter(company_id=alias.company_id)
-                if not found.exists():
-                    raise ValidationError(f"no {target._meta.verbose_name} with id {value!r}")
-            else:
-                field.clean(value, None)
-        except ValidationError as exc:
-            errors.append(f"{name}: {'; '.join(exc.messages)}")
+    errors = alias_defaults.problems(alias.record_type, alias.company_id, alias.defaults)
     if errors:
         raise ValidationError({"defaults": errors})
-    if bool(alias.thread_content_type_id) != bool(alias.thread_object_id):
-        raise ValidationError({"thread_object_id": "Name both the type and the record."})
+    problem = alias_defaults.record_problem(alias.thread_content_type_id,
+                                            alias.thread_object_id, alias.company_id)
+    if problem:
+        raise ValidationError({"thread_object_id": problem})
+    problem = alias_defaults.record_problem(alias.parent_content_type_id,
+                                            alias.parent_object_id, alias.company_id)
+    if problem:
+        raise ValidationError({"parent_object_id": problem})
 
 
 def save_alias(alias: Alias, *, actor) -> Alias:
