@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -57,6 +64,16 @@ class FieldErrors(Exception):
 
 def _body(items: list[tuple[str | None, str]]) -> dict[str, Any]:
     return {"detail": [{"field": field, "message": message} for field, message in items]}
+
+
+def error_response(status: int, message: str, field: str | None = NON_FIELD) -> JsonResponse:
+    """The error shape outside ninja (URL fallbacks, middleware): same body, same type."""
+    return JsonResponse(_body([(field, message)]), status=status)
+
+
+def too_big_message() -> str:
+    return (f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+            "bytes this endpoint accepts.")
 
 
 def _pydantic_message(error: dict[str, Any]) -> str:
@@ -141,6 +158,14 @@ def install(api: NinjaAPI) -> None:
             NON_FIELD, "A value is out of range or too long for the database.",
         )])
 
+    def on_too_big(request, exc: RequestDataTooBig):
+        return respond(request, 413, [("body", too_big_message())])
+
+    def on_bad_request(request, exc: Exception):
+        # a malformed form body, too many fields, a broken upload: the client's fault
+        return respond(request, 400, [("body", "The request body could not be read: "
+                                               f"{exc or 'malformed request'}.")])
+
     api.add_exception_handler(ApiError, on_api_error)
     api.add_exception_handler(FieldErrors, on_field_errors)
     api.add_exception_handler(NinjaValidationError, on_ninja_validation)
@@ -154,6 +179,10 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(RestrictedError, on_protected)
     api.add_exception_handler(IntegrityError, on_integrity)
     api.add_exception_handler(DataError, on_data_error)
+    api.add_exception_handler(RequestDataTooBig, on_too_big)
+    api.add_exception_handler(SuspiciousOperation, on_bad_request)
+    api.add_exception_handler(MultiPartParserError, on_bad_request)
+    api.add_exception_handler(UnreadablePostError, on_bad_request)
 
 
 def idempotency_key_from(body: str | None, header: str | None) -> str | None:

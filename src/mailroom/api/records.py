@@ -42,7 +42,7 @@ class TrackingOut(Schema):
     new_value: str
 
 
-class AttachmentOut(Schema):
+class MessageAttachmentOut(Schema):
     id: int
     name: str
     mimetype: str
@@ -64,7 +64,7 @@ class MessageOut(Schema):
     parent_id: int | None
     message_id: str
     tracking: list[TrackingOut]
-    attachments: list[AttachmentOut]
+    attachments: list[MessageAttachmentOut]
 
 
 class MessageList(Schema):

@@ -11,7 +11,7 @@ import importlib
 from django.apps import apps
 from ninja import NinjaAPI
 
-from mailroom.api import account, errors, records
+from mailroom.api import account, errors, openapi, records
 from mailroom.api.auth import AUTH
 
 DESCRIPTION = """\
@@ -41,8 +41,14 @@ def _app_routers(api: NinjaAPI) -> None:
             api.add_router(getattr(module, "prefix", ""), router)
 
 
+class MailroomAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return openapi.tidy(schema)
+
+
 def build_api() -> NinjaAPI:
-    api = NinjaAPI(
+    api = MailroomAPI(
         title="Mailroom API",
         version="1.0",
         description=DESCRIPTION,

@@ -150,7 +150,7 @@ class AttachmentIn(StrictIn):
                                description="For inline images referenced as cid:… in html.")
 
 
-class RecordLinkIn(StrictIn):
+class EmailRecordIn(StrictIn):
     type: RecordTypeName = Field(..., description="A record type key, e.g. 'crm.lead'.")
     id: F.Id
 
@@ -169,7 +169,7 @@ class EmailIn(StrictIn):
         default_factory=list, max_length=100,
         description="Each file and all of them together at most MAX_ATTACHMENT_BYTES (25 MB "
                     "by default) once decoded; the whole request at most 30 MB.")
-    record: RecordLinkIn | None = None
+    record: EmailRecordIn | None = None
     priority: PriorityName = "normal"
     purpose: Literal["transactional", "bulk"] = "transactional"
     scheduled_at: Moment | None = Field(None, description="Not sent before this time.")
@@ -186,12 +186,12 @@ class EmailIn(StrictIn):
 
 # --- output --------------------------------------------------------------------------------
 
-class RecordLinkOut(Schema):
+class EmailRecordOut(Schema):
     type: str
     id: int
 
 
-class RecipientOut(Schema):
+class EmailRecipientOut(Schema):
     kind: str
     name: str
     address: str
@@ -213,7 +213,7 @@ class AttemptOut(Schema):
     duration_ms: int
 
 
-class AttachmentOut(Schema):
+class EmailAttachmentOut(Schema):
     name: str
     mimetype: str
     size: int
@@ -230,7 +230,7 @@ class EmailSummary(Schema):
     email_from: str
     reply_to: str
     subject: str
-    record: RecordLinkOut | None
+    record: EmailRecordOut | None
     server_id: int | None
     used_server_id: int | None
     idempotency_key: str | None
@@ -243,7 +243,7 @@ class EmailSummary(Schema):
     failure_type: str
     failure_reason: str
     uncertain: bool = Field(description="A worker died mid-send: it may have arrived twice.")
-    recipients: list[RecipientOut]
+    recipients: list[EmailRecipientOut]
 
 
 class EmailOut(EmailSummary):
@@ -251,7 +251,7 @@ class EmailOut(EmailSummary):
     body_text: str
     headers: dict[str, Any]
     is_automatic: bool
-    attachments: list[AttachmentOut]
+    attachments: list[EmailAttachmentOut]
     attempts: list[AttemptOut]
 
 
@@ -383,7 +383,7 @@ def _check_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-def _linked_record(user, link: RecordLinkIn, company_id: int):
+def _linked_record(user, link: EmailRecordIn, company_id: int):
     model = records.get(link.type).model
     require_perm(user, model, "view")
     record = writing.visible(model, user).filter(pk=link.id).first()

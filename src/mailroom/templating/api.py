@@ -118,7 +118,7 @@ class SendIn(PreviewIn):
         description="Or the Idempotency-Key header: a retried call returns the first mail.")
 
 
-class RecipientOut(Schema):
+class PreviewRecipientOut(Schema):
     name: str
     address: str
     partner_id: int | None
@@ -136,7 +136,7 @@ class PreviewOut(Schema):
     html: str = Field(description="The final HTML: layout, inlined CSS, absolute links.")
     text: str
     email_from: str
-    to: list[RecipientOut]
+    to: list[PreviewRecipientOut]
     cc: list[str]
     reply_to: str
     lang: str

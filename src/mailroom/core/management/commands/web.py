@@ -22,12 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, threads: int, **options) -> None:
         from django.core.wsgi import get_wsgi_application
-        from waitress import create_server
+
+        from mailroom.core.web_server import create_web_server
 
         application = get_wsgi_application()
         try:
-            server = create_server(application, host=host, port=port, threads=threads,
-                                   ident="Mailroom", clear_untrusted_proxy_headers=True)
+            server = create_web_server(application, host=host, port=port, threads=threads,
+                                       ident="Mailroom", clear_untrusted_proxy_headers=True)
         except OSError as exc:
             raise CommandError(f"Cannot listen on {host}:{port}: {exc}") from exc
 
