@@ -291,6 +291,24 @@ def test_idn_domain_is_punycode_and_smtputf8_keeps_utf8():
         == "bücher.example"
 
 
+def test_the_ascii_copy_writes_a_utf8_local_part_as_an_encoded_group():
+    """For servers without SMTPUTF8: ASCII headers that still name every recipient."""
+    with pytest.raises(mime.UnencodableAddress, match="SMTPUTF8"):
+        build_message(**{**BASE, "to": [("Jö", "jöhn@bücher.example"), "ann@example.test"]})
+    raw = build_message(**{**BASE, "to": [("Jö", "jöhn@bücher.example"), "ann@example.test"],
+                           "downgrade": True})
+    assert raw.isascii()
+    to = email.message_from_bytes(raw, policy=email.policy.default)["to"]
+    assert not to.defects
+    assert [g.display_name for g in to.groups] == ["Jö <jöhn@bücher.example>", None]
+    assert [a.addr_spec for a in to.addresses] == ["ann@example.test"]
+    # an ASCII local part needs no downgrading, and a bad domain is still refused
+    assert b"To: ann@xn--bcher-kva.example\r\n" in build_message(
+        **{**BASE, "to": ["ann@bücher.example"], "downgrade": True})
+    with pytest.raises(mime.UnencodableAddress):
+        build_message(**{**BASE, "to": ["jöhn@exa mple.test"], "downgrade": True})
+
+
 @pytest.mark.parametrize("addr", ["no-at-sign", "@example.test", "x@", "x@bad..idn.ü",
                                   "x@exa mple.test", "x@a..b", "x@-a.test", "x@a.test>"])
 def test_invalid_addresses_are_refused(addr):

@@ -38,6 +38,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     at: float
+    mail_options: list[str] = field(default_factory=list)  # e.g. SMTPUTF8, BODY=8BITMIME
 
     def header(self, name: str) -> str | None:
         value = _headers_parser.parsebytes(self.data).get(name)
@@ -127,7 +128,8 @@ class Handler:
             return faults.data
         with self.peer.lock:
             self.peer.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                               envelope.original_content, time.time()))
+                                               envelope.original_content, time.time(),
+                                               list(envelope.mail_options)))
         return "250 2.0.0 Queued"
 
 
@@ -191,8 +193,9 @@ class SmtpPeer:
     def __init__(self, *, implicit_tls: ssl.SSLContext | None = None,
                  starttls: ssl.SSLContext | None = None, users: dict[str, str] | None = None,
                  size_limit: int = 2**25, hostname: str = "mx.peer.test",
-                 pipelining: bool = True) -> None:
+                 pipelining: bool = True, smtputf8: bool = False) -> None:
         self.implicit_tls = implicit_tls
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531)
         self.pipelining = pipelining
         self.starttls = starttls
         self.users = users
@@ -256,6 +259,7 @@ class SmtpPeer:
     def _protocol(self) -> PeerSMTP:
         smtp = PeerSMTP(Handler(self), hostname=self.hostname, tls_context=self.starttls,
                         data_size_limit=self.size_limit, loop=self.loop, timeout=30,
+                        enable_SMTPUTF8=self.smtputf8,
                         auth_require_tls=True, auth_required=self.users is not None,
                         authenticator=self._authenticate if self.users is not None else None)
         smtp.peer = self

@@ -29,3 +29,49 @@ def normalize_email(value: str) -> str:
 
 def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower()
+
+
+# --- on the wire ----------------------------------------------------------------------------
+
+_PHRASE_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                         "!#$%&'*+-/=?^_`{|}~ ")
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain as DNS and SMTP without SMTPUTF8 know it: IDNA 2008 (UTS 46) A-labels,
+    lowercased. Raises InvalidAddress when it cannot be encoded."""
+    import idna  # a dependency of email-validator
+
+    domain = domain.strip().rstrip(".").lower()
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidAddress(f"The domain {domain!r} cannot be encoded: {exc}") from exc
+
+
+def envelope_address(address: str) -> tuple[str, bool]:
+    """(the address as it goes in MAIL FROM / RCPT TO, whether it needs SMTPUTF8).
+
+    The domain always travels as its IDNA A-label (`xn--…`), which every server understands;
+    only a non-ASCII local part needs a server that offers SMTPUTF8 (RFC 6531).
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address, not address.isascii()
+    return f"{local}@{ascii_domain(domain)}", not local.isascii()
+
+
+def format_mailbox(name: str, address: str) -> str:
+    """`"Name" <address>` for display and storage, Unicode kept (RFC 6532 style).
+
+    Unlike `email.utils.formataddr` it does not insist on an ASCII address (a sender with a
+    UTF-8 local part arrives over SMTPUTF8) and does not turn the name into encoded-words.
+    """
+    name = " ".join((name or "").split())
+    if not name:
+        return address
+    if not all(c in _PHRASE_SAFE or not c.isascii() for c in name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"

@@ -17,7 +17,8 @@ What it writes:
   RFC 2047 says.
 - Addresses: IDN domains as punycode (IDNA 2008 / UTS 46) unless `smtputf8=True`, where the
   address is written as UTF-8 (RFC 6532). A non-ASCII local part needs `smtputf8=True`,
-  otherwise `UnencodableAddress` is raised: the caller must pick a server that offers SMTPUTF8.
+  otherwise `UnencodableAddress` is raised: the caller must pick a server that offers SMTPUTF8,
+  or ask for the ASCII copy (`downgrade=True`: such an address becomes an encoded group).
 - Bodies: 7bit when pure printable ASCII with short lines and nothing an MTA might rewrite,
   else quoted-printable (mostly Latin text) or base64 (mostly non-Latin text). Attachments are
   base64; non-ASCII or long file names use RFC 2231 parameters.
@@ -272,11 +273,30 @@ def format_address(name: str | None, addr: str, *, smtputf8: bool = False,
     return f"{_display_name(name)} <{spec}>" if name else spec
 
 
-def _address_list(field: str, addresses: Iterable[Address], smtputf8: bool) -> str | None:
+def downgraded_address(name: str | None, addr: str, *, field: str = "address") -> str:
+    """An address with a non-ASCII local part, for a message without SMTPUTF8: an empty group
+    whose display name is the original mailbox as encoded-words (as RFC 6857 downgrades), so
+    every reader shows who it was while nothing can mistake it for an ASCII address."""
+    _check(field, addr)
+    local, _, domain = addr.rpartition("@")
+    if not local or not domain or local.isascii():
+        raise UnencodableAddress(f"{field}: {addr!r} does not need downgrading")
+    _ascii_domain(domain)  # a domain no server could reach is refused all the same
+    mailbox = f"{one_line_name(_check(field, name))} <{addr}>" if name else addr
+    return "\r\n ".join(_encoded_words(mailbox, 600, 600)) + " :;"
+
+
+def _address_list(field: str, addresses: Iterable[Address], smtputf8: bool,
+                  downgrade: bool = False) -> str | None:
     formatted = []
     for item in addresses:
         name, addr = ("", item) if isinstance(item, str) else item
-        formatted.append(format_address(name, addr, smtputf8=smtputf8, field=field))
+        try:
+            formatted.append(format_address(name, addr, smtputf8=smtputf8, field=field))
+        except UnencodableAddress:
+            if not downgrade or smtputf8 or addr.rpartition("@")[0].isascii():
+                raise
+            formatted.append(downgraded_address(name, addr, field=field))
     if not formatted:
         return None
     line = field + ": " + formatted[0]
@@ -419,28 +439,35 @@ def build_message(
     headers: Mapping[str, str] | None = None,
     attachments: Sequence[Attachment] = (),
     smtputf8: bool = False,
+    downgrade: bool = False,
 ) -> bytes:
     """The complete RFC 5322 message as bytes with CRLF line endings, ready for DATA.
 
     Bcc recipients belong to the SMTP envelope only and are not an argument here. A naive
     `date` is taken as UTC; None means now. `headers` adds fields such as Auto-Submitted or
     List-Unsubscribe: ASCII values are written as given (folded), others as encoded-words.
+
+    `smtputf8` writes addresses in UTF-8 (RFC 6532; only for a server that offers SMTPUTF8).
+    Without it, an address with a non-ASCII local part raises UnencodableAddress, unless
+    `downgrade` writes it as an encoded group (`downgraded_address`): the ASCII copy of the
+    message for the servers that do not offer SMTPUTF8.
     """
     out: list[str] = []
     when = date or datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     out.append("Date: " + format_datetime(when) + CRLF)
-    from_line = _address_list("From", [from_addr], smtputf8)
+    from_line = _address_list("From", [from_addr], smtputf8, downgrade)
     assert from_line is not None
     out.append(from_line)
     if reply_to:
         many = [reply_to] if isinstance(reply_to, str | tuple) else list(reply_to)
-        line = _address_list("Reply-To", many, smtputf8)
+        line = _address_list("Reply-To", many, smtputf8, downgrade)
         if line:
             out.append(line)
-    out.append(_address_list("To", to, smtputf8) or "To: undisclosed-recipients:;\r\n")
-    cc_line = _address_list("Cc", cc, smtputf8)
+    out.append(_address_list("To", to, smtputf8, downgrade)
+               or "To: undisclosed-recipients:;\r\n")
+    cc_line = _address_list("Cc", cc, smtputf8, downgrade)
     if cc_line:
         out.append(cc_line)
     out.append(_unstructured("Subject", _check("Subject", subject)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
 from functools import lru_cache
 
@@ -65,6 +66,13 @@ def ascii_domain(domain: str) -> str:
     return idna.encode(domain, uts46=True).decode("ascii")
 
 
+@dataclass(frozen=True, slots=True)
+class Built:
+    raw: bytes  # ASCII headers
+    utf8_raw: bytes | None  # UTF-8 headers, for SMTPUTF8 servers (internationalised mail)
+    envelopes: dict[int, str]  # recipient pk -> envelope sender (VERP)
+
+
 class Composer:
     """Builds messages for one batch at a time (`load`, then `compose` per mail)."""
 
@@ -109,8 +117,19 @@ class Composer:
 
     def compose(self, mail: OutgoingMail, recipients: list[OutgoingRecipient],
                 pending: list[OutgoingRecipient]) -> tuple[bytes, dict[int, str]]:
-        """(the message bytes, {recipient pk: envelope sender}). Raises ValueError when the
-        message cannot be encoded (lib.mime names the field)."""
+        """(the message bytes, {recipient pk: envelope sender}); see `build`."""
+        built = self.build(mail, recipients, pending)
+        return built.raw, built.envelopes
+
+    def build(self, mail: OutgoingMail, recipients: list[OutgoingRecipient],
+              pending: list[OutgoingRecipient]) -> Built:
+        """The message and its envelope senders. Raises ValueError when the message cannot
+        be encoded (lib.mime names the field).
+
+        A message with an address whose local part is not ASCII is built twice: with UTF-8
+        headers (RFC 6532) for servers that offer SMTPUTF8, and an ASCII copy where that
+        address is written as an encoded group, for the others (the recipients with an ASCII
+        address still get it; the transport fails the others alone)."""
         name, address = parse_from(mail.email_from)
         if "@" not in address:
             raise ValueError(f"The sender address {mail.email_from!r} is not valid.")
@@ -131,15 +150,18 @@ class Composer:
                                          a.content_id or None, inline=bool(a.content_id))
                          for a in self._attachments.get(mail.pk, ())],
         )
+        utf8_raw = None
         try:
             raw = mime.build_message(**arguments)
         except mime.UnencodableAddress:
-            raw = mime.build_message(**arguments, smtputf8=True)  # needs a SMTPUTF8 server
+            utf8_raw = mime.build_message(**arguments, smtputf8=True)
+            raw = mime.build_message(**arguments, downgrade=True)
         signer = self.signer(mail.company_id, domain)
         if signer is not None:
             raw = signer.sign(raw)
+            utf8_raw = signer.sign(utf8_raw) if utf8_raw is not None else None
         envelope_domain = ascii_domain(domain)
         envelopes = {r.pk: verp.make_bounce_address(mail_id=mail.pk, recipient_id=r.pk,
                                                     domain=envelope_domain, key=self.key)
                      for r in pending}
-        return raw, envelopes
+        return Built(raw, utf8_raw, envelopes)

@@ -8,14 +8,17 @@ One pass of `Sender.run_once`:
 2. prepare — recipients, attachments, servers and DKIM keys in a few queries; expired mails
    fail here, each message is built and signed once (compose.py);
 3. deliver — per server: reserve rate-limit room, then send over up to `max_connections`
-   pooled connections in threads that never touch the database; a server that cannot be used
-   opens its circuit and its mails fail over to the next matching server in the same pass;
+   pooled connections in threads that never touch the database (lanes.py; an error on one
+   mail stays with that mail); a server that cannot be used opens its circuit and its mails
+   fail over to the next matching server in the same pass. Meanwhile the main thread renews
+   the lease of the mails in the air (a heartbeat, leases.py);
 4. settle — per-recipient results become recipient, mail, attempt and notification rows in a
-   handful of statements, in one transaction guarded by the lease.
+   handful of statements, in one transaction guarded by the lease (settle.py).
 
-A worker killed between 3 and 4 leaves `sending` rows behind; when their lease expires
-`reap_leases` makes them `uncertain` and due: they are sent again with the same Message-ID and
-stay flagged (`was_uncertain`). Accepted recipients are never sent again.
+A worker killed between 3 and 4 leaves `sending` rows behind and stops renewing them; when
+their (short) lease expires `reap_leases` makes them `uncertain` and due: they are sent again
+with the same Message-ID and stay flagged (`was_uncertain`). Accepted recipients are never
+sent again.
 """
 
 from __future__ import annotations
@@ -24,8 +27,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -33,6 +35,15 @@ from django.utils import timezone
 
 from mailroom.outgoing import choice
 from mailroom.outgoing.compose import Composer
+from mailroom.outgoing.jobs import Flight, Job, Lane, attempt_row, broken_reason
+from mailroom.outgoing.lanes import LaneRunner
+from mailroom.outgoing.leases import (  # noqa: F401 - reap_leases is the sender's API too
+    HEARTBEAT,
+    HOUSEKEEPING_EVERY,
+    LEASE,
+    reap_leases,
+    renew_leases,
+)
 from mailroom.outgoing.models import (
     FailureType,
     MailServer,
@@ -41,13 +52,7 @@ from mailroom.outgoing.models import (
     SendAttempt,
 )
 from mailroom.outgoing.pool import ConnectionPool
-from mailroom.outgoing.transport import (
-    SENDER,
-    RecipientResult,
-    SmtpConnection,
-    SmtpError,
-    SslContextSource,
-)
+from mailroom.outgoing.transport import SmtpError, SslContextSource
 
 log = logging.getLogger("mailroom.sender")
 
@@ -61,90 +66,15 @@ MIN_BATCH, MAX_BATCH = 20, 1000
 # reached are released (unchanged) and claimed again in priority order, so an immediate mail
 # never waits behind more than about one budget of sending, however slow the servers are.
 PASS_BUDGET = 0.5
-LEASE = timedelta(minutes=10)
 # One step keeps claiming new batches for this long while there is work, then returns so the
 # worker's other steps get their turn.
 STEP_SECONDS = 2.0
-HOUSEKEEPING_EVERY = 10.0  # seconds between lease reaping passes
 MAX_THREADS = 64
-
-
-# --- one mail in flight ---------------------------------------------------------------------
-
-@dataclass(eq=False)
-class Job:
-    mail: OutgoingMail
-    recipients: list[OutgoingRecipient]
-    candidates: list[MailServer] = field(default_factory=list)
-    raw: bytes = b""
-    envelopes: dict[int, str] = field(default_factory=dict)  # recipient pk -> bounce address
-    results: dict[int, RecipientResult] = field(default_factory=dict)
-    attempts: list[SendAttempt] = field(default_factory=list)
-    # the outcome, when decided without sending (expired, too large, waiting…)
-    state: str | None = None
-    failure_type: str = ""
-    reason: str = ""
-    wait_until: datetime | None = None
-    attempted: bool = False
-    used_server: MailServer | None = None
-    spent_ms: int = 0
-    previous_state: str = State.OUTGOING
-    released: bool = False  # not reached in this pass: back to previous_state, untouched
-
-    @property
-    def pending(self) -> list[OutgoingRecipient]:
-        return [r for r in self.recipients if r.status == Status.PENDING]
-
-    def fail(self, failure_type: str, reason: str) -> None:
-        """Permanent failure of every pending recipient, before any SMTP traffic."""
-        self.state, self.failure_type, self.reason = State.EXCEPTION, failure_type, reason
-        for recipient in self.pending:
-            self.results[recipient.pk] = RecipientResult(
-                recipient.address, False, failure_type=failure_type, reason=reason)
-
-    def defer(self, failure_type: str, reason: str) -> None:
-        """Try again after the back-off (counts as an attempt)."""
-        self.state, self.failure_type, self.reason = State.DEFERRED, failure_type, reason
-        self.attempted = True
-
-    def release(self) -> None:
-        self.released = True
-
-    def wait(self, until: datetime, reason: str) -> None:
-        """Not an attempt: a rate limit or an open circuit; due again at `until`."""
-        self.state, self.reason, self.wait_until = State.DEFERRED, reason, until
-        self.failure_type = ""
-
-
-@dataclass(eq=False)
-class Lane:
-    """The mails one connection sends, and what happened to the connection."""
-
-    server: MailServer
-    jobs: list[Job]
-    token: str | None = None
-    error: SmtpError | None = None  # the server could not be used
-    opened: bool = False
-    unattempted: list[Job] = field(default_factory=list)
-    slot: int = 0  # which of the server's connections this lane runs on
-    started: float = 0.0
-    ended: float = 0.0
-
-
-@dataclass(eq=False)
-class Flight:
-    """A batch whose connections are running."""
-
-    jobs: list[Job]
-    lanes: list[Lane]
-    reservations: dict[int, choice.Reservation]
-    futures: list[Future]
-    now: datetime
 
 
 # --- the sender -------------------------------------------------------------------------------
 
-class Sender:
+class Sender(LaneRunner):
     def __init__(self, owner: str, *, batch_size: int | None = None,
                  lease: timedelta = LEASE, pass_budget: float = PASS_BUDGET,
                  clock: Callable[[], datetime] = timezone.now,
@@ -168,6 +98,9 @@ class Sender:
         self._slots: dict[tuple[int, int], Future] = {}
         self.composer = Composer()
         self._housekept = 0.0
+        # the lease is renewed this often (real seconds) while a pass runs
+        self.beat_every = min(HEARTBEAT, lease / 4).total_seconds()
+        self._beaten = time.monotonic()
 
     # --- the pass -------------------------------------------------------------------------
 
@@ -208,8 +141,8 @@ class Sender:
             # let the connections finish, and record what the next batch did if the database
             # lets us (else its lease runs out and it becomes uncertain: never lost)
             for in_air in (flight, upcoming):
-                for future in in_air.futures if in_air is not None else ():
-                    future.exception()
+                if in_air is not None:
+                    self._wait(in_air.futures, errors=False)
             if upcoming is not None:
                 try:
                     self.finish(upcoming)
@@ -230,6 +163,25 @@ class Sender:
         if sent:
             wanted = int(sent / seconds * self.pass_budget * 1.25)
             self.batch_size = max(MIN_BATCH, min(MAX_BATCH, (self.batch_size + wanted) // 2))
+
+    def heartbeat(self) -> None:
+        """Renew the lease of the mails this worker is sending, when a beat is due."""
+        if time.monotonic() - self._beaten >= self.beat_every:
+            self._beaten = time.monotonic()
+            renew_leases(self.owner, self.clock(), self.lease)
+
+    def _wait(self, futures: list[Future], *, errors: bool = True) -> None:
+        """Wait for lanes to finish, renewing the leases meanwhile (a pass may take longer
+        than the lease: a slow server, a large message). Raises the first lane's error."""
+        pending = set(futures)
+        while pending:
+            left = max(0.0, self.beat_every - (time.monotonic() - self._beaten))
+            _, pending = wait(pending, timeout=left)
+            if pending:
+                self.heartbeat()
+        for future in futures:
+            if errors:
+                future.result()
 
     def housekeeping(self, now: datetime) -> None:
         self.pool.close_idle()
@@ -284,8 +236,15 @@ class Sender:
                 self._prepare_one(job, servers[mail.company_id], now)
             except Exception as exc:  # a bug must not block the batch: this mail fails alone
                 log.exception("sender: cannot prepare mail %s", mail.pk)
-                job.fail(FailureType.UNKNOWN, f"Mailroom could not build this message: {exc}")
+                self._unbuildable(job, None, now, FailureType.UNKNOWN, broken_reason(exc))
         return jobs
+
+    def _unbuildable(self, job: Job, server: MailServer | None, now: datetime,
+                     failure_type: str, reason: str) -> None:
+        """The message cannot be built: it fails alone, with an attempt row saying why."""
+        job.fail(failure_type, reason)
+        job.attempted = True
+        job.attempts.append(attempt_row(job, server, now, 0, self.owner))
 
     def _prepare_one(self, job: Job, servers: list[MailServer], now: datetime) -> None:
         mail = job.mail
@@ -306,11 +265,13 @@ class Sender:
             job.defer(FailureType.NO_SERVER, reason)
             return
         try:
-            job.raw, job.envelopes = self.composer.compose(mail, job.recipients, job.pending)
+            built = self.composer.build(mail, job.recipients, job.pending)
         except ValueError as exc:  # lib.mime refuses what it cannot encode, naming it
-            job.fail(FailureType.INVALID_RECIPIENT if "address" in str(exc).lower()
-                     else FailureType.UNKNOWN, f"The message cannot be built: {exc}")
+            self._unbuildable(job, candidates[0], now,
+                              FailureType.INVALID_RECIPIENT if "address" in str(exc).lower()
+                              else FailureType.UNKNOWN, f"The message cannot be built: {exc}")
             return
+        job.raw, job.utf8_raw, job.envelopes = built.raw, built.utf8_raw, built.envelopes
         size = len(job.raw)
         fitting = [s for s in candidates if not s.size_limit or size <= s.size_limit]
         if not fitting:
@@ -343,14 +304,12 @@ class Sender:
     def finish(self, flight: Flight) -> None:
         """Wait for the connections of `flight`; fail over what a dead server could not
         take (synchronously: a rare path)."""
-        for future in flight.futures:
-            future.result()
+        self._wait(flight.futures)
         failed: set[int] = set()
         again = self._after_round(flight.lanes, flight.reservations, failed, flight.now)
         while again:
             lanes, reservations = self._plan(again, flight.now)
-            for future in self._start(lanes):
-                future.result()
+            self._wait(self._start(lanes))
             again = self._after_round(lanes, reservations, failed, flight.now)
         self._adapt(flight.jobs, flight.lanes)
 
@@ -416,94 +375,6 @@ class Sender:
             lanes += [Lane(server, go[i::width], token, slot=i) for i in range(width)]
         return lanes, reservations
 
-    def _run_lane(self, lane: Lane, deadline: float) -> None:
-        """One connection's work, in a thread: no database access here."""
-        connection_ = None
-        try:
-            for index, job in enumerate(lane.jobs):
-                if time.monotonic() > deadline:
-                    lane.unattempted += lane.jobs[index:]
-                    return
-                try:
-                    connection_ = self._send_job(lane, job, connection_)
-                except SmtpError as exc:  # the server cannot be used (now)
-                    lane.error = exc
-                    lane.unattempted += lane.jobs[index + (1 if job.attempted else 0):]
-                    return
-        except Exception as exc:  # a bug: the rest of the lane is retried later
-            log.exception("sender: connection to %s failed unexpectedly", lane.server.name)
-            for job in lane.jobs:
-                if not job.attempted:
-                    job.defer(FailureType.UNKNOWN, f"Unexpected error while sending: {exc}")
-        finally:
-            if connection_ is not None:
-                self.pool.give(connection_)
-
-    def _connect(self, lane: Lane) -> tuple[SmtpConnection, bool]:
-        pooled = self.pool.take(lane.server)
-        if pooled is not None:
-            lane.opened = True
-            return pooled, True
-        fresh = SmtpConnection(lane.server, timeout=self.timeout, ssl_context=self.ssl_context,
-                               oauth_token=lane.token)
-        fresh.open()  # SmtpError: the caller fails over
-        lane.opened = True
-        return fresh, False
-
-    def _send_job(self, lane: Lane, job: Job,
-                  conn: SmtpConnection | None) -> SmtpConnection | None:
-        """Send `job` to each pending recipient (one transaction each: the VERP envelope sender
-        names the recipient). Raises SmtpError when no connection can be opened at all."""
-        started = timezone.now()
-        try:
-            return self._send_recipients(lane, job, conn)
-        finally:
-            if job.attempted:
-                job.attempts.append(_attempt(job, lane.server, started, job.spent_ms,
-                                             self.owner))
-
-    def _send_recipients(self, lane: Lane, job: Job,
-                         conn: SmtpConnection | None) -> SmtpConnection | None:
-        server = lane.server
-        pending = job.pending
-        reused = False
-        index = 0
-        while index < len(pending):
-            recipient = pending[index]
-            if conn is None:
-                try:
-                    conn, reused = self._connect(lane)
-                except SmtpError as exc:
-                    if not job.attempted:
-                        raise
-                    for rest in pending[index:]:
-                        job.results[rest.pk] = RecipientResult(
-                            rest.address, False, temporary=True,
-                            failure_type=exc.failure_type, reason=exc.message)
-                    raise
-            job.attempted, job.used_server = True, server
-            try:
-                result = conn.send(job.envelopes[recipient.pk], [recipient.address], job.raw)
-            except SmtpError as exc:
-                conn = None
-                if reused and exc.stage == SENDER:
-                    reused = False  # a pooled connection the server had dropped: reconnect
-                    continue
-                job.results[recipient.pk] = RecipientResult(
-                    recipient.address, False, temporary=True, failure_type=exc.failure_type,
-                    reason=exc.message)
-                index += 1
-                continue
-            reused = False
-            job.spent_ms += result.duration_ms
-            job.results[recipient.pk] = result.recipients[0]
-            if conn.is_open and conn.messages_sent >= server.max_per_connection:
-                conn.close()
-            if not conn.is_open:
-                conn = None
-            index += 1
-        return conn
-
     def _after_round(self, lanes: list[Lane], reservations: dict[int, choice.Reservation],
                      failed: set[int], now: datetime) -> list[Job]:
         """Circuit breaker bookkeeping and failover; returns the mails to try elsewhere."""
@@ -547,43 +418,6 @@ class Sender:
         from mailroom.outgoing.settle import settle
 
         settle(jobs, now, owner=self.owner, rand=self.rand)
-
-
-def _attempt(job: Job, server: MailServer, started: datetime, spent_ms: int,
-             worker: str) -> SendAttempt:
-    results = [job.results[r.pk] for r in job.pending if r.pk in job.results]
-    accepted = [r for r in results if r.accepted]
-    refused = [r for r in results if not r.accepted]
-    if not refused:
-        outcome = Outcome.SENT
-    elif accepted:
-        outcome = Outcome.PARTIAL
-    elif all(r.temporary for r in refused):
-        outcome = Outcome.DEFERRED
-    else:
-        outcome = Outcome.FAILED
-    decisive = refused[0] if refused else accepted[-1]
-    reply = decisive.reason if refused else decisive.reply
-    return SendAttempt(mail_id=job.mail.pk, server=server, server_name=server.name[:100],
-                       started_at=started, duration_ms=spent_ms, outcome=outcome,
-                       smtp_code=decisive.code, smtp_reply=(reply or "")[:2000], worker=worker)
-
-
-# --- leases ---------------------------------------------------------------------------------
-
-def reap_leases(now: datetime) -> int:
-    """Mails whose worker died mid-send: uncertain (they may have gone out) and due again."""
-    count = OutgoingMail.objects.filter(state=State.SENDING, lease_expires_at__lt=now).update(
-        state=State.UNCERTAIN, was_uncertain=True, next_attempt_at=now, lease_owner="",
-        lease_expires_at=None,
-        failure_reason="The worker sending it stopped before recording the outcome; it is sent "
-                       "again with the same Message-ID and may arrive twice.")
-    if count:
-        log.warning("sender: %d mails were left mid-send by a stopped worker; they are now "
-                    "uncertain and will be sent again", count)
-    if int(now.timestamp()) % 3600 < HOUSEKEEPING_EVERY:
-        choice.prune_rate_windows(now)
-    return count
 
 
 # --- the worker step ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
+from mailroom.outgoing.envelope import build_envelope
 from mailroom.outgoing.models import FailureType, MailServer
 from mailroom.outgoing.replies import (  # noqa: F401 - the transport's vocabulary, re-exported
     AUTH,
@@ -283,8 +284,14 @@ class SmtpConnection:
 
     # --- sending ---------------------------------------------------------------------------
 
-    def send(self, envelope_from: str, rcpts: Sequence[str], raw: bytes) -> SendResult:
+    def send(self, envelope_from: str, rcpts: Sequence[str], raw: bytes, *,
+             utf8_raw: bytes | None = None) -> SendResult:
         """Send one message; one RecipientResult per address in `rcpts`.
+
+        `raw` has ASCII headers; `utf8_raw`, when the message has internationalised
+        addresses, the same message with UTF-8 headers (RFC 6532), sent instead when the
+        server offers SMTPUTF8. Domains go out as IDNA A-labels; a recipient whose local part
+        is not ASCII fails alone when the server does not offer SMTPUTF8 (envelope.py).
 
         Refusals are results, not exceptions. SmtpError means the connection is gone (lost, or
         the server said 421): the caller reopens, and a message cut off in DATA counts as not
@@ -293,8 +300,11 @@ class SmtpConnection:
         smtp = self.smtp
         if smtp is None:
             raise SmtpError(TCP, FailureType.UNREACHABLE, "The connection is not open.")
-        if any(c in a for a in (envelope_from, *rcpts) for c in "\r\n<>\0"):
-            raise ValueError("An envelope address holds a line break or angle bracket.")
+        offered = smtp.has_extn("smtputf8")
+        envelope = build_envelope(envelope_from, rcpts, smtputf8_offered=offered)
+        if offered and utf8_raw is not None:
+            raw = utf8_raw
+        smtputf8 = envelope.smtputf8 or (offered and utf8_raw is not None)
         started = time.monotonic()
         limit = self.size_limit
         if self.server.max_message_size:
@@ -304,20 +314,20 @@ class SmtpConnection:
                       f"most {_human_size(limit)}. Nothing was sent.")
             return SendResult([RecipientResult(a, False, failure_type=FailureType.TOO_LARGE,
                                                reason=reason) for a in rcpts], reply=reason)
+        if not envelope.rcpts:
+            results = envelope.merge(rcpts, [])
+            return SendResult(results, reply=results[0].reason if results else "")
         options = []
         if "size" in smtp.esmtp_features:
             options.append(f"SIZE={len(raw)}")
         if not raw.isascii() and smtp.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
-        if not (envelope_from.isascii() and all(a.isascii() for a in rcpts)):
-            if not smtp.has_extn("smtputf8"):
-                reason = ("An address contains non-ASCII characters and the server does not "
-                          "support SMTPUTF8.")
-                return SendResult([RecipientResult(a, False, failure_type=FailureType.REJECTED,
-                                                   reason=reason) for a in rcpts], reply=reason)
+        if smtputf8:
             options.append("SMTPUTF8")
+        # smtplib writes commands as ASCII unless told otherwise (as its sendmail() does)
+        smtp.command_encoding = "utf-8" if smtputf8 else "ascii"
         try:
-            result = self._transaction(envelope_from, rcpts, raw, options)
+            result = self._transaction(envelope.sender, envelope.rcpts, raw, options)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.close()
             cause = _underlying(exc)
@@ -331,6 +341,11 @@ class SmtpConnection:
                 message = f"The connection broke: {getattr(cause, 'strerror', None) or cause}."
             raise SmtpError(self.stage, FailureType.UNREACHABLE, message) from exc
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        if envelope.refused:
+            result.recipients = envelope.merge(rcpts, result.recipients)
+        else:  # the caller's own spelling of each address (its key for the result)
+            for address, recipient in zip(rcpts, result.recipients, strict=True):
+                recipient.address = address
         if result.code == 421:
             self.close()
         else:
