@@ -1,6 +1,7 @@
 """Django settings, all derived from `mailroom.config` (environment and `.env`)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_countries",
+    "axes",  # login throttling: mailroom.core.throttle
     "tinymce",  # only for its bundled TinyMCE 7.8 (GPL-2.0+), served by whitenoise
     "mailroom.core",
     "mailroom.contacts",
@@ -62,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its page
 ]
 
 ROOT_URLCONF = "mailroom.urls"
@@ -110,7 +113,25 @@ LOGIN_REDIRECT_URL = "/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "mailroom.core.throttle.LoginThrottle",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# django-axes: failures per account and per client address (REMOTE_ADDR; behind a proxy set
+# MAILROOM_TRUSTED_PROXY_HEADER, e.g. HTTP_X_FORWARDED_FOR, that the proxy always overwrites)
+AXES_FAILURE_LIMIT = int(os.environ.get("MAILROOM_LOGIN_FAILURE_LIMIT") or 5)
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("MAILROOM_LOGIN_LOCKOUT_MINUTES") or 15))
+AXES_LOCKOUT_PARAMETERS = "mailroom.core.throttle.lockout_parameters"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends when it said it would
+AXES_LOCKOUT_CALLABLE = "mailroom.core.throttle.lockout_response"
+AXES_ENABLE_ADMIN = False  # core.admin shows locked logins with an Unlock action
+AXES_CLIENT_IP_CALLABLE = "mailroom.core.throttle.client_ip"
+AXES_VERBOSE = False
+MAILROOM_TRUSTED_PROXY_HEADER = os.environ.get("MAILROOM_TRUSTED_PROXY_HEADER", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = CONFIG.time_zone
@@ -146,7 +167,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every failed sign-in at INFO; lockouts (WARNING) are what an operator needs
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 NINJA_PAGINATION_PER_PAGE = 50

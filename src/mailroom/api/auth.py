@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
+from mailroom.api.errors import ApiError
+from mailroom.core import throttle
 from mailroom.core.models import User
 from mailroom.core.roles import Role
 from mailroom.core.services import authenticate_api_key
@@ -19,17 +22,25 @@ from mailroom.core.services import authenticate_api_key
 _KEY_SHAPE = re.compile(r"mr_[0-9a-f]{1,16}_[A-Za-z0-9_-]{1,200}", re.ASCII)
 
 
-def user_for_key(key: str | None) -> User | None:
-    if not key or not _KEY_SHAPE.fullmatch(key.strip()):
+def user_for_key(request, key: str | None) -> User | None:
+    """The key's user; a client that sent too many wrong keys is answered 429 until its
+    lockout passes (core.throttle), whatever it sends."""
+    if not key:
         return None
-    return authenticate_api_key(key.strip())
+    if throttle.api_key_locked(request):
+        raise ApiError(429, "Too many wrong API keys from your address: try again in "
+                            f"{int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)} minutes.")
+    user = authenticate_api_key(key.strip()) if _KEY_SHAPE.fullmatch(key.strip()) else None
+    if user is None:
+        throttle.api_key_failed(request)
+    return user
 
 
 class BearerKey(HttpBearer):
     """`Authorization: Bearer mr_…`"""
 
     def authenticate(self, request, token):
-        return user_for_key(token)
+        return user_for_key(request, token)
 
 
 class HeaderKey(APIKeyHeader):
@@ -38,7 +49,7 @@ class HeaderKey(APIKeyHeader):
     param_name = "X-API-Key"
 
     def authenticate(self, request, key):
-        return user_for_key(key)
+        return user_for_key(request, key)
 
 
 class BrowserSession(SessionAuth):

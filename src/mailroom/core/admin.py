@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import update_session_auth_hash
@@ -12,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -231,6 +234,46 @@ class CronJobForm(forms.ModelForm):
         return schedule
 
 
+@admin.register(AccessAttempt)
+class LockedLoginAdmin(ReadOnlyAdmin):
+    """Failed sign-ins (django-axes) and who is locked out; Unlock lifts a lockout early."""
+
+    list_display = ("username", "ip_address", "failures_since_start", "attempt_time",
+                    "locked")
+    search_fields = ("username", "ip_address")
+    fields = ("username", "ip_address", "user_agent", "path_info", "failures_since_start",
+              "attempt_time")
+    actions = ["unlock"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        names = services.manageable_users(request.user).values("username")
+        return qs.filter(username__in=names)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_authenticated and request.user.has_role(Role.ADMINISTRATOR)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    @admin.display(boolean=True, description="locked")
+    def locked(self, obj) -> bool:
+        return (obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
+                and obj.attempt_time + settings.AXES_COOLOFF_TIME > timezone.now())
+
+    @admin.action(description="Unlock selected sign-ins")
+    def unlock(self, request, queryset):
+        for attempt in queryset:
+            try:
+                services.unlock_login(attempt, actor=request.user)
+            except PermissionDenied as exc:
+                messages.error(request, f"{attempt.username}: {exc}")
+            else:
+                messages.success(request, f"Unlocked {attempt.username or attempt.ip_address}.")
+
+
 @admin.register(CronJob)
 class CronJobAdmin(ModelAdmin):
     form = CronJobForm
@@ -276,5 +319,8 @@ class AuditLogAdmin(ReadOnlyAdmin):
 navigation.add_model("Settings", "Companies", "apartment", Company)
 navigation.add_model("Settings", "Users", "group", User)
 navigation.add("Settings", "API keys", "key", "admin:core_apikey_changelist")
+navigation.add("Settings", "Locked logins", "lock_person", "admin:axes_accessattempt_changelist",
+               check=lambda request: request.user.is_authenticated
+               and request.user.has_role(Role.ADMINISTRATOR))
 navigation.add_model("Settings", "Scheduled jobs", "schedule", CronJob)
 navigation.add_model("Settings", "Audit log", "history", AuditLog)

@@ -202,6 +202,29 @@ _USER_AUDIT = ["username", "first_name", "last_name", "email", "is_active", "is_
                "current_company", "language", "timezone"]
 
 
+def unlock_login(attempt, *, actor: User | None) -> int:
+    """Lift a login lockout (django-axes): the account's failures and its address's, audited.
+
+    Only for someone who may change that user (an unknown username or an address alone:
+    superusers only). Returns how many failure rows were cleared."""
+    from axes.models import AccessAttempt
+
+    target = User.objects.filter(username=attempt.username).first()
+    if actor is not None and not actor.is_superuser:
+        if target is None:
+            refuse("login.unlock", actor=actor, obj=attempt,
+                   reason="Only a superuser can unlock addresses and unknown usernames.")
+        require_user_manager(actor, target, "login.unlock")
+    with transaction.atomic():
+        rows = AccessAttempt.objects.filter(
+            models.Q(username=attempt.username) | models.Q(ip_address=attempt.ip_address))
+        cleared, _ = rows.delete()
+        audit("login.unlock", actor=actor, obj=target or attempt,
+              company=target.current_company if target else None,
+              after={"username": attempt.username or "", "ip_address": attempt.ip_address or ""})
+    return cleared
+
+
 def save_cron_job(job, *, actor: User | None):
     """Change a job's schedule or enabled flag (Mail Managers and Administrators), audited."""
     from mailroom.core.cron import validate_schedule
