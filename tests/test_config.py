@@ -69,8 +69,8 @@ def sqlite_settings(path):
     return _database(f"sqlite:///{path}")
 
 
-def test_sqlite_options():
-    db = sqlite_settings("/tmp/x.sqlite3")
+def test_sqlite_options(tmp_path):
+    db = sqlite_settings(tmp_path / "x.sqlite3")
     assert db["ENGINE"] == "django.db.backends.sqlite3"
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
@@ -106,6 +106,31 @@ def test_wal_is_active_on_a_fresh_connection(fresh_sqlite):
     # WAL is a property of the file: a plain connection sees it too
     with sqlite3.connect(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_database_and_its_wal_files_are_private(tmp_path):
+    """Keys and blobs are 0600; the database holding the same secrets was 0644."""
+    import os
+
+    path = tmp_path / "data" / "mailroom.sqlite3"
+    old = os.umask(0o022)
+    try:
+        db = sqlite_settings(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        connection = sqlite3.connect(path)
+        connection.execute(db["OPTIONS"]["init_command"].split(";")[0])  # journal_mode=WAL
+        connection.execute("CREATE TABLE t (x)")
+        connection.execute("INSERT INTO t VALUES (1)")
+        connection.commit()
+        for name in (path, tmp_path / "data" / "mailroom.sqlite3-wal",
+                     tmp_path / "data" / "mailroom.sqlite3-shm"):
+            assert stat.S_IMODE(name.stat().st_mode) == 0o600, name
+        connection.close()
+    finally:
+        os.umask(old)
+    path.chmod(0o644)  # left open by an older version: tightened at the next start
+    sqlite_settings(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_transactions_take_the_write_lock_at_begin(fresh_sqlite):

@@ -42,6 +42,23 @@ def read_or_create_secret(path: Path, make: callable) -> str:
     return value
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file readable by its owner only (0600), and tighten one
+    left more open by an older version. SQLite gives its -wal and -shm files the mode of the
+    database file, so they follow; any that exist already are tightened too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except FileNotFoundError:
+            continue
+
+
 def _read_existing_secret(path: Path) -> str:
     """Another process may be writing the file right now: give it a moment."""
     import time

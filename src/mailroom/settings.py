@@ -89,6 +89,8 @@ TEMPLATES = [
 def _database(url: str) -> dict:
     db = dj_database_url.parse(url)
     if db["ENGINE"] == "django.db.backends.sqlite3":
+        if db["NAME"] and db["NAME"] != ":memory:" and not str(db["NAME"]).startswith("file:"):
+            _config.private_sqlite_file(Path(db["NAME"]))  # 0600, like the keys beside it
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
         # BEGIN so two workers never deadlock upgrading a read lock.
         db["OPTIONS"] = {
