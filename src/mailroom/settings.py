@@ -133,6 +133,9 @@ AXES_LOCKOUT_CALLABLE = "mailroom.core.throttle.lockout_response"
 AXES_ENABLE_ADMIN = False  # core.admin shows locked logins with an Unlock action
 AXES_CLIENT_IP_CALLABLE = "mailroom.core.throttle.client_ip"
 AXES_VERBOSE = False
+# Test connection reaches any host:port: at most this many runs per user in this many minutes
+MAILROOM_CONNECTION_TEST_LIMIT = int(os.environ.get("MAILROOM_CONNECTION_TEST_LIMIT") or 10)
+MAILROOM_CONNECTION_TEST_MINUTES = int(os.environ.get("MAILROOM_CONNECTION_TEST_MINUTES") or 10)
 MAILROOM_TRUSTED_PROXY_HEADER = os.environ.get("MAILROOM_TRUSTED_PROXY_HEADER", "")
 
 LANGUAGE_CODE = "en-us"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -223,6 +225,32 @@ def unlock_login(attempt, *, actor: User | None) -> int:
               company=target.current_company if target else None,
               after={"username": attempt.username or "", "ip_address": attempt.ip_address or ""})
     return cleared
+
+
+# Test connection reaches any host and port an admin types: counted per user (from the audit
+# rows each run writes, so the count holds across processes and machines) so it cannot be used
+# to scan a network. Apps register the audit action their tests write.
+CONNECTION_TEST_ACTIONS: set[str] = set()
+
+
+def connection_test_action(action: str) -> str:
+    CONNECTION_TEST_ACTIONS.add(action)
+    return action
+
+
+def require_connection_test_budget(actor: User | None, obj: models.Model) -> None:
+    """Refuse (audited) a connection test past MAILROOM_CONNECTION_TEST_LIMIT runs in
+    MAILROOM_CONNECTION_TEST_MINUTES by this user; the system (actor None) is not limited."""
+    if actor is None:
+        return
+    minutes = settings.MAILROOM_CONNECTION_TEST_MINUTES
+    since = timezone.now() - timedelta(minutes=minutes)
+    used = AuditLog.objects.filter(actor=actor, action__in=CONNECTION_TEST_ACTIONS,
+                                   created_at__gte=since).count()
+    if used >= settings.MAILROOM_CONNECTION_TEST_LIMIT:
+        refuse("connection_test", actor=actor, obj=obj,
+               reason=f"You ran {used} connection tests in the last {minutes} minutes, the "
+                      f"most allowed; try again in a few minutes.")
 
 
 def save_cron_job(job, *, actor: User | None):

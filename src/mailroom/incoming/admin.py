@@ -148,23 +148,16 @@ class IncomingServerAdmin(CompanyScopedAdmin):
 
     def _run_test(self, request, server: IncomingServer) -> bool:
         try:
-            from mailroom.incoming.fetchers import FetchError, test_connection
-        except ImportError:
-            self.message_user(request, "Testing is not available in this version.",
+            ok, sentence = services.run_connection_test(server, actor=request.user)
+        except PermissionDenied as exc:
+            self.message_user(request, f"{server}: {error_text(exc)}", messages.ERROR)
+            return False
+        if ok:
+            self.message_user(request, f"{server}: {sentence}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{server}: connection test failed — {sentence}",
                               messages.ERROR)
-            return False
-        try:
-            sentence = test_connection(server)
-        except FetchError as exc:
-            self.message_user(request, f"{server}: connection test failed — {exc}",
-                              messages.ERROR)
-            return False
-        except Exception as exc:  # never a traceback for a failed test
-            self.message_user(request, f"{server}: connection test failed — "
-                                       f"{error_text(exc)}", messages.ERROR)
-            return False
-        self.message_user(request, f"{server}: {sentence}", messages.SUCCESS)
-        return True
+        return ok
 
     def _fetch_soon(self, request, server: IncomingServer) -> None:
         try:

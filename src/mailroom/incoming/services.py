@@ -18,10 +18,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mailroom.chatter.services import attachment_path, store_blob
-from mailroom.core.services import audit, snapshot
+from mailroom.core.services import (
+    audit,
+    connection_test_action,
+    require_connection_test_budget,
+    snapshot,
+)
 from mailroom.incoming.models import InboundMail, IncomingServer
 
 log = logging.getLogger("mailroom.incoming")
+TEST_ACTION = connection_test_action("incomingserver.test")
 
 
 class TooLarge(ValueError):
@@ -228,6 +234,27 @@ def record_fetch(server: IncomingServer, *, count: int, error: str = "") -> Inco
 
 def failure_threshold() -> int:
     return int(getattr(settings, "MAILROOM_FETCH_FAILURES_BEFORE_NOTICE", 3))
+
+
+def run_connection_test(server: IncomingServer, *, actor) -> tuple[bool, str]:
+    """Log in and open the folder without fetching; (passed, a sentence saying what was
+    found or what failed). Limited per user and audited with the host it reached."""
+    from mailroom.incoming.fetchers import FetchError, test_connection
+
+    _require_server(actor, server, "change")
+    require_connection_test_budget(actor, server)
+    try:
+        ok, sentence = True, test_connection(server)
+    except FetchError as exc:
+        ok, sentence = False, str(exc)
+    except Exception as exc:  # never a traceback for a failed test
+        log.exception("testing incoming server %s failed", server.pk)
+        ok, sentence = False, f"The test failed unexpectedly ({type(exc).__name__})."
+    with transaction.atomic():
+        audit(TEST_ACTION, actor=actor, obj=server,
+              after={"host": server.host, "port": server.port, "ok": ok,
+                     "message": sentence[:500]})
+    return ok, sentence
 
 
 def fetch_soon(server: IncomingServer, *, actor) -> IncomingServer:

@@ -14,8 +14,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mailroom.core.roles import Role
-from mailroom.core.services import audit, snapshot
+from mailroom.core.services import (
+    audit,
+    connection_test_action,
+    require_connection_test_budget,
+    snapshot,
+)
 from mailroom.outgoing.models import DkimKey, MailServer, Purpose
+
+TEST_ACTION = connection_test_action("mailserver.test")
 
 # A change to any of these means the last connection test no longer speaks for the server.
 CONNECTION_FIELDS = (
@@ -131,6 +138,7 @@ def run_connection_test(server: MailServer, *, actor, ssl_context=None):
     from mailroom.outgoing import probe  # lazy: the probe imports the sending stack
 
     _require_manager(actor, server.company_id)
+    require_connection_test_budget(actor, server)
     report = probe.test_connection(server, ssl_context=ssl_context)
     status = MailServer.TestStatus.OK if report.ok else MailServer.TestStatus.FAILED
     message = report.message or ("The connection test passed." if report.ok else
@@ -146,9 +154,9 @@ def run_connection_test(server: MailServer, *, actor, ssl_context=None):
         before = {"test_status": server.test_status}
         for name, value in fields.items():
             setattr(server, name, value)
-        audit("mailserver.test", actor=actor, obj=server, before=before,
-              after={"test_status": status, "stage": getattr(report, "stage", ""),
-                     "test_message": message})
+        audit(TEST_ACTION, actor=actor, obj=server, before=before,
+              after={"host": server.host, "port": server.port, "test_status": status,
+                     "stage": getattr(report, "stage", ""), "test_message": message})
     return report
 
 
