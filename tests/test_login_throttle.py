@@ -41,7 +41,7 @@ def test_lockout_after_five_failures_then_unlock(client, settings, alice, bob):
     # an Administrator unlocks it from Settings › Locked logins
     admin_client = client.__class__()
     admin_client.force_login(alice)
-    changelist = reverse("admin:axes_accessattempt_changelist")
+    changelist = reverse("admin:core_lockedlogin_changelist")
     listing = admin_client.get(changelist)
     assert listing.status_code == 200 and "bob" in listing.content.decode()
     from axes.models import AccessAttempt
@@ -80,7 +80,7 @@ def test_an_administrator_unlocks_only_users_they_administer(client, globex, bob
         sign_in(client, "bob", "wrong-guess")
     other = client.__class__()
     other.force_login(gina)
-    listing = other.get(reverse("admin:axes_accessattempt_changelist"))
+    listing = other.get(reverse("admin:core_lockedlogin_changelist"))
     assert listing.status_code == 200 and "bob" not in listing.content.decode()
     from mailroom.core import services
 
@@ -88,11 +88,11 @@ def test_an_administrator_unlocks_only_users_they_administer(client, globex, bob
         services.unlock_login(AccessAttempt.objects.get(username="bob"), actor=gina)
     assert AccessAttempt.objects.filter(username="bob").exists()
     assert AuditLog.objects.filter(action="login.unlock.refused").exists()
-    users = other.get(reverse("admin:axes_accessattempt_changelist"))
+    users = other.get(reverse("admin:core_lockedlogin_changelist"))
     assert users.status_code == 200
     plain = client.__class__()
     plain.force_login(bob)
-    assert plain.get(reverse("admin:axes_accessattempt_changelist")).status_code == 403
+    assert plain.get(reverse("admin:core_lockedlogin_changelist")).status_code == 403
 
 
 def test_wrong_api_keys_are_rate_limited_per_address(client, bob):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -19,7 +18,7 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from mailroom.core import navigation, services
-from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, CronRun, User
+from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, CronRun, LockedLogin, User
 from mailroom.core.roles import Role
 
 admin.site.unregister(Group)
@@ -138,7 +137,17 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST":
             self._refuse_unless_manager(request, object_id, "user.update")
+        elif object_id and self._is_admin(request):
+            target = self.get_object(request, unquote(object_id))
+            if target is not None and not services.may_manage_user(request.user, target):
+                messages.info(request, f"{target} also belongs to a company you do not "
+                                       "administer, so only an administrator of all their "
+                                       "companies can change them.")
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="roles")
+    def roles(self, obj) -> str:  # shown where the form's roles field is read-only
+        return obj.roles_display
 
     def user_change_password(self, request, id, form_url=""):
         if request.method == "POST":
@@ -234,7 +243,7 @@ class CronJobForm(forms.ModelForm):
         return schedule
 
 
-@admin.register(AccessAttempt)
+@admin.register(LockedLogin)
 class LockedLoginAdmin(ReadOnlyAdmin):
     """Failed sign-ins (django-axes) and who is locked out; Unlock lifts a lockout early."""
 
@@ -258,7 +267,7 @@ class LockedLoginAdmin(ReadOnlyAdmin):
     def has_module_permission(self, request):
         return self.has_view_permission(request)
 
-    @admin.display(boolean=True, description="locked")
+    @admin.display(boolean=True, description="locked now")
     def locked(self, obj) -> bool:
         return (obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
                 and obj.attempt_time + settings.AXES_COOLOFF_TIME > timezone.now())
@@ -319,7 +328,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 navigation.add_model("Settings", "Companies", "apartment", Company)
 navigation.add_model("Settings", "Users", "group", User)
 navigation.add("Settings", "API keys", "key", "admin:core_apikey_changelist")
-navigation.add("Settings", "Locked logins", "lock_person", "admin:axes_accessattempt_changelist",
+navigation.add("Settings", "Locked logins", "lock_person", "admin:core_lockedlogin_changelist",
                check=lambda request: request.user.is_authenticated
                and request.user.has_role(Role.ADMINISTRATOR))
 navigation.add_model("Settings", "Scheduled jobs", "schedule", CronJob)

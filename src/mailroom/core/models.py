@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
@@ -229,3 +230,12 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class LockedLogin(AccessAttempt):
+    """django-axes' failed sign-ins, under the name the back office shows (no table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "locked login"
+        verbose_name_plural = "locked logins"

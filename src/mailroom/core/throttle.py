@@ -14,9 +14,11 @@ from typing import Any
 
 from axes.backends import AxesStandaloneBackend
 from axes.handlers.proxy import AxesProxyHandler
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.signals import user_login_failed
+from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -65,6 +67,18 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def _locked_until(request: HttpRequest, credentials: dict | None):
+    """When the lockout that refused this request ends: its last counted failure plus the
+    cool-off (failures while locked are not counted, so this does not move)."""
+    username = (credentials or {}).get("username")
+    ip = getattr(request, "axes_ip_address", None) or client_ip(request)
+    last = AccessAttempt.objects.filter(
+        Q(username=username) | Q(ip_address=ip),
+        failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+    ).aggregate(last=Max("attempt_time"))["last"]
+    return (last or timezone.now()) + settings.AXES_COOLOFF_TIME
+
+
 def lockout_response(request: HttpRequest, original_response: HttpResponse | None,
                      credentials: dict | None) -> HttpResponse:
     """What a locked-out person sees: why, until when, and who can unlock it (429)."""
@@ -77,7 +91,7 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
         "reason": "Too many failed sign-in attempts.",
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "minutes": minutes,
-        "until": timezone.now() + settings.AXES_COOLOFF_TIME,
+        "until": _locked_until(request, credentials),
         "login_url": reverse("admin:login"),
     }
     return render(request, "admin/locked_out.html", context, status=429)
