@@ -404,3 +404,36 @@ def test_200_messages_to_sales_become_200_leads(gateway, acme):
             break
     assert Lead.objects.filter(company=acme).count() == 200
     assert not InboundMail.objects.exclude(state=InboundMail.State.DONE).exists()
+
+
+def test_a_utf8_sender_over_smtputf8_becomes_a_lead_with_its_author(gateway, acme):
+    """RFC 6531/6532: a UTF-8 local part in the envelope and the headers. Building the author
+    line ("Name <address>") used to raise UnicodeEncodeError and quarantine the message."""
+    from mailroom.apps.crm.models import Lead
+    from mailroom.chatter.models import Message
+    from mailroom.incoming.router import route_pending
+
+    raw = ("From: Jürgen Müller <jürgen@müller.example>\r\n"
+           "To: sales@acme.test\r\n"
+           "Subject: Angebot für 40 Lizenzen\r\n"
+           "Message-ID: <utf8-1@müller.example>\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n"
+           "\r\n"
+           "Grüße\r\n").encode()
+    with smtp(gateway) as client:
+        assert client.has_extn("smtputf8")
+        refused = client.sendmail("jürgen@müller.example", ["sales@acme.test"], raw,
+                                  mail_options=["SMTPUTF8"])
+    assert refused == {}
+    mail = InboundMail.objects.get()
+    assert mail.envelope_from == "jürgen@müller.example" and raw_bytes(mail) == raw
+
+    assert route_pending("test") == 1
+
+    mail.refresh_from_db()
+    assert mail.state == InboundMail.State.DONE, mail.error
+    lead = Lead.objects.get(company=acme)
+    assert lead.name == "Angebot für 40 Lizenzen"
+    assert lead.partner.email == "jürgen@müller.example"
+    message = Message.objects.get(pk=mail.chatter_message_id)
+    assert message.email_from == "Jürgen Müller <jürgen@müller.example>"

@@ -72,6 +72,6 @@ class Partner(MailThread, PostalAddress, CompanyOwned):
 
     @property
     def email_formatted(self) -> str:
-        from email.utils import formataddr
+        from mailroom.lib.addresses import format_mailbox
 
-        return formataddr((self.name, self.email)) if self.email else ""
+        return format_mailbox(self.name, self.email) if self.email else ""

@@ -152,7 +152,8 @@ def _inline_images(html: str, by_cid: dict) -> str:
 
 
 def _from_line(head: inbound.Head, sender: str) -> str:
-    from email.utils import formataddr
+    """The author as "Name <address>"; the address may be UTF-8 (it came over SMTPUTF8)."""
+    from mailroom.lib.addresses import format_mailbox
 
-    return formataddr((head.from_name, sender)) if head.from_name else sender
+    return format_mailbox(head.from_name, sender)[:320]
 
