@@ -70,6 +70,7 @@ class Faults:
     stall_data: float = 0  # wait this long before the final reply (the client times out)
     stall_after: int | None = None  # accept this many messages, then stall every DATA
     stall_greeting: float = 0
+    slow_data: float = 0  # wait this long, then accept (a slow server, a large message)
 
     def clear(self) -> None:
         self.__init__()
@@ -126,6 +127,9 @@ class Handler:
             return "451 4.4.2 Too late"  # the client gave up: not delivered
         if faults.data:
             return faults.data
+        if faults.slow_data:
+            self.peer.slowed += 1
+            await self.peer.stall(faults.slow_data)
         with self.peer.lock:
             self.peer.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                                envelope.original_content, time.time(),
@@ -201,6 +205,7 @@ class SmtpPeer:
         self.users = users
         self.oauth_tokens: dict[str, str] = {}
         self.stalled = 0  # DATA commands held by `stall_after`
+        self.slowed = 0  # DATA commands held by `slow_data`
         self.protocols: list[PeerSMTP] = []
         self.size_limit = size_limit
         self.hostname = hostname

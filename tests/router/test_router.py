@@ -276,3 +276,31 @@ def test_route_pending_routes_a_batch_and_reports_how_many(acme, domain):
     assert route_pending("t") == 3
     assert route_pending("t") == 0
     assert Lead.objects.count() == 3
+
+
+def test_a_claimed_batch_is_leased_for_a_minute_and_renewed_only_while_held(acme, domain):
+    """A router that dies leaves its batch for about a minute (it was five); the heartbeat of
+    a live one extends only the messages it still holds and has not routed yet."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mailroom.incoming.router import claim, renew, route
+    from mailroom.incoming.services import accept
+
+    for number in range(3):
+        accept(message(subject=f"m{number}").encode(), company=acme, source="api",
+               envelope_to=["sales@acme.test"])
+    first, second, third = claim("a")
+    after = timezone.now()
+    assert all(m.lease_owner == "a" and m.lease_expires_at <= after + timedelta(seconds=60)
+               for m in (first, second, third))
+    # the second one's lease ran out and another router took it; the third is routed
+    InboundMail.objects.filter(pk=second.pk).update(lease_owner="b")
+    route(third)
+
+    assert renew("a", [first.pk, second.pk, third.pk]) == {first.pk}
+
+    leases = dict(InboundMail.objects.values_list("pk", "lease_expires_at"))
+    assert leases[first.pk] > first.lease_expires_at
+    assert leases[second.pk] == second.lease_expires_at and leases[third.pk] is None

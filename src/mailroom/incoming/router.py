@@ -32,7 +32,11 @@ from mailroom.lib import inbound
 log = logging.getLogger("mailroom.incoming.router")
 
 BATCH = 50
-LEASE = timedelta(minutes=5)
+# A claimed batch is leased for LEASE and renewed every HEARTBEAT while it is routed (one
+# message takes at most MAILROOM_INBOUND_MAX_SECONDS): a long batch keeps its messages, and
+# those of a worker that died are routed by another within about a minute.
+LEASE = timedelta(seconds=60)
+HEARTBEAT = 15.0
 MAX_TRANSIENT_ATTEMPTS = 5
 
 
@@ -286,6 +290,23 @@ def claim(worker_name: str, limit: int = BATCH) -> list[InboundMail]:
                 .order_by("received_at", "id"))
 
 
+def renew(worker_name: str, ids: list[int]) -> set[int]:
+    """Extend the lease of the messages among `ids` still leased to `worker_name` and not yet
+    routed; returns those ids (one short transaction; a busy database keeps them all for now,
+    their lease has not run out yet)."""
+    mine = InboundMail.objects.filter(pk__in=ids, state=InboundMail.State.RECEIVED,
+                                      lease_owner=worker_name[:100])
+    try:
+        with transaction.atomic():
+            count = mine.update(lease_expires_at=timezone.now() + LEASE)
+            if count == len(ids):
+                return set(ids)
+            return set(mine.values_list("pk", flat=True))
+    except OperationalError as exc:
+        log.warning("router %s: could not renew its leases (%s)", worker_name, exc)
+        return set(ids)
+
+
 def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
     """Route what is waiting (one batch, or up to `limit`); returns how many were routed."""
     done = 0
@@ -293,7 +314,13 @@ def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
         batch = claim(worker_name, min(BATCH, limit - done) if limit else BATCH)
         if not batch:
             break
-        for mail in batch:
+        beaten, ours = time.monotonic(), {m.pk for m in batch}
+        for index, mail in enumerate(batch):
+            if time.monotonic() - beaten >= HEARTBEAT:
+                beaten = time.monotonic()
+                ours = renew(worker_name, [m.pk for m in batch[index:]])
+            if mail.pk not in ours:
+                continue  # its lease ran out and another worker has it (or routed it)
             route(mail)
             done += 1
         if limit is None:
