@@ -177,6 +177,28 @@ def test_invalid_input_is_422_naming_the_field(bob, api_as, extra, field):
     assert not OutgoingMail.objects.exists()
 
 
+@pytest.mark.parametrize("extra, field", [
+    ({"attachments": [{"name": "logo.png", "content_base64": "AA==",
+                       "content_id": "logo\u2028part"}]}, "attachments.0.content_id"),
+    ({"attachments": [{"name": "a.txt", "content_base64": "AA=="},
+                      {"name": "logo.png", "content_base64": "AA==",
+                       "content_id": "logo\u0085part"}]}, "attachments.1.content_id"),
+    ({"headers": {"X-Campaign": "x" * 5000}}, "headers.X-Campaign"),
+    ({"to": ["a" * 65 + "@client.example"]}, "to.0.address"),
+    ({"cc": ["ok@client.example", {"address": "b" * 65 + "@client.example"}]},
+     "cc.1.address"),
+    ({"email_from": "c" * 65 + "@acme.example"}, "email_from"),
+    ({"headers": {"X-Mailroom-ID": "forged"}}, "headers.X-Mailroom-ID"),
+    ({"headers": {"DKIM-Signature": "v=1; forged"}}, "headers.DKIM-Signature"),
+])
+def test_values_the_sender_would_refuse_are_422_naming_the_field(bob, api_as, extra, field):
+    """The API answers what enqueue decides (one set of rules), not 201 and a failure later."""
+    response = api_as(bob).post(URL, minimal(**extra))
+    assert response.status_code == 422, response.content
+    assert fields_named(response) == [field]
+    assert not OutgoingMail.objects.exists()
+
+
 def test_attachments_over_the_limit_are_refused(bob, api_as, settings):
     settings.MAX_ATTACHMENT_BYTES = 1000
     api = api_as(bob)

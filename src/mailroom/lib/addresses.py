@@ -27,6 +27,25 @@ def normalize_email(value: str) -> str:
     return result.normalized
 
 
+LOCAL_PART_MAX = 64  # octets; RFC 5321 4.5.3.1.1 (servers refuse longer ones)
+
+
+def sendable_email(value: str) -> str:
+    """`normalize_email`, plus what SMTP itself accepts: a local part of at most 64 octets
+    and a domain that has an IDNA form. For addresses Mailroom sends to (or from); received
+    mail keeps `normalize_email`, since other servers are not as strict."""
+    address = normalize_email(value)
+    local, _, domain = address.rpartition("@")
+    size = len(local.encode("utf-8"))
+    if size > LOCAL_PART_MAX:
+        unit = "characters" if local.isascii() else "bytes in UTF-8"
+        raise InvalidAddress(f"The part before the @ is {size} {unit} long; mail servers "
+                             f"accept at most {LOCAL_PART_MAX}.")
+    if not domain.startswith("["):
+        ascii_domain(domain)
+    return address
+
+
 def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower()
 

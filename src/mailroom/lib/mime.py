@@ -401,11 +401,18 @@ def _attachment_part(attachment: Attachment, index: int) -> tuple[str, bytes]:
         headers += _param("filename", name)
     headers += "\r\nContent-Transfer-Encoding: base64\r\n"
     if attachment.content_id:
-        cid = _check(f"{field} content_id", attachment.content_id).strip("<>")
-        if not _MSGID_CHARS.match(cid):
-            raise ValueError(f"{field} content_id must be printable ASCII without spaces")
+        cid = check_content_id(attachment.content_id, f"{field} content_id")
         headers += f"Content-ID: <{cid}>\r\n"
     return headers, _base64_lines(attachment.data)
+
+
+def check_content_id(content_id: str, field: str = "content_id") -> str:
+    """The Content-ID without its angle brackets, or ValueError: printable ASCII, no spaces
+    (no line separators such as U+2028 or U+0085 either)."""
+    cid = _check(field, content_id).strip("<>")
+    if not _MSGID_CHARS.match(cid):
+        raise ValueError(f"{field} must be printable ASCII without spaces")
+    return cid
 
 
 def _boundary() -> str:
@@ -423,6 +430,24 @@ def _multipart(subtype: str, parts: Sequence[tuple[str, bytes]]) -> tuple[str, b
 
 
 # -- the message ----------------------------------------------------------------------------
+
+
+def header_line(name: str, value: str) -> str:
+    """One extra header as the builder writes it (CRLF included), or ValueError saying why it
+    cannot be: a bad or managed name, a line break, an ASCII word too long to fold.
+
+    ASCII values are written as given (folded at spaces: URLs stay whole), others as
+    encoded-words."""
+    _check(f"header name {name!r}", name)
+    if not _FIELD_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid header name")
+    if name.lower() in _MANAGED:
+        raise ValueError(f"the {name} header is set by the builder, not through headers")
+    _check(name, value)
+    if value.isascii() and value.isprintable() and "=?" not in value \
+            and value.strip(" ") == value:
+        return _fold_words(name + ": ", value, name)
+    return _unstructured(name, value)
 
 
 def build_message(
@@ -477,17 +502,7 @@ def build_message(
     out.append(f"Message-ID: <{msgid}>\r\n")
     out.append("MIME-Version: 1.0\r\n")
     for name, value in (headers or {}).items():
-        _check(f"header name {name!r}", name)
-        if not _FIELD_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid header name")
-        if name.lower() in _MANAGED:
-            raise ValueError(f"the {name} header is set by the builder, not through headers")
-        _check(name, value)
-        if value.isascii() and value.isprintable() and "=?" not in value \
-                and value.strip(" ") == value:
-            out.append(_fold_words(name + ": ", value, name))  # as given: URLs stay whole
-        else:
-            out.append(_unstructured(name, value))
+        out.append(header_line(name, value))
 
     content_headers, body = _body(html, text, attachments)
     out.append(content_headers)

@@ -11,7 +11,6 @@ No `from __future__ import annotations` here: ninja reads the view functions' an
 import base64
 import binascii
 import datetime as dt
-import re
 from datetime import datetime
 from email.utils import getaddresses
 from typing import Annotated, Any, Literal
@@ -48,14 +47,6 @@ router = Router(tags=["Emails"])
 PRIORITIES = {"immediate": OutgoingMail.Priority.IMMEDIATE, "high": OutgoingMail.Priority.HIGH,
               "normal": OutgoingMail.Priority.NORMAL, "low": OutgoingMail.Priority.LOW}
 PRIORITY_NAMES = {value: name for name, value in PRIORITIES.items()}
-# Headers Mailroom writes from the mail's own fields (or the sender adds); a custom header
-# may not override them.
-RESERVED_HEADERS = frozenset({
-    "from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id",
-    "return-path", "received", "mime-version", "content-type", "content-transfer-encoding",
-    "content-disposition", "content-id", "dkim-signature", "auto-submitted",
-})
-_HEADER_NAME = re.compile(r"[!-9;-~]{1,76}", re.ASCII)  # RFC 5322 ftext, kept short
 _MIMETYPE = r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$"
 
 PriorityName = Literal["immediate", "high", "normal", "low"]
@@ -369,20 +360,6 @@ def _decode_attachments(items: list[AttachmentIn]) -> list[services.FileToSend]:
     return files
 
 
-def _check_headers(headers: dict[str, str]) -> dict[str, str]:
-    errors = []
-    for name in headers:
-        if not _HEADER_NAME.fullmatch(name):
-            errors.append(("headers", f"{name!r} is not a valid header name (printable ASCII, "
-                                      "no colon or space, at most 76 characters)."))
-        elif name.lower() in RESERVED_HEADERS:
-            errors.append((f"headers.{name}", f"Mailroom writes {name} itself; use the "
-                                              "email's own fields."))
-    if errors:
-        raise FieldErrors(errors)
-    return headers
-
-
 def _linked_record(user, link: EmailRecordIn, company_id: int):
     model = records.get(link.type).model
     require_perm(user, model, "view")
@@ -438,7 +415,7 @@ def send_email(request, payload: EmailIn,
     if payload.expires_at and payload.scheduled_at and (
             payload.expires_at <= payload.scheduled_at):
         raise field_error("expires_at", "The email would expire before it is scheduled.")
-    headers = _check_headers(payload.headers)
+    headers = payload.headers  # names, values and reserved names: checked by enqueue
     files = _decode_attachments(payload.attachments)
     record = _linked_record(user, payload.record, company_id) if payload.record else None
     server = _server(user, payload.server_id, company_id) if payload.server_id else None

@@ -20,8 +20,9 @@ from django.utils import timezone
 from mailroom.chatter.services import store_blob
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
-from mailroom.lib.addresses import InvalidAddress, domain_of, normalize_email
+from mailroom.lib.addresses import domain_of
 from mailroom.lib.ids import make_message_id
+from mailroom.outgoing import checks
 from mailroom.outgoing.hooks import known_hooks
 from mailroom.outgoing.models import (
     FailureType,
@@ -30,8 +31,6 @@ from mailroom.outgoing.models import (
     OutgoingRecipient,
     Purpose,
 )
-
-_FORBIDDEN = ("\r", "\n", "\0")
 
 
 @dataclass(frozen=True)
@@ -42,17 +41,20 @@ class FileToSend:
     content_id: str = ""
 
 
-def check_header_value(field: str, value: str) -> str:
-    """CR, LF or NUL in a header value would let a caller inject headers: refuse, naming it."""
-    if value and any(ch in value for ch in _FORBIDDEN):
-        raise ValidationError({field: "Line breaks and NUL are not allowed in this field."})
-    return value or ""
+check_header_value = checks.one_line
+
+
+def _recipients(kind: str, entries: Iterable, company, partners: dict | None
+                ) -> list[OutgoingRecipient]:
+    return [_recipient(kind, entry, company, f"{kind}.{index}", partners)
+            for index, entry in enumerate(entries)]
 
 
 def _recipient(kind: str, entry, company, field: str,
                partners: dict | None = None) -> OutgoingRecipient:
     """Accepts "addr", ("Name", "addr") or a Partner. `partners` (lowercased address →
-    Partner) replaces the per-recipient lookup when a batch prefetched them."""
+    Partner) replaces the per-recipient lookup when a batch prefetched them. Errors name
+    `<field>.name` or `<field>.address` (field: "to.0")."""
     from mailroom.contacts.models import Partner
 
     partner = None
@@ -66,12 +68,8 @@ def _recipient(kind: str, entry, company, field: str,
         name, address = entry
     else:
         name, address = "", entry
-    check_header_value(field, name)
-    check_header_value(field, address)
-    try:
-        address = normalize_email(address)
-    except InvalidAddress as exc:
-        raise ValidationError({field: f"{address!r}: {exc}"}) from exc
+    checks.one_line(f"{field}.name", name)
+    address = checks.address(f"{field}.address", address)
     if partner is None:
         if partners is not None:
             partner = partners.get(address.lower())
@@ -113,20 +111,19 @@ def _build(
     partners: dict | None = None,
     now: datetime | None = None,
 ) -> tuple[OutgoingMail, list[OutgoingRecipient], Sequence[FileToSend]]:
-    """Validate one email and return its unsaved rows."""
-    check_header_value("subject", subject)
-    check_header_value("email_from", email_from)
-    check_header_value("reply_to", reply_to)
-    for key, value in (headers or {}).items():
-        check_header_value(f"headers.{key}", key)
-        check_header_value(f"headers.{key}", value)
+    """Validate one email (checks.py: what the sender will accept) and return its unsaved
+    rows."""
+    checks.one_line("subject", subject)
     if not email_from:
         raise ValidationError({"email_from": "A sender address is required."})
-    recipients = [
-        *(_recipient("to", e, company, "to", partners) for e in to),
-        *(_recipient("cc", e, company, "cc", partners) for e in cc),
-        *(_recipient("bcc", e, company, "bcc", partners) for e in bcc),
-    ]
+    checks.mailbox("email_from", email_from)
+    checks.mailboxes("reply_to", reply_to)
+    headers = checks.headers(headers or {}, is_automatic=is_automatic)
+    for index, item in enumerate(attachments):
+        checks.attachment(index, item.name, item.mimetype, item.content_id)
+    recipients = [*_recipients("to", to, company, partners),
+                  *_recipients("cc", cc, company, partners),
+                  *_recipients("bcc", bcc, company, partners)]
     if not recipients:
         raise ValidationError({"to": "At least one recipient is required."})
     if not (html or text):
