@@ -15,7 +15,8 @@ import email.policy
 
 import pytest
 
-from mailroom.outgoing.models import FailureType, OutgoingRecipient, SendAttempt
+from mailroom.lib.dkim import generate_key
+from mailroom.outgoing.models import DkimKey, FailureType, OutgoingRecipient, SendAttempt
 from tests.outgoing import test_sender
 from tests.outgoing.smtp_peer import SmtpPeer
 from tests.outgoing.test_sender import enqueue, fresh, make_sender, make_server
@@ -56,9 +57,24 @@ def parsed(received):
     return email.message_from_string(received.data.decode(), policy=email.policy.SMTPUTF8)
 
 
+def dkim_key(company) -> bytes:
+    """A DKIM key for acme.example; returns its DNS TXT record."""
+    private_pem, txt = generate_key(1024)
+    DkimKey.objects.create(company=company, domain="acme.example", selector="s1",
+                           private_key=private_pem.decode(), dns_txt=txt)
+    return txt.encode()
+
+
+def verifies(received, txt: bytes) -> bool:
+    import dkim
+
+    return dkim.verify(received.data, dnsfunc=lambda name, timeout=5: txt)
+
+
 def test_with_smtputf8_a_non_ascii_local_part_goes_out_next_to_40_mails(acme, clock,
                                                                          utf8_peer):
     make_server(acme, utf8_peer, max_connections=1)
+    txt = dkim_key(acme)
     bad, healthy = around(acme, [("Jürgen", "jürgen@example.com")])
 
     make_sender(clock).run_once()
@@ -72,6 +88,7 @@ def test_with_smtputf8_a_non_ascii_local_part_goes_out_next_to_40_mails(acme, cl
     assert "<jürgen@example.com>".encode() in received.data
     assert parsed(received)["To"].addresses[0].username == "jürgen"
     assert parsed(received)["To"].addresses[0].display_name == "Jürgen"
+    assert verifies(received, txt)  # the UTF-8 copy is signed as it is sent
     # the ASCII mails around it did not need SMTPUTF8
     assert all("SMTPUTF8" not in m.mail_options for m in utf8_peer.messages
                if m is not received)
@@ -80,6 +97,7 @@ def test_with_smtputf8_a_non_ascii_local_part_goes_out_next_to_40_mails(acme, cl
 def test_without_smtputf8_the_non_ascii_recipient_fails_alone_in_plain_words(acme, clock,
                                                                              plain_peer):
     make_server(acme, plain_peer, max_connections=1)
+    txt = dkim_key(acme)
     bad, healthy = around(acme, [("Jürgen", "jürgen@example.com")],
                           cc=["boss@client.example"])
 
@@ -104,6 +122,7 @@ def test_without_smtputf8_the_non_ascii_recipient_fails_alone_in_plain_words(acm
     to = parsed(received)["To"]
     assert to.groups[0].display_name == "Jürgen <jürgen@example.com>"
     assert not to.groups[0].addresses and not to.defects
+    assert verifies(received, txt)
     assert not any("jürgen" in r for m in plain_peer.messages for r in m.rcpt_tos)
 
 

@@ -71,6 +71,29 @@ def test_commands_are_batched_only_where_the_server_offers_pipelining(sink):
     assert len(sink.messages) == 3 and all(m.rcpt_tos == ["a@x.example"] for m in sink.messages)
 
 
+def test_internationalised_recipients_in_one_transaction(sink):
+    """IDN domains go as A-labels; a UTF-8 local part fails alone without SMTPUTF8, and with
+    it the UTF-8 copy of the message goes instead, saying SMTPUTF8 — both ways of talking."""
+    utf8_raw = RAW.replace(b"ada@client.example", "jö@x.example".encode())
+    rcpts = ["a@x.example", "jö@x.example", "c@exämple.example"]
+    with connection(server_for(sink)) as conn:
+        result = conn.send("b@acme.example", rcpts, RAW, utf8_raw=utf8_raw)
+    assert [(r.address, r.accepted) for r in result.recipients] == [
+        ("a@x.example", True), ("jö@x.example", False), ("c@exämple.example", True)]
+    assert "does not accept internationalised addresses" in result.recipients[1].reason
+    assert not result.recipients[1].temporary
+    [received] = sink.messages
+    assert received.rcpt_tos == ["a@x.example", "c@xn--exmple-cua.example"]
+    assert received.data.isascii() and "SMTPUTF8" not in received.mail_options
+    with SmtpPeer(pipelining=sink.pipelining, smtputf8=True) as utf8_sink:
+        with connection(server_for(utf8_sink)) as conn:
+            result = conn.send("b@acme.example", rcpts, RAW, utf8_raw=utf8_raw)
+        assert all(r.accepted for r in result.recipients)
+        [received] = utf8_sink.messages
+        assert received.rcpt_tos == ["a@x.example", "jö@x.example", "c@xn--exmple-cua.example"]
+        assert "SMTPUTF8" in received.mail_options and "jö@x.example".encode() in received.data
+
+
 def test_a_server_closing_during_pipelined_recipients_leaves_all_of_them_waiting(sink):
     sink.faults.rcpt["b@x.example"] = "421 4.3.2 Shutting down"
     with connection(server_for(sink)) as conn:

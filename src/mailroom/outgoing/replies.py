@@ -4,7 +4,9 @@ turned into a FailureType with a reason in plain words. Pure: no sockets, no dat
 
 from __future__ import annotations
 
+import base64
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -143,3 +145,29 @@ def dot_stuffed(raw: bytes) -> bytes:
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
+
+
+def _underlying(exc: BaseException) -> BaseException:
+    """The socket/TLS error beneath smtplib's SMTPServerDisconnected, if any."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (ssl.SSLError, TimeoutError, ConnectionError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} kB"
+    return f"{size} bytes"
+
+
+def _xoauth2_error(text: str) -> str:
+    """Gmail and Microsoft explain an XOAUTH2 refusal in a base64 JSON challenge."""
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return text

@@ -14,7 +14,6 @@ connection. Nothing here touches the database; the sender and the UI call it fro
 
 from __future__ import annotations
 
-import base64
 import os
 import smtplib
 import socket
@@ -40,7 +39,10 @@ from mailroom.outgoing.replies import (  # noqa: F401 - the transport's vocabula
     SendResult,
     SmtpError,
     _decode,
+    _human_size,
     _reason,
+    _underlying,
+    _xoauth2_error,
     classify_reply,
     closing,
     dot_stuffed,
@@ -341,11 +343,10 @@ class SmtpConnection:
                 message = f"The connection broke: {getattr(cause, 'strerror', None) or cause}."
             raise SmtpError(self.stage, FailureType.UNREACHABLE, message) from exc
         result.duration_ms = int((time.monotonic() - started) * 1000)
+        for index, recipient in zip(envelope.sendable, result.recipients, strict=True):
+            recipient.address = rcpts[index]  # the caller's spelling, not the wire's
         if envelope.refused:
             result.recipients = envelope.merge(rcpts, result.recipients)
-        else:  # the caller's own spelling of each address (its key for the result)
-            for address, recipient in zip(rcpts, result.recipients, strict=True):
-                recipient.address = address
         if result.code == 421:
             self.close()
         else:
@@ -506,16 +507,6 @@ class _SMTP_SSL(smtplib.SMTP_SSL):
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
-def _underlying(exc: BaseException) -> BaseException:
-    """The socket/TLS error beneath smtplib's SMTPServerDisconnected, if any."""
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, (ssl.SSLError, TimeoutError, ConnectionError)):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return exc
-
-
 def _fetch_oauth_token(server: MailServer) -> str:
     from mailroom.outgoing.oauth import access_token
 
@@ -524,19 +515,3 @@ def _fetch_oauth_token(server: MailServer) -> str:
     except Exception as exc:  # OAuthError and friends: a reason in plain words
         raise SmtpError(AUTH, FailureType.AUTHENTICATION, str(exc),
                         temporary=getattr(exc, "temporary", True), server_fault=True) from exc
-
-
-def _human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.0f} kB"
-    return f"{size} bytes"
-
-
-def _xoauth2_error(text: str) -> str:
-    """Gmail and Microsoft explain an XOAUTH2 refusal in a base64 JSON challenge."""
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-    except ValueError:
-        return text
