@@ -29,6 +29,7 @@ from mailroom.chatter.forms import ComposerForm, FollowForm, UploadForm
 from mailroom.chatter.models import Attachment, Follower, MailThread, Message
 from mailroom.contacts.models import Partner
 from mailroom.lib.html import sanitize_html
+from mailroom.lib.params import parse_id
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,9 @@ def timeline(request, content_type_id: int, object_id: int):
     """Older messages: the page before message `?before=<id>`."""
     record = _record(request, content_type_id, object_id)
     before = None
-    if request.GET.get("before", "").isdigit():
-        before = services.thread_queryset(Message, record).filter(
-            pk=int(request.GET["before"])).first()
+    before_id = parse_id(request.GET.get("before", ""))
+    if before_id is not None:
+        before = services.thread_queryset(Message, record).filter(pk=before_id).first()
     if before is None:  # an unknown cursor must not repeat the first page
         messages, has_more = [], False
     else:

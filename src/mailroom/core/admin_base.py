@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -22,11 +25,34 @@ STATE_COLOURS = {
 }
 
 
+class SafeJSONFormField(forms.JSONField):
+    """Django's JSON form field lets a ValueError other than JSONDecodeError escape (a number
+    of 5000 digits exceeds Python's int limit): a red line, not a 500."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid",
+                                  params={"value": str(value)[:50]}) from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except ValueError:
+            return InvalidJSONInput(data)
+
+
 class CompanyScopedAdmin(ModelAdmin):
     """Lists show the current company; forms and lookups are limited to the user's companies."""
 
     list_fullwidth = False
     warn_unsaved_form = True
+    formfield_overrides = {
+        **ModelAdmin.formfield_overrides,
+        models.JSONField: {**ModelAdmin.formfield_overrides.get(models.JSONField, {}),
+                           "form_class": SafeJSONFormField},
+    }
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

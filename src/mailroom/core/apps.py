@@ -9,8 +9,9 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from mailroom.core import cron, roles
+        from mailroom.core import cron, lookups, roles
 
+        lookups.register()  # hostile ids in `__in` and foreign-key filters match nothing
         post_migrate.connect(roles.sync_role_groups, dispatch_uid="mailroom.sync_role_groups")
         post_migrate.connect(cron.ensure_default_jobs, sender=self,
                              dispatch_uid="mailroom.ensure_default_jobs")

@@ -19,11 +19,11 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from mailroom.chatter.views import office_user_required
 from mailroom.core.roles import Role
+from mailroom.core.views import local_target
 from mailroom.outgoing import services
 from mailroom.outgoing.models import OutgoingMail, SendAttempt
 
@@ -278,10 +278,8 @@ def mail_action(request, pk: int, action: str):
         messages.success(request, done)
     else:
         messages.error(request, f"Nothing done: {refused}")
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()},
-                                           require_https=request.is_secure()):
-        back = reverse("admin:outgoing_outgoingmail_change", args=[mail.pk])
+    back = local_target(request, request.POST.get("next", "")) or reverse(
+        "admin:outgoing_outgoingmail_change", args=[mail.pk])
     return HttpResponseRedirect(back)
 
 

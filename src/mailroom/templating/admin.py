@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from unfold.admin import StackedInline, TabularInline
@@ -19,6 +20,7 @@ from mailroom.contacts.models import Partner
 from mailroom.core import navigation, records
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.models import LANGUAGE_CHOICES
+from mailroom.lib.params import parse_id
 from mailroom.templating import actions
 from mailroom.templating.forms import (
     AttachmentUploadForm,
@@ -242,5 +244,8 @@ class SendByEmailMixin:
     def send_by_email(self, request, object_id):
         from django.contrib.contenttypes.models import ContentType
 
+        record_id = parse_id(str(object_id))
+        if record_id is None:
+            raise Http404("No such record.")
         content_type = ContentType.objects.get_for_model(self.model)
-        return redirect(reverse("templating:compose", args=[content_type.pk, object_id]))
+        return redirect(reverse("templating:compose", args=[content_type.pk, record_id]))

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mailroom.chatter.services import get_record_for_user
 from mailroom.chatter.views import office_user_required
 from mailroom.core import records
+from mailroom.lib.params import parse_id, parse_ids, parse_int
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.services import FileToSend, enqueue
 from mailroom.templating import actions, services
@@ -172,8 +173,9 @@ def compose(request, content_type_id: int, object_id: int):
     if request.method == "POST":
         return _send(request, record, templates)
     template = None
-    if request.GET.get("template", "").isdigit():
-        template = templates.filter(pk=request.GET["template"]).first()
+    template_id = parse_id(request.GET.get("template", ""))
+    if template_id is not None:
+        template = templates.filter(pk=template_id).first()
     elif "template" not in request.GET:
         action = actions.default_action_for(records.for_model(record).key)
         template = actions.default_template(record.company, action.key) if action else None
@@ -204,8 +206,8 @@ def compose_fill(request, content_type_id: int, object_id: int):
     """htmx: the editable fields again after the template select changed (the key stays)."""
     record = get_record_for_user(content_type_id, object_id, request.user)
     templates = _usable(record, request.user)
-    template_id = request.GET.get("template", "")
-    template = templates.filter(pk=template_id).first() if template_id.isdigit() else None
+    template_id = parse_id(request.GET.get("template", ""))
+    template = templates.filter(pk=template_id).first() if template_id is not None else None
     initial, errors = _initial(record, template, request.user)
     initial["key"] = request.GET.get("key") or uuid.uuid4().hex
     form = ComposerForm(initial=initial, record=record, templates=templates)
@@ -252,6 +254,10 @@ def mass_page(request, queryset):
     """The admin action's answer: choose a template for the selected records."""
     model = queryset.model
     record_type = records.for_model(model)
+    if record_type is None:  # the action is offered on a list whose rows have no chatter
+        messages.error(request, f"{model._meta.verbose_name_plural.capitalize()} cannot be "
+                                "sent email from here.")
+        return None
     ids = list(queryset.for_user(request.user).values_list("pk", flat=True))
     templates = EmailTemplate.objects.for_current_company(request.user).filter(
         record_type=record_type.key, active=True)
@@ -268,17 +274,13 @@ def mass_page(request, queryset):
     })
 
 
-def _ids(raw: str) -> list[int]:
-    return [int(p) for p in raw.split(",") if p.strip().isdigit()]
-
-
 @office_user_required
 @require_POST
 def mass_chunk(request):
     """Send one chunk: records `ids[offset:offset+20]`, batch id for idempotency. Answers the
     progress and, while records remain, the request for the next chunk (hx-trigger=load)."""
-    content_type = get_object_or_404(ContentType, pk=request.POST.get("content_type", "0")
-                                     if request.POST.get("content_type", "").isdigit() else 0)
+    content_type = get_object_or_404(
+        ContentType, pk=parse_id(request.POST.get("content_type", "")) or 0)
     record_type = records.for_model(content_type.model_class()) if (
         content_type.model_class()) else None
     if record_type is None:
@@ -290,8 +292,12 @@ def mass_chunk(request):
     if not form.is_valid() or not batch:
         return render(request, "templating/partials/mass_progress.html", {
             "errors": ["Choose a template."], "done": 0, "total": 0}, status=422)
-    ids = _ids(request.POST.get("ids", ""))
-    offset = max(0, int(request.POST.get("offset", "0") or 0))
+    ids = parse_ids(request.POST.get("ids", ""))
+    offset = parse_int(request.POST.get("offset", "") or "0")
+    if ids is None or offset is None:
+        return render(request, "templating/partials/mass_progress.html", {
+            "errors": ["The selection or the position in it is invalid: start again from "
+                       "the list."], "done": 0, "total": 0}, status=422)
     chunk = ids[offset:offset + CHUNK]
     found = {r.pk: r for r in record_type.model.objects.for_user(request.user).filter(
         pk__in=chunk)}
