@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "mailroom.api.middleware.ApiJsonErrors",  # every error under /api/ answers JSON
+    "mailroom.core.middleware.RefuseNulBytes",  # a 400, not PostgreSQL's 500
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -145,7 +145,8 @@ class PreviewForm(forms.Form):
 class ComposerForm(forms.Form):
     """The composer: a template's rendering, edited by the user before sending."""
 
-    key = forms.CharField(widget=forms.HiddenInput)  # idempotency: one mail per form
+    # idempotency: one mail per form ("compose:<key>" must fit the outbox's 200 characters)
+    key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     template = forms.ModelChoiceField(queryset=EmailTemplate.objects.none(), required=False,
                                       empty_label="No template")
     partners = forms.ModelMultipleChoiceField(queryset=Partner.objects.none(), required=False,
