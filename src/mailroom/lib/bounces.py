@@ -12,6 +12,9 @@ it); without a status it counts as soft, so an unreadable report never blacklist
 
 Parsing is bounded (max_bytes, part and recipient limits, linear scans) and never raises: a
 hostile or broken message gives None or what could be read.
+
+The result types and the hard/soft verdict live in :mod:`mailroom.lib.bounce_report`; they are
+imported from here.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import string
 from dataclasses import dataclass
 
 from mailroom.lib.autoreply import header, is_mailer_daemon, is_null_sender, oof_marker
+from mailroom.lib.bounce_report import SMTP_CODE, STATUS, BounceReport, FailedRecipient, classify
+
+__all__ = ["BounceReport", "FailedRecipient", "classify", "looks_like_bounce", "parse_bounce"]
 
 MAX_PARTS = 200
 MAX_RECIPIENTS = 500
@@ -31,12 +37,6 @@ MAX_TEXT = 200_000
 MAX_DIAGNOSTIC = 500
 _ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
 
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_SMTP_CODE = re.compile(r"(?<![\d.])([245])\d\d(?=[ -]|$)")
-_SOFT_WORDS = re.compile(
-    r"mailbox (?:is )?full|quota|insufficient (?:system )?storage|storage allocation"
-    r"|temporar(?:y|ily)|try (?:again )?later|greylist|rate limit|too many (?:connections|"
-    r"messages|recipients)|unusual rate", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"^\s*(?:undelivered mail|undeliverable|undeliverable mail|mail delivery failed"
     r"|delivery status notification \((?:failure|delay)\)|failure notice|returned mail"
@@ -54,79 +54,6 @@ _EXIM = "this message was created automatically by mail delivery software"
 _QMAIL = "this is the qmail-send program"
 _DOMAIN = frozenset(string.ascii_letters + string.digits + ".-")
 _ATOM = _DOMAIN | frozenset("!#$%&'*+/=?^_`{|}~")
-
-_WORDS = {  # enhanced status (subject.detail) → plain words, RFC 3463
-    "1.1": "the mailbox does not exist", "1.10": "the mailbox does not exist",
-    "1.2": "the domain does not exist or takes no mail", "1.3": "the address is not valid",
-    "1.6": "the mailbox has moved", "2.1": "the mailbox is disabled", "2.2": "the mailbox is full",
-    "2.3": "the message is too large", "3.4": "the message is too large",
-    "4.1": "the receiving server did not answer", "4.2": "the connection was dropped",
-    "4.4": "no mail server was found for the domain",
-    "4.7": "delivery took too long and was given up",
-    "7.1": "delivery was refused by policy (often a spam filter)"}
-_CLASS_WORDS = {"5": "the message was refused", "4": "delivery failed for now",
-                "2": "the message was delivered"}
-
-
-@dataclass(frozen=True)
-class FailedRecipient:
-    address: str      # lowercased original (else final) recipient, '' if unknown
-    status: str       # enhanced status code like '5.1.1', '' if none
-    action: str       # 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded'
-    diagnostic: str   # the remote server's words, one line, <= 500 chars
-    kind: str         # 'hard' | 'soft' | 'delayed'
-
-
-@dataclass(frozen=True)
-class BounceReport:
-    reporter: str     # 'dsn', 'postfix', 'exim', 'exchange', 'gmail', 'qmail', 'unknown'
-    recipients: tuple[FailedRecipient, ...]
-    original_message_id: str   # '<id@host>' of the mail that bounced, '' if not found
-    original_mailroom_id: str  # X-Mailroom-ID of the returned original, '' if absent
-
-    @property
-    def kind(self) -> str:
-        kinds = {r.kind for r in self.recipients}
-        return "hard" if "hard" in kinds else "soft" if "soft" in kinds else "delayed"
-
-    def reason(self) -> str:
-        """One plain sentence for the UI about the worst recipient."""
-        if not self.recipients:
-            return "A delivery report arrived, but it names no failed recipient."
-        first = next(r for r in self.recipients if r.kind == self.kind)
-        words = _WORDS.get(first.status.partition(".")[2]) if first.status else None
-        words = words or _CLASS_WORDS.get(first.status[:1], "delivery failed")
-        code = f" ({first.status})" if first.status else ""
-        who = f" for {first.address}" if first.address else ""
-        if first.kind == "delayed":
-            text = f"Delivery{who} is delayed and still being retried: {words}{code}"
-        else:
-            text = f"The receiving server says {words}{code}{who}"
-        if first.diagnostic:
-            text += f": {first.diagnostic}"
-        others = len(self.recipients) - 1
-        if others:
-            text += f" (and {others} more recipient{'s' if others > 1 else ''})"
-        return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def classify(status: str, diagnostic: str = "", action: str = "failed") -> str:
-    """'hard', 'soft' or 'delayed': full mailboxes and 'try later' wording are soft."""
-    action = (action or "").strip().lower()
-    if action == "delayed":
-        return "delayed"
-    found = _STATUS.search(status or "")
-    code = found.group(0) if found else ""
-    klass = code[:1]
-    diagnostic = (diagnostic or "")[:2000]
-    if not klass or klass == "2":
-        smtp = _SMTP_CODE.search(diagnostic)
-        klass = smtp.group(1) if smtp else ""
-    if klass == "4":
-        return "soft"
-    if code == "5.2.2" or _SOFT_WORDS.search(diagnostic):
-        return "soft"
-    return "hard"
 
 
 def looks_like_bounce(headers, envelope_from: str = "") -> bool:
@@ -319,7 +246,7 @@ def _dsn_recipients(blocks: list[dict[str, str]]) -> tuple[list[FailedRecipient]
         seen = True
         diagnostic = _diagnostic(block.get("diagnostic-code", "").partition(";")[2]
                                  or block.get("diagnostic-code", ""))
-        found = _STATUS.search(block.get("status", "")) or _STATUS.search(diagnostic)
+        found = STATUS.search(block.get("status", "")) or STATUS.search(diagnostic)
         status = found.group(0) if found else ""
         action = (block.get("action", "").split() or [""])[0].lower()
         if action not in _ACTIONS:
@@ -382,7 +309,7 @@ def _make(address: str, detail: list[str], action: str) -> FailedRecipient:
     said = re.search(r"(?:remote host said|said|remote mail server[^:]{0,80}?:[^:]{0,300}?:)"
                      r"\s*:?\s*(?=[245]\d\d)", joined, re.IGNORECASE)
     diagnostic = _diagnostic(joined[said.end():] if said else joined)
-    found = _STATUS.search(diagnostic)
+    found = STATUS.search(diagnostic)
     status = found.group(0) if found else ""
     return FailedRecipient(address, status, action, diagnostic,
                            classify(status, diagnostic, action))
@@ -435,7 +362,7 @@ def _generic(msg: email.message.Message, text: str) -> list[FailedRecipient]:
     """X-Failed-Recipients, and paragraphs holding an SMTP error and an address."""
     out: list[FailedRecipient] = []
     paragraphs = [p for p in re.split(r"\n[ \t]*\n", text[:MAX_TEXT])[:2000]
-                  if _SMTP_CODE.search(p) and "@" in p]
+                  if SMTP_CODE.search(p) and "@" in p]
     for paragraph in paragraphs:
         found = _addresses(paragraph, 1)
         if found and all(r.address != found[0] for r in out):
@@ -449,7 +376,7 @@ def _generic(msg: email.message.Message, text: str) -> list[FailedRecipient]:
 def _unknown(text: str) -> FailedRecipient:
     """A bounce naming nobody readable: soft unless the text carries an SMTP error."""
     for line in text.split("\n")[:2000]:
-        if _SMTP_CODE.search(line[:1000]):
+        if SMTP_CODE.search(line[:1000]):
             return _make("", [line[:1000]], "failed")
     return FailedRecipient("", "", "failed", "", "soft")
 
