@@ -24,9 +24,9 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from mailroom.documents.formatting import document_locale
 from mailroom.documents.registry import DocumentSpec, document_for
 from mailroom.lib import money
+from mailroom.lib.formatting import first_locale
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs each layout step at INFO; at Mailroom's default level that is ten lines per
@@ -168,6 +168,15 @@ def partner_lines(partner) -> list[str]:
         lines.append(parent.name)
     address = partner.address_lines or (parent.address_lines if parent is not None else [])
     return lines + address
+
+
+def document_locale(record, lang: str | None = None) -> str:
+    """`lang` if given and known, else the customer's language, else the company's; the
+    template tags in `document_format` print with it through `lib.formatting`."""
+    partner = getattr(record, "partner", None)
+    company = getattr(record, "company", None)
+    return first_locale(lang, getattr(partner, "language", None),
+                        getattr(company, "language", None))
 
 
 def build_context(record, spec: DocumentSpec, *, lang: str | None = None,

@@ -12,6 +12,12 @@ can act on; the template sandbox turns it into a template error naming the line.
 Babel parses locale data once per process; the ``Locale`` objects and derived number patterns
 are cached here, so a call costs a few microseconds (10,000 recipients stay cheap). Sizes are
 bounded (digits, exponents, pattern length) because template authors choose the arguments.
+
+Documents (quotation and invoice PDFs) use the same module for values read from the database:
+:func:`first_locale` picks the customer's or the company's language, and :func:`format_amount`,
+:func:`format_quantity` and :func:`format_rate` print stored amounts, quantities and tax or
+discount rates. They never refuse a stored value (an odd currency code is printed as stored):
+a document must always print.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ from babel import dates as _dates
 from babel import numbers as _numbers
 
 __all__ = [
+    "first_locale",
+    "format_amount",
     "format_date",
     "format_datetime",
     "format_money",
     "format_number",
     "format_percent",
+    "format_quantity",
+    "format_rate",
     "format_time",
     "language_name",
     "normalize_locale",
@@ -65,6 +75,19 @@ def _normalize(value: str, fallback: str) -> str:
         return str(Locale.parse(code, sep="-" if "-" in code else "_"))
     except (UnknownLocaleError, ValueError, TypeError):
         return fallback
+
+
+def first_locale(*codes: str | None, fallback: str = "en_US") -> str:
+    """The first of ``codes`` that names a known language, normalized, else ``fallback``.
+
+    ``first_locale(lang, partner.language, company.language)``: the customer's conventions if
+    Babel knows their language, else the company's.
+    """
+    for code in codes:
+        normalized = normalize_locale(code, fallback="")
+        if normalized:
+            return normalized
+    return fallback
 
 
 @lru_cache(maxsize=256)
@@ -263,3 +286,28 @@ def format_time(
     else:
         raise ValueError(f"{_short(value)} is a date without a time.")
     return _dates.format_time(moment, _check_format(format), tzinfo=zone, locale=_locale(locale))
+
+
+def format_amount(amount: Decimal | int | None, currency: str, locale: str) -> str:
+    """A stored amount in its stored currency: ``Decimal("1234.50"), "EUR", "de_DE"`` ->
+    "1.234,50 €". Amounts are stored rounded to cents, so Babel only places separators and
+    sign; the currency is not checked (see :func:`format_money` for template arguments)."""
+    if amount is None:
+        return ""
+    return _numbers.format_currency(amount, currency, locale=_locale(locale))
+
+
+def format_quantity(value: Decimal | int | None, locale: str) -> str:
+    """Quantities keep up to three decimals but print without trailing zeros ("3", "1,5")."""
+    if value is None:
+        return ""
+    return _numbers.format_decimal(value, format="#,##0.###", locale=_locale(locale))
+
+
+def format_rate(value: Decimal | int | None, locale: str) -> str:
+    """A rate stored in percent points (a 19 % tax is 19), never rounded: "19%", "7,5 %"."""
+    if value is None:
+        return ""
+    return _numbers.format_percent(
+        Decimal(value) / 100, locale=_locale(locale), decimal_quantization=False
+    )
