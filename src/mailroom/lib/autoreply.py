@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.header
 import email.utils
 import re
+from typing import Protocol
 
 _MAILER_DAEMON_LOCALS = frozenset({"mailerdaemon", "postmaster"})
 _MAILER_DAEMON_NAMES = ("mail delivery subsystem", "mail delivery system", "mailer-daemon",
@@ -35,7 +36,13 @@ _OOF_SUBJECT = re.compile(
     re.IGNORECASE)
 
 
-def header(headers, name: str) -> str:
+class Headers(Protocol):
+    """What the checks read: a case-insensitive ``get`` (an ``email.message.Message`` is one)."""
+
+    def get(self, name: str, /) -> object: ...
+
+
+def header(headers: Headers, name: str) -> str:
     """The header as one decoded line ('' if absent or unreadable): RFC 2047 words decoded."""
     try:
         value = headers.get(name)
@@ -84,7 +91,7 @@ def is_mailer_daemon(address: str) -> bool:
     return any(n in words for n in _MAILER_DAEMON_NAMES)
 
 
-def is_null_sender(envelope_from: str, headers=None) -> bool:
+def is_null_sender(envelope_from: str, headers: Headers | None = None) -> bool:
     """The null reverse-path `<>`, from the envelope or a Return-Path header."""
     if isinstance(envelope_from, str) and envelope_from.strip() == "<>":
         return True
@@ -93,7 +100,7 @@ def is_null_sender(envelope_from: str, headers=None) -> bool:
     return False
 
 
-def oof_marker(headers) -> str | None:
+def oof_marker(headers: Headers) -> str | None:
     """A sign of an out-of-office or other auto-reply (not a delivery report), else None."""
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
         if header(headers, name):
@@ -106,7 +113,7 @@ def oof_marker(headers) -> str | None:
     return None
 
 
-def _sender_reason(headers, envelope_from: str) -> str | None:
+def _sender_reason(headers: Headers, envelope_from: str) -> str | None:
     candidates = [header(headers, "From"), header(headers, "Sender"),
                   header(headers, "Return-Path")]
     if isinstance(envelope_from, str):
@@ -124,7 +131,7 @@ def _sender_reason(headers, envelope_from: str) -> str | None:
     return None
 
 
-def automatic_reason(headers, envelope_from: str = "") -> str | None:
+def automatic_reason(headers: Headers, envelope_from: str = "") -> str | None:
     """Why this mail was sent by a program (plain words), or None for mail a person sent.
 
     `Auto-Submitted: no` only means that header gives no reason; list headers etc. still count.
@@ -135,7 +142,7 @@ def automatic_reason(headers, envelope_from: str = "") -> str | None:
         return None
 
 
-def _automatic_reason(headers, envelope_from: str) -> str | None:
+def _automatic_reason(headers: Headers, envelope_from: str) -> str | None:
     submitted = header(headers, "Auto-Submitted")
     token = submitted.split(";", 1)[0].split("(", 1)[0].strip().lower()
     if token and token != "no":

@@ -26,7 +26,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from mailroom.lib.autoreply import header, is_mailer_daemon, is_null_sender, oof_marker
+from mailroom.lib.autoreply import Headers, header, is_mailer_daemon, is_null_sender, oof_marker
 from mailroom.lib.bounce_report import SMTP_CODE, STATUS, BounceReport, FailedRecipient, classify
 
 __all__ = ["BounceReport", "FailedRecipient", "classify", "looks_like_bounce", "parse_bounce"]
@@ -56,7 +56,7 @@ _DOMAIN = frozenset(string.ascii_letters + string.digits + ".-")
 _ATOM = _DOMAIN | frozenset("!#$%&'*+/=?^_`{|}~")
 
 
-def looks_like_bounce(headers, envelope_from: str = "") -> bool:
+def looks_like_bounce(headers: Headers, envelope_from: str = "") -> bool:
     """Whether the headers say delivery report (an out-of-office is not one)."""
     try:
         if _bounce_evidence(headers):
@@ -73,7 +73,7 @@ def looks_like_bounce(headers, envelope_from: str = "") -> bool:
         return False
 
 
-def _bounce_evidence(headers) -> bool:
+def _bounce_evidence(headers: Headers) -> bool:
     ctype = header(headers, "Content-Type").lower()
     if "multipart/report" in ctype and re.search(r"report-type\s*=\s*\"?delivery-status", ctype):
         return True
@@ -154,7 +154,7 @@ def _scan(msg: email.message.Message) -> _Scan:
             if ctype in _DSN_TYPES or ctype in _ORIGINAL_TYPES:
                 _take(scan, part, ctype)
             elif isinstance(payload, list):
-                children = []
+                children: list[email.message.Message] = []
                 for child in payload:
                     if not isinstance(child, email.message.Message):
                         continue
@@ -223,6 +223,8 @@ def _dsn_blocks(part: email.message.Message) -> list[dict[str, str]]:
     blocks: list[dict[str, str]] = []
     if isinstance(payload, list):  # the stdlib parses message/delivery-status into blocks
         for block in payload[:MAX_RECIPIENTS + 1]:
+            if not isinstance(block, email.message.Message):
+                continue  # not reached: the stdlib parses each block into a Message
             fields: dict[str, str] = {}
             for key, value in block.items()[:200]:
                 fields.setdefault(str(key).strip().lower(), " ".join(str(value).split()))
@@ -319,7 +321,8 @@ def _exim(text: str) -> list[FailedRecipient]:
     """Exim: each failed address indented two spaces, its details indented further."""
     action = "delayed" if "has not yet been delivered" in text[:5000].lower() else "failed"
     out: list[FailedRecipient] = []
-    current, detail = "", []
+    current = ""
+    detail: list[str] = []
     for line in text.split("\n")[:5000]:
         line = line.rstrip()
         indent = len(line) - len(line.lstrip(" "))
@@ -341,7 +344,8 @@ def _exim(text: str) -> list[FailedRecipient]:
 def _qmail(text: str) -> list[FailedRecipient]:
     """qmail: '<addr>:' on its own line, the reasons on the lines below until a blank line."""
     out: list[FailedRecipient] = []
-    current, detail = "", []
+    current = ""
+    detail: list[str] = []
     for line in text.split("\n")[:5000] + [""]:
         stripped = line.strip()
         head = re.fullmatch(r"<([^<>\s]{1,320})>:", stripped[:330])
@@ -397,7 +401,8 @@ def _message_id(value: str) -> str:
     return f"<{token}>" if "@" in token else ""
 
 
-def _original_ids(msg, original, per_message: dict[str, str], copy: str) -> tuple[str, str]:
+def _original_ids(msg: email.message.Message, original: email.message.Message | None,
+                  per_message: dict[str, str], copy: str) -> tuple[str, str]:
     message_id = _message_id(header(original, "Message-ID")) if original is not None else ""
     mailroom_id = header(original, "X-Mailroom-ID") if original is not None else ""
     if copy and (not message_id or not mailroom_id):
@@ -410,7 +415,8 @@ def _original_ids(msg, original, per_message: dict[str, str], copy: str) -> tupl
     return message_id, (mailroom_id.split() or [""])[0][:200]
 
 
-def _reporter(msg, per_message: dict[str, str], text: str, dsn: bool) -> str:
+def _reporter(msg: email.message.Message, per_message: dict[str, str], text: str,
+              dsn: bool) -> str:
     mta = per_message.get("reporting-mta", "").lower()
     sender = header(msg, "From").lower()
     lowered = text[:5000].lower()

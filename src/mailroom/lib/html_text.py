@@ -163,7 +163,7 @@ def html_to_plain(html: str, *, width: int | None = None) -> str:
         if kind is None:
             pass
         elif kind.__class__ is int:
-            w.block(kind)  # type: ignore[arg-type]
+            w.block(kind)
         elif kind == "cell":
             if parts[i] != "/" and not w.at_start and not w.pending:
                 w.sep = " | "
@@ -269,7 +269,8 @@ def _wrap(text: str, width: int) -> str:
         if len(line) <= width or line.startswith("\x00"):
             lines.append(line)
             continue
-        lead = _LINE_PREFIX.match(line).group(1)  # type: ignore[union-attr]
+        prefix = _LINE_PREFIX.match(line)  # matches every line (all parts are optional)
+        lead = prefix.group(1) if prefix else ""
         quote = lead[: len(lead) - len(lead.lstrip("> "))] if lead.startswith(">") else ""
         indent = quote + " " * (len(lead) - len(quote))
         current, words = lead, line[len(lead):].split(" ")

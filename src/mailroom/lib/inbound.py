@@ -25,6 +25,7 @@ import binascii
 import functools
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -378,7 +379,7 @@ class _Walk:
             content_type = "text/plain"  # no boundary or no part: read the body as text
         self.leaves.append(_Leaf(headers, content_type, params, body, end))
 
-    def delimited(self, start: int, end: int, boundary: str):
+    def delimited(self, start: int, end: int, boundary: str) -> Iterator[tuple[int, int]]:
         """(start, end) of each part between boundary lines; an unclosed last part runs on."""
         raw = self.raw
         delimiter = re.compile(
@@ -447,8 +448,8 @@ def parse_body(raw: bytes, limits: Limits = Limits()) -> Body:
             if content_type == "text/html" and html is None:
                 html = value
                 continue
-        content_id = _ids(headers.get("content-id", ""))
-        content_id = content_id[0][1:-1] if content_id else ""
+        ids = _ids(headers.get("content-id", ""))
+        content_id = ids[0][1:-1] if ids else ""
         attachments.append(Part(
             filename=name, content_type=content_type, data=data, content_id=content_id,
             inline=disposition == "inline" or (not disposition and bool(content_id)),

@@ -208,6 +208,8 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
             comment, pos = _comment(value, pos)
             continue
         m = _TOKEN.match(value, pos)
+        if m is None:  # not reached: every character but "(" (read above) starts a token
+            break
         pos = m.end()
         kind = m.lastgroup
         if kind in ("quoted", "atom") and angle is not None:

@@ -36,8 +36,9 @@ import contextvars
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import authres
 import dkim as dkimpy
@@ -218,26 +219,35 @@ _spf_dns: contextvars.ContextVar[_Dns | None] = contextvars.ContextVar("spf_dns"
 _spf_install = threading.Lock()
 
 
-def _spf_lookup(name, qtype, strict=True, timeout=30):
-    """pyspf's DNSLookup contract ([((name, qtype), data)]) answered by our resolver."""
-    lookup = _spf_dns.get()
-    if lookup is None:
-        return _spf_lookup.fallback(name, qtype, strict, timeout)
-    try:
-        records = lookup.resolve(name, qtype)
-    except DnsTempError as exc:
-        raise spf.TempError(f"DNS {exc}") from None
-    out = []
-    for rdata in records:
-        if qtype in ("A", "AAAA"):
-            out.append(((name, qtype), rdata.address))
-        elif qtype == "MX":
-            out.append(((name, qtype), (rdata.preference, rdata.exchange)))
-        elif qtype == "PTR":
-            out.append(((name, qtype), rdata.target.to_text(True)))
-        elif qtype in ("TXT", "SPF"):
-            out.append(((name, qtype), rdata.strings))
-    return out
+class _SpfLookup:
+    """pyspf's DNSLookup contract ([((name, qtype), data)]) answered by our resolver; without
+    one (a pyspf call that is not ours) by pyspf's own lookup, kept in ``fallback``."""
+
+    fallback: Callable[..., list[Any]]
+
+    def __call__(self, name: str, qtype: str, strict: bool = True,
+                 timeout: float = 30) -> list[Any]:
+        lookup = _spf_dns.get()
+        if lookup is None:
+            return self.fallback(name, qtype, strict, timeout)
+        try:
+            records = lookup.resolve(name, qtype)
+        except DnsTempError as exc:
+            raise spf.TempError(f"DNS {exc}") from None
+        out: list[Any] = []
+        for rdata in records:
+            if qtype in ("A", "AAAA"):
+                out.append(((name, qtype), rdata.address))
+            elif qtype == "MX":
+                out.append(((name, qtype), (rdata.preference, rdata.exchange)))
+            elif qtype == "PTR":
+                out.append(((name, qtype), rdata.target.to_text(True)))
+            elif qtype in ("TXT", "SPF"):
+                out.append(((name, qtype), rdata.strings))
+        return out
+
+
+_spf_lookup = _SpfLookup()
 
 
 def _install_spf_lookup() -> None:
@@ -278,13 +288,13 @@ def _check_dkim(lookup: _Dns, raw: bytes) -> list[tuple[str, str]]:
     return results
 
 
-def _verify_one(lookup: _Dns, message, idx: int) -> tuple[str, str]:
+def _verify_one(lookup: _Dns, message: dkimpy.DKIM, idx: int) -> tuple[str, str]:
     """(d=, result) of one signature. dkimpy answers only True/False (or raises), so the
     DNS function notes why a key was not usable."""
     problem: list[str] = []
     fetched: list[bool] = []
 
-    def dnsfunc(name, timeout=5):
+    def dnsfunc(name: bytes | str, timeout: float = 5) -> bytes | None:
         try:
             name = name.decode("ascii") if isinstance(name, bytes) else str(name)
             records = lookup.txt(name)
@@ -317,7 +327,7 @@ def _verify_one(lookup: _Dns, message, idx: int) -> tuple[str, str]:
     return domain, problem[0] if problem else "fail"
 
 
-def _signature_domain(headers, idx: int) -> str:
+def _signature_domain(headers: Sequence[tuple[bytes, bytes]], idx: int) -> str:
     sigs = [value for name, value in headers if name.lower() == b"dkim-signature"]
     match = re.search(rb"(?:^|;)\s*d\s*=\s*([^;]*)", sigs[idx]) if idx < len(sigs) else None
     if not match:
@@ -326,7 +336,7 @@ def _signature_domain(headers, idx: int) -> str:
 
 
 class _Quiet:
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args, **kwargs: None
 
 
@@ -436,7 +446,7 @@ def _trusted_results(raw: bytes, trusted_ids: Sequence[str], from_domain: str) -
     return None
 
 
-def _read_results(parsed, from_domain: str) -> _Trusted:
+def _read_results(parsed: authres.AuthenticationResultsHeader, from_domain: str) -> _Trusted:
     out = _Trusted()
     dkim: list[tuple[str, str]] = []
     for result in list(getattr(parsed, "results", []))[:20]:

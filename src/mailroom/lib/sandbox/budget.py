@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sized, ValuesView
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
@@ -100,17 +100,19 @@ def _built(result: Any, fresh: bool = False) -> Any:
 
 # --- sizes -------------------------------------------------------------------------------
 
-class _List(list):  # type: ignore[type-arg]
-    """A list built by the template; ``_w`` is its weight (see the module docstring)."""
+class _List(list[Any]):
+    """A list built by the template; ``_w`` is its weight (see the package docstring)."""
 
     __slots__ = ("_w",)
+    _w: int
 
 
-class _Dict(dict):  # type: ignore[type-arg]
+class _Dict(dict[Any, Any]):
     __slots__ = ("_w",)
+    _w: int
 
 
-class _Tuple(tuple):  # type: ignore[type-arg]
+class _Tuple(tuple[Any, ...]):
     _w: int
 
 
@@ -159,7 +161,7 @@ def _inner(items: Any) -> int:
 def _materialize(values: Iterable[Any]) -> _List:
     """A filter's lazy result as a size-checked list; its items count as freshly made."""
     limit = _tick().limits.max_string
-    if hasattr(values, "__len__") and len(values) > limit:  # type: ignore[arg-type]
+    if isinstance(values, Sized) and len(values) > limit:
         raise _too_long(limit)
     items, weight, cost = _List(), 1, 0
     for item in values:  # map/select/unique do their work lazily, here

@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 from jinja2.runtime import Context, LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, missing
@@ -68,7 +68,7 @@ class _CodeGenerator(CodeGenerator):
         self._wrapped("tuple", node, frame, super().visit_Tuple)
 
 
-class _Buffer(list):  # type: ignore[type-arg]
+class _Buffer(list[str]):
     """Text being produced, counted as it grows. Every 256 small pieces are joined into one
     string: 100,000 pieces of "42" would otherwise cost 5 MB of string objects."""
 
@@ -141,7 +141,7 @@ class _Undefined(Undefined):
     __slots__ = ()
 
     def __init__(self, hint: str | None = None, obj: Any = missing, name: Any = None,
-                 exc: type[Exception] = UndefinedError) -> None:
+                 exc: type[TemplateRuntimeError] = UndefinedError) -> None:
         if hint is None:
             # Only text and numbers are shown: a repr of a big list would be built in full.
             shown = repr(name)[:80] if isinstance(name, str | int) else f"a {_type_name(name)}"
@@ -173,7 +173,7 @@ def _range(*args: int) -> range:
 
 
 def _dict(*args: Any, **kwargs: Any) -> _Dict:
-    return _tag(_Dict, dict(*args, **kwargs))  # type: ignore[no-any-return]
+    return _tag(_Dict, dict(*args, **kwargs))
 
 
 def _namespace(*args: Any, **kwargs: Any) -> Namespace:
@@ -284,10 +284,11 @@ class _Environment(ImmutableSandboxedEnvironment):
         elif operator == "+" and isinstance(left, sequences) and isinstance(right, sequences):
             if len(left) + len(right) > limit:
                 raise _too_long(limit)
-            if not isinstance(left, str):
-                joined = left + right
-                return _tag(_List if isinstance(joined, list) else _Tuple, joined,
-                            1 + _inner(left) + _inner(right))
+            # other mixes (text + list, list + tuple) fail below as they do in Python
+            if isinstance(left, list) and isinstance(right, list):
+                return _tag(_List, left + right, 1 + _inner(left) + _inner(right))
+            if isinstance(left, tuple) and isinstance(right, tuple):
+                return _tag(_Tuple, left + right, 1 + _inner(left) + _inner(right))
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if right > 0 and abs(left) > 1 and left.bit_length() * right > _MAX_INT_BITS:
                 raise _Refused("that number is too large")
@@ -319,15 +320,15 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def mr_list(items: list[Any]) -> _List:
-        return _tag(_List, items)  # type: ignore[no-any-return]
+        return _tag(_List, items)
 
     @staticmethod
     def mr_tuple(items: tuple[Any, ...]) -> _Tuple:
-        return _tag(_Tuple, items)  # type: ignore[no-any-return]
+        return _tag(_Tuple, items)
 
     @staticmethod
     def mr_dict(items: dict[Any, Any]) -> _Dict:
-        return _tag(_Dict, items)  # type: ignore[no-any-return]
+        return _tag(_Dict, items)
 
 
 _ENVIRONMENTS = {True: _Environment(html=True), False: _Environment(html=False)}

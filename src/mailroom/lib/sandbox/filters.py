@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import filters as jf
 from jinja2 import pass_context
@@ -181,7 +181,8 @@ def _sum(context: Context, value: Iterable[Any], attribute: Any = None, start: A
 
 
 @pass_context
-def _round(context: Context, value: Any, precision: int = 0, method: str = "common") -> Any:
+def _round(context: Context, value: Any, precision: int = 0,
+           method: Literal["common", "ceil", "floor"] = "common") -> Any:
     if not -100 <= int(precision) <= 100:
         raise _Refused("round() precision must be between -100 and 100")
     return jf.do_round(value, int(precision), method)

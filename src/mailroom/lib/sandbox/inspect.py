@@ -59,9 +59,10 @@ def placeholders(source: str) -> list[str]:
 
 
 _FORMAT_FILTERS = frozenset({"money", "number", "percent", "date", "datetime", "time"})
-_TAG_NAMES = {nodes.Assign: "set", nodes.AssignBlock: "set", nodes.CallBlock: "call",
-              nodes.FilterBlock: "filter", nodes.FromImport: "from",
-              nodes.ScopedEvalContextModifier: "autoescape", nodes.ExprStmt: "do"}
+_TAG_NAMES: dict[type[nodes.Node], str] = {
+    nodes.Assign: "set", nodes.AssignBlock: "set", nodes.CallBlock: "call",
+    nodes.FilterBlock: "filter", nodes.FromImport: "from",
+    nodes.ScopedEvalContextModifier: "autoescape", nodes.ExprStmt: "do"}
 
 
 def check_simple(source: str, allowed: set[str] | None = None) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -132,8 +132,8 @@ class CompiledTemplate:
             raise TemplateError(_message(exc), template=self.name, field=self.field,
                                 line=_line(exc)) from exc
         finally:
-            if chunks is not None:
-                chunks.close()  # type: ignore[attr-defined]
+            if isinstance(chunks, Generator):  # Jinja's render functions are generators
+                chunks.close()
             _STATE.reset(token)
 
 
