@@ -48,8 +48,8 @@ def _reply(n: int, sent, domain: str, *, drop_references: bool) -> tuple:
 
 
 def _bounce(n: int, sent, domain: str) -> tuple:
+    from mailroom.core.tokens import bounce_key
     from mailroom.lib import verp
-    from mailroom.outgoing.compose import bounce_key
 
     mail_id, message_id, recipient_id = sent[n % len(sent)]
     index = n % len(sent)

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from mailroom.chatter import services
 from mailroom.chatter.models import Attachment, Message, Notification
+from mailroom.core import blobs
 
 
 def test_creating_a_record_logs_it(lead):
@@ -64,7 +65,7 @@ def test_attachments_are_stored_once_by_content(lead, bob, settings):
                                   stream=io.BytesIO(b"same bytes"))
     assert a.name == "passwd"
     assert a.sha256 == b.sha256
-    path = services.attachment_path(a.sha256)
+    path = blobs.attachment_path(a.sha256)
     assert path.read_bytes() == b"same bytes"
     assert len([p for p in settings.ATTACHMENT_DIR.rglob("*") if p.is_file()]) == 1
     assert Attachment.objects.count() == 2

@@ -13,6 +13,7 @@ from django.urls import reverse
 from mailroom.chatter import services
 from mailroom.chatter.models import Attachment, Follower, Message
 from mailroom.chatter.views import PAGE_SIZE
+from mailroom.core import blobs
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -192,7 +193,7 @@ def test_upload_lists_the_file(bob_client, lead):
     assert 'id="chatter-attachment-count" hx-swap-oob="true">1<' in html
     stored = services.thread_queryset(Attachment, lead).get()
     assert stored.message_id is None
-    assert services.attachment_path(stored.sha256).read_bytes() == b"the plan"
+    assert blobs.attachment_path(stored.sha256).read_bytes() == b"the plan"
 
 
 def test_upload_without_file_is_a_red_line(bob_client, lead):
@@ -220,7 +221,7 @@ def test_active_content_downloads_as_bytes(bob_client, lead, bob):
 
 
 def test_download_of_a_missing_blob_is_404_not_500(bob_client, attachment):
-    services.attachment_path(attachment.sha256).unlink()
+    blobs.attachment_path(attachment.sha256).unlink()
     assert bob_client.get(reverse("chatter:download", args=[attachment.pk])).status_code == 404
 
 

@@ -24,6 +24,7 @@ from mailroom.automation.tasks import run_date_rules
 from mailroom.automation.triggers import company_today
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
+from mailroom.core import automatic
 from mailroom.core.models import AuditLog
 from mailroom.outgoing.compose import Composer
 from mailroom.outgoing.models import OutgoingMail
@@ -202,7 +203,7 @@ def test_the_mail_rolls_back_with_the_change(acme, bob, customer):
 
 def test_records_from_automatic_mail_trigger_nothing(acme, customer):
     make_rule(acme, "helpdesk.ticket", trigger=Trigger.CREATED)
-    with services.suppressed():
+    with automatic.suppressed():
         first = helpdesk.save_ticket(Ticket(company=acme, name="Out of office",
                                             partner=customer), actor=None)
     flagged = Ticket(company=acme, name="Auto-reply", partner=customer)

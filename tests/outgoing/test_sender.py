@@ -14,10 +14,10 @@ import pytest
 from django.utils import timezone
 
 from mailroom.chatter.models import Message, Notification
+from mailroom.core.tokens import bounce_key, parse_mailroom_id
 from mailroom.lib import verp
 from mailroom.lib.dkim import generate_key
 from mailroom.outgoing import services
-from mailroom.outgoing.compose import bounce_key, parse_mailroom_id
 from mailroom.outgoing.models import (
     DkimKey,
     FailureType,

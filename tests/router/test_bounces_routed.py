@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mailroom.contacts.models import Partner
+from mailroom.core.tokens import mailroom_id
 from mailroom.incoming.models import InboundMail
-from mailroom.outgoing.compose import mailroom_id
 from mailroom.outgoing.models import FailureType, OutgoingRecipient
 
 pytestmark = pytest.mark.django_db
@@ -89,8 +89,8 @@ def test_without_our_header_the_message_id_finds_the_mail(deliver, lead):
 
 def test_the_verp_envelope_names_mail_and_recipient_even_when_the_report_does_not(
         deliver, lead):
+    from mailroom.core.tokens import bounce_key
     from mailroom.lib import verp
-    from mailroom.outgoing.compose import bounce_key
 
     mail, _ = _send(lead, "jane.doe@customer.example")
     row = OutgoingRecipient.objects.get(mail=mail, address="jane.doe@customer.example")

@@ -98,7 +98,7 @@ def test_same_message_id_twice_is_a_duplicate(deliver):
 
 
 def test_mail_mailroom_sent_itself_is_not_posted_again(deliver, lead, customer, domain):
-    from mailroom.outgoing.compose import MAILROOM_ID_HEADER, mailroom_id
+    from mailroom.core.tokens import MAILROOM_ID_HEADER, mailroom_id
 
     sent = _sent_from(lead, customer)
     looped = message(headers=[f"{MAILROOM_ID_HEADER}: {mailroom_id(sent.pk)}"])

@@ -10,7 +10,8 @@ import pytest
 from mailroom.apps.helpdesk import services as helpdesk
 from mailroom.apps.helpdesk.models import Ticket
 from mailroom.chatter.models import Message
-from mailroom.chatter.services import store_blob, thread_queryset
+from mailroom.chatter.services import thread_queryset
+from mailroom.core.blobs import store_blob
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating.models import EmailTemplate, TemplateAttachment, TemplateTranslation
 from tests.test_api_support import api_as, fields_named  # noqa: F401 - api_as is a fixture

@@ -13,8 +13,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from unfold.admin import TabularInline
 
-from mailroom.apps.admin_actions import error_text
 from mailroom.apps.sales.models import Tax
+from mailroom.core.admin_actions import error_text
 from mailroom.documents.admin_buttons import PdfButtonsMixin
 
 LINE_FORM_FIELDS = ("sequence", "description", "quantity", "price_unit", "discount")

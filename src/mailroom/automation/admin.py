@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from mailroom.apps.admin_actions import apply_each
 from mailroom.automation import services
 from mailroom.automation.models import AutomationRule, AutomationRun
 from mailroom.core import navigation, records
+from mailroom.core.admin_actions import apply_each
 from mailroom.core.admin_base import CompanyScopedAdmin
 
 

@@ -1,5 +1,6 @@
-"""Automation services: the only writers of automated email rules, and the switch that keeps
-mail which is itself automatic from triggering more mail.
+"""Automation services: the only writers of automated email rules. The switch that keeps mail
+which is itself automatic from triggering more mail is `core.automatic` (the router, below
+automation, sets it).
 
 Rules are configuration, so every change is audited. Validation lives here (not in the
 form) so the admin, the API and `install_example_rules` refuse the same things with the same
@@ -7,10 +8,6 @@ words.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
@@ -21,29 +18,6 @@ from mailroom.core import records
 from mailroom.core.services import audit, snapshot
 
 Trigger = AutomationRule.Trigger
-
-# --- never answer automatic mail -------------------------------------------------------------
-
-_suppressed: ContextVar[bool] = ContextVar("mailroom_automation_suppressed", default=False)
-# The inbound router sets this attribute on a record it creates from a message that is itself
-# automatic (Auto-Submitted, a bounce, an out-of-office reply), or wraps its work in
-# `suppressed()`: either way no rule fires, so two robots never mail each other forever.
-AUTOMATIC_MAIL_FLAG = "triggered_by_automatic_mail"
-
-
-@contextmanager
-def suppressed() -> Iterator[None]:
-    """Nothing saved inside this block triggers automated emails."""
-    token = _suppressed.set(True)
-    try:
-        yield
-    finally:
-        _suppressed.reset(token)
-
-
-def is_suppressed(record: models.Model | None = None) -> bool:
-    return _suppressed.get() or bool(getattr(record, AUTOMATIC_MAIL_FLAG, False))
-
 
 # --- what a rule may name --------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mailroom.automation.models import AutomationRule, AutomationRun
-from mailroom.automation.services import is_suppressed
 from mailroom.core import records
+from mailroom.core.automatic import is_suppressed
 
 log = logging.getLogger("mailroom.automation")
 Trigger = AutomationRule.Trigger

@@ -6,11 +6,8 @@ records with Odoo-style tracking lines, and the attachment and follower writers.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
@@ -30,6 +27,7 @@ from mailroom.chatter.models import (
     Notification,
     TrackingValue,
 )
+from mailroom.core.blobs import store_blob
 from mailroom.lib.html import sanitize_html, text_to_html
 from mailroom.lib.ids import make_message_id
 
@@ -245,45 +243,6 @@ def delete_record(record: MailThread, *, actor) -> None:
         audit(f"{record._meta.label_lower}.delete", actor=actor, obj=record,
               company=getattr(record, "company", None), before=snapshot(record))
         record.delete()
-
-
-def attachment_path(sha256: str) -> Path:
-    return Path(settings.ATTACHMENT_DIR) / sha256[:2] / sha256[2:4] / sha256
-
-
-def store_blob(stream: IO[bytes], max_bytes: int | None = None) -> tuple[str, int]:
-    """Write bytes to the content-addressed store: temp file, fsync, atomic rename.
-
-    `max_bytes` defaults to the attachment limit (received raw messages have their own)."""
-    max_bytes = settings.MAX_ATTACHMENT_BYTES if max_bytes is None else max_bytes
-    root = Path(settings.ATTACHMENT_DIR)
-    root.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            while chunk := stream.read(1024 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ValidationError(
-                        {"file": f"The file is larger than {max_bytes // (1024 * 1024)} MB."}
-                    )
-                digest.update(chunk)
-                tmp.write(chunk)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        target = attachment_path(digest.hexdigest())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            os.unlink(tmp_name)
-        else:
-            os.replace(tmp_name, target)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return digest.hexdigest(), size
 
 
 def store_attachment(record: MailThread, *, actor, name: str, stream: IO[bytes],

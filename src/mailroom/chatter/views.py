@@ -11,23 +11,21 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from functools import wraps
 
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from mailroom.chatter import services
 from mailroom.chatter.forms import ComposerForm, FollowForm, UploadForm
 from mailroom.chatter.models import Attachment, Follower, MailThread, Message
 from mailroom.contacts.models import Partner
+from mailroom.core import blobs
+from mailroom.core.decorators import office_user_required
 from mailroom.lib.html import sanitize_html
 from mailroom.lib.params import parse_id
 
@@ -48,28 +46,6 @@ LOCAL_IMAGES = "'self' data:"
 INLINE_IMAGE_MAX_BYTES = 2 * 1024 * 1024
 INLINE_IMAGES_MAX_BYTES = 10 * 1024 * 1024
 _SAFE_IMAGE_TYPE = re.compile(r"image/[a-z0-9.+-]{1,60}")
-
-
-def office_user_required(view):
-    """Signed-in, active staff only. An htmx request from an expired session reloads the page
-    into the login form instead of swapping the login form into the panel."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if user.is_authenticated and user.is_active and user.is_staff:
-            return view(request, *args, **kwargs)
-        if request.htmx:
-            login = reverse("admin:login")
-            here = request.htmx.current_url_abs_path or "/"
-            return redirect_to_login_htmx(login, here)
-        return redirect_to_login(request.get_full_path())
-
-    return wrapper
-
-
-def redirect_to_login_htmx(login_url: str, next_url: str) -> HttpResponse:
-    return HttpResponseClientRedirect(f"{login_url}?{urlencode({'next': next_url})}")
 
 
 def _record(request, content_type_id: int, object_id: int) -> MailThread:
@@ -266,7 +242,7 @@ def download(request, attachment_id: int):
     if attachment is None:
         raise Http404("No such attachment.")
     services.get_record_for_user(attachment.content_type_id, attachment.object_id, request.user)
-    path = services.attachment_path(attachment.sha256)
+    path = blobs.attachment_path(attachment.sha256)
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -334,7 +310,7 @@ def _embed_inline_images(html: str, message: Message) -> str:
         if attachment.size > budget:
             continue
         try:
-            data = services.attachment_path(attachment.sha256).read_bytes()
+            data = blobs.attachment_path(attachment.sha256).read_bytes()
         except FileNotFoundError:
             continue
         budget -= len(data)

@@ -9,7 +9,6 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -18,6 +17,7 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from mailroom.core import navigation, services
+from mailroom.core.admin_actions import apply_each
 from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, CronRun, LockedLogin, User
 from mailroom.core.roles import Role
 
@@ -216,15 +216,7 @@ class ApiKeyAdmin(ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        revoked = 0
-        for key in queryset:
-            try:
-                services.revoke_api_key(key, actor=request.user)
-            except PermissionDenied as exc:
-                messages.error(request, f"{key}: {exc}")
-            else:
-                revoked += 1
-        messages.success(request, f"Revoked {revoked} key(s).")
+        apply_each(self, request, queryset, services.revoke_api_key, "Revoked keys")
 
 
 class CronJobForm(forms.ModelForm):
@@ -274,13 +266,7 @@ class LockedLoginAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Unlock selected sign-ins")
     def unlock(self, request, queryset):
-        for attempt in queryset:
-            try:
-                services.unlock_login(attempt, actor=request.user)
-            except PermissionDenied as exc:
-                messages.error(request, f"{attempt.username}: {exc}")
-            else:
-                messages.success(request, f"Unlocked {attempt.username or attempt.ip_address}.")
+        apply_each(self, request, queryset, services.unlock_login, "Unlocked sign-ins")
 
 
 @admin.register(CronJob)

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from mailroom.chatter.views import office_user_required
+from mailroom.core.decorators import office_user_required
 from mailroom.documents.registry import spec_for_label
 
 log = logging.getLogger(__name__)

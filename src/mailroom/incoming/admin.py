@@ -16,8 +16,8 @@ from django.views.decorators.http import require_POST
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import display
 
-from mailroom.apps.admin_actions import error_text
 from mailroom.core import navigation
+from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.roles import Role
 from mailroom.incoming import services

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mailroom.chatter.services import attachment_path, store_blob
+from mailroom.core.blobs import attachment_path, store_blob
 from mailroom.core.services import (
     audit,
     connection_test_action,

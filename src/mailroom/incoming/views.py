@@ -15,8 +15,8 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from mailroom.apps.admin_actions import error_text
-from mailroom.chatter.views import office_user_required
+from mailroom.core.admin_actions import error_text
+from mailroom.core.decorators import office_user_required
 from mailroom.incoming import services
 from mailroom.incoming.forms import TestAddressForm
 from mailroom.incoming.models import InboundMail

@@ -25,8 +25,8 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.decorators import display
 
-from mailroom.apps.admin_actions import error_text
 from mailroom.core import navigation
+from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.roles import Role
 from mailroom.outgoing import server_services, services

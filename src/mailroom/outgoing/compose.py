@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,31 +19,11 @@ from email.utils import getaddresses, parseaddr
 from functools import lru_cache
 
 import idna
-from django.conf import settings
 
+from mailroom.core.tokens import MAILROOM_ID_HEADER, bounce_key, mailroom_id
 from mailroom.lib import mime, verp
 from mailroom.lib.dkim import DkimSigner
 from mailroom.outgoing.models import DkimKey, OutgoingAttachment, OutgoingMail, OutgoingRecipient
-
-MAILROOM_ID_HEADER = "X-Mailroom-ID"
-_MAIL_ID_PURPOSE = b"mailroom-mail-id\0"
-
-
-def bounce_key() -> bytes:
-    """The key that signs bounce addresses and X-Mailroom-ID, derived from SECRET_KEY (the
-    incoming side verifies with the same function)."""
-    return hashlib.sha256(b"mailroom bounce and mail-id key\0"
-                          + settings.SECRET_KEY.encode()).digest()
-
-
-def mailroom_id(mail_pk: int, key: bytes | None = None) -> str:
-    return verp.sign_numbers(_MAIL_ID_PURPOSE, [mail_pk], key or bounce_key())
-
-
-def parse_mailroom_id(value: str, key: bytes | None = None) -> int | None:
-    """The mail id in an X-Mailroom-ID value we wrote, else None (never raises)."""
-    numbers = verp.unsign_numbers(_MAIL_ID_PURPOSE, (value or "").strip(), key or bounce_key())
-    return numbers[0] if numbers and len(numbers) == 1 else None
 
 
 @lru_cache(maxsize=4096)
@@ -108,7 +87,7 @@ class Composer:
         return signer
 
     def _blob(self, sha256: str) -> bytes:
-        from mailroom.chatter.services import attachment_path
+        from mailroom.core.blobs import attachment_path
 
         data = self._blobs.get(sha256)
         if data is None:

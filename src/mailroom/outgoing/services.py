@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mailroom.chatter.services import store_blob
+from mailroom.core.blobs import store_blob
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
 from mailroom.lib.addresses import domain_of

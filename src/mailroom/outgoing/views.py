@@ -21,7 +21,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from mailroom.chatter.views import office_user_required
+from mailroom.core.decorators import office_user_required
 from mailroom.core.roles import Role
 from mailroom.core.views import local_target
 from mailroom.outgoing import services

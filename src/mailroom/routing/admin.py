@@ -18,8 +18,8 @@ from django.utils.html import format_html
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from mailroom.apps.admin_actions import error_text
 from mailroom.core import records
+from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.routing import services
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender

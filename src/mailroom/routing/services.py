@@ -215,7 +215,7 @@ def clear_cache() -> None:
 
 def resolve(address: str) -> Target | None:
     """The meaning of a recipient address, or None when it is not ours (refuse it)."""
-    from mailroom.outgoing.compose import bounce_key
+    from mailroom.core.tokens import bounce_key
 
     address = (address or "").strip().strip("<>").strip()
     local, at, domain_name = address.rpartition("@")
@@ -298,7 +298,7 @@ def sample_sender(alias: Alias, actor) -> str:
 
 def reply_address(company_id: int, content_type_id: int, object_id: int) -> str:
     """`catchall+<signed record ids>@domain` on the company's first alias domain, or ""."""
-    from mailroom.outgoing.compose import bounce_key
+    from mailroom.core.tokens import bounce_key
 
     _cache.refresh()
     domains = sorted((d for d in _cache.domains.values() if d.company_id == company_id),

@@ -126,7 +126,7 @@ class AttachmentUploadForm(forms.ModelForm):
             self.fields["upload"].required = True
 
     def save(self, commit=True):
-        from mailroom.chatter.services import store_blob
+        from mailroom.core.blobs import store_blob
 
         upload = self.cleaned_data.get("upload")
         if upload is not None:

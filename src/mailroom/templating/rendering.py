@@ -15,8 +15,8 @@ from datetime import time as dtime
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from mailroom.chatter.services import attachment_path
 from mailroom.contacts.models import Partner
+from mailroom.core.blobs import attachment_path
 from mailroom.lib.formatting import normalize_locale
 from mailroom.lib.sandbox import TemplateError, compile_template
 from mailroom.outgoing.services import FileToSend

@@ -19,8 +19,8 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from mailroom.chatter.services import get_record_for_user
-from mailroom.chatter.views import office_user_required
 from mailroom.core import records
+from mailroom.core.decorators import office_user_required
 from mailroom.lib.params import parse_id, parse_ids, parse_int
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.services import FileToSend, enqueue

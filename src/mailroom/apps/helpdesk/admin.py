@@ -1,9 +1,9 @@
 from django.contrib import admin
 
-from mailroom.apps.admin_actions import apply_each
 from mailroom.apps.helpdesk import services
 from mailroom.apps.helpdesk.models import Ticket
 from mailroom.core import navigation
+from mailroom.core.admin_actions import apply_each
 from mailroom.core.admin_base import RecordAdmin
 
 

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from mailroom.apps.admin_actions import apply_each
 from mailroom.apps.projects import services
 from mailroom.apps.projects.models import Project, Task
 from mailroom.core import navigation
+from mailroom.core.admin_actions import apply_each
 from mailroom.core.admin_base import RecordAdmin
 
 

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from unfold.decorators import action, display
 
-from mailroom.apps.admin_actions import apply_each
 from mailroom.apps.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.sales import services
 from mailroom.apps.sales.models import Quotation, QuotationLine, Tax
 from mailroom.core import navigation
+from mailroom.core.admin_actions import apply_each
 from mailroom.core.admin_base import CompanyScopedAdmin, RecordAdmin
 from mailroom.core.roles import Role
 from mailroom.templating.admin import SendByEmailMixin

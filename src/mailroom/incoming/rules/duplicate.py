@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mailroom.chatter.models import Message
+from mailroom.core.tokens import MAILROOM_ID_HEADER, parse_mailroom_id
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router import Context, Outcome
-from mailroom.outgoing.compose import MAILROOM_ID_HEADER, parse_mailroom_id
 
 NAME = "duplicate"
 
