@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "mailroom.routing",
     "mailroom.incoming",
     "mailroom.api",
+    "mailroom.demo",
 ]
 
 MIDDLEWARE = [

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from mailroom.core.management.commands import _demo_data as data
+from mailroom.demo import data
 
 
 class Command(BaseCommand):
