@@ -3,17 +3,16 @@ sent at most once per message and never to automatic mail."""
 
 from __future__ import annotations
 
-from mailroom.incoming.router import Context
+from mailroom.incoming.notify import system_sender
+from mailroom.incoming.router.context import Context
 from mailroom.outgoing.models import OutgoingMail
+from mailroom.outgoing.services import enqueue
 
 STANDARD_TEXT = ("Hello,\n\nYour message “{subject}” to {address} was not delivered.\n\n"
                  "Reason: {reason}\n\nThis is an automatic reply; please do not answer it.")
 
 
 def send_refusal(ctx: Context, reason: str) -> OutgoingMail | None:
-    from mailroom.incoming.notify import system_sender
-    from mailroom.outgoing.services import enqueue
-
     sender = ctx.sender
     if not sender or ctx.automatic or ctx.mail.pk is None and not ctx.dry:
         return None

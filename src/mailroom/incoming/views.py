@@ -20,6 +20,7 @@ from mailroom.core.decorators import office_user_required
 from mailroom.incoming import services
 from mailroom.incoming.forms import TestAddressForm
 from mailroom.incoming.models import InboundMail
+from mailroom.incoming.router import dry_run
 
 DECISION_COLOURS = {
     "created": "success", "posted": "success", "bounce": "info", "duplicate": "warning",
@@ -133,8 +134,6 @@ def reprocess(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def test_address(request):
     """Run the router on a made-up message (rolled back) and show every rule's verdict."""
-    from mailroom.incoming.router import dry_run
-
     user = request.user
     if not user.has_perm("routing.view_alias"):
         raise PermissionDenied

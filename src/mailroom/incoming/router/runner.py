@@ -2,7 +2,7 @@
 
     duplicate → bounce → loop → thread → alias → fallback → security → post
 
-Each rule (one module in `incoming/rules/`) reads the Context and either returns an Outcome
+Each rule (one module in `router/rules/`) reads the Context and either returns an Outcome
 (the decision) or notes what it learnt and lets the next rule go on. Every rule's verdict is
 written to the message's trace, so the inbound log shows why a message went where it went.
 A message whose routing raises is quarantined with the error, never lost: Reprocess sends it
@@ -17,9 +17,8 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
+from email.utils import formatdate, make_msgid
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -27,9 +26,33 @@ from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from mailroom.incoming.models import InboundMail
+from mailroom.incoming.replies import send_refusal
+from mailroom.incoming.router.context import Context, Outcome
+from mailroom.incoming.router.rules import (
+    alias,
+    bounce,
+    duplicate,
+    fallback,
+    loop,
+    post,
+    security,
+    thread,
+)
+from mailroom.incoming.services import raw_bytes
 from mailroom.lib import inbound
 
 log = logging.getLogger("mailroom.incoming.router")
+
+RULES = [
+    ("duplicate", duplicate.apply),
+    ("bounce", bounce.apply),
+    ("loop", loop.apply),
+    ("thread", thread.apply),
+    ("alias", alias.apply),
+    ("fallback", fallback.apply),
+    ("security", security.apply),
+    ("post", post.apply),
+]
 
 BATCH = 50
 # A claimed batch is leased for LEASE and renewed every HEARTBEAT while it is routed (one
@@ -38,116 +61,6 @@ BATCH = 50
 LEASE = timedelta(seconds=60)
 HEARTBEAT = 15.0
 MAX_TRANSIENT_ATTEMPTS = 5
-
-
-@dataclass
-class Destination:
-    """Where the message goes: an existing record, or a new record of a type."""
-
-    how: str  # plain words for the log: "reply to <id>", "alias sales@acme.test"…
-    record: models.Model | None = None
-    record_type: str = ""
-    defaults: dict = field(default_factory=dict)
-    alias: object | None = None  # routing.Alias
-    parent_message: object | None = None  # chatter.Message replied to
-
-
-@dataclass
-class Outcome:
-    decision: str  # InboundMail.Decision
-    reason: str
-    record: models.Model | None = None
-    message: object | None = None  # chatter.Message
-    refuse_with_reply: bool = False  # send the sender one bounce reply
-
-
-class Context:
-    """What the rules share about one message; parsing and lookups happen on first use."""
-
-    def __init__(self, mail: InboundMail, raw: bytes, *, dry: bool = False) -> None:
-        self.mail = mail
-        self.raw = raw
-        self.dry = dry
-        self.trace: list[dict] = []
-        self.automatic: str | None = None
-        self.destination: Destination | None = None
-        self.allowed_sender = None  # the AllowedSender entry that matched, if any
-        self.alias_target = None  # the first recipient that is an alias
-        self.started = time.monotonic()
-
-    def note(self, rule: str, text: str) -> None:
-        self.trace.append({"rule": rule, "note": text[:500]})
-
-    @cached_property
-    def head(self) -> inbound.Head:
-        return inbound.parse_head(self.raw, limits())
-
-    @property
-    def sender(self) -> str:
-        """The From address (lowercase), or the envelope sender when From is missing."""
-        return (self.head.from_address or self.mail.envelope_from or "").lower()
-
-    @cached_property
-    def targets(self) -> list:
-        """Our addresses this message was sent to: the envelope for gateway mail, else the
-        To, Cc and Delivered-To headers (a fetched mailbox has no envelope)."""
-        from mailroom.routing.services import resolve
-
-        addresses = list(self.mail.envelope_to or [])
-        if not addresses:
-            addresses = [a for _, a in self.head.to + self.head.cc]
-            addresses += self.head.get_all("Delivered-To") + self.head.get_all("X-Original-To")
-        found, seen = [], set()
-        for address in addresses:
-            target = resolve(address)
-            if target is None or target.company_id != self.mail.company_id:
-                continue
-            if target.address not in seen:
-                seen.add(target.address)
-                found.append(target)
-        return found
-
-    @cached_property
-    def auth(self):
-        """SPF/DKIM/DMARC computed by Mailroom (lib.mailauth), only when a rule asks."""
-        from mailroom.lib import mailauth
-
-        server = self.mail.server
-        trusted = [server.trusted_authserv_id] if server and server.trusted_authserv_id else []
-        trusted += list(getattr(settings, "MAILROOM_TRUSTED_AUTHSERV_IDS", []))
-        result = mailauth.authenticate(
-            self.raw, from_domain=self.sender.rpartition("@")[2], ip=self.mail.remote_ip,
-            mail_from=self.mail.envelope_from, helo=self.mail.helo, dns=dns_config(),
-            trusted_results=trusted)
-        self.mail.auth_summary = result.summary()[:300]
-        return result
-
-    @property
-    def sender_verified(self) -> bool:
-        return bool(self.sender) and self.auth.verified
-
-
-def limits() -> inbound.Limits:
-    return inbound.Limits(
-        max_bytes=int(getattr(settings, "MAILROOM_INBOUND_MAX_BYTES", 50 * 1024 * 1024)),
-        max_parts=int(getattr(settings, "MAILROOM_INBOUND_MAX_PARTS", 1000)),
-        max_seconds=float(getattr(settings, "MAILROOM_INBOUND_MAX_SECONDS", 20.0)),
-    )
-
-
-def dns_config():
-    from mailroom.lib import mailauth
-
-    servers = getattr(settings, "MAILROOM_DNS_SERVERS", "") or ""
-    hosts, port = [], 53
-    for entry in (s.strip() for s in servers.split(",")):
-        if not entry:
-            continue
-        host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        hosts.append(host or entry)
-        port = int(maybe_port) if maybe_port else port
-    return mailauth.DnsConfig(nameservers=tuple(hosts), port=port,
-                              timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
 
 
 # --- running the rules -----------------------------------------------------------------------
@@ -176,8 +89,6 @@ def _time_limit(seconds: float):
 
 
 def run_rules(ctx: Context) -> Outcome:
-    from mailroom.incoming.rules import RULES
-
     for name, rule in RULES:
         seen = len(ctx.trace)
         outcome = rule(ctx)
@@ -192,8 +103,6 @@ def run_rules(ctx: Context) -> Outcome:
 
 def route(mail: InboundMail) -> InboundMail:
     """Route one stored message and record the decision (or quarantine it)."""
-    from mailroom.incoming.services import raw_bytes
-
     try:
         raw = raw_bytes(mail)
     except OSError as exc:
@@ -227,8 +136,6 @@ def _finish(ctx: Context, outcome: Outcome) -> None:
     mail = ctx.mail
     record = outcome.record
     if outcome.refuse_with_reply and not ctx.automatic:
-        from mailroom.incoming.replies import send_refusal
-
         mail.bounce_reply = send_refusal(ctx, outcome.reason)
     fields = dict(
         _header_fields(ctx), state=InboundMail.State.DONE, decision=outcome.decision,
@@ -333,8 +240,6 @@ def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
 def dry_run(*, company, sender: str, recipient: str, subject: str = "Test",
             headers: dict[str, str] | None = None, body: str = "Hello") -> Context:
     """Route a made-up message from `sender` to `recipient` and roll everything back."""
-    from email.utils import formatdate, make_msgid
-
     lines = [f"From: {sender}", f"To: {recipient}", f"Subject: {subject}",
              f"Date: {formatdate()}", f"Message-ID: {make_msgid(domain='dry-run.invalid')}",
              *(f"{k}: {v}" for k, v in (headers or {}).items()),

@@ -5,7 +5,7 @@ that forces a thread — a post on its one record. Automatic mail never creates 
 from __future__ import annotations
 
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Destination, Outcome
+from mailroom.incoming.router.context import Context, Destination, Outcome
 
 NAME = "alias"
 

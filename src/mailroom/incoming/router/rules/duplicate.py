@@ -5,7 +5,7 @@ from __future__ import annotations
 from mailroom.chatter.models import Message
 from mailroom.core.tokens import MAILROOM_ID_HEADER, parse_mailroom_id
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Outcome
+from mailroom.incoming.router.context import Context, Outcome
 
 NAME = "duplicate"
 

@@ -22,9 +22,9 @@ from mailroom.core import records as registry
 from mailroom.core.automatic import AUTOMATIC_MAIL_FLAG, suppressed
 from mailroom.incoming import records
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Outcome, limits
+from mailroom.incoming.router.context import Context, Outcome, limits
 from mailroom.lib import inbound
-from mailroom.lib.addresses import InvalidAddress, normalize_email
+from mailroom.lib.addresses import InvalidAddress, format_mailbox, normalize_email
 
 NAME = "post"
 
@@ -153,7 +153,5 @@ def _inline_images(html: str, by_cid: dict) -> str:
 
 def _from_line(head: inbound.Head, sender: str) -> str:
     """The author as "Name <address>"; the address may be UTF-8 (it came over SMTPUTF8)."""
-    from mailroom.lib.addresses import format_mailbox
-
     return format_mailbox(head.from_name, sender)[:320]
 

@@ -5,11 +5,12 @@ follower."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 
 from mailroom.chatter.models import Follower
 from mailroom.contacts.models import Partner
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Outcome
+from mailroom.incoming.router.context import Context, Outcome
 from mailroom.routing import services as routing
 from mailroom.routing.models import Alias
 
@@ -67,8 +68,6 @@ def apply(ctx: Context) -> Outcome | None:
 
 
 def _ct(record) -> int:
-    from django.contrib.contenttypes.models import ContentType
-
     return ContentType.objects.get_for_model(record, for_concrete_model=True).pk
 
 

@@ -18,7 +18,7 @@ from mailroom.chatter.models import Notification
 from mailroom.contacts.models import Partner
 from mailroom.core.tokens import parse_mailroom_id
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Outcome
+from mailroom.incoming.router.context import Context, Outcome
 from mailroom.lib import bounces
 from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
 

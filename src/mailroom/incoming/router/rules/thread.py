@@ -16,7 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from mailroom.chatter.models import Message
-from mailroom.incoming.router import Context, Destination, Outcome
+from mailroom.incoming.router.context import Context, Destination, Outcome
 from mailroom.outgoing.models import OutgoingMail, OutgoingRecipient
 
 NAME = "thread"

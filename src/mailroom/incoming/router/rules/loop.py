@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Outcome
+from mailroom.incoming.router.context import Context, Outcome
 from mailroom.lib import autoreply
 from mailroom.routing import services as routing
 

@@ -4,7 +4,7 @@ the message is refused (with one reply telling the sender)."""
 from __future__ import annotations
 
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.router import Context, Destination, Outcome
+from mailroom.incoming.router.context import Context, Destination, Outcome
 
 NAME = "fallback"
 
