@@ -1,0 +1,123 @@
+"""What the router's rules share: the Context of one message, where it goes (Destination)
+and the decision (Outcome). Rules import only this module; the runner assembles them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.conf import settings
+from django.db import models
+
+from mailroom.incoming.models import InboundMail
+from mailroom.lib import inbound
+from mailroom.routing.services import resolve
+
+
+@dataclass
+class Destination:
+    """Where the message goes: an existing record, or a new record of a type."""
+
+    how: str  # plain words for the log: "reply to <id>", "alias sales@acme.test"…
+    record: models.Model | None = None
+    record_type: str = ""
+    defaults: dict = field(default_factory=dict)
+    alias: object | None = None  # routing.Alias
+    parent_message: object | None = None  # chatter.Message replied to
+
+
+@dataclass
+class Outcome:
+    decision: str  # InboundMail.Decision
+    reason: str
+    record: models.Model | None = None
+    message: object | None = None  # chatter.Message
+    refuse_with_reply: bool = False  # send the sender one bounce reply
+
+
+class Context:
+    """What the rules share about one message; parsing and lookups happen on first use."""
+
+    def __init__(self, mail: InboundMail, raw: bytes, *, dry: bool = False) -> None:
+        self.mail = mail
+        self.raw = raw
+        self.dry = dry
+        self.trace: list[dict] = []
+        self.automatic: str | None = None
+        self.destination: Destination | None = None
+        self.allowed_sender = None  # the AllowedSender entry that matched, if any
+        self.alias_target = None  # the first recipient that is an alias
+        self.started = time.monotonic()
+
+    def note(self, rule: str, text: str) -> None:
+        self.trace.append({"rule": rule, "note": text[:500]})
+
+    @cached_property
+    def head(self) -> inbound.Head:
+        return inbound.parse_head(self.raw, limits())
+
+    @property
+    def sender(self) -> str:
+        """The From address (lowercase), or the envelope sender when From is missing."""
+        return (self.head.from_address or self.mail.envelope_from or "").lower()
+
+    @cached_property
+    def targets(self) -> list:
+        """Our addresses this message was sent to: the envelope for gateway mail, else the
+        To, Cc and Delivered-To headers (a fetched mailbox has no envelope)."""
+        addresses = list(self.mail.envelope_to or [])
+        if not addresses:
+            addresses = [a for _, a in self.head.to + self.head.cc]
+            addresses += self.head.get_all("Delivered-To") + self.head.get_all("X-Original-To")
+        found, seen = [], set()
+        for address in addresses:
+            target = resolve(address)
+            if target is None or target.company_id != self.mail.company_id:
+                continue
+            if target.address not in seen:
+                seen.add(target.address)
+                found.append(target)
+        return found
+
+    @cached_property
+    def auth(self):
+        """SPF/DKIM/DMARC computed by Mailroom (lib.mailauth), only when a rule asks."""
+        from mailroom.lib import mailauth  # local: dnspython + DKIM cost ~0.3 s to import
+
+        server = self.mail.server
+        trusted = [server.trusted_authserv_id] if server and server.trusted_authserv_id else []
+        trusted += list(getattr(settings, "MAILROOM_TRUSTED_AUTHSERV_IDS", []))
+        result = mailauth.authenticate(
+            self.raw, from_domain=self.sender.rpartition("@")[2], ip=self.mail.remote_ip,
+            mail_from=self.mail.envelope_from, helo=self.mail.helo, dns=dns_config(),
+            trusted_results=trusted)
+        self.mail.auth_summary = result.summary()[:300]
+        return result
+
+    @property
+    def sender_verified(self) -> bool:
+        return bool(self.sender) and self.auth.verified
+
+
+def limits() -> inbound.Limits:
+    return inbound.Limits(
+        max_bytes=int(getattr(settings, "MAILROOM_INBOUND_MAX_BYTES", 50 * 1024 * 1024)),
+        max_parts=int(getattr(settings, "MAILROOM_INBOUND_MAX_PARTS", 1000)),
+        max_seconds=float(getattr(settings, "MAILROOM_INBOUND_MAX_SECONDS", 20.0)),
+    )
+
+
+def dns_config():
+    from mailroom.lib import mailauth  # local: dnspython + DKIM cost ~0.3 s to import
+
+    servers = getattr(settings, "MAILROOM_DNS_SERVERS", "") or ""
+    hosts, port = [], 53
+    for entry in (s.strip() for s in servers.split(",")):
+        if not entry:
+            continue
+        host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        hosts.append(host or entry)
+        port = int(maybe_port) if maybe_port else port
+    return mailauth.DnsConfig(nameservers=tuple(hosts), port=port,
+                              timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
