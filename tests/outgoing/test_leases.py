@@ -16,8 +16,8 @@ from datetime import timedelta
 
 import pytest
 
-from mailroom.outgoing.leases import LEASE, reap_leases, renew_leases
 from mailroom.outgoing.models import OutgoingMail
+from mailroom.outgoing.sending.leases import LEASE, reap_leases, renew_leases
 from tests.outgoing.smtp_peer import SmtpPeer
 from tests.outgoing.test_crash import SendScenario
 from tests.outgoing.test_sender import enqueue
@@ -56,7 +56,7 @@ def test_renew_extends_only_the_leases_this_worker_still_holds(acme):
 REAPER = """
 import time
 from django.utils import timezone
-from mailroom.outgoing.sender import reap_leases
+from mailroom.outgoing.sending.leases import reap_leases
 print("REAPING", flush=True)
 while True:
     reap_leases(timezone.now())
@@ -66,7 +66,7 @@ while True:
 SHORT_LEASE_SENDER = """
 import time
 from datetime import timedelta
-from mailroom.outgoing.sender import Sender
+from mailroom.outgoing.sending.engine import Sender
 sender = Sender("w1", lease=timedelta(seconds=2))
 while not sender.run_once():
     time.sleep(0.05)

@@ -25,7 +25,7 @@ from mailroom.outgoing.models import (
     OutgoingMail,
     SendAttempt,
 )
-from mailroom.outgoing.sender import Sender
+from mailroom.outgoing.sending.engine import Sender
 from tests.outgoing import smtp_peer
 from tests.outgoing.markers import IN_MEMORY_SQLITE
 from tests.outgoing.smtp_peer import refused_port

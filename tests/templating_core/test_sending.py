@@ -18,7 +18,7 @@ from mailroom.apps.sales.models import Quotation, Tax
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
 from mailroom.outgoing.models import MailServer, OutgoingMail
-from mailroom.outgoing.sender import Sender
+from mailroom.outgoing.sending.engine import Sender
 from mailroom.templating import services
 from mailroom.templating.actions import default_template
 from mailroom.templating.models import EmailTemplate

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from mailroom.core.worker import register_step
+from mailroom.outgoing.sending.engine import send_step
 
 
 @register_step("send")
 def send(worker_name: str) -> bool:
     """Claim a batch of due mails and send it; True when there was something to send."""
-    from mailroom.outgoing.sender import send_step
-
     return send_step(worker_name)

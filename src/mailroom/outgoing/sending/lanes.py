@@ -17,9 +17,9 @@ import time
 
 from django.utils import timezone
 
-from mailroom.outgoing.jobs import Job, Lane, attempt_row, broken_reason
 from mailroom.outgoing.models import FailureType
 from mailroom.outgoing.pool import ConnectionPool
+from mailroom.outgoing.sending.jobs import Job, Lane, attempt_row, broken_reason
 from mailroom.outgoing.transport import (
     SENDER,
     RecipientResult,

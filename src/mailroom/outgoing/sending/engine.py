@@ -4,16 +4,17 @@ One pass of `Sender.run_once`:
 
 1. claim — up to `batch_size` due mails, most urgent first, leased to this worker in one short
    transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's IMMEDIATE transaction
-   serialises claimers) that commits before any network I/O;
+   serialises claimers) that commits before any network I/O (claim.py);
 2. prepare — recipients, attachments, servers and DKIM keys in a few queries; expired mails
-   fail here, each message is built and signed once (compose.py);
+   fail here, each message is built and signed once (prepare.py, compose.py);
 3. deliver — per server: reserve rate-limit room, then send over up to `max_connections`
-   pooled connections in threads that never touch the database (lanes.py; an error on one
-   mail stays with that mail); a server that cannot be used opens its circuit and its mails
-   fail over to the next matching server in the same pass. Meanwhile the main thread renews
-   the lease of the mails in the air (a heartbeat, leases.py);
-4. settle — per-recipient results become recipient, mail, attempt and notification rows in a
-   handful of statements, in one transaction guarded by the lease (settle.py).
+   pooled connections in threads that never touch the database (plan.py, lanes.py; an error
+   on one mail stays with that mail); a server that cannot be used opens its circuit and its
+   mails fail over to the next matching server in the same pass. Meanwhile the main thread
+   renews the lease of the mails in the air (a heartbeat, leases.py);
+4. settle — `decide` (decide.py, pure) says what each mail becomes; settle.py writes it as
+   recipient, mail, attempt and notification rows in a handful of statements, in one
+   transaction guarded by the lease.
 
 A worker killed between 3 and 4 leaves `sending` rows behind and stops renewing them; when
 their (short) lease expires `reap_leases` makes them `uncertain` and due: they are sent again
@@ -25,40 +26,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
 from django.utils import timezone
 
-from mailroom.outgoing import choice
 from mailroom.outgoing.compose import Composer
-from mailroom.outgoing.jobs import Flight, Job, Lane, attempt_row, broken_reason
-from mailroom.outgoing.lanes import LaneRunner
-from mailroom.outgoing.leases import (  # noqa: F401 - reap_leases is the sender's API too
+from mailroom.outgoing.pool import ConnectionPool
+from mailroom.outgoing.sending.claim import claim_due
+from mailroom.outgoing.sending.jobs import Flight, Job, Lane
+from mailroom.outgoing.sending.lanes import LaneRunner
+from mailroom.outgoing.sending.leases import (
     HEARTBEAT,
     HOUSEKEEPING_EVERY,
     LEASE,
     reap_leases,
     renew_leases,
 )
-from mailroom.outgoing.models import (
-    FailureType,
-    MailServer,
-    OutgoingMail,
-    OutgoingRecipient,
-    SendAttempt,
-)
-from mailroom.outgoing.pool import ConnectionPool
-from mailroom.outgoing.transport import SmtpError, SslContextSource
+from mailroom.outgoing.sending.plan import after_round, plan_lanes
+from mailroom.outgoing.sending.prepare import prepare
+from mailroom.outgoing.sending.settle import settle
+from mailroom.outgoing.transport import SslContextSource
 
 log = logging.getLogger("mailroom.sender")
-
-State = OutgoingMail.State
-Status = OutgoingRecipient.Status
-Outcome = SendAttempt.Outcome
 
 BATCH_SIZE = 200  # the first claim; later claims follow the measured sending rate
 MIN_BATCH, MAX_BATCH = 20, 1000
@@ -202,92 +193,10 @@ class Sender(LaneRunner):
     def claim_states(self, now: datetime) -> dict[int, str]:
         """Lease up to `batch_size` due mails to this worker, committed on return:
         {id: the state it had}."""
-        due = OutgoingMail.objects.filter(state__in=OutgoingMail.WAITING_STATES,
-                                          next_attempt_at__lte=now)
-        if not due.exists():  # idle polls take no write lock
-            return {}
-        with transaction.atomic():
-            if connection.features.has_select_for_update_skip_locked:
-                due = due.select_for_update(skip_locked=True)
-            claimed = dict(due.order_by("priority", "next_attempt_at", "id")
-                           .values_list("id", "state")[:self.batch_size])
-            if claimed:
-                OutgoingMail.objects.filter(pk__in=list(claimed)).update(
-                    state=State.SENDING, lease_owner=self.owner,
-                    lease_expires_at=now + self.lease)
-        return claimed
+        return claim_due(self.owner, now, self.batch_size, self.lease)
 
     def prepare(self, ids: list[int], now: datetime) -> list[Job]:
-        mails = list(OutgoingMail.objects.filter(pk__in=ids).order_by(
-            "priority", "next_attempt_at", "id"))
-        recipients: dict[int, list[OutgoingRecipient]] = defaultdict(list)
-        for recipient in OutgoingRecipient.objects.filter(mail_id__in=ids).order_by("id"):
-            recipients[recipient.mail_id].append(recipient)
-        companies = {m.company_id for m in mails}
-        servers: dict[int, list[MailServer]] = defaultdict(list)
-        for server in MailServer.objects.filter(company_id__in=companies):
-            servers[server.company_id].append(server)
-        self.composer.load(mails, companies)
-        jobs = []
-        for mail in mails:
-            job = Job(mail, recipients[mail.pk])
-            jobs.append(job)
-            try:
-                self._prepare_one(job, servers[mail.company_id], now)
-            except Exception as exc:  # a bug must not block the batch: this mail fails alone
-                log.exception("sender: cannot prepare mail %s", mail.pk)
-                self._unbuildable(job, None, now, FailureType.UNKNOWN, broken_reason(exc))
-        return jobs
-
-    def _unbuildable(self, job: Job, server: MailServer | None, now: datetime,
-                     failure_type: str, reason: str) -> None:
-        """The message cannot be built: it fails alone, with an attempt row saying why."""
-        job.fail(failure_type, reason)
-        job.attempted = True
-        job.attempts.append(attempt_row(job, server, now, 0, self.owner))
-
-    def _prepare_one(self, job: Job, servers: list[MailServer], now: datetime) -> None:
-        mail = job.mail
-        if not job.pending:
-            return  # every recipient already has its outcome: settle says sent or failed
-        if mail.expires_at and mail.expires_at <= now:
-            when = timezone.localtime(mail.expires_at)
-            job.fail(FailureType.EXPIRED,
-                     f"Not sent before its expiry time ({when:%Y-%m-%d %H:%M}).")
-            return
-        candidates = choice.candidates(mail, servers)
-        if not candidates:
-            if mail.server_id:
-                reason = "The server chosen for this email is switched off or was deleted."
-            else:
-                reason = (f"No active outgoing server for {mail.get_purpose_display().lower()} "
-                          f"mail accepts the sender {choice.sender_address(mail.email_from)}.")
-            job.defer(FailureType.NO_SERVER, reason)
-            return
-        try:
-            built = self.composer.build(mail, job.recipients, job.pending)
-        except ValueError as exc:  # lib.mime refuses what it cannot encode, naming it
-            self._unbuildable(job, candidates[0], now,
-                              FailureType.INVALID_RECIPIENT if "address" in str(exc).lower()
-                              else FailureType.UNKNOWN, f"The message cannot be built: {exc}")
-            return
-        job.raw, job.utf8_raw, job.envelopes = built.raw, built.utf8_raw, built.envelopes
-        size = len(job.raw)
-        fitting = [s for s in candidates if not s.size_limit or size <= s.size_limit]
-        if not fitting:
-            limit = max(s.size_limit for s in candidates)
-            job.fail(FailureType.TOO_LARGE,
-                     f"The message is {size / 1048576:.1f} MB with its attachments; the largest "
-                     f"the servers accept is {limit / 1048576:.1f} MB. Nothing was sent.")
-            return
-        usable = [s for s in fitting if not choice.circuit_open(s, now)]
-        if not usable:
-            first = min(fitting, key=lambda s: s.circuit_open_until)
-            job.wait(first.circuit_open_until,
-                     f"{first.name} could not be used ({first.last_error or 'unreachable'}); "
-                     f"waiting for it to recover.")
-            return
-        job.candidates = usable
+        return prepare(ids, now, self.composer, self.owner)
 
     # --- delivering (threads do the network, the main thread the database) ---------------
 
@@ -298,7 +207,7 @@ class Sender(LaneRunner):
     def launch(self, jobs: list[Job], now: datetime) -> Flight:
         """Reserve rate-limit room and queue the lanes on the connections; returns at once."""
         todo = [j for j in jobs if j.state is None and j.candidates]
-        lanes, reservations = self._plan(todo, now) if todo else ([], {})
+        lanes, reservations = plan_lanes(todo, now) if todo else ([], {})
         return Flight(jobs, lanes, reservations, self._start(lanes), now)
 
     def finish(self, flight: Flight) -> None:
@@ -306,11 +215,11 @@ class Sender(LaneRunner):
         take (synchronously: a rare path)."""
         self._wait(flight.futures)
         failed: set[int] = set()
-        again = self._after_round(flight.lanes, flight.reservations, failed, flight.now)
+        again = after_round(flight.lanes, flight.reservations, failed, flight.now)
         while again:
-            lanes, reservations = self._plan(again, flight.now)
+            lanes, reservations = plan_lanes(again, flight.now)
             self._wait(self._start(lanes))
-            again = self._after_round(lanes, reservations, failed, flight.now)
+            again = after_round(lanes, reservations, failed, flight.now)
         self._adapt(flight.jobs, flight.lanes)
 
     def _start(self, lanes: list[Lane]) -> list[Future]:
@@ -342,81 +251,9 @@ class Sender(LaneRunner):
             self._executor = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="smtp")
         return self._executor
 
-    def _plan(self, jobs: list[Job], now: datetime):
-        by_server: dict[int, list[Job]] = defaultdict(list)
-        for job in jobs:
-            by_server[job.candidates[0].pk].append(job)
-        lanes: list[Lane] = []
-        reservations: dict[int, choice.Reservation] = {}
-        for group in by_server.values():
-            server = group[0].candidates[0]
-            reservation = choice.reserve(server, len(group), now)
-            reservations[server.pk] = reservation
-            go, rest = group[:reservation.granted], group[reservation.granted:]
-            for job in rest:
-                job.wait(reservation.wait_until,
-                         f"{server.name} has reached its rate limit; the email waits for the "
-                         f"next window.")
-            if not go:
-                continue
-            token = None
-            if server.auth == MailServer.Auth.XOAUTH2:
-                try:
-                    from mailroom.outgoing.oauth import access_token
-
-                    token = access_token(server)
-                except Exception as exc:
-                    error = SmtpError("auth", FailureType.AUTHENTICATION, str(exc),
-                                      temporary=getattr(exc, "temporary", True),
-                                      server_fault=True)
-                    lanes.append(Lane(server, [], error=error, unattempted=go))
-                    continue
-            width = max(1, min(server.max_connections, len(go)))
-            lanes += [Lane(server, go[i::width], token, slot=i) for i in range(width)]
-        return lanes, reservations
-
-    def _after_round(self, lanes: list[Lane], reservations: dict[int, choice.Reservation],
-                     failed: set[int], now: datetime) -> list[Job]:
-        """Circuit breaker bookkeeping and failover; returns the mails to try elsewhere."""
-        by_server: dict[int, list[Lane]] = defaultdict(list)
-        for lane in lanes:
-            by_server[lane.server.pk].append(lane)
-        again: list[Job] = []
-        for server_lanes in by_server.values():
-            server = server_lanes[0].server
-            unattempted = [j for lane in server_lanes for j in lane.unattempted]
-            reservations[server.pk].release(len(unattempted))
-            errors = [lane.error for lane in server_lanes if lane.error is not None]
-            if not errors:
-                choice.record_success(server)
-                for job in unattempted:  # out of time: claimed again in the next pass
-                    job.release()
-                continue
-            if any(lane.opened for lane in server_lanes):
-                # it works, but not for every connection (e.g. too many at once): no
-                # failover, no circuit; the rest goes out in the next pass
-                log.info("sender: %s refused some connections: %s", server.name,
-                         errors[0].message)
-                for job in unattempted:
-                    job.release()
-                continue
-            choice.record_failure(server, errors[0].message, now)
-            failed.add(server.pk)
-            for job in unattempted:
-                job.candidates = [s for s in job.candidates
-                                  if s.pk not in failed and not choice.circuit_open(s, now)]
-                if job.candidates:
-                    again.append(job)
-                else:
-                    job.defer(errors[0].failure_type, errors[0].message)
-                    job.used_server = server
-        return again
-
     # --- settling -------------------------------------------------------------------------
 
     def settle(self, jobs: list[Job], now: datetime) -> None:
-        from mailroom.outgoing.settle import settle
-
         settle(jobs, now, owner=self.owner, rand=self.rand)
 
 

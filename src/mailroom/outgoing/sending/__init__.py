@@ -1,0 +1,4 @@
+"""The send pipeline (the `send` step of `mailroom worker`), one module per concern:
+claim → prepare → plan → lanes (threads, SMTP) → decide (pure) → settle, driven by engine.Sender;
+leases.py renews and reaps the claims, backoff.py times the retries, jobs.py holds the plain
+data a pass carries around."""
