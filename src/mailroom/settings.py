@@ -217,7 +217,7 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     "ENVIRONMENT": None,
     "SITE_DROPDOWN": "mailroom.core.navigation.company_dropdown",
-    "DASHBOARD_CALLBACK": "mailroom.core.dashboard.callback",
+    "DASHBOARD_CALLBACK": "mailroom.chatter.dashboard.callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from mailroom.chatter.admin_base import RecordAdmin
 from mailroom.contacts.models import Partner, PartnerTag
 from mailroom.contacts.services import save_partner
 from mailroom.core import navigation
-from mailroom.core.admin_base import CompanyScopedAdmin, RecordAdmin
+from mailroom.core.admin_base import CompanyScopedAdmin
 
 
 @admin.register(Partner)

@@ -1,4 +1,6 @@
-"""Admin bases: company scoping and service-backed saves for every Mailroom screen."""
+"""Admin bases: company scoping for every Mailroom screen.
+
+Records with a chatter use `chatter.admin_base.RecordAdmin`, built on these."""
 
 from __future__ import annotations
 
@@ -8,21 +10,10 @@ from django.db import models
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from unfold.admin import ModelAdmin
-from unfold.decorators import display
 
 from mailroom.core.models import Company, User
 from mailroom.core.roles import Role
 from mailroom.core.scoping import CompanyQuerySet
-
-STATE_COLOURS = {
-    "new": "info", "draft": "info", "open": "info", "todo": "info", "qualified": "primary",
-    "screening": "primary", "in_progress": "warning", "proposition": "warning",
-    "interview": "warning", "on_hold": "warning", "contract_proposal": "warning",
-    "sent": "primary", "not_paid": "warning", "partial": "warning",
-    "won": "success", "done": "success", "sale": "success", "posted": "success",
-    "paid": "success", "hired": "success", "solved": "success", "closed": "success",
-    "lost": "danger", "cancel": "danger", "cancelled": "danger", "refused": "danger",
-}
 
 
 class SafeJSONFormField(forms.JSONField):
@@ -99,51 +90,3 @@ class CompanyScopedAdmin(ModelAdmin):
         return request.user.has_role(Role.ADMINISTRATOR) and super().has_delete_permission(
             request, obj
         )
-
-
-class RecordAdmin(CompanyScopedAdmin):
-    """A business record with the chatter panel beside its form."""
-
-    change_form_template = "chatter/admin/record_change_form.html"
-    state_field = "state"
-
-    def save_model(self, request, obj, form, change):
-        self.save_via_service(request, obj, form, change)
-
-    def get_actions(self, request):
-        """Every record list offers "Send email…" (templating's mass mode) to office users."""
-        found = super().get_actions(request)
-        if request.user.is_staff and not getattr(self, "is_popup", False):
-            found["send_email"] = (send_email_action, "send_email", "Send email…")
-        return found
-
-    def delete_model(self, request, obj):
-        from mailroom.chatter.services import delete_record
-
-        delete_record(obj, actor=request.user)
-
-    def delete_queryset(self, request, queryset):
-        from mailroom.chatter.services import delete_record
-
-        for obj in queryset:
-            delete_record(obj, actor=request.user)
-
-    def save_via_service(self, request, obj, form, change) -> None:
-        """Apps with their own service override this (quotation totals, …)."""
-        from mailroom.chatter.services import save_record
-
-        save_record(obj, actor=request.user)
-
-    @display(description="State", label=STATE_COLOURS)
-    def state_chip(self, obj: models.Model):
-        """(value, text): unfold colours the chip by value and shows the readable text."""
-        value = getattr(obj, self.state_field)
-        text = getattr(obj, f"get_{self.state_field}_display")()
-        return (value, text) if value in STATE_COLOURS else text
-
-
-def send_email_action(modeladmin, request, queryset):
-    """Mass mode: one templated email per selected record, sent in chunks with a progress bar."""
-    from mailroom.templating.views import mass_page
-
-    return mass_page(request, queryset)

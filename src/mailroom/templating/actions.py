@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import Q
+
+from mailroom.outgoing.hooks import register_delivery_hook
+from mailroom.templating.models import EmailTemplate
 
 MARK_DOCUMENT_SENT = "mark_document_sent"
 
@@ -22,19 +26,30 @@ class Action:
     on_sent: str = ""  # delivery hook of mails sent through this action
 
 
-ACTIONS: dict[str, Action] = {a.key: a for a in (
-    Action("send_quotation", "Send quotation", "sales.quotation", MARK_DOCUMENT_SENT),
-    Action("send_invoice", "Send invoice", "invoicing.invoice", MARK_DOCUMENT_SENT),
-    Action("invoice_reminder", "Payment reminder", "invoicing.invoice"),
-    Action("acknowledge_ticket", "Acknowledge ticket", "helpdesk.ticket"),
-    Action("interview_invitation", "Interview invitation", "recruitment.applicant"),
-    Action("lead_followup", "Lead follow-up", "crm.lead"),
-    Action("task_update", "Task update", "projects.task"),
-)}
+# filled by the business apps in their AppConfig.ready() (templating names none of them)
+ACTIONS: dict[str, Action] = {}
+# model label -> what "mark sent" means for it: (record, mail) -> None
+_MARK_SENT: dict[str, Callable] = {}
+
+
+def register_action(key: str, label: str, record_type: str, on_sent: str = "") -> Action:
+    """An action a template can be the default for ("send_quotation" on quotations)."""
+    action = Action(key, label, record_type, on_sent)
+    if ACTIONS.get(key, action) != action:
+        raise ValueError(f"Template action {key!r} is registered twice.")
+    ACTIONS[key] = action
+    return action
+
+
+def register_mark_sent(model_label: str, mark: Callable) -> None:
+    """What the `mark_document_sent` delivery hook does to a record of `model_label` once
+    its mail is delivered: `mark(record, mail)`."""
+    _MARK_SENT[model_label.lower()] = mark
 
 
 def choices() -> list[tuple[str, str]]:
-    return [("", "—")] + [(a.key, a.label) for a in ACTIONS.values()]
+    return [("", "—")] + sorted(((a.key, a.label) for a in ACTIONS.values()),
+                                key=lambda choice: choice[1])
 
 
 def default_action_for(record_type: str) -> Action | None:
@@ -44,8 +59,6 @@ def default_action_for(record_type: str) -> Action | None:
 
 def default_template(company, action_key: str):
     """The company's default template for the action, else the shared one, else None."""
-    from mailroom.templating.models import EmailTemplate
-
     action = ACTIONS.get(action_key)
     if action is None:
         return None
@@ -57,20 +70,11 @@ def default_template(company, action_key: str):
 
 
 def _mark_document_sent(mail) -> None:
-    from mailroom.apps.invoicing.models import Invoice
-    from mailroom.apps.invoicing.services import mark_invoice_sent
-    from mailroom.apps.sales.models import Quotation
-    from mailroom.apps.sales.services import mark_quotation_sent
-
     record = mail.record if mail.content_type_id and mail.object_id else None
-    if isinstance(record, Quotation):
-        if record.state in (Quotation.State.DRAFT, Quotation.State.SENT):
-            mark_quotation_sent(record, actor=None)
-    elif isinstance(record, Invoice):
-        mark_invoice_sent(record, actor=None, when=mail.sent_at)
+    mark = _MARK_SENT.get(record._meta.label_lower) if record is not None else None
+    if mark is not None:
+        mark(record, mail)
 
 
 def register_builtin_hooks() -> None:
-    from mailroom.outgoing.hooks import register_delivery_hook
-
     register_delivery_hook(MARK_DOCUMENT_SENT, _mark_document_sent)

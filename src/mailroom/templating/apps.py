@@ -9,8 +9,14 @@ class TemplatingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from mailroom.chatter.admin_base import register_record_list_action
         from mailroom.templating import actions
+        from mailroom.templating.views import mass_page
+
         actions.register_builtin_hooks()
+        # "Send email…" on every record list: one templated mail per selected record
+        register_record_list_action("send_email", lambda admin, request, queryset:
+                                    mass_page(request, queryset), "Send email…")
         post_migrate.connect(_install_defaults, sender=self)
 
 

@@ -1,8 +1,11 @@
 from django.contrib import admin
 
 from mailroom.apps.crm.models import Lead
+from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
-from mailroom.core.admin_base import RecordAdmin
+
+register_state_colours({"qualified": "primary", "proposition": "warning", "won": "success",
+                        "lost": "danger"})
 
 
 @admin.register(Lead)

@@ -9,6 +9,7 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from mailroom.apps.crm.models import Lead
         from mailroom.core.records import RecordType, register
+        from mailroom.templating.actions import register_action
 
         register(RecordType(
             key="crm.lead", label="Lead", label_plural="Leads", model=Lead,
@@ -20,3 +21,4 @@ class CrmConfig(AppConfig):
             api_fields=("name", "partner_id", "user_id", "stage", "email_from", "phone",
                         "expected_revenue", "probability", "priority", "description"),
         ))
+        register_action("lead_followup", "Lead follow-up", "crm.lead")

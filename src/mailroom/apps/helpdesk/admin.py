@@ -2,9 +2,11 @@ from django.contrib import admin
 
 from mailroom.apps.helpdesk import services
 from mailroom.apps.helpdesk.models import Ticket
+from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
-from mailroom.core.admin_base import RecordAdmin
+
+register_state_colours({"solved": "success"})
 
 
 @admin.register(Ticket)

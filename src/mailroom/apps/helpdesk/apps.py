@@ -9,6 +9,7 @@ class HelpdeskConfig(AppConfig):
     def ready(self) -> None:
         from mailroom.apps.helpdesk.models import Ticket
         from mailroom.core.records import RecordType, register
+        from mailroom.templating.actions import register_action
 
         register(RecordType(
             key="helpdesk.ticket", label="Ticket", label_plural="Tickets", model=Ticket,
@@ -19,3 +20,4 @@ class HelpdeskConfig(AppConfig):
             api_fields=("name", "description", "partner_id", "email", "user_id", "priority",
                         "stage"),
         ))
+        register_action("acknowledge_ticket", "Acknowledge ticket", "helpdesk.ticket")

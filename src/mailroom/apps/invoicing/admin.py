@@ -4,12 +4,15 @@ from unfold.decorators import action, display
 from mailroom.apps.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.invoicing import services
 from mailroom.apps.invoicing.models import Invoice, InvoiceLine
+from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
-from mailroom.core.admin_base import RecordAdmin
 from mailroom.templating.admin import SendByEmailMixin
 
 PAYMENT_COLOURS = {"not_paid": "warning", "partial": "info", "paid": "success"}
+
+register_state_colours({"posted": "success", "not_paid": "warning", "partial": "warning",
+                        "paid": "success"})
 
 
 class InvoiceLineInline(LineInline):

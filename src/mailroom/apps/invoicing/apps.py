@@ -8,7 +8,13 @@ class InvoicingConfig(AppConfig):
 
     def ready(self) -> None:
         from mailroom.apps.invoicing.models import Invoice
+        from mailroom.apps.invoicing.services import mark_invoice_sent
         from mailroom.core.records import RecordType, register
+        from mailroom.templating.actions import (
+            MARK_DOCUMENT_SENT,
+            register_action,
+            register_mark_sent,
+        )
 
         # Lines go through `invoicing.services.set_lines`; state and payments through
         # post/cancel/register_payment, so none of them is writable here.
@@ -25,3 +31,7 @@ class InvoicingConfig(AppConfig):
             api_fields=("partner_id", "user_id", "invoice_date", "due_date", "quotation_id",
                         "note"),
         ))
+        register_action("send_invoice", "Send invoice", "invoicing.invoice", MARK_DOCUMENT_SENT)
+        register_action("invoice_reminder", "Payment reminder", "invoicing.invoice")
+        register_mark_sent("invoicing.invoice", lambda invoice, mail: mark_invoice_sent(
+            invoice, actor=None, when=mail.sent_at))

@@ -3,9 +3,9 @@ from django.db.models import Count, Q
 
 from mailroom.apps.projects import services
 from mailroom.apps.projects.models import Project, Task
+from mailroom.chatter.admin_base import RecordAdmin
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
-from mailroom.core.admin_base import RecordAdmin
 
 
 @admin.register(Project)

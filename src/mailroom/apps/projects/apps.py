@@ -9,6 +9,7 @@ class ProjectsConfig(AppConfig):
     def ready(self) -> None:
         from mailroom.apps.projects.models import Task
         from mailroom.core.records import RecordType, register
+        from mailroom.templating.actions import register_action
 
         register(RecordType(
             key="projects.task", label="Task", label_plural="Tasks", model=Task,
@@ -19,3 +20,4 @@ class ProjectsConfig(AppConfig):
             api_fields=("name", "project_id", "description", "partner_id", "user_id", "stage",
                         "deadline", "priority"),
         ))
+        register_action("task_update", "Task update", "projects.task")

@@ -3,9 +3,12 @@ from django.db.models import Count
 
 from mailroom.apps.recruitment import services
 from mailroom.apps.recruitment.models import Applicant, JobPosition
+from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
-from mailroom.core.admin_base import RecordAdmin
+
+register_state_colours({"screening": "primary", "interview": "warning",
+                        "contract_proposal": "warning", "hired": "success", "refused": "danger"})
 
 
 @admin.register(Applicant)

@@ -9,6 +9,7 @@ class RecruitmentConfig(AppConfig):
     def ready(self) -> None:
         from mailroom.apps.recruitment.models import Applicant
         from mailroom.core.records import RecordType, register
+        from mailroom.templating.actions import register_action
 
         register(RecordType(
             key="recruitment.applicant", label="Applicant", label_plural="Applicants",
@@ -20,3 +21,4 @@ class RecruitmentConfig(AppConfig):
             api_fields=("partner_name", "email", "phone", "job_id", "partner_id", "user_id",
                         "stage", "salary_expected", "description"),
         ))
+        register_action("interview_invitation", "Interview invitation", "recruitment.applicant")

@@ -4,11 +4,14 @@ from unfold.decorators import action, display
 from mailroom.apps.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.sales import services
 from mailroom.apps.sales.models import Quotation, QuotationLine, Tax
+from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
-from mailroom.core.admin_base import CompanyScopedAdmin, RecordAdmin
+from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.roles import Role
 from mailroom.templating.admin import SendByEmailMixin
+
+register_state_colours({"sale": "success"})
 
 
 class QuotationLineInline(LineInline):

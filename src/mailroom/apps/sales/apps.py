@@ -8,7 +8,13 @@ class SalesConfig(AppConfig):
 
     def ready(self) -> None:
         from mailroom.apps.sales.models import Quotation
+        from mailroom.apps.sales.services import mark_quotation_sent
         from mailroom.core.records import RecordType, register
+        from mailroom.templating.actions import (
+            MARK_DOCUMENT_SENT,
+            register_action,
+            register_mark_sent,
+        )
 
         # Lines go through `sales.services.set_lines`; state through confirm/cancel services.
         register(RecordType(
@@ -22,3 +28,11 @@ class SalesConfig(AppConfig):
                              "lines.discount", "lines.subtotal"),
             api_fields=("partner_id", "user_id", "date", "validity_date", "note"),
         ))
+        register_action("send_quotation", "Send quotation", "sales.quotation",
+                        MARK_DOCUMENT_SENT)
+
+        def quotation_delivered(quotation, mail) -> None:
+            if quotation.state in (Quotation.State.DRAFT, Quotation.State.SENT):
+                mark_quotation_sent(quotation, actor=None)
+
+        register_mark_sent("sales.quotation", quotation_delivered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
 
+from mailroom.chatter.models import Message
 from mailroom.core import records
 
 
@@ -28,8 +29,6 @@ def _record_cards(user) -> list[dict]:
 
 
 def _recent_activity(user, limit: int = 12) -> list[dict]:
-    from mailroom.chatter.models import Message
-
     rows = []
     messages = (Message.objects.for_current_company(user)
                 .select_related("content_type").prefetch_related("tracking", "record")[:limit])
