@@ -111,12 +111,12 @@ def test_me_lists_companies_and_roles(dana, api_as):  # noqa: F811
 
 
 def test_record_types_lists_the_registry(bob, api_as):  # noqa: F811
-    from mailroom.core import records
+    from mailroom.core import record_types
 
     body = api_as(bob).get("/api/v1/record-types").json()
     keys = {item["key"] for item in body}
     assert {"contacts.partner", "crm.lead"} <= keys
-    assert keys <= {rt.key for rt in records.all_types()}
+    assert keys <= {rt.key for rt in record_types.all_types()}
     lead = next(item for item in body if item["key"] == "crm.lead")
     assert lead["slug"] == "leads" and lead["default_alias"] == "sales"
     assert "partner.name" in lead["template_fields"]

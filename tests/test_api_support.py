@@ -28,9 +28,9 @@ def type_ids() -> list[str]:
 
 def spec(key: str):
     from mailroom.api.specs import spec_for
-    from mailroom.core import records
+    from mailroom.core import record_types
 
-    return spec_for(records.get(key))
+    return spec_for(record_types.get(key))
 
 
 class Api:

@@ -10,7 +10,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from mailroom.chatter.models import MailThread
-from mailroom.core import records
+from mailroom.core import record_types
 
 BUSINESS_TYPES = {
     "crm.lead": "leads",
@@ -40,19 +40,19 @@ def walk(model: type[models.Model], path: str) -> None:
 
 
 def test_every_business_app_is_registered_with_its_slug():
-    registered = {rt.key: rt.slug for rt in records.all_types()}
+    registered = {rt.key: rt.slug for rt in record_types.all_types()}
     for key, slug in BUSINESS_TYPES.items():
         assert registered.get(key) == slug, key
-    slugs = [rt.slug for rt in records.all_types()]
+    slugs = [rt.slug for rt in record_types.all_types()]
     assert len(slugs) == len(set(slugs))
 
 
 @pytest.mark.parametrize("key", sorted(BUSINESS_TYPES))
 def test_record_type_matches_its_model(key):
-    record_type = records.get(key)
+    record_type = record_types.get(key)
     model = record_type.model
     assert model is apps.get_model(key)
-    assert records.for_model(model) is record_type
+    assert record_types.for_model(model) is record_type
     assert issubclass(model, MailThread)
     assert model._meta.get_field("company").related_model._meta.label == "core.Company"
     assert record_type.label and record_type.label_plural
@@ -62,7 +62,7 @@ def test_record_type_matches_its_model(key):
 
 @pytest.mark.parametrize("key", sorted(BUSINESS_TYPES))
 def test_template_fields_exist(key):
-    record_type = records.get(key)
+    record_type = record_types.get(key)
     assert record_type.template_fields
     for path in record_type.template_fields:
         walk(record_type.model, path)
@@ -70,7 +70,7 @@ def test_template_fields_exist(key):
 
 @pytest.mark.parametrize("key", sorted(BUSINESS_TYPES))
 def test_api_fields_are_editable_columns(key):
-    record_type = records.get(key)
+    record_type = record_types.get(key)
     model = record_type.model
     assert record_type.api_fields
     for name in record_type.api_fields:
@@ -83,7 +83,7 @@ def test_api_fields_are_editable_columns(key):
 
 
 def test_default_aliases():
-    aliases = {rt.key: rt.default_alias for rt in records.all_types()}
+    aliases = {rt.key: rt.default_alias for rt in record_types.all_types()}
     assert aliases["helpdesk.ticket"] == "support"
     assert aliases["recruitment.applicant"] == "jobs"
     assert aliases["projects.task"] == "tasks"

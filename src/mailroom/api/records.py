@@ -24,7 +24,7 @@ from mailroom.api.errors import ErrorOut
 from mailroom.api.specs import RecordSpec, StrictIn, spec_for
 from mailroom.chatter import services as chatter
 from mailroom.chatter.models import MailThread, Message
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.lib.html import html_to_text
 
 log = logging.getLogger(__name__)
@@ -241,10 +241,11 @@ def add_message_routes(router: Router, spec: RecordSpec) -> None:
         url_name=f"{slug}-post-message")
 
 
-def api_record_types() -> list[records.RecordType]:
+def api_record_types() -> list[record_types.RecordType]:
     """Registered types the API can serve: company-owned, one slug each. Partners first."""
-    chosen: dict[str, records.RecordType] = {}
-    ordered = sorted(records.all_types(), key=lambda rt: (rt.key != "contacts.partner", rt.key))
+    chosen: dict[str, record_types.RecordType] = {}
+    ordered = sorted(record_types.all_types(),
+                     key=lambda rt: (rt.key != "contacts.partner", rt.key))
     for record_type in ordered:
         model = record_type.model
         if not any(f.name == "company" for f in model._meta.concrete_fields):

@@ -21,7 +21,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, create_model
 
 from mailroom.api import fields as F
-from mailroom.core.records import RecordType
+from mailroom.core.record_types import RecordType
 
 log = logging.getLogger(__name__)
 

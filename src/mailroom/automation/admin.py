@@ -11,19 +11,19 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from mailroom.automation import services
 from mailroom.automation.models import AutomationRule, AutomationRun
-from mailroom.core import navigation, records
+from mailroom.core import navigation, record_types
 from mailroom.core.admin_actions import apply_each
 from mailroom.core.admin_base import CompanyScopedAdmin
 
 
 def _record_type_choices() -> list[tuple[str, str]]:
-    return [("", "—")] + [(rt.key, rt.label) for rt in records.all_types()]
+    return [("", "—")] + [(rt.key, rt.label) for rt in record_types.all_types()]
 
 
 def _field_choices(kind) -> list[tuple[str, list[tuple[str, str]]]]:
     """Grouped by record type: "Tickets" → stage, priority."""
     groups: list = [("", "—")]
-    for rt in records.all_types():
+    for rt in record_types.all_types():
         names = sorted({f.name for f in kind(rt.model)})
         if names:
             groups.append((rt.label_plural, [(n, f"{n} ({rt.label.lower()})") for n in names]))
@@ -32,7 +32,7 @@ def _field_choices(kind) -> list[tuple[str, list[tuple[str, str]]]]:
 
 def _value_choices() -> list:
     groups: list = [("", "—")]
-    for rt in records.all_types():
+    for rt in record_types.all_types():
         for field in services.state_fields(rt.model):
             groups.append((f"{rt.label} › {field.verbose_name}",
                            [(str(v), str(label)) for v, label in field.flatchoices]))

@@ -68,10 +68,10 @@ class AutomationRule(models.Model):
 
     @property
     def record_type_label(self) -> str:
-        from mailroom.core import records
+        from mailroom.core import record_types
 
         try:
-            return records.get(self.record_type).label
+            return record_types.get(self.record_type).label
         except LookupError:
             return self.record_type
 

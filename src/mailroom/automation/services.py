@@ -14,7 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mailroom.automation.models import AutomationRule
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.services import audit, snapshot
 
 Trigger = AutomationRule.Trigger
@@ -82,7 +82,7 @@ def normalize_conditions(model: type[models.Model], conditions) -> dict[str, lis
 
 def _plural(key: str) -> str:
     try:
-        return records.get(key).label_plural.lower()
+        return record_types.get(key).label_plural.lower()
     except LookupError:
         return key
 
@@ -93,7 +93,7 @@ def validate_rule(rule: AutomationRule) -> None:
     Also clears the settings the chosen trigger does not use, so a rule reads as what it does.
     """
     try:
-        record_type = records.get(rule.record_type)
+        record_type = record_types.get(rule.record_type)
     except LookupError:
         raise ValidationError({"record_type": "Choose what the rule applies to."}) from None
     model, plural = record_type.model, record_type.label_plural.lower()

@@ -24,7 +24,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mailroom.automation.models import AutomationRule, AutomationRun
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.automatic import is_suppressed
 
 log = logging.getLogger("mailroom.automation")
@@ -74,7 +74,7 @@ def on_record_saved(sender, record, created: bool, changes: dict, actor=None,
     """Receiver of chatter.services.record_saved: fire the company's matching rules."""
     if is_suppressed(record):
         return
-    record_type = records.for_model(sender)
+    record_type = record_types.for_model(sender)
     company_id = getattr(record, "company_id", None)
     if record_type is None or company_id is None:
         return
@@ -188,7 +188,7 @@ def target_date(rule: AutomationRule, today: date) -> date:
 def due_records(rule: AutomationRule, day: date) -> models.QuerySet:
     """The rule's company's records whose date field falls on `day` (in the company's time
     zone for date-times) and that meet its conditions."""
-    model = records.get(rule.record_type).model
+    model = record_types.get(rule.record_type).model
     field = model._meta.get_field(rule.date_field)
     queryset = model.objects.filter(company_id=rule.company_id)
     for name, values in (rule.conditions or {}).items():
@@ -210,7 +210,7 @@ def run_date_rule(rule: AutomationRule, now: datetime | None = None) -> tuple[in
     now = now or timezone.now()
     day = target_date(rule, company_today(rule.company, now))
     event = f"date:{rule.date_field}={day.isoformat()}"
-    model = records.get(rule.record_type).model
+    model = record_types.get(rule.record_type).model
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
     done = set(AutomationRun.objects.filter(rule=rule, content_type=content_type,
                                             event=event).values_list("object_id", flat=True))

@@ -6,12 +6,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
 
 from mailroom.chatter.models import Message
-from mailroom.core import records
+from mailroom.core import record_types
 
 
 def _record_cards(user) -> list[dict]:
     cards = []
-    for record_type in records.all_types():
+    for record_type in record_types.all_types():
         model = record_type.model
         meta = model._meta
         if not user.has_perm(f"{meta.app_label}.view_{meta.model_name}"):

@@ -8,7 +8,7 @@ class ContactsConfig(AppConfig):
 
     def ready(self) -> None:
         from mailroom.contacts.models import Partner
-        from mailroom.core.records import RecordType, register
+        from mailroom.core.record_types import RecordType, register
 
         register(RecordType(
             key="contacts.partner", label="Contact", label_plural="Contacts", model=Partner,

@@ -25,7 +25,7 @@ from mailroom.api import fields as F
 from mailroom.api.auth import actor, require_perm
 from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, field_error, idempotency_key_from
 from mailroom.api.specs import StrictIn
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.models import Company
 from mailroom.incoming import services
 from mailroom.incoming.models import InboundMail
@@ -132,7 +132,7 @@ def _record_link(mail: InboundMail) -> dict | None:
     if mail.content_type_id is None or mail.object_id is None:
         return None
     model = mail.content_type.model_class()
-    record_type = records.for_model(model) if model is not None else None
+    record_type = record_types.for_model(model) if model is not None else None
     key = record_type.key if record_type else (
         f"{mail.content_type.app_label}.{mail.content_type.model}")
     return {"type": key, "id": mail.object_id}

@@ -11,13 +11,13 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
 from mailroom.incoming.models import IncomingServer
 
 
 def _fallback_choices() -> list[tuple[str, str]]:
-    types = sorted(((t.key, t.label) for t in records.all_types()), key=lambda c: c[1])
+    types = sorted(((t.key, t.label) for t in record_types.all_types()), key=lambda c: c[1])
     return [("", "None: refuse mail that matches nothing"), *types]
 
 

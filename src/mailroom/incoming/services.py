@@ -139,10 +139,10 @@ def validate_server(server: IncomingServer) -> None:
             errors["security"] = ("Plain-text connections are allowed to this machine only; "
                                   "choose SSL/TLS or STARTTLS.")
     if server.fallback_record_type:
-        from mailroom.core import records
+        from mailroom.core import record_types
 
         try:
-            records.get(server.fallback_record_type)
+            record_types.get(server.fallback_record_type)
         except LookupError:
             errors["fallback_record_type"] = "Unknown record type."
     if errors:

@@ -35,7 +35,7 @@ from mailroom.api.errors import (
     idempotency_key_from,
 )
 from mailroom.api.specs import StrictIn
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.models import Company
 from mailroom.lib.addresses import InvalidAddress, normalize_email
 from mailroom.outgoing import services
@@ -272,7 +272,7 @@ def _record_link(mail: OutgoingMail) -> dict | None:
     if mail.content_type_id is None or mail.object_id is None:
         return None
     model = mail.content_type.model_class()
-    record_type = records.for_model(model) if model is not None else None
+    record_type = record_types.for_model(model) if model is not None else None
     key = record_type.key if record_type else f"{mail.content_type.app_label}." \
                                                f"{mail.content_type.model}"
     return {"type": key, "id": mail.object_id}
@@ -361,7 +361,7 @@ def _decode_attachments(items: list[AttachmentIn]) -> list[services.FileToSend]:
 
 
 def _linked_record(user, link: EmailRecordIn, company_id: int):
-    model = records.get(link.type).model
+    model = record_types.get(link.type).model
     require_perm(user, model, "view")
     record = writing.visible(model, user).filter(pk=link.id).first()
     if record is None:
@@ -455,7 +455,7 @@ def list_emails(request, filters: Query[EmailFilters]):
         queryset = queryset.filter(Q(server_id=wanted["server_id"])
                                    | Q(used_server_id=wanted["server_id"]))
     if "record_type" in wanted:
-        model = records.get(wanted["record_type"]).model
+        model = record_types.get(wanted["record_type"]).model
         queryset = queryset.filter(content_type__app_label=model._meta.app_label,
                                    content_type__model=model._meta.model_name)
     if "record_id" in wanted:

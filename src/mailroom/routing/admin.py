@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.routing import services
@@ -168,18 +168,18 @@ class AliasDomainAdmin(ServiceSaveMixin, CompanyScopedAdmin):
 
 # --------------------------------------------------------------------------- aliases
 def record_type_choices() -> list[tuple[str, str]]:
-    return sorted(((t.key, t.label) for t in records.all_types()), key=lambda c: c[1])
+    return sorted(((t.key, t.label) for t in record_types.all_types()), key=lambda c: c[1])
 
 
 def record_content_types():
     ids = [ContentType.objects.get_for_model(t.model, for_concrete_model=True).pk
-           for t in records.all_types()]
+           for t in record_types.all_types()]
     return ContentType.objects.filter(pk__in=ids)
 
 
 def record_type_label(key: str) -> str:
     try:
-        return records.get(key).label
+        return record_types.get(key).label
     except LookupError:
         return key or "—"
 

@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.models import Company, User
 
 
@@ -47,7 +47,7 @@ def problems(record_type_key: str, company_id: int, defaults: Any, *,
     if not isinstance(defaults, dict):
         return ['Give an object such as {"priority": "high"}.']
     try:
-        record_type = records.get(record_type_key)
+        record_type = record_types.get(record_type_key)
     except LookupError:
         return [f"Unknown record type {record_type_key!r}."]
     model = record_type.model

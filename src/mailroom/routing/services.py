@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.services import audit, snapshot
 from mailroom.lib import verp
 from mailroom.routing import defaults as alias_defaults
@@ -71,7 +71,7 @@ def validate_alias(alias: Alias) -> None:
     alias's own company (`routing.defaults`), and its thread and parent records are its
     company's too."""
     try:
-        records.get(alias.record_type)
+        record_types.get(alias.record_type)
     except LookupError:
         raise ValidationError({"record_type": f"Unknown record type {alias.record_type!r}."}) \
             from None
@@ -116,7 +116,7 @@ def save_allowed_sender(sender: AllowedSender, *, actor) -> AllowedSender:
 def ensure_default_aliases(domain: AliasDomain, *, actor=None) -> list[Alias]:
     """Each record type's default alias (sales@ → Lead, support@ → Ticket…) on a domain."""
     created = []
-    for record_type in records.all_types():
+    for record_type in record_types.all_types():
         if not record_type.default_alias:
             continue
         alias, made = Alias.objects.get_or_create(

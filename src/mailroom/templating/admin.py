@@ -17,7 +17,7 @@ from unfold.admin import StackedInline, TabularInline
 from unfold.decorators import action, display
 
 from mailroom.contacts.models import Partner
-from mailroom.core import navigation, records
+from mailroom.core import navigation, record_types
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.lib.params import parse_id
@@ -36,7 +36,7 @@ class RecordTypeFilter(admin.SimpleListFilter):
     parameter_name = "record_type"
 
     def lookups(self, request, model_admin):
-        return sorted(((t.key, t.label) for t in records.all_types()), key=lambda c: c[1])
+        return sorted(((t.key, t.label) for t in record_types.all_types()), key=lambda c: c[1])
 
     def queryset(self, request, queryset):
         return queryset.filter(record_type=self.value()) if self.value() else queryset
@@ -149,7 +149,7 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
         from mailroom.templating.views import recent_records
 
         try:
-            record_type = records.get(template.record_type)
+            record_type = record_types.get(template.record_type)
         except LookupError:
             return {}
         company_id = template.company_id or request.user.current_company_id

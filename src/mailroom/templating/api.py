@@ -32,7 +32,7 @@ from mailroom.api.errors import (
 )
 from mailroom.api.specs import StrictIn
 from mailroom.contacts.models import Partner
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.api import EmailOut, email_out, get_mail
 from mailroom.outgoing.models import OutgoingMail
@@ -193,7 +193,7 @@ def get_record(user, template: EmailTemplate, record_id: int):
     """The template's kind of record, if the user may see it and the template may be used
     for it; another company's record is a 404."""
     try:
-        model = records.get(template.record_type).model
+        model = record_types.get(template.record_type).model
     except LookupError:
         raise field_error("record_id", "The template applies to an unknown record type.") \
             from None
@@ -234,7 +234,7 @@ def list_templates(request, filters: Query[TemplateFilters]):
     queryset = visible_templates(user)
     if filters.record_type:
         try:
-            records.get(filters.record_type)
+            record_types.get(filters.record_type)
         except LookupError:
             raise field_error("record_type", "Unknown record type.") from None
         queryset = queryset.filter(record_type=filters.record_type)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 
-from mailroom.core import records
+from mailroom.core import record_types
 
 # every context has these, whatever the record type registered
 COMPANY_FIELDS = ("name", "email", "phone", "website", "currency", "language",
@@ -72,7 +72,7 @@ def _extract(obj: Any, tree: dict) -> Any:
     return data
 
 
-def record_paths(record_type: records.RecordType) -> tuple[str, ...]:
+def record_paths(record_type: record_types.RecordType) -> tuple[str, ...]:
     paths = list(record_type.template_fields)
     if any(p.startswith("partner.") for p in paths):
         paths += [f"partner.{f}" for f in PARTNER_ALWAYS if f"partner.{f}" not in paths]
@@ -106,7 +106,7 @@ def user_data(user) -> dict:
 
 
 def build_context(record: models.Model, *, user=None, ctx: dict | None = None) -> dict:
-    record_type = records.for_model(record)
+    record_type = record_types.for_model(record)
     if record_type is None:
         raise LookupError(f"{record._meta.verbose_name} is not a registered record type.")
     obj = _extract(record, _paths_tree(record_paths(record_type)))
@@ -121,7 +121,7 @@ def build_context(record: models.Model, *, user=None, ctx: dict | None = None) -
     }
 
 
-def placeholders_for(record_type: records.RecordType) -> list[Placeholder]:
+def placeholders_for(record_type: record_types.RecordType) -> list[Placeholder]:
     """What the placeholder browser offers, labelled with the models' verbose names."""
     model = record_type.model
     found = []
@@ -144,6 +144,6 @@ def placeholders_for(record_type: records.RecordType) -> list[Placeholder]:
     return found
 
 
-def allowed_paths(record_type: records.RecordType) -> set[str]:
+def allowed_paths(record_type: record_types.RecordType) -> set[str]:
     return {p.path for p in placeholders_for(record_type)} | {"object.display_name",
                                                               "object.url", "object.id"}

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from mailroom.chatter.forms import MultipleFileField
 from mailroom.contacts.models import Partner
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.templating import actions
 from mailroom.templating.models import EmailTemplate, TemplateAttachment, TemplateTranslation
@@ -30,7 +30,7 @@ class RichTextarea(forms.Textarea):
 
 
 def record_type_choices() -> list[tuple[str, str]]:
-    return [("", "—")] + sorted(((t.key, t.label) for t in records.all_types()),
+    return [("", "—")] + sorted(((t.key, t.label) for t in record_types.all_types()),
                                 key=lambda c: c[1])
 
 

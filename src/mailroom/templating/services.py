@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import post_message, require_access, store_attachment
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.roles import Role
 from mailroom.core.services import audit, snapshot
 from mailroom.lib.sandbox import TemplateError, check_simple, compile_template
@@ -67,7 +67,7 @@ def validate_sources(template: EmailTemplate, translations: Iterable[TemplateTra
     and the line, collected for the form."""
     errors: dict[str, list[str]] = {}
     try:
-        record_type = records.get(template.record_type)
+        record_type = record_types.get(template.record_type)
     except LookupError:
         raise ValidationError({"record_type": "Choose what the template applies to."}) from None
     allowed = allowed_paths(record_type)
@@ -247,7 +247,7 @@ def send_template(record, template: EmailTemplate, *, actor, ctx: dict | None = 
 
 
 def _check_usable(template: EmailTemplate, record) -> None:
-    record_type = records.for_model(record)
+    record_type = record_types.for_model(record)
     if record_type is None or template.record_type != record_type.key:
         raise ValidationError({"template": f"“{template.name}” is not a template for "
                                            f"{record._meta.verbose_name_plural}."})

@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from mailroom.chatter.services import get_record_for_user
-from mailroom.core import records
+from mailroom.core import record_types
 from mailroom.core.decorators import office_user_required
 from mailroom.lib.params import parse_id, parse_ids, parse_int
 from mailroom.lib.sandbox import TemplateError
@@ -39,7 +39,7 @@ def _template(request, template_id: int) -> EmailTemplate:
 
 def _model_of(template: EmailTemplate):
     try:
-        return records.get(template.record_type).model
+        return record_types.get(template.record_type).model
     except LookupError:
         raise Http404("Unknown record type.") from None
 
@@ -115,7 +115,7 @@ def send_test(request, template_id: int):
 # --- composer --------------------------------------------------------------------------------
 
 def _usable(record, user):
-    record_type = records.for_model(record)
+    record_type = record_types.for_model(record)
     return EmailTemplate.objects.for_user(user).usable_for(record.company, record_type.key)
 
 
@@ -177,7 +177,7 @@ def compose(request, content_type_id: int, object_id: int):
     if template_id is not None:
         template = templates.filter(pk=template_id).first()
     elif "template" not in request.GET:
-        action = actions.default_action_for(records.for_model(record).key)
+        action = actions.default_action_for(record_types.for_model(record).key)
         template = actions.default_template(record.company, action.key) if action else None
     initial, errors = _initial(record, template, request.user)
     initial["key"] = uuid.uuid4().hex
@@ -253,7 +253,7 @@ def _send(request, record, templates):
 def mass_page(request, queryset):
     """The admin action's answer: choose a template for the selected records."""
     model = queryset.model
-    record_type = records.for_model(model)
+    record_type = record_types.for_model(model)
     if record_type is None:  # the action is offered on a list whose rows have no chatter
         messages.error(request, f"{model._meta.verbose_name_plural.capitalize()} cannot be "
                                 "sent email from here.")
@@ -281,7 +281,7 @@ def mass_chunk(request):
     progress and, while records remain, the request for the next chunk (hx-trigger=load)."""
     content_type = get_object_or_404(
         ContentType, pk=parse_id(request.POST.get("content_type", "")) or 0)
-    record_type = records.for_model(content_type.model_class()) if (
+    record_type = record_types.for_model(content_type.model_class()) if (
         content_type.model_class()) else None
     if record_type is None:
         raise Http404("No such record type.")

@@ -8,7 +8,7 @@ class HelpdeskConfig(AppConfig):
 
     def ready(self) -> None:
         from mailroom.apps.helpdesk.models import Ticket
-        from mailroom.core.records import RecordType, register
+        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import register_action
 
         register(RecordType(

@@ -9,7 +9,7 @@ class InvoicingConfig(AppConfig):
     def ready(self) -> None:
         from mailroom.apps.invoicing.models import Invoice
         from mailroom.apps.invoicing.services import mark_invoice_sent
-        from mailroom.core.records import RecordType, register
+        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import (
             MARK_DOCUMENT_SENT,
             register_action,

@@ -8,7 +8,7 @@ class RecruitmentConfig(AppConfig):
 
     def ready(self) -> None:
         from mailroom.apps.recruitment.models import Applicant
-        from mailroom.core.records import RecordType, register
+        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import register_action
 
         register(RecordType(

@@ -9,7 +9,7 @@ class SalesConfig(AppConfig):
     def ready(self) -> None:
         from mailroom.apps.sales.models import Quotation
         from mailroom.apps.sales.services import mark_quotation_sent
-        from mailroom.core.records import RecordType, register
+        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import (
             MARK_DOCUMENT_SENT,
             register_action,

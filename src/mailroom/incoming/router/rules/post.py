@@ -18,7 +18,7 @@ from mailroom.chatter import services as chatter
 from mailroom.chatter.models import Attachment, Message
 from mailroom.contacts.models import Partner
 from mailroom.contacts.services import save_partner
-from mailroom.core import records as registry
+from mailroom.core import record_types as registry
 from mailroom.core.automatic import AUTOMATIC_MAIL_FLAG, suppressed
 from mailroom.incoming import records
 from mailroom.incoming.models import InboundMail
