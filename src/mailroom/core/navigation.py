@@ -1,4 +1,5 @@
-"""The sidebar, grouped like the spec. Apps add entries with `add()`; empty groups hide."""
+"""The sidebar, grouped like the spec. Apps add their groups with `add_group()` and entries with
+`add()`; empty groups hide. Core owns only the groups of the mail stack and settings."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 
-GROUPS = ["Email", "Incoming mail", "Sales", "CRM", "Helpdesk", "Recruitment", "Projects",
-          "Invoicing", "Contacts", "Settings"]
+# group -> position in the sidebar (business apps add theirs between 30 and 70)
+GROUPS: dict[str, int] = {"Email": 10, "Incoming mail": 20, "Contacts": 80, "Settings": 90}
+
+
+def add_group(group: str, position: int) -> None:
+    if GROUPS.get(group, position) != position:
+        raise ValueError(f"Sidebar group {group!r} is added twice at different positions")
+    GROUPS[group] = position
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ def _allowed(entry: Entry, request) -> bool:
 
 def sidebar(request) -> list[dict]:
     groups = []
-    for group in GROUPS:
+    for group in sorted(GROUPS, key=GROUPS.__getitem__):
         items = []
         for entry in ENTRIES:
             if entry.group != group or not _allowed(entry, request):

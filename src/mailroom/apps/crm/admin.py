@@ -22,4 +22,5 @@ class LeadAdmin(RecordAdmin):
     state_field = "stage"
 
 
+navigation.add_group("CRM", 35)
 navigation.add_model("CRM", "Leads", "filter_alt", Lead)

@@ -38,4 +38,5 @@ class TicketAdmin(RecordAdmin):
         apply_each(self, request, queryset, services.mark_in_progress, "Tickets in progress")
 
 
+navigation.add_group("Helpdesk", 40)
 navigation.add_model("Helpdesk", "Tickets", "support_agent", Ticket)

@@ -88,4 +88,5 @@ class InvoiceAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
         apply_each(self, request, queryset, services.cancel_invoice, "Cancelled")
 
 
+navigation.add_group("Invoicing", 55)
 navigation.add_model("Invoicing", "Invoices", "receipt_long", Invoice)

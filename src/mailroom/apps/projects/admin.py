@@ -62,5 +62,6 @@ class TaskAdmin(RecordAdmin):
         apply_each(self, request, queryset, services.start, "Tasks started")
 
 
+navigation.add_group("Projects", 50)
 navigation.add_model("Projects", "Projects", "folder_open", Project)
 navigation.add_model("Projects", "Tasks", "task_alt", Task)

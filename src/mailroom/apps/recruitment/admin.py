@@ -63,5 +63,6 @@ class JobPositionAdmin(RecordAdmin):
         apply_each(self, request, queryset, services.close_position, "Positions closed")
 
 
+navigation.add_group("Recruitment", 45)
 navigation.add_model("Recruitment", "Applicants", "person_search", Applicant)
 navigation.add_model("Recruitment", "Job positions", "work", JobPosition)

@@ -98,5 +98,6 @@ class TaxAdmin(CompanyScopedAdmin):
         services.save_tax(obj, actor=request.user)
 
 
+navigation.add_group("Sales", 30)
 navigation.add_model("Sales", "Quotations", "request_quote", Quotation)
 navigation.add_model("Sales", "Taxes", "percent", Tax)
