@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from mailroom.outgoing import choice
 from mailroom.outgoing.models import MailServer, OutgoingMail, RateWindow
+from mailroom.outgoing.sending import circuit, rate_limits, server_choice
 from tests.outgoing.markers import IN_MEMORY_SQLITE
 
 NOW = datetime(2026, 3, 2, 10, 15, 30, tzinfo=UTC)
@@ -34,10 +34,11 @@ def test_exact_address_then_domain_then_any_then_sequence(acme, globex):
     make_server(globex, "globex", sequence=0)
     servers = list(MailServer.objects.all())
 
-    assert choice.candidates(mail(acme), servers) == [exact, domain, any_sender]
-    assert choice.candidates(mail(acme, "Sales <Sales@ACME.example>"), servers) == [
+    assert server_choice.candidates(mail(acme), servers) == [exact, domain, any_sender]
+    assert server_choice.candidates(mail(acme, "Sales <Sales@ACME.example>"), servers) == [
         domain, any_sender]
-    assert choice.candidates(mail(acme, "noreply@elsewhere.example"), servers) == [any_sender]
+    assert server_choice.candidates(mail(acme, "noreply@elsewhere.example"), servers) == [
+        any_sender]
 
 
 def test_purpose_keeps_bulk_and_transactional_apart(acme):
@@ -45,8 +46,8 @@ def test_purpose_keeps_bulk_and_transactional_apart(acme):
     bulk = make_server(acme, "bulk", sequence=1, purpose="bulk")
     transactional = make_server(acme, "tx", sequence=2, purpose="transactional")
     servers = list(MailServer.objects.all())
-    assert choice.candidates(mail(acme, purpose="bulk"), servers) == [bulk, both]
-    assert choice.candidates(mail(acme, purpose="transactional"), servers) == [
+    assert server_choice.candidates(mail(acme, purpose="bulk"), servers) == [bulk, both]
+    assert server_choice.candidates(mail(acme, purpose="transactional"), servers) == [
         transactional, both]
 
 
@@ -54,43 +55,43 @@ def test_an_explicit_server_wins_over_the_filter(acme):
     make_server(acme, "first", sequence=1)
     chosen = make_server(acme, "chosen", sequence=9, from_filter="someone@else.example")
     servers = list(MailServer.objects.all())
-    assert choice.candidates(mail(acme, server=chosen), servers) == [chosen]
+    assert server_choice.candidates(mail(acme, server=chosen), servers) == [chosen]
     MailServer.objects.filter(pk=chosen.pk).update(active=False)
-    assert choice.candidates(mail(acme, server=chosen), MailServer.objects.all()) == []
+    assert server_choice.candidates(mail(acme, server=chosen), MailServer.objects.all()) == []
 
 
 def test_the_circuit_opens_with_a_growing_cool_down_and_closes_on_success(acme):
     server = make_server(acme, "flaky")
-    assert not choice.circuit_open(server, NOW)
-    until = choice.record_failure(server, "refused", NOW)
-    assert until == NOW + timedelta(seconds=15) and choice.circuit_open(server, NOW)
-    assert not choice.circuit_open(server, until)
-    assert choice.record_failure(server, "refused", until) == until + timedelta(seconds=30)
-    assert choice.record_failure(server, "refused", NOW) == NOW + timedelta(seconds=60)
+    assert not circuit.circuit_open(server, NOW)
+    until = circuit.record_failure(server, "refused", NOW)
+    assert until == NOW + timedelta(seconds=15) and circuit.circuit_open(server, NOW)
+    assert not circuit.circuit_open(server, until)
+    assert circuit.record_failure(server, "refused", until) == until + timedelta(seconds=30)
+    assert circuit.record_failure(server, "refused", NOW) == NOW + timedelta(seconds=60)
     stored = MailServer.objects.get(pk=server.pk)  # shared with every worker
     assert stored.consecutive_failures == 3 and stored.last_error == "refused"
     assert stored.circuit_open_until == NOW + timedelta(seconds=60)
-    assert choice.cool_down(50) == timedelta(minutes=15)
+    assert circuit.cool_down(50) == timedelta(minutes=15)
 
-    choice.record_success(server)
+    circuit.record_success(server)
     stored.refresh_from_db()
     assert stored.consecutive_failures == 0 and stored.circuit_open_until is None
 
 
 def test_a_rate_limit_grants_what_fits_and_says_until_when_the_rest_waits(acme):
     server = make_server(acme, "limited", rate_per_minute=60, rate_per_hour=100)
-    first = choice.reserve(server, 200, NOW)
+    first = rate_limits.reserve(server, 200, NOW)
     assert first.granted == 60 and first.wait_until == datetime(2026, 3, 2, 10, 16, tzinfo=UTC)
-    assert choice.reserve(server, 1, NOW + timedelta(seconds=20)).granted == 0
+    assert rate_limits.reserve(server, 1, NOW + timedelta(seconds=20)).granted == 0
 
     next_minute = NOW + timedelta(minutes=1)
-    second = choice.reserve(server, 200, next_minute)
+    second = rate_limits.reserve(server, 200, next_minute)
     assert second.granted == 40  # the hour is full now
     assert second.wait_until == datetime(2026, 3, 2, 11, tzinfo=UTC)
     second.release(10)  # ten could not be sent after all
-    assert choice.reserve(server, 200, next_minute).granted == 10
+    assert rate_limits.reserve(server, 200, next_minute).granted == 10
 
-    assert choice.reserve(make_server(acme, "unlimited"), 5000, NOW).granted == 5000
+    assert rate_limits.reserve(make_server(acme, "unlimited"), 5000, NOW).granted == 5000
 
 
 @IN_MEMORY_SQLITE
@@ -103,7 +104,7 @@ def test_reservations_from_many_threads_never_exceed_the_limit(acme):
     def worker() -> None:
         try:
             for _ in range(10):
-                granted.append(choice.reserve(server, 3, NOW).granted)
+                granted.append(rate_limits.reserve(server, 3, NOW).granted)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

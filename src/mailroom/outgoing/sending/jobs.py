@@ -7,7 +7,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailroom.outgoing import choice
 from mailroom.outgoing.models import (
     FailureType,
     MailServer,
@@ -16,6 +15,7 @@ from mailroom.outgoing.models import (
     SendAttempt,
 )
 from mailroom.outgoing.replies import RecipientResult, SmtpError
+from mailroom.outgoing.sending import rate_limits
 
 State = OutgoingMail.State
 Status = OutgoingRecipient.Status
@@ -109,7 +109,7 @@ class Flight:
 
     jobs: list[Job]
     lanes: list[Lane]
-    reservations: dict[int, choice.Reservation]
+    reservations: dict[int, rate_limits.Reservation]
     futures: list[Future]
     now: datetime
 

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, transaction
 
-from mailroom.outgoing import choice
 from mailroom.outgoing.models import OutgoingMail
+from mailroom.outgoing.sending import rate_limits
 
 log = logging.getLogger("mailroom.sender")
 
@@ -56,5 +56,5 @@ def reap_leases(now: datetime) -> int:
         log.warning("sender: %d mails were left mid-send by a stopped worker; they are now "
                     "uncertain and will be sent again", count)
     if int(now.timestamp()) % 3600 < HOUSEKEEPING_EVERY:
-        choice.prune_rate_windows(now)
+        rate_limits.prune_rate_windows(now)
     return count

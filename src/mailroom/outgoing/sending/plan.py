@@ -10,26 +10,27 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-from mailroom.outgoing import choice, oauth
+from mailroom.outgoing import oauth
 from mailroom.outgoing.models import FailureType, MailServer
 from mailroom.outgoing.replies import SmtpError
+from mailroom.outgoing.sending import circuit, rate_limits
 from mailroom.outgoing.sending.jobs import Job, Lane
 
 log = logging.getLogger("mailroom.sender")
 
 
 def plan_lanes(jobs: list[Job], now: datetime
-               ) -> tuple[list[Lane], dict[int, choice.Reservation]]:
+               ) -> tuple[list[Lane], dict[int, rate_limits.Reservation]]:
     """Group `jobs` by their best server, reserve rate-limit room there (what does not fit
     waits for the next window) and split what may go into one lane per connection."""
     by_server: dict[int, list[Job]] = defaultdict(list)
     for job in jobs:
         by_server[job.candidates[0].pk].append(job)
     lanes: list[Lane] = []
-    reservations: dict[int, choice.Reservation] = {}
+    reservations: dict[int, rate_limits.Reservation] = {}
     for group in by_server.values():
         server = group[0].candidates[0]
-        reservation = choice.reserve(server, len(group), now)
+        reservation = rate_limits.reserve(server, len(group), now)
         reservations[server.pk] = reservation
         go, rest = group[:reservation.granted], group[reservation.granted:]
         for job in rest:
@@ -53,7 +54,7 @@ def plan_lanes(jobs: list[Job], now: datetime
     return lanes, reservations
 
 
-def after_round(lanes: list[Lane], reservations: dict[int, choice.Reservation],
+def after_round(lanes: list[Lane], reservations: dict[int, rate_limits.Reservation],
                 failed: set[int], now: datetime) -> list[Job]:
     """Circuit breaker bookkeeping and failover; returns the mails to try elsewhere."""
     by_server: dict[int, list[Lane]] = defaultdict(list)
@@ -66,7 +67,7 @@ def after_round(lanes: list[Lane], reservations: dict[int, choice.Reservation],
         reservations[server.pk].release(len(unattempted))
         errors = [lane.error for lane in server_lanes if lane.error is not None]
         if not errors:
-            choice.record_success(server)
+            circuit.record_success(server)
             for job in unattempted:  # out of time: claimed again in the next pass
                 job.release()
             continue
@@ -78,11 +79,11 @@ def after_round(lanes: list[Lane], reservations: dict[int, choice.Reservation],
             for job in unattempted:
                 job.release()
             continue
-        choice.record_failure(server, errors[0].message, now)
+        circuit.record_failure(server, errors[0].message, now)
         failed.add(server.pk)
         for job in unattempted:
             job.candidates = [s for s in job.candidates
-                              if s.pk not in failed and not choice.circuit_open(s, now)]
+                              if s.pk not in failed and not circuit.circuit_open(s, now)]
             if job.candidates:
                 again.append(job)
             else:

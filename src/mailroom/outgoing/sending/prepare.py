@@ -14,9 +14,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from mailroom.outgoing import choice
 from mailroom.outgoing.compose import Composer
 from mailroom.outgoing.models import FailureType, MailServer, OutgoingMail, OutgoingRecipient
+from mailroom.outgoing.sending import circuit, server_choice
 from mailroom.outgoing.sending.jobs import Job, attempt_row, broken_reason
 
 log = logging.getLogger("mailroom.sender")
@@ -65,13 +65,13 @@ def _prepare_one(job: Job, servers: list[MailServer], now: datetime, composer: C
         job.fail(FailureType.EXPIRED,
                  f"Not sent before its expiry time ({when:%Y-%m-%d %H:%M}).")
         return
-    candidates = choice.candidates(mail, servers)
+    candidates = server_choice.candidates(mail, servers)
     if not candidates:
         if mail.server_id:
             reason = "The server chosen for this email is switched off or was deleted."
         else:
             reason = (f"No active outgoing server for {mail.get_purpose_display().lower()} "
-                      f"mail accepts the sender {choice.sender_address(mail.email_from)}.")
+                      f"mail accepts the sender {server_choice.sender_address(mail.email_from)}.")
         job.defer(FailureType.NO_SERVER, reason)
         return
     try:
@@ -90,7 +90,7 @@ def _prepare_one(job: Job, servers: list[MailServer], now: datetime, composer: C
                  f"The message is {size / 1048576:.1f} MB with its attachments; the largest "
                  f"the servers accept is {limit / 1048576:.1f} MB. Nothing was sent.")
         return
-    usable = [s for s in fitting if not choice.circuit_open(s, now)]
+    usable = [s for s in fitting if not circuit.circuit_open(s, now)]
     if not usable:
         first = min(fitting, key=lambda s: s.circuit_open_until)
         job.wait(first.circuit_open_until,
