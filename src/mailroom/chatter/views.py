@@ -13,6 +13,7 @@ import logging
 import re
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.shortcuts import render
@@ -23,7 +24,6 @@ from django.views.decorators.http import require_GET, require_POST
 from mailroom.chatter import services
 from mailroom.chatter.forms import ComposerForm, FollowForm, UploadForm
 from mailroom.chatter.models import Attachment, Follower, MailThread, Message
-from mailroom.contacts.models import Partner
 from mailroom.core import blobs
 from mailroom.core.decorators import office_user_required
 from mailroom.lib.html import sanitize_html
@@ -187,7 +187,7 @@ def partners(request, content_type_id: int, object_id: int):
     record = _record(request, content_type_id, object_id)
     query = request.GET.get("q", "").strip()[:100]
     following = services.thread_queryset(Follower, record).values("partner_id")
-    candidates = (Partner.objects.for_user(request.user)
+    candidates = (_partners().for_user(request.user)
                   .filter(company_id=record.company_id, active=True)
                   .exclude(pk__in=following).order_by("name"))
     if query:
@@ -196,11 +196,17 @@ def partners(request, content_type_id: int, object_id: int):
         record, content_type_id, candidates=list(candidates[:PARTNER_CHOICES]), query=query))
 
 
-def _partner_for(request) -> tuple[Partner | None, list[str]]:
+def _partners():
+    """The contacts model, as followers point at it: contacts builds on chatter (a contact
+    has a chatter), so chatter reaches it through its own foreign key, not an import."""
+    return Follower._meta.get_field("partner").related_model.objects
+
+
+def _partner_for(request) -> tuple[models.Model | None, list[str]]:
     form = FollowForm(request.POST)
     if not form.is_valid():
         return None, ["Choose a contact."]
-    partner = Partner.objects.for_user(request.user).filter(
+    partner = _partners().for_user(request.user).filter(
         pk=form.cleaned_data["partner"]).first()
     if partner is None:
         return None, ["That contact does not exist."]
