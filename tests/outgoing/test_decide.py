@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mailroom.outgoing.models import FailureType, MailServer, OutgoingMail, OutgoingRecipient
-from mailroom.outgoing.replies import RecipientResult
 from mailroom.outgoing.sending.decide import RetryClock, decide
 from mailroom.outgoing.sending.jobs import Job
+from mailroom.outgoing.smtp.smtp_errors import RecipientResult
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 State = OutgoingMail.State

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from mailroom.outgoing.models import FailureType, MailServer
-from mailroom.outgoing.probe import test_connection
-from mailroom.outgoing.transport import SmtpConnection, SmtpError
+from mailroom.outgoing.smtp.probe import test_connection
+from mailroom.outgoing.smtp.smtp_errors import SmtpError
+from mailroom.outgoing.smtp.transport import SmtpConnection
 from tests.outgoing import smtp_peer
 from tests.outgoing.smtp_peer import SmtpPeer, refused_port
 

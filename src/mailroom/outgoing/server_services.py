@@ -21,6 +21,7 @@ from mailroom.core.services import (
     snapshot,
 )
 from mailroom.outgoing.models import DkimKey, MailServer, Purpose
+from mailroom.outgoing.smtp import probe
 
 TEST_ACTION = connection_test_action("mailserver.test")
 
@@ -135,8 +136,6 @@ def delete_server(server: MailServer, *, actor) -> None:
 def run_connection_test(server: MailServer, *, actor, ssl_context=None):
     """Connect, negotiate TLS, authenticate, try MAIL FROM / RCPT TO / RSET without sending,
     and store the outcome on the server. Returns the transport's ConnectionReport."""
-    from mailroom.outgoing import probe  # lazy: the probe imports the sending stack
-
     _require_manager(actor, server.company_id)
     require_connection_test_budget(actor, server)
     report = probe.test_connection(server, ssl_context=ssl_context)

@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mailroom.outgoing.models import OutgoingMail, OutgoingRecipient, SendAttempt
-from mailroom.outgoing.replies import RecipientResult
 from mailroom.outgoing.sending import backoff
 from mailroom.outgoing.sending.jobs import Job
+from mailroom.outgoing.smtp.smtp_errors import RecipientResult
 
 State = OutgoingMail.State
 Status = OutgoingRecipient.Status

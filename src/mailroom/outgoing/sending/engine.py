@@ -33,7 +33,6 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from mailroom.outgoing.compose import Composer
-from mailroom.outgoing.pool import ConnectionPool
 from mailroom.outgoing.sending.claim import claim_due
 from mailroom.outgoing.sending.jobs import Flight, Job, Lane
 from mailroom.outgoing.sending.lanes import LaneRunner
@@ -47,7 +46,8 @@ from mailroom.outgoing.sending.leases import (
 from mailroom.outgoing.sending.plan import after_round, plan_lanes
 from mailroom.outgoing.sending.prepare import prepare
 from mailroom.outgoing.sending.settle import settle
-from mailroom.outgoing.transport import SslContextSource
+from mailroom.outgoing.smtp.pool import ConnectionPool
+from mailroom.outgoing.smtp.tls import SslContextSource
 
 log = logging.getLogger("mailroom.sender")
 

@@ -14,8 +14,8 @@ from mailroom.outgoing.models import (
     OutgoingRecipient,
     SendAttempt,
 )
-from mailroom.outgoing.replies import RecipientResult, SmtpError
 from mailroom.outgoing.sending import rate_limits
+from mailroom.outgoing.smtp.smtp_errors import RecipientResult, SmtpError
 
 State = OutgoingMail.State
 Status = OutgoingRecipient.Status

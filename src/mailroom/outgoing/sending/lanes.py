@@ -18,15 +18,11 @@ import time
 from django.utils import timezone
 
 from mailroom.outgoing.models import FailureType
-from mailroom.outgoing.pool import ConnectionPool
 from mailroom.outgoing.sending.jobs import Job, Lane, attempt_row, broken_reason
-from mailroom.outgoing.transport import (
-    SENDER,
-    RecipientResult,
-    SmtpConnection,
-    SmtpError,
-    SslContextSource,
-)
+from mailroom.outgoing.smtp.pool import ConnectionPool
+from mailroom.outgoing.smtp.smtp_errors import SENDER, RecipientResult, SmtpError
+from mailroom.outgoing.smtp.tls import SslContextSource
+from mailroom.outgoing.smtp.transport import SmtpConnection
 
 log = logging.getLogger("mailroom.sender")
 

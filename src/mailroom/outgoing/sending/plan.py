@@ -12,9 +12,9 @@ from datetime import datetime
 
 from mailroom.outgoing import oauth
 from mailroom.outgoing.models import FailureType, MailServer
-from mailroom.outgoing.replies import SmtpError
 from mailroom.outgoing.sending import circuit, rate_limits
 from mailroom.outgoing.sending.jobs import Job, Lane
+from mailroom.outgoing.smtp.smtp_errors import SmtpError
 
 log = logging.getLogger("mailroom.sender")
 

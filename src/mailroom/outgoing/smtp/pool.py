@@ -6,7 +6,7 @@ import threading
 import time
 
 from mailroom.outgoing.models import MailServer
-from mailroom.outgoing.transport import SmtpConnection, pool_key
+from mailroom.outgoing.smtp.transport import SmtpConnection, pool_key
 
 
 class ConnectionPool:

@@ -14,27 +14,24 @@ connection. Nothing here touches the database; the sender and the UI call it fro
 
 from __future__ import annotations
 
-import os
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
-from mailroom.outgoing.envelope import build_envelope
+from mailroom.outgoing import oauth
 from mailroom.outgoing.models import FailureType, MailServer
-from mailroom.outgoing.replies import (  # noqa: F401 - the transport's vocabulary, re-exported
+from mailroom.outgoing.smtp.envelope import build_envelope
+from mailroom.outgoing.smtp.smtp_errors import (
     AUTH,
     DATA,
     DNS,
-    OK,
     RECIPIENT,
     SENDER,
     TCP,
     TLS,
-    ConnectionReport,
     RecipientResult,
     SendResult,
     SmtpError,
@@ -48,8 +45,8 @@ from mailroom.outgoing.replies import (  # noqa: F401 - the transport's vocabula
     dot_stuffed,
     recipient_result,
 )
+from mailroom.outgoing.smtp.tls import SslContextSource, client_context
 
-SslContextSource = ssl.SSLContext | Callable[[], ssl.SSLContext] | None
 
 @lru_cache(maxsize=1)
 def local_hostname() -> str:
@@ -58,10 +55,6 @@ def local_hostname() -> str:
     from django.conf import settings
 
     return getattr(settings, "MAILROOM_EHLO_HOSTNAME", None) or socket.getfqdn()
-
-
-def default_ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
 
 
 class SmtpConnection:
@@ -100,40 +93,7 @@ class SmtpConnection:
     # --- opening ---------------------------------------------------------------------------
 
     def ssl_context(self) -> ssl.SSLContext:
-        source = self._ssl_source
-        if source is None:
-            context = default_ssl_context()
-        elif isinstance(source, ssl.SSLContext):
-            context = source
-        else:
-            context = source()
-        context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
-        if not self.server.verify_certificate:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if self.server.auth == MailServer.Auth.CERTIFICATE:
-            self._load_client_certificate(context)
-        return context
-
-    def _load_client_certificate(self, context: ssl.SSLContext) -> None:
-        """ssl only loads PEM from files: write them to a private temp dir for a moment."""
-        if not self.server.client_certificate or not self.server.client_key:
-            raise SmtpError(AUTH, FailureType.AUTHENTICATION,
-                            "Client-certificate authentication is chosen but the certificate "
-                            "or its private key is missing.", temporary=False, server_fault=True)
-        with tempfile.TemporaryDirectory(prefix="mailroom-cert-") as tmp:
-            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-            for path, text in ((cert, self.server.client_certificate),
-                               (key, self.server.client_key)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as out:
-                    out.write(text)
-            try:
-                context.load_cert_chain(cert, key)
-            except (ssl.SSLError, ValueError) as exc:
-                raise SmtpError(AUTH, FailureType.AUTHENTICATION,
-                                f"The client certificate or key cannot be loaded: {exc}",
-                                temporary=False, server_fault=True) from exc
+        return client_context(self.server, self._ssl_source)
 
     def open(self) -> None:
         """Connect, greet, negotiate TLS and authenticate. Raises SmtpError (server_fault)."""
@@ -508,10 +468,8 @@ class _SMTP_SSL(smtplib.SMTP_SSL):
 
 
 def _fetch_oauth_token(server: MailServer) -> str:
-    from mailroom.outgoing.oauth import access_token
-
     try:
-        return access_token(server)
+        return oauth.access_token(server)
     except Exception as exc:  # OAuthError and friends: a reason in plain words
         raise SmtpError(AUTH, FailureType.AUTHENTICATION, str(exc),
                         temporary=getattr(exc, "temporary", True), server_fault=True) from exc

@@ -5,17 +5,16 @@ from __future__ import annotations
 import smtplib
 
 from mailroom.outgoing.models import MailServer
-from mailroom.outgoing.transport import (
+from mailroom.outgoing.smtp.smtp_errors import (
     OK,
     RECIPIENT,
     SENDER,
     ConnectionReport,
-    SmtpConnection,
     SmtpError,
-    SslContextSource,
     _human_size,
     _reason,
 )
+from mailroom.outgoing.smtp.transport import SmtpConnection, SslContextSource
 
 
 def _test_addresses(server: MailServer) -> tuple[str, str]:

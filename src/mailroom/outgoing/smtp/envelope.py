@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from mailroom.lib.addresses import InvalidAddress, envelope_address
 from mailroom.outgoing.models import FailureType
-from mailroom.outgoing.replies import RecipientResult
+from mailroom.outgoing.smtp.smtp_errors import RecipientResult
 
 NO_SMTPUTF8 = ("The receiving server does not accept internationalised addresses (no SMTPUTF8), "
                "so {address} cannot be reached through it.")
