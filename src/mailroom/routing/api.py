@@ -2,7 +2,8 @@
 (/api/v1/aliases) and allowed senders (/api/v1/allowed-senders).
 
 Every write goes through `routing.services` (permission check, full_clean, audit row, cache
-reset); this module only turns JSON into model fields and back. Rows of other companies
+reset) by way of the API's CRUD factory (`api.crud`); this module only declares the schemas
+and turns JSON into model fields and back. Rows of other companies
 answer 404 exactly like rows that do not exist; a reference to one (a domain, an alias, a
 force-thread record) is a 422 naming the field, worded the same as for a missing row.
 
@@ -13,26 +14,22 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db import models
-from ninja import Path, Query, Router, Schema, Status
-from ninja.responses import codes_4xx
+from ninja import Router, Schema
 from pydantic import AfterValidator, Field
 
 from mailroom.api import fields as F
 from mailroom.api import writing
-from mailroom.api.auth import actor, require_perm
-from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, django_errors, field_error
+from mailroom.api.crud import Crud, Page, add_crud_routes, list_schema, reference
+from mailroom.api.errors import field_error
 from mailroom.api.specs import StrictIn
-from mailroom.core import records
+from mailroom.core import record_types
+from mailroom.core.models import User
 from mailroom.routing import services
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 
 prefix = ""
 router = Router(tags=["Routing"])
 
-ERRORS = {codes_4xx: ErrorOut}
-ROW_ID = Path(..., ge=1, le=F.MAX_ID, description="The row's id.")
 MAX_DEFAULTS = 50
 ContactPolicyName = Literal[tuple(Alias.ContactPolicy.values)]
 LocalPart = Annotated[F.Line, Field(min_length=1, max_length=64,
@@ -190,11 +187,6 @@ class AllowedSenderOut(Schema):
     created_at: datetime
 
 
-class Page(Schema):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=10_000_000)
-
-
 class DomainFilters(Page):
     company_id: F.Id | None = F.optional()
     q: F.Text | None = F.optional(max_length=200, description="Search the domain name.")
@@ -214,26 +206,6 @@ class SenderFilters(Page):
     alias_domain_id: F.Id | None = F.optional()
     q: F.Text | None = F.optional(max_length=200, description="Search the pattern.")
 
-
-class AliasDomainList(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[AliasDomainOut]
-
-
-class AliasList(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[AliasOut]
-
-
-class AllowedSenderList(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[AllowedSenderOut]
 
 
 # --- output --------------------------------------------------------------------------------
@@ -269,65 +241,14 @@ def sender_out(sender: AllowedSender) -> dict:
         "created_at")}
 
 
-def _page(queryset: models.QuerySet, filters: Page, out) -> dict:
-    count = queryset.count()
-    rows = queryset[filters.offset:filters.offset + filters.limit]
-    return {"count": count, "limit": filters.limit, "offset": filters.offset,
-            "items": [out(row) for row in rows]}
+# --- how JSON changes a row --------------------------------------------------------------
 
-
-# --- helpers -------------------------------------------------------------------------------
-
-def _visible(user, model: type[models.Model]) -> models.QuerySet:
-    require_perm(user, model, "view")
-    return writing.visible(model, user)
-
-
-def _get(user, model: type[models.Model], pk: int, what: str) -> models.Model:
-    row = _visible(user, model).filter(pk=pk).first()
-    if row is None:
-        raise ApiError(404, f"No such {what}.")
-    return row
-
-
-def _reference(user, model: type[models.Model], pk: int, company_id: int, field: str):
-    """A row the new or changed one points at: visible to the caller and of the same
-    company; otherwise one answer for 'missing' and 'someone else's'."""
-    row = writing.visible(model, user).filter(pk=pk, company_id=company_id).first()
-    if row is None:
-        raise field_error(field, f"No {model._meta.verbose_name} with id {pk} in this "
-                                 f"company.")
-    return row
-
-
-RENAME = {"domain": "domain_id", "alias": "alias_id", "alias_domain": "alias_domain_id",
-          "thread_object_id": "thread", "thread_content_type": "thread"}
-
-
-def _write(save, row: models.Model, user) -> models.Model:
-    try:
-        return save(row, actor=user)
-    except ValidationError as exc:
-        raise FieldErrors(django_errors(exc, RENAME)) from None
-    except (TypeError, ValueError, OverflowError):
-        # an alias default of the wrong kind for its field (text for a foreign key)
-        raise field_error("defaults", "A default value has the wrong type for its field.") \
-            from None
-
-
-def _delete(row: models.Model, user) -> None:
-    try:
-        services.delete(row, actor=user)
-    except ValidationError as exc:
-        raise ApiError(409, " ".join(exc.messages)) from None
-
-
-def _thread(user, link: RecordLinkIn | None, company_id: int) -> tuple:
+def _thread(user: User, link: RecordLinkIn | None, company_id: int) -> tuple:
     """(content type, object id) of a force-thread record, or (None, None)."""
     if link is None:
         return None, None
     try:
-        model = records.get(link.record_type).model
+        model = record_types.get(link.record_type).model
     except LookupError:
         raise field_error("thread.record_type", f"Unknown record type {link.record_type!r}.") \
             from None
@@ -338,72 +259,21 @@ def _thread(user, link: RecordLinkIn | None, company_id: int) -> tuple:
     return ContentType.objects.get_for_model(model, for_concrete_model=True), record.pk
 
 
-# --- alias domains -------------------------------------------------------------------------
-
-@router.get("/alias-domains", response={200: AliasDomainList, **ERRORS},
-            operation_id="alias_domains_list", summary="List alias domains")
-def list_domains(request, filters: Query[DomainFilters]):
-    queryset = _visible(actor(request), AliasDomain)
-    if filters.company_id:
-        queryset = queryset.filter(company_id=filters.company_id)
-    if filters.q:
-        queryset = queryset.filter(name__icontains=filters.q.strip())
-    return _page(queryset.order_by("sequence", "name", "id"), filters, domain_out)
+def _new_alias(user: User, data: dict) -> Alias:
+    # the domain decides the company: any domain of a company the caller belongs to
+    domain_id = data.pop("domain_id")
+    domain = writing.visible(AliasDomain, user).filter(pk=domain_id).first()
+    if domain is None:
+        raise field_error("domain_id", f"No alias domain with id {domain_id}.")
+    return Alias(company_id=domain.company_id, domain=domain)
 
 
-@router.post("/alias-domains", response={201: AliasDomainOut, **ERRORS},
-             operation_id="alias_domains_create",
-             summary="Receive mail on a domain (Mail Managers)")
-def create_domain(request, payload: AliasDomainIn):
-    user = actor(request)
-    require_perm(user, AliasDomain, "add")
-    data = payload.model_dump(exclude_unset=True)
-    domain = AliasDomain(company_id=writing.company_for_create(user, data.pop("company_id",
-                                                                              None)))
-    for name, value in data.items():
-        setattr(domain, name, value)
-    _write(services.save_alias_domain, domain, user)
-    return Status(201, domain_out(domain))
-
-
-@router.get("/alias-domains/{id}", response={200: AliasDomainOut, **ERRORS},
-            operation_id="alias_domains_get", summary="An alias domain")
-def get_domain(request, id: int = ROW_ID):
-    return domain_out(_get(actor(request), AliasDomain, id, "alias domain"))
-
-
-@router.patch("/alias-domains/{id}", response={200: AliasDomainOut, **ERRORS},
-              operation_id="alias_domains_update",
-              summary="Change an alias domain (Mail Managers)")
-def update_domain(request, payload: AliasDomainPatch, id: int = ROW_ID):
-    user = actor(request)
-    domain = _get(user, AliasDomain, id, "alias domain")
-    for name, value in payload.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise field_error(name, "This field cannot be null.")
-        setattr(domain, name, value)
-    _write(services.save_alias_domain, domain, user)
-    return domain_out(domain)
-
-
-@router.delete("/alias-domains/{id}", response={204: None, **ERRORS},
-               operation_id="alias_domains_delete",
-               summary="Stop receiving on a domain (Mail Managers)",
-               description="Answers 409 while aliases still use the domain.")
-def delete_domain(request, id: int = ROW_ID):
-    user = actor(request)
-    _delete(_get(user, AliasDomain, id, "alias domain"), user)
-    return Status(204, None)
-
-
-# --- aliases -------------------------------------------------------------------------------
-
-def _apply_alias(user, alias: Alias, data: dict) -> None:
+def _apply_alias(user: User, alias: Alias, data: dict) -> None:
     if "domain_id" in data:
         if data["domain_id"] is None:
             raise field_error("domain_id", "This field cannot be null.")
-        alias.domain = _reference(user, AliasDomain, data.pop("domain_id"),
-                                  alias.company_id, "domain_id")
+        alias.domain = reference(user, AliasDomain, data.pop("domain_id"),
+                                 alias.company_id, "domain_id")
     if "thread" in data:
         link = data.pop("thread")
         alias.thread_content_type, alias.thread_object_id = _thread(
@@ -414,71 +284,14 @@ def _apply_alias(user, alias: Alias, data: dict) -> None:
         setattr(alias, name, value)
 
 
-@router.get("/aliases", response={200: AliasList, **ERRORS}, operation_id="aliases_list",
-            summary="List aliases")
-def list_aliases(request, filters: Query[AliasFilters]):
-    queryset = _visible(actor(request), Alias).select_related("domain")
-    wanted = filters.model_dump(exclude_none=True)
-    for name in ("company_id", "domain_id", "record_type", "active"):
-        if name in wanted:
-            queryset = queryset.filter(**{name: wanted[name]})
-    if filters.q:
-        queryset = queryset.filter(local_part__icontains=filters.q.strip())
-    return _page(queryset.order_by("domain__name", "local_part", "id"), filters, alias_out)
-
-
-@router.post("/aliases", response={201: AliasOut, **ERRORS}, operation_id="aliases_create",
-             summary="Create an alias (Mail Managers)",
-             description="The alias belongs to its domain's company.")
-def create_alias(request, payload: AliasIn):
-    user = actor(request)
-    require_perm(user, Alias, "add")
-    data = payload.model_dump(exclude_unset=True)
-    # the domain decides the company: any domain of a company the caller belongs to
-    domain = writing.visible(AliasDomain, user).filter(pk=data.pop("domain_id")).first()
-    if domain is None:
-        raise field_error("domain_id", f"No alias domain with id {payload.domain_id}.")
-    alias = Alias(company_id=domain.company_id, domain=domain)
-    _apply_alias(user, alias, data)
-    _write(services.save_alias, alias, user)
-    return Status(201, alias_out(alias))
-
-
-@router.get("/aliases/{id}", response={200: AliasOut, **ERRORS}, operation_id="aliases_get",
-            summary="An alias")
-def get_alias(request, id: int = ROW_ID):
-    return alias_out(_get(actor(request), Alias, id, "alias"))
-
-
-@router.patch("/aliases/{id}", response={200: AliasOut, **ERRORS},
-              operation_id="aliases_update", summary="Change an alias (Mail Managers)",
-              description="The domain may only change to another domain of the same company.")
-def update_alias(request, payload: AliasPatch, id: int = ROW_ID):
-    user = actor(request)
-    alias = _get(user, Alias, id, "alias")
-    _apply_alias(user, alias, payload.model_dump(exclude_unset=True))
-    _write(services.save_alias, alias, user)
-    return alias_out(alias)
-
-
-@router.delete("/aliases/{id}", response={204: None, **ERRORS}, operation_id="aliases_delete",
-               summary="Delete an alias (Mail Managers)")
-def delete_alias(request, id: int = ROW_ID):
-    user = actor(request)
-    _delete(_get(user, Alias, id, "alias"), user)
-    return Status(204, None)
-
-
-# --- allowed senders -----------------------------------------------------------------------
-
-def _apply_sender(user, sender: AllowedSender, data: dict) -> None:
+def _apply_sender(user: User, sender: AllowedSender, data: dict) -> None:
     if data.get("alias_id") is not None:
-        sender.alias = _reference(user, Alias, data["alias_id"], sender.company_id, "alias_id")
+        sender.alias = reference(user, Alias, data["alias_id"], sender.company_id, "alias_id")
     elif "alias_id" in data:
         sender.alias = None
     if data.get("alias_domain_id") is not None:
-        sender.alias_domain = _reference(user, AliasDomain, data["alias_domain_id"],
-                                         sender.company_id, "alias_domain_id")
+        sender.alias_domain = reference(user, AliasDomain, data["alias_domain_id"],
+                                        sender.company_id, "alias_domain_id")
     elif "alias_domain_id" in data:
         sender.alias_domain = None
     for name in ("pattern", "note"):
@@ -488,56 +301,51 @@ def _apply_sender(user, sender: AllowedSender, data: dict) -> None:
             setattr(sender, name, data[name])
 
 
-@router.get("/allowed-senders", response={200: AllowedSenderList, **ERRORS},
-            operation_id="allowed_senders_list",
-            summary="List allowed senders (Mail Managers)")
-def list_senders(request, filters: Query[SenderFilters]):
-    queryset = _visible(actor(request), AllowedSender)
-    wanted = filters.model_dump(exclude_none=True)
-    for name in ("company_id", "alias_id", "alias_domain_id"):
-        if name in wanted:
-            queryset = queryset.filter(**{name: wanted[name]})
-    if filters.q:
-        queryset = queryset.filter(pattern__icontains=filters.q.strip())
-    return _page(queryset.order_by("pattern", "id"), filters, sender_out)
+# --- the endpoints -------------------------------------------------------------------------
 
+COMMON: dict[str, Any] = {
+    "delete": services.delete,
+    "rename": {"domain": "domain_id", "alias": "alias_id", "alias_domain": "alias_domain_id",
+               "thread_object_id": "thread", "thread_content_type": "thread"},
+    # an alias default of the wrong kind for its field (text for a foreign key)
+    "wrong_type": ("defaults", "A default value has the wrong type for its field."),
+}
 
-@router.post("/allowed-senders", response={201: AllowedSenderOut, **ERRORS},
-             operation_id="allowed_senders_create",
-             summary="Allow a sender (Mail Managers)",
-             description="For one alias, one domain, or (neither) the whole company.")
-def create_sender(request, payload: AllowedSenderIn):
-    user = actor(request)
-    require_perm(user, AllowedSender, "add")
-    data = payload.model_dump(exclude_unset=True)
-    sender = AllowedSender(company_id=writing.company_for_create(user, data.pop("company_id",
-                                                                                None)))
-    _apply_sender(user, sender, data)
-    _write(services.save_allowed_sender, sender, user)
-    return Status(201, sender_out(sender))
+add_crud_routes(router, Crud(
+    AliasDomain, "/alias-domains", "alias_domains", ("domain", "domains"),
+    out=AliasDomainOut, create_in=AliasDomainIn, patch_in=AliasDomainPatch,
+    filters=DomainFilters, list_out=list_schema("AliasDomainList", AliasDomainOut),
+    to_out=domain_out, save=services.save_alias_domain, **COMMON,
+    summaries={"list": "List alias domains",
+               "create": "Receive mail on a domain (Mail Managers)",
+               "get": "An alias domain", "update": "Change an alias domain (Mail Managers)",
+               "delete": "Stop receiving on a domain (Mail Managers)"},
+    descriptions={"delete": "Answers 409 while aliases still use the domain."},
+    ordering=("sequence", "name", "id"), search="name"))
 
+add_crud_routes(router, Crud(
+    Alias, "/aliases", "aliases", ("alias", "aliases"),
+    out=AliasOut, create_in=AliasIn, patch_in=AliasPatch, filters=AliasFilters,
+    list_out=list_schema("AliasList", AliasOut), to_out=alias_out,
+    save=services.save_alias, **COMMON,
+    summaries={"list": "List aliases", "create": "Create an alias (Mail Managers)",
+               "get": "An alias", "update": "Change an alias (Mail Managers)",
+               "delete": "Delete an alias (Mail Managers)"},
+    descriptions={"create": "The alias belongs to its domain's company.",
+                  "update": "The domain may only change to another domain of the same "
+                            "company."},
+    ordering=("domain__name", "local_part", "id"), search="local_part", related=("domain",),
+    new_row=_new_alias, apply=_apply_alias))
 
-@router.get("/allowed-senders/{id}", response={200: AllowedSenderOut, **ERRORS},
-            operation_id="allowed_senders_get", summary="An allowed sender (Mail Managers)")
-def get_sender(request, id: int = ROW_ID):
-    return sender_out(_get(actor(request), AllowedSender, id, "allowed sender"))
-
-
-@router.patch("/allowed-senders/{id}", response={200: AllowedSenderOut, **ERRORS},
-              operation_id="allowed_senders_update",
-              summary="Change an allowed sender (Mail Managers)")
-def update_sender(request, payload: AllowedSenderPatch, id: int = ROW_ID):
-    user = actor(request)
-    sender = _get(user, AllowedSender, id, "allowed sender")
-    _apply_sender(user, sender, payload.model_dump(exclude_unset=True))
-    _write(services.save_allowed_sender, sender, user)
-    return sender_out(sender)
-
-
-@router.delete("/allowed-senders/{id}", response={204: None, **ERRORS},
-               operation_id="allowed_senders_delete",
-               summary="Remove an allowed sender (Mail Managers)")
-def delete_sender(request, id: int = ROW_ID):
-    user = actor(request)
-    _delete(_get(user, AllowedSender, id, "allowed sender"), user)
-    return Status(204, None)
+add_crud_routes(router, Crud(
+    AllowedSender, "/allowed-senders", "allowed_senders", ("sender", "senders"),
+    out=AllowedSenderOut, create_in=AllowedSenderIn, patch_in=AllowedSenderPatch,
+    filters=SenderFilters, list_out=list_schema("AllowedSenderList", AllowedSenderOut),
+    to_out=sender_out, save=services.save_allowed_sender, **COMMON,
+    summaries={"list": "List allowed senders (Mail Managers)",
+               "create": "Allow a sender (Mail Managers)",
+               "get": "An allowed sender (Mail Managers)",
+               "update": "Change an allowed sender (Mail Managers)",
+               "delete": "Remove an allowed sender (Mail Managers)"},
+    descriptions={"create": "For one alias, one domain, or (neither) the whole company."},
+    ordering=("pattern", "id"), search="pattern", apply=_apply_sender))
