@@ -200,3 +200,16 @@ def test_invoice_list_shows_one_coloured_payment_chip(client, alice, posted):
     html = client.get("/invoicing/invoice/").content.decode()
     assert "Partially paid" in html
     assert ">info<" not in html.replace(" ", "").replace("\n", "")  # the colour is no text
+
+
+def test_quotation_list_offers_create_invoices(client, order, bob):
+    """Invoicing adds its action to the quotation list (sales does not know invoicing)."""
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    assert client.login(username="bob", password=PASSWORD)
+    url = reverse("admin:sales_quotation_changelist")
+    assert "Create invoices for selected sales orders" in client.get(url).content.decode()
+    client.post(url, {"action": "create_invoices", "_selected_action": [order.pk]})
+    assert Invoice.objects.filter(quotation=order).count() == 1

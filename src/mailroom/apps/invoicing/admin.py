@@ -1,9 +1,10 @@
 from django.contrib import admin
 from unfold.decorators import action, display
 
-from mailroom.apps.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.invoicing import services
 from mailroom.apps.invoicing.models import Invoice, InvoiceLine
+from mailroom.apps.sales.admin import QuotationAdmin
+from mailroom.apps.sales.document_admin import DocumentAdminMixin, LineInline
 from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
@@ -90,3 +91,13 @@ class InvoiceAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
 
 navigation.add_group("Invoicing", 55)
 navigation.add_model("Invoicing", "Invoices", "receipt_long", Invoice)
+
+
+@admin.action(description="Create invoices for selected sales orders", permissions=["change"])
+def create_invoices(modeladmin, request, queryset):
+    apply_each(modeladmin, request, queryset, services.create_invoice_from_quotation,
+               "Invoices created")
+
+
+# invoicing builds on sales: it adds its action to the quotation list (sales knows nothing of it)
+QuotationAdmin.actions = [*QuotationAdmin.actions, create_invoices]

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from unfold.decorators import action, display
 
-from mailroom.apps.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.sales import services
+from mailroom.apps.sales.document_admin import DocumentAdminMixin, LineInline
 from mailroom.apps.sales.models import Quotation, QuotationLine, Tax
 from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
@@ -37,7 +37,7 @@ class QuotationAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
         ("Amounts", {"fields": ("currency", "amount_untaxed", "amount_tax", "amount_total")}),
         ("Terms and conditions", {"fields": ("note",)}),
     )
-    actions = ["confirm", "mark_sent", "cancel", "create_invoices"]
+    actions = ["confirm", "mark_sent", "cancel"]  # invoicing adds "Create invoices"
     actions_submit_line = ["save_and_confirm"]
     actions_detail = ["send_by_email", *DocumentAdminMixin.actions_detail]
     line_model = QuotationLine
@@ -71,13 +71,6 @@ class QuotationAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
     @admin.action(description="Cancel selected quotations", permissions=["change"])
     def cancel(self, request, queryset):
         apply_each(self, request, queryset, services.cancel_quotation, "Cancelled")
-
-    @admin.action(description="Create invoices for selected sales orders",
-                  permissions=["change"])
-    def create_invoices(self, request, queryset):
-        from mailroom.apps.invoicing.services import create_invoice_from_quotation
-
-        apply_each(self, request, queryset, create_invoice_from_quotation, "Invoices created")
 
 
 @admin.register(Tax)
