@@ -12,7 +12,7 @@ from django.db import models
 
 from mailroom.incoming.models import InboundMail
 from mailroom.lib import inbound
-from mailroom.routing.services import resolve
+from mailroom.routing import services as routing
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Context:
             addresses += self.head.get_all("Delivered-To") + self.head.get_all("X-Original-To")
         found, seen = [], set()
         for address in addresses:
-            target = resolve(address)
+            target = routing.resolve(address)
             if target is None or target.company_id != self.mail.company_id:
                 continue
             if target.address not in seen:

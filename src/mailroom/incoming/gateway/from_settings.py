@@ -1,0 +1,49 @@
+"""A gateway configured from the MAILROOM_GATEWAY_* settings (used by `mailroom gateway`)."""
+
+from __future__ import annotations
+
+import ssl
+
+from django.conf import settings
+from django.db import connection
+
+from mailroom.incoming.gateway.listeners import Gateway, parse_listen
+from mailroom.incoming.services import max_message_bytes
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext | None:
+    """The server context for STARTTLS, or None when no certificate is configured."""
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ValueError("Set both MAILROOM_GATEWAY_TLS_CERT and MAILROOM_GATEWAY_TLS_KEY.")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"Cannot load the TLS certificate {cert} / key {key}: {exc}") from exc
+    return context
+
+
+def gateway_from_settings(smtp: str | None = None, lmtp: str | None = None,
+                          db_threads: int | None = None) -> Gateway:
+    """A Gateway configured from MAILROOM_GATEWAY_* (arguments override); ValueError when the
+    configuration is wrong."""
+    smtp_listen = parse_listen(settings.MAILROOM_GATEWAY_SMTP if smtp is None else smtp)
+    lmtp_listen = parse_listen(settings.MAILROOM_GATEWAY_LMTP if lmtp is None else lmtp)
+    if smtp_listen is None and lmtp_listen is None:
+        raise ValueError("Nothing to listen on: MAILROOM_GATEWAY_SMTP and "
+                         "MAILROOM_GATEWAY_LMTP are both empty.")
+    return Gateway(
+        smtp=smtp_listen, lmtp=lmtp_listen, max_bytes=max_message_bytes(),
+        tls=tls_context(settings.MAILROOM_GATEWAY_TLS_CERT, settings.MAILROOM_GATEWAY_TLS_KEY),
+        hostname=settings.MAILROOM_GATEWAY_HOSTNAME,
+        db_threads=db_threads or default_db_threads())
+
+
+def default_db_threads() -> int:
+    """SQLite has one writer at a time: one thread. PostgreSQL overlaps fsyncs and commits."""
+    configured = int(getattr(settings, "MAILROOM_GATEWAY_DB_THREADS", 0) or 0)
+    if configured:
+        return configured
+    return 1 if connection.vendor == "sqlite" else 4
