@@ -33,7 +33,6 @@ What it writes:
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import re
@@ -46,10 +45,14 @@ from urllib.parse import quote
 
 import idna  # a dependency of email-validator; IDNA 2008 with UTS 46 mapping
 
-CRLF = "\r\n"
-MAX_LINE = 998  # RFC 5322 2.1.1: MUST
-FOLD_AT = 78  # RFC 5322 2.1.1: SHOULD
-MAX_ENCODED_WORD = 75  # RFC 2047 2
+from mailroom.lib.header_encoding import (
+    CRLF,
+    FOLD_AT,
+    encoded_words,
+    fold_words,
+    prefer_base64,
+    unstructured_header,
+)
 
 Address = tuple[str, str] | str  # (display name, address) or a bare address
 
@@ -94,11 +97,6 @@ _QUOTABLE = re.compile(r"[ -~]*\Z")  # printable ASCII, space included
 # whitespace (MTAs strip it), "From " lines (mbox munging), "=_" (our boundary prefix), long
 # lines (some relays re-wrap them).
 _NEEDS_ENCODING = re.compile(r"[^\t\n\x20-\x7e]|[ \t]$|^From |=_|[^\n]{77}", re.M)
-# RFC 2047 5(3): the characters an encoded-word may carry literally, in any header context.
-_Q_LITERAL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
-_Q_BYTE = [
-    chr(b) if b in _Q_LITERAL else ("_" if b == 0x20 else f"={b:02X}") for b in range(256)
-]
 _RFC2231_SAFE = "!#$&+-.^_`|~"
 
 
@@ -106,94 +104,6 @@ def _check(field: str, value: str) -> str:
     if "\r" in value or "\n" in value or "\0" in value:
         raise HeaderInjection(field)
     return value
-
-
-# -- encoded-words --------------------------------------------------------------------------
-
-
-def _is_continuation(byte: int) -> bool:
-    return byte & 0xC0 == 0x80
-
-
-def _prefer_base64(raw: bytes, text: str) -> bool:
-    # UTF-8 adds 1-3 bytes per non-ASCII char and Q spends 3 chars per such byte.
-    return (len(raw) - len(text)) * 3 > len(raw)
-
-
-def _b_words(raw: bytes, first: int, rest: int) -> list[str]:
-    """Base64 encoded-words of at most `first`, then `rest`, characters, whole chars each."""
-    words: list[str] = []
-    start, budget = 0, first
-    while start < len(raw) or not words:
-        size = max((budget - 12) // 4 * 3, 3)  # "=?utf-8?b?" + payload + "?="
-        end = min(start + size, len(raw))
-        while end < len(raw) and _is_continuation(raw[end]) and end > start + 1:
-            end -= 1
-        words.append("=?utf-8?b?" + base64.b64encode(raw[start:end]).decode("ascii") + "?=")
-        start, budget = end, rest
-    return words
-
-
-def _q_words(raw: bytes, first: int, rest: int) -> list[str]:
-    """Q encoded-words of at most `first`, then `rest`, characters, whole chars each."""
-    encoded = "".join(map(_Q_BYTE.__getitem__, raw))
-    words: list[str] = []
-    budget = max(first - 12, 12)  # "=?utf-8?q?" + payload + "?="
-    while len(encoded) > budget:
-        cut = budget
-        if "=" in encoded[cut - 2:cut]:  # never split an =XX escape
-            cut = encoded.rindex("=", cut - 2, cut)
-        while encoded[cut] == "=" and encoded[cut + 1] in "89AB" and cut > 3:
-            cut -= 3  # the next byte continues a UTF-8 character: cut before its lead byte
-        words.append("=?utf-8?q?" + encoded[:cut] + "?=")
-        encoded = encoded[cut:]
-        budget = max(rest - 12, 12)
-    words.append("=?utf-8?q?" + encoded + "?=")
-    return words
-
-
-def _encoded_words(text: str, first: int, rest: int = MAX_ENCODED_WORD) -> list[str]:
-    raw = text.encode("utf-8")
-    if _prefer_base64(raw, text):
-        return _b_words(raw, first, rest)
-    return _q_words(raw, first, rest)
-
-
-def _unstructured(name: str, value: str) -> str:
-    """One header line (CRLF included) for a free-text value: Subject, custom headers."""
-    prefix = name + ": "
-    if (
-        value.isascii()
-        and value.isprintable()
-        and "=?" not in value
-        and "  " not in value
-        and value == value.strip()
-        and all(len(word) < FOLD_AT - 10 for word in value.split(" "))
-    ):
-        return _fold_words(prefix, value)
-    first = FOLD_AT - len(prefix)
-    if first < 20:
-        first = MAX_ENCODED_WORD
-    return prefix + "\r\n ".join(_encoded_words(value, min(first, MAX_ENCODED_WORD))) + CRLF
-
-
-def _fold_words(prefix: str, value: str, field: str | None = None) -> str:
-    """Fold an ASCII value at single spaces so lines stay within 78 characters if possible."""
-    if len(prefix) + len(value) <= FOLD_AT:
-        return prefix + value + CRLF
-    lines: list[str] = []
-    words = value.split(" ")
-    line = prefix + words[0]  # the first word stays after the colon
-    for word in words[1:]:
-        if word and len(line) + 1 + len(word) > FOLD_AT:
-            lines.append(line)
-            line = " " + word
-        else:
-            line += " " + word
-    lines.append(line)
-    if any(len(x) > MAX_LINE for x in lines):
-        raise ValueError(f"{field or prefix.rstrip(': ')} has a word too long for one line")
-    return CRLF.join(lines) + CRLF
 
 
 # -- addresses ------------------------------------------------------------------------------
@@ -257,7 +167,7 @@ def _display_name(name: str) -> str:
     if _QUOTABLE.match(name) and "=?" not in name and len(name) < 200:
         return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     # One encoded-word (see the module docstring); split only past the hard line limit.
-    words = _encoded_words(name, 600, 600)
+    words = encoded_words(name, 600, 600)
     return "\r\n ".join(words)
 
 
@@ -283,7 +193,7 @@ def downgraded_address(name: str | None, addr: str, *, field: str = "address") -
         raise UnencodableAddress(f"{field}: {addr!r} does not need downgrading")
     _ascii_domain(domain)  # a domain no server could reach is refused all the same
     mailbox = f"{one_line_name(_check(field, name))} <{addr}>" if name else addr
-    return "\r\n ".join(_encoded_words(mailbox, 600, 600)) + " :;"
+    return "\r\n ".join(encoded_words(mailbox, 600, 600)) + " :;"
 
 
 def _address_list(field: str, addresses: Iterable[Address], smtputf8: bool,
@@ -333,7 +243,7 @@ def _text_part(subtype: str, text: str, *, last: bool) -> tuple[str, bytes]:
         cte = "7bit"
     else:
         raw = text.encode("utf-8")
-        if _prefer_base64(raw, text):
+        if prefer_base64(raw, text):
             body = _base64_lines(raw.replace(b"\n", b"\r\n"))
             cte = "base64"
         else:
@@ -446,8 +356,8 @@ def header_line(name: str, value: str) -> str:
     _check(name, value)
     if value.isascii() and value.isprintable() and "=?" not in value \
             and value.strip(" ") == value:
-        return _fold_words(name + ": ", value, name)
-    return _unstructured(name, value)
+        return fold_words(name + ": ", value, name)
+    return unstructured_header(name, value)
 
 
 def build_message(
@@ -495,7 +405,7 @@ def build_message(
     cc_line = _address_list("Cc", cc, smtputf8, downgrade)
     if cc_line:
         out.append(cc_line)
-    out.append(_unstructured("Subject", _check("Subject", subject)))
+    out.append(unstructured_header("Subject", _check("Subject", subject)))
     msgid = _check("Message-ID", message_id).strip().strip("<>")
     if not _MSGID_CHARS.match(msgid) or "@" not in msgid:
         raise ValueError("Message-ID must look like <unique@domain> in printable ASCII")

@@ -1,9 +1,10 @@
 """The outbox through the API: enqueue an email, read its status and attempts, list, retry,
 cancel (/api/v1/emails).
 
-Everything goes through `outgoing.services`; this module turns JSON into its arguments and
-its answers into JSON. A retried enqueue with the same idempotency key (body field or the
-`Idempotency-Key` header) answers 200 with the first mail instead of 201 with a new one.
+Everything goes through `outgoing.services`; this module turns JSON into its arguments, and
+api_output.py turns its answers into JSON. A retried enqueue with the same idempotency key
+(body field or the `Idempotency-Key` header) answers 200 with the first mail instead of 201
+with a new one.
 
 No `from __future__ import annotations` here: ninja reads the view functions' annotations.
 """
@@ -39,14 +40,12 @@ from mailroom.core import record_types
 from mailroom.core.models import Company
 from mailroom.lib.addresses import InvalidAddress, normalize_email
 from mailroom.outgoing import services
+from mailroom.outgoing.api_output import PRIORITIES, EmailList, EmailOut, email_out, summary_out
 from mailroom.outgoing.models import FailureType, MailServer, OutgoingMail, OutgoingRecipient
 
 prefix = "/emails"
 router = Router(tags=["Emails"])
 
-PRIORITIES = {"immediate": OutgoingMail.Priority.IMMEDIATE, "high": OutgoingMail.Priority.HIGH,
-              "normal": OutgoingMail.Priority.NORMAL, "low": OutgoingMail.Priority.LOW}
-PRIORITY_NAMES = {value: name for name, value in PRIORITIES.items()}
 _MIMETYPE = r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$"
 
 PriorityName = Literal["immediate", "high", "normal", "low"]
@@ -55,7 +54,7 @@ FailureName = Literal[tuple(FailureType.values)]
 
 
 def _record_keys() -> tuple[str, ...]:
-    from mailroom.api.records import api_record_types
+    from mailroom.api.record_routes import api_record_types
 
     return tuple(rt.key for rt in api_record_types()) or ("contacts.partner",)
 
@@ -175,83 +174,7 @@ class EmailIn(StrictIn):
         description="Or the Idempotency-Key header: a retried call returns the first mail.")
 
 
-# --- output --------------------------------------------------------------------------------
-
-class EmailRecordOut(Schema):
-    type: str
-    id: int
-
-
-class EmailRecipientOut(Schema):
-    kind: str
-    name: str
-    address: str
-    partner_id: int | None
-    status: str
-    failure_type: str
-    failure_reason: str
-    smtp_code: int | None
-    sent_at: datetime | None
-
-
-class AttemptOut(Schema):
-    started_at: datetime
-    server_id: int | None
-    server_name: str
-    outcome: str
-    smtp_code: int | None
-    smtp_reply: str
-    duration_ms: int
-
-
-class EmailAttachmentOut(Schema):
-    name: str
-    mimetype: str
-    size: int
-    content_id: str
-
-
-class EmailSummary(Schema):
-    id: int
-    company_id: int
-    state: str
-    priority: str
-    purpose: str
-    message_id: str
-    email_from: str
-    reply_to: str
-    subject: str
-    record: EmailRecordOut | None
-    server_id: int | None
-    used_server_id: int | None
-    idempotency_key: str | None
-    created_at: datetime
-    scheduled_at: datetime | None
-    expires_at: datetime | None
-    next_attempt_at: datetime
-    sent_at: datetime | None
-    attempt_count: int
-    failure_type: str
-    failure_reason: str
-    uncertain: bool = Field(description="A worker died mid-send: it may have arrived twice.")
-    recipients: list[EmailRecipientOut]
-
-
-class EmailOut(EmailSummary):
-    body_html: str
-    body_text: str
-    headers: dict[str, Any]
-    is_automatic: bool
-    attachments: list[EmailAttachmentOut]
-    attempts: list[AttemptOut]
-
-
-class EmailList(Schema):
-    count: int
-    limit: int
-    offset: int
-    items: list[EmailSummary]
-
+# --- listing filters ---------------------------------------------------------------------
 
 class EmailFilters(Schema):
     state: StateName | None = F.optional()
@@ -266,55 +189,6 @@ class EmailFilters(Schema):
     q: F.Text | None = F.optional(max_length=200, description="Search subject and recipients.")
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=10_000_000)
-
-
-def _record_link(mail: OutgoingMail) -> dict | None:
-    if mail.content_type_id is None or mail.object_id is None:
-        return None
-    model = mail.content_type.model_class()
-    record_type = record_types.for_model(model) if model is not None else None
-    key = record_type.key if record_type else f"{mail.content_type.app_label}." \
-                                               f"{mail.content_type.model}"
-    return {"type": key, "id": mail.object_id}
-
-
-def summary_out(mail: OutgoingMail) -> dict:
-    return {
-        "id": mail.pk, "company_id": mail.company_id, "state": mail.state,
-        "priority": PRIORITY_NAMES.get(mail.priority, str(mail.priority)),
-        "purpose": mail.purpose, "message_id": mail.message_id, "email_from": mail.email_from,
-        "reply_to": mail.reply_to, "subject": mail.subject, "record": _record_link(mail),
-        "server_id": mail.server_id, "used_server_id": mail.used_server_id,
-        "idempotency_key": mail.idempotency_key, "created_at": mail.created_at,
-        "scheduled_at": mail.scheduled_at, "expires_at": mail.expires_at,
-        "next_attempt_at": mail.next_attempt_at, "sent_at": mail.sent_at,
-        "attempt_count": mail.attempt_count, "failure_type": mail.failure_type,
-        "failure_reason": mail.failure_reason,
-        "uncertain": mail.was_uncertain or mail.state == OutgoingMail.State.UNCERTAIN,
-        "recipients": [
-            {"kind": r.kind, "name": r.name, "address": r.address, "partner_id": r.partner_id,
-             "status": r.status, "failure_type": r.failure_type,
-             "failure_reason": r.failure_reason, "smtp_code": r.smtp_code,
-             "sent_at": r.sent_at}
-            for r in mail.recipients.all()
-        ],
-    }
-
-
-def email_out(mail: OutgoingMail) -> dict:
-    return {
-        **summary_out(mail),
-        "body_html": mail.body_html, "body_text": mail.body_text, "headers": mail.headers,
-        "is_automatic": mail.is_automatic,
-        "attachments": [{"name": a.name, "mimetype": a.mimetype, "size": a.size,
-                         "content_id": a.content_id} for a in mail.attachments.all()],
-        "attempts": [
-            {"started_at": a.started_at, "server_id": a.server_id,
-             "server_name": a.server_name, "outcome": a.outcome, "smtp_code": a.smtp_code,
-             "smtp_reply": a.smtp_reply, "duration_ms": a.duration_ms}
-            for a in mail.attempts.all()
-        ],
-    }
 
 
 # --- helpers -------------------------------------------------------------------------------
