@@ -17,7 +17,7 @@ from tests.conftest import make_user
 
 
 def api_types() -> list:
-    from mailroom.api.records import api_record_types
+    from mailroom.api.record_routes import api_record_types
 
     return api_record_types()
 

@@ -5,6 +5,8 @@ from ninja.responses import codes_4xx
 
 from mailroom.api.auth import actor
 from mailroom.api.errors import ErrorOut
+from mailroom.api.record_routes import api_record_types
+from mailroom.api.specs import spec_for
 from mailroom.core.models import Company
 
 router = Router(tags=["Account"])
@@ -57,9 +59,6 @@ def me(request):
 @router.get("/record-types", response={200: list[RecordTypeOut], codes_4xx: ErrorOut},
             operation_id="record_types", summary="Record types served under /api/v1/<slug>")
 def record_types(request):
-    from mailroom.api.records import api_record_types
-    from mailroom.api.specs import spec_for
-
     result = []
     for record_type in api_record_types():
         spec = spec_for(record_type)

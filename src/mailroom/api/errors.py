@@ -25,6 +25,8 @@ from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from mailroom.api.fields import check_line
+
 if TYPE_CHECKING:
     from ninja import NinjaAPI
 
@@ -188,8 +190,6 @@ def install(api: NinjaAPI) -> None:
 def idempotency_key_from(body: str | None, header: str | None) -> str | None:
     """The request's idempotency key: the body field or the `Idempotency-Key` header (they
     must agree when both are sent)."""
-    from mailroom.api.fields import check_line
-
     header = (header or "").strip() or None
     if body and header and body != header:
         raise field_error("idempotency_key",

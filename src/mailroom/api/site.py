@@ -1,6 +1,6 @@
 """The NinjaAPI instance: auth, the error shape, and the routers.
 
-Routers come from this package (account, records built from the registry) and from any
+Routers come from this package (account, record_routes built from the registry) and from any
 installed app that ships an `api.py` with a `router` (and optionally a `prefix`).
 """
 
@@ -11,7 +11,7 @@ import importlib
 from django.apps import apps
 from ninja import NinjaAPI
 
-from mailroom.api import account, errors, openapi, records
+from mailroom.api import account, errors, openapi, record_routes
 from mailroom.api.auth import AUTH
 
 DESCRIPTION = """\
@@ -59,7 +59,7 @@ def build_api() -> NinjaAPI:
     )
     errors.install(api)
     api.add_router("", account.router)
-    api.add_router("", records.build_router())
+    api.add_router("", record_routes.build_router())
     _app_routers(api)
     return api
 

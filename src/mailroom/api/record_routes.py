@@ -1,4 +1,5 @@
-"""CRUD and chatter endpoints for every record type in `mailroom.core.records`.
+"""CRUD and chatter endpoints for every record type in `mailroom.core.record_types`
+(the registry): the API side of record types, as `api.crud` is for other company-owned models.
 
 Built from the registry when the URLconf loads, so a type an app registers in its
 AppConfig.ready() gets /api/v1/<slug>/ without touching this package.
@@ -20,6 +21,7 @@ from pydantic import Field
 from mailroom.api import fields as F
 from mailroom.api import writing
 from mailroom.api.auth import actor, require_administrator, require_perm
+from mailroom.api.crud import Page
 from mailroom.api.errors import ErrorOut
 from mailroom.api.specs import RecordSpec, StrictIn, spec_for
 from mailroom.chatter import services as chatter
@@ -28,11 +30,6 @@ from mailroom.core import record_types
 from mailroom.lib.html import html_to_text
 
 log = logging.getLogger(__name__)
-
-
-class Page(Schema):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=10_000_000)
 
 
 class TrackingOut(Schema):
