@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mailroom.chatter.models import Notification
 from mailroom.core.blobs import store_blob
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
@@ -364,3 +365,19 @@ def send_now(mails: Iterable[OutgoingMail], *, actor) -> int:
     return _transition(
         mails, actor=actor, action="send_now", states=OutgoingMail.WAITING_STATES,
         changes={"next_attempt_at": timezone.now()})
+
+
+def record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, *, hard: bool, reason: str,
+                  smtp_code: int | None, actor=None) -> None:
+    """A delivery report says `recipient` of `mail` bounced: mark the recipient and its chatter
+    notification bounced, in one transaction (`actor` None: the router, not a person)."""
+    with transaction.atomic():
+        OutgoingRecipient.objects.filter(pk=recipient.pk).update(
+            status=OutgoingRecipient.Status.BOUNCED,
+            failure_type=FailureType.HARD_BOUNCE if hard else FailureType.SOFT_BOUNCE,
+            failure_reason=reason[:2000], smtp_code=smtp_code)
+        if mail.chatter_message_id:
+            Notification.objects.filter(
+                message_id=mail.chatter_message_id, partner__email__iexact=recipient.address
+            ).update(status=Notification.Status.BOUNCED, failure_reason=reason[:2000],
+                     updated_at=timezone.now())

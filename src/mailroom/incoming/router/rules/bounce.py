@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
-from django.db.models import F
 from django.utils import timezone
 
-from mailroom.chatter.models import Notification
-from mailroom.contacts.models import Partner
+from mailroom.contacts.services import count_bounce
 from mailroom.core.tokens import parse_mailroom_id
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router.context import Context, Outcome
 from mailroom.lib import bounces
 from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
+from mailroom.outgoing.services import record_bounce
 
 NAME = "bounce"
 
@@ -105,19 +103,12 @@ def _failed_recipients(mail: OutgoingMail, report: bounces.BounceReport, verp):
 
 
 def _record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, failed) -> str:
-    kind = failed.kind if failed.kind in ("hard", "soft") else "hard"
-    failure = FailureType.HARD_BOUNCE if kind == "hard" else FailureType.SOFT_BOUNCE
+    hard = failed.kind != "soft"  # a report that does not say counts as hard
     words = bounces.BounceReport(reporter="", recipients=(failed,), original_message_id="",
                                  original_mailroom_id="").reason()
-    OutgoingRecipient.objects.filter(pk=recipient.pk).update(
-        status=OutgoingRecipient.Status.BOUNCED, failure_type=failure,
-        failure_reason=words[:2000], smtp_code=_smtp_code(failed.status))
-    if mail.chatter_message_id:
-        Notification.objects.filter(
-            message_id=mail.chatter_message_id, partner__email__iexact=recipient.address
-        ).update(status=Notification.Status.BOUNCED, failure_reason=words[:2000],
-                 updated_at=timezone.now())
-    blacklisted = _count_and_blacklist(mail.company_id, recipient.address, kind)
+    record_bounce(mail, recipient, hard=hard, reason=words, smtp_code=_smtp_code(failed.status))
+    blacklisted = count_bounce(company_id=mail.company_id, address=recipient.address, hard=hard,
+                               bounces=_bounces_so_far(mail.company_id, recipient.address, hard))
     line = f"{recipient.address}: {words}"
     if blacklisted:
         line += f" {recipient.address} is now blacklisted."
@@ -128,20 +119,10 @@ def _smtp_code(status: str) -> int | None:
     return {"5": 550, "4": 450}.get((status or "")[:1])
 
 
-def _count_and_blacklist(company_id: int, address: str, kind: str) -> bool:
-    partners = Partner.objects.filter(company_id=company_id, email__iexact=address)
-    partners.update(bounce_count=F("bounce_count") + 1)
-    if kind == "hard":
-        limit = int(getattr(settings, "MAILROOM_HARD_BOUNCE_BLACKLIST", 2))
-        count = OutgoingRecipient.objects.filter(
-            mail__company_id=company_id, address__iexact=address,
-            failure_type=FailureType.HARD_BOUNCE).count()
-    else:
-        limit = int(getattr(settings, "MAILROOM_SOFT_BOUNCE_BLACKLIST", 5))
-        count = OutgoingRecipient.objects.filter(
-            mail__company_id=company_id, address__iexact=address,
-            failure_type=FailureType.SOFT_BOUNCE,
-            mail__created_at__gte=timezone.now() - timedelta(days=30)).count()
-    if count >= limit:
-        return partners.filter(is_blacklisted=False).update(is_blacklisted=True) > 0
-    return False
+def _bounces_so_far(company_id: int, address: str, hard: bool) -> int:
+    """Hard bounces to `address` ever, or soft ones in the last 30 days (this one included)."""
+    sent = OutgoingRecipient.objects.filter(mail__company_id=company_id, address__iexact=address)
+    if hard:
+        return sent.filter(failure_type=FailureType.HARD_BOUNCE).count()
+    return sent.filter(failure_type=FailureType.SOFT_BOUNCE,
+                       mail__created_at__gte=timezone.now() - timedelta(days=30)).count()
