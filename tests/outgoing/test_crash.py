@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.core.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
-from tests.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,11 @@ import pytest
 
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.outgoing.sending.leases import LEASE, reap_leases, renew_leases
+from tests.core.test_processes import REPO, mailroom, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
 from tests.outgoing.test_crash import SendScenario
 from tests.outgoing.test_sender import enqueue
 from tests.outgoing.test_workers_pg import database_url, postgres_url  # noqa: F401 - fixtures
-from tests.test_processes import REPO, mailroom, wait_for
 
 State = OutgoingMail.State
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.conftest import NEEDS_POSTGRES
+from tests.core.test_processes import postgres_admin_url, stop, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
 from tests.outgoing.test_crash import SendScenario
-from tests.test_processes import postgres_admin_url, stop, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,7 @@ from tests.conftest import NEEDS_POSTGRES, postgres_admin_url
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COUNT_FILE = os.environ.get("MAILROOM_TEST_COUNT_FILE")
 RUNS_WANTED = 30
 
@@ -138,7 +138,7 @@ class CronScenario:
         self.kind, self.tmp, self.database_url = kind, tmp, database_url
         self.count_file = tmp / "executions.log"
         self.env = mailroom_env(tmp, database_url,
-                                MAILROOM_WORKER_MODULES="tests.test_processes",
+                                MAILROOM_WORKER_MODULES="tests.core.test_processes",
                                 MAILROOM_TEST_COUNT_FILE=str(self.count_file))
         self.setup: subprocess.Popen | None = None
         self.workers: list[tuple[str, subprocess.Popen]] = []

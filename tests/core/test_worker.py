@@ -20,7 +20,7 @@ import pytest
 from mailroom.core import worker as worker_module
 from mailroom.core.worker import Step, Worker, register_step
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SLOW_STEP_DIR = os.environ.get("MAILROOM_TEST_SLOW_STEP_DIR")
 
 if SLOW_STEP_DIR:
@@ -130,7 +130,7 @@ def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "MAILROOM_DATA_DIR": str(tmp_path / "data"),
            "MAILROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "MAILROOM_WORKER_MODULES": "tests.test_worker",
+           "MAILROOM_WORKER_MODULES": "tests.core.test_worker",
            "MAILROOM_TEST_SLOW_STEP_DIR": str(tmp_path)}
     env.pop("MAILROOM_SUPERVISOR_PID", None)
     env.update(extra)
