@@ -100,7 +100,7 @@ def test_a_storage_failure_is_ex_tempfail(domains, monkeypatch):
 def test_deliver_as_an_mta_runs_it(tmp_path):
     """The real command line on a file database: exit status and one stderr line, no
     traceback."""
-    from tests.test_processes import REPO, mailroom, mailroom_env
+    from tests.core.test_processes import REPO, mailroom, mailroom_env
 
     env = mailroom_env(tmp_path, f"sqlite:///{tmp_path / 'deliver.sqlite3'}")
     setup = (

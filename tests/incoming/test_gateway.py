@@ -371,7 +371,7 @@ def test_too_many_recipients(gateway):
 # --- the process -------------------------------------------------------------------------------
 
 def test_a_taken_port_is_one_clear_line_not_a_traceback(tmp_path):
-    from tests.test_processes import REPO, mailroom, mailroom_env
+    from tests.core.test_processes import REPO, mailroom, mailroom_env
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
