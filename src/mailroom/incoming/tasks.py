@@ -1,5 +1,6 @@
 """Worker steps and cron tasks of incoming mail.
 
+router: route what the gateway, the fetchers and `deliver` stored (incoming.router).
 fetcher: claim ONE due mailbox with a lease (committed before any network I/O), fetch it,
 record the outcome. Several workers never fetch the same mailbox at once; a worker that dies
 mid-fetch leaves a lease that expires, and the next claim simply fetches again (every message
@@ -18,6 +19,7 @@ from mailroom.core.cron import register_task
 from mailroom.core.worker import register_step
 from mailroom.incoming import fetchers
 from mailroom.incoming.models import IncomingServer
+from mailroom.incoming.router import route_pending
 from mailroom.incoming.services import record_fetch
 
 FETCH_LEASE = timedelta(minutes=15)
@@ -49,6 +51,11 @@ def fetch_server(server: IncomingServer) -> fetchers.FetchResult:
     if result.more and not result.problems:
         IncomingServer.objects.filter(pk=server.pk).update(next_fetch_at=timezone.now())
     return result
+
+
+@register_step("router")
+def router_step(worker_name: str) -> bool:
+    return route_pending(worker_name) > 0
 
 
 @register_step("fetcher")

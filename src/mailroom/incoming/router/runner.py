@@ -26,7 +26,7 @@ from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from mailroom.incoming.models import InboundMail
-from mailroom.incoming.replies import send_refusal
+from mailroom.incoming.refusals import send_refusal
 from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router.rules import (
     alias,

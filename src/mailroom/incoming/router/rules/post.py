@@ -20,7 +20,7 @@ from mailroom.contacts.models import Partner
 from mailroom.contacts.services import save_partner
 from mailroom.core import record_types as registry
 from mailroom.core.automatic import AUTOMATIC_MAIL_FLAG, suppressed
-from mailroom.incoming import records
+from mailroom.incoming import new_records
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router.context import Context, Outcome, limits
 from mailroom.lib import inbound
@@ -93,10 +93,10 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
 def _create(ctx: Context, body: inbound.Body, partner, author_name: str):
     destination = ctx.destination
     record_type = registry.get(destination.record_type)
-    record = records.build(record_type.model, company=ctx.mail.company,
-                           defaults=destination.defaults, subject=ctx.head.subject,
-                           partner=partner, sender=ctx.sender,
-                           sender_name=ctx.head.from_name, text=body.text[:10000])
+    record = new_records.build(record_type.model, company=ctx.mail.company,
+                               defaults=destination.defaults, subject=ctx.head.subject,
+                               partner=partner, sender=ctx.sender,
+                               sender_name=ctx.head.from_name, text=body.text[:10000])
     if ctx.automatic:
         setattr(record, AUTOMATIC_MAIL_FLAG, True)
     return chatter.save_record(record, actor=None,
