@@ -13,11 +13,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 
+from mailroom.contacts.models import Partner
 from mailroom.core import record_types
 from mailroom.core.services import audit, snapshot
+from mailroom.core.tokens import bounce_key
 from mailroom.lib import verp
 from mailroom.routing import defaults as alias_defaults
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
+from mailroom.routing.testing import alias_tester
 
 # --- writing ---------------------------------------------------------------------------------
 
@@ -215,8 +218,6 @@ def clear_cache() -> None:
 
 def resolve(address: str) -> Target | None:
     """The meaning of a recipient address, or None when it is not ours (refuse it)."""
-    from mailroom.core.tokens import bounce_key
-
     address = (address or "").strip().strip("<>").strip()
     local, at, domain_name = address.rpartition("@")
     if not at or not local:
@@ -254,14 +255,13 @@ SAMPLE_SENDER = "sample.sender@example.org"
 def run_alias_test(alias: Alias, *, actor, sender: str = "") -> tuple[bool, str]:
     """Route a made-up message to the alias (rolled back) and keep the verdict on it.
 
-    A refused or quarantined decision makes the alias invalid, with the reason."""
-    from mailroom.incoming.router import dry_run
-
+    A refused or quarantined decision makes the alias invalid, with the reason. The router
+    (a higher floor) registers its dry run in `routing.testing`."""
     if actor is not None and not actor.has_perm("routing.change_alias"):
         raise PermissionDenied("Your roles do not allow you to test aliases.")
     sender = sender or sample_sender(alias, actor)
-    ctx = dry_run(company=alias.company, sender=sender, recipient=alias.email,
-                  subject="Mailroom alias test")
+    ctx = alias_tester()(company=alias.company, sender=sender, recipient=alias.email,
+                         subject="Mailroom alias test")
     last = ctx.trace[-1] if ctx.trace else {"rule": "router", "note": "No rule decided."}
     decision = last.get("decision", "")
     ok = decision not in ("refused", "quarantined", "dropped", "")
@@ -281,8 +281,6 @@ def sample_sender(alias: Alias, actor) -> str:
             and actor.email:
         return actor.email
     if alias.contact_policy == Alias.ContactPolicy.PARTNERS:
-        from mailroom.contacts.models import Partner
-
         partner = (Partner.objects.filter(company_id=alias.company_id).exclude(email="")
                    .order_by("pk").first())
         if partner is not None:
@@ -298,8 +296,6 @@ def sample_sender(alias: Alias, actor) -> str:
 
 def reply_address(company_id: int, content_type_id: int, object_id: int) -> str:
     """`catchall+<signed record ids>@domain` on the company's first alias domain, or ""."""
-    from mailroom.core.tokens import bounce_key
-
     _cache.refresh()
     domains = sorted((d for d in _cache.domains.values() if d.company_id == company_id),
                      key=lambda d: (d.sequence, d.name))
