@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import idna
 
+from mailroom.core.blobs import attachment_path
 from mailroom.core.tokens import MAILROOM_ID_HEADER, bounce_key, mailroom_id
 from mailroom.lib import mime, verp
 from mailroom.lib.dkim import DkimSigner
@@ -87,8 +88,6 @@ class Composer:
         return signer
 
     def _blob(self, sha256: str) -> bytes:
-        from mailroom.core.blobs import attachment_path
-
         data = self._blobs.get(sha256)
         if data is None:
             data = self._blobs[sha256] = attachment_path(sha256).read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 
 from mailroom.core.roles import Role
+from mailroom.outgoing.models import OutgoingMail
 
 register = template.Library()
 
@@ -12,8 +13,6 @@ SHOWN = ("outgoing", "sending", "deferred", "exception", "cancelled", "uncertain
 
 
 def _query(message_ids):
-    from mailroom.outgoing.models import OutgoingMail
-
     return (OutgoingMail.objects.filter(chatter_message_id__in=message_ids)
             .filter(state__in=SHOWN).order_by("created_at", "id")
             .only("id", "state", "failure_type", "failure_reason", "next_attempt_at",
