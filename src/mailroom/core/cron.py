@@ -32,6 +32,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from mailroom.core.models import CronJob, CronRun
+from mailroom.core.steps import discover
 
 log = logging.getLogger("mailroom.cron")
 
@@ -133,8 +134,6 @@ def ensure_job(name: str, task: str, schedule: str, *, enabled: bool = True) -> 
 
 def ensure_default_jobs(sender=None, using: str = "default", apps=None, **kwargs) -> None:
     """post_migrate: a job for every task registered with a default schedule."""
-    from mailroom.core.worker import discover
-
     discover()
     try:
         model = (apps or _django_apps()).get_model("core", "CronJob")

@@ -8,7 +8,6 @@ current step finishes, then the loop exits.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import random
@@ -16,54 +15,18 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.db import close_old_connections, connections
+
+from mailroom.core.cron import run_due_job
+from mailroom.core.steps import STEPS, Step, discover, register_step  # noqa: F401 - the API
 
 log = logging.getLogger("mailroom.worker")
 
 
-@dataclass(frozen=True)
-class Step:
-    name: str
-    func: Callable[[str], bool]
-
-
-STEPS: dict[str, Step] = {}
-
-
-def register_step(name: str) -> Callable:
-    def decorator(func: Callable[[str], bool]) -> Callable[[str], bool]:
-        STEPS[name] = Step(name, func)
-        return func
-
-    return decorator
-
-
 @register_step("cron")
 def cron_step(worker_name: str) -> bool:
-    from mailroom.core.cron import run_due_job
-
     return run_due_job(worker_name)
-
-
-_discovered = False
-
-
-def discover() -> None:
-    """Import every app's `tasks` and `worker` modules and the MAILROOM_WORKER_MODULES."""
-    global _discovered
-    if _discovered:
-        return
-    from django.utils.module_loading import autodiscover_modules
-
-    autodiscover_modules("tasks", "worker")
-    extra = os.environ.get("MAILROOM_WORKER_MODULES", "")
-    for module in (m.strip() for m in extra.split(",")):
-        if module:
-            importlib.import_module(module)
-    _discovered = True
 
 
 def default_worker_name() -> str:
