@@ -105,7 +105,7 @@ def test_docs_page_stays_html():
 def web_server(tmp_path_factory):
     """A real `mailroom web` (waitress) on a free loopback port. The requests below are
     refused by waitress itself, before Django or a database are involved."""
-    from tests.test_processes import free_port, mailroom, mailroom_env, stop, wait_for
+    from tests.core.test_processes import free_port, mailroom, mailroom_env, stop, wait_for
 
     tmp = tmp_path_factory.mktemp("web")
     port = free_port()
