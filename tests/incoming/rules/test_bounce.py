@@ -15,7 +15,7 @@ from mailroom.outgoing.models import FailureType, OutgoingRecipient
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).parents[1] / "lib" / "samples" / "bounces"
+SAMPLES = Path(__file__).parents[2] / "lib" / "samples" / "bounces"
 D = InboundMail.Decision
 
 # sample, its original Message-ID, its X-Mailroom-ID, the failed address, hard or soft

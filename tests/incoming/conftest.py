@@ -56,3 +56,10 @@ def message(*, sender="Grace Hopper <grace@navy.example>", to="sales@acme.test",
              f"Message-ID: {message_id or make_msgid(domain='navy.example')}", *headers,
              "MIME-Version: 1.0", f"Content-Type: {content_type}", "", body, ""]
     return "\r\n".join(lines)
+
+
+def _sent_from(lead, customer, subject="Your quote"):
+    from mailroom.outgoing.services import enqueue
+
+    return enqueue(company=lead.company, email_from="sales@acme.test", to=[customer],
+                   subject=subject, text="Here it is.", record=lead)

@@ -12,7 +12,7 @@ from mailroom.incoming.models import InboundMail
 from mailroom.lib import dkim
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.routing.models import Alias, AllowedSender
-from tests.router.conftest import message
+from tests.incoming.conftest import message
 
 pytestmark = pytest.mark.django_db
 D = InboundMail.Decision

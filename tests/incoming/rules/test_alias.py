@@ -17,11 +17,14 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from mailroom.apps.crm.models import Lead
+from mailroom.apps.helpdesk.models import Ticket
+from mailroom.chatter.models import Follower, Message
 from mailroom.core.models import AuditLog
+from mailroom.incoming.models import InboundMail
 from mailroom.routing import services
 from mailroom.routing.models import Alias, AliasDomain
 from tests.conftest import PASSWORD, make_user
-from tests.router.conftest import message
+from tests.incoming.conftest import message
 from tests.test_api_support import api_as, fields_named  # noqa: F401 - fixtures
 
 
@@ -123,3 +126,40 @@ def test_upgrade_refuses_saved_cross_company_aliases(globex_domain, acme, alice,
     assert good.active and good.last_error == ""
     entry = AuditLog.objects.get(action="routing.alias.refused")
     assert entry.object_id == str(bad.pk) and entry.company_id == globex.pk
+
+
+# the router's alias rule (moved from tests/router/test_router.py, which marked its module)
+pytestmark = pytest.mark.django_db
+
+D = InboundMail.Decision
+
+
+def test_mail_to_an_alias_creates_a_record_with_the_sender_as_contact_and_follower(deliver):
+    mail = deliver(message())
+    assert (mail.state, mail.decision, mail.rule) == ("done", D.CREATED, "post")
+    lead = Lead.objects.get()
+    assert lead.name == "Need 40 licences"
+    assert lead.email_from == "grace@navy.example"
+    assert lead.partner.name == "Grace Hopper"
+    assert mail.record == lead
+    posted = Message.objects.get(pk=mail.chatter_message_id)
+    assert (posted.message_type, posted.direction) == ("email", "in")
+    assert "we would like a quote" in posted.body_html
+    assert Follower.objects.filter(object_id=lead.pk, partner=lead.partner).exists()
+    rules = [step["rule"] for step in mail.trace]
+    assert rules == ["duplicate", "bounce", "loop", "thread", "alias", "fallback", "security",
+                     "post"]
+
+
+def test_alias_defaults_are_applied_and_support_creates_tickets(deliver, domain):
+    from mailroom.routing.models import Alias
+    from mailroom.routing.services import clear_cache
+
+    Alias.objects.filter(domain=domain, local_part="support").update(
+        defaults={"priority": "2"})
+    clear_cache()
+    deliver(message(to="support@acme.test", subject="Printer on fire"),
+            to=["support@acme.test"])
+    ticket = Ticket.objects.get()
+    assert (ticket.name, ticket.priority, ticket.email) == (
+        "Printer on fire", "2", "grace@navy.example")

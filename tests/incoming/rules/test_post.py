@@ -1,0 +1,47 @@
+"""The post rule: attachments, inline images, dangerous files and unverified senders."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailroom.chatter.models import Attachment, Message
+from mailroom.contacts.models import Partner
+from mailroom.incoming.models import InboundMail
+from tests.incoming.conftest import message
+
+pytestmark = pytest.mark.django_db
+
+D = InboundMail.Decision
+
+
+def test_attachments_are_stored_inline_images_kept_and_dangerous_files_flagged(deliver):
+    import base64
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+    body = "\r\n".join([
+        "--m", "Content-Type: multipart/related; boundary=r", "",
+        "--r", "Content-Type: text/html; charset=utf-8", "",
+        '<p>See <img src="cid:logo@x"> and <img src="https://tracker.example/p.gif"></p>',
+        "--r", "Content-Type: image/png", "Content-ID: <logo@x>",
+        "Content-Transfer-Encoding: base64", "", png, "--r--",
+        "--m", "Content-Type: application/octet-stream; name=invoice.exe",
+        "Content-Disposition: attachment; filename=invoice.exe",
+        "Content-Transfer-Encoding: base64", "", base64.b64encode(b"MZ...").decode(),
+        "--m--", ""])
+    mail = deliver(message(content_type='multipart/mixed; boundary="m"', body=body))
+    posted = Message.objects.get(pk=mail.chatter_message_id)
+    names = {a.name: a for a in Attachment.objects.filter(message=posted)}
+    assert set(names) >= {"invoice.exe"}
+    assert names["invoice.exe"].is_dangerous
+    logo = next(a for a in names.values() if a.mimetype == "image/png")
+    assert not logo.is_dangerous
+    assert f"/attachments/{logo.pk}/download/" in posted.body_html
+    assert "cid:" not in posted.body_html
+
+
+def test_unverified_sender_is_not_attributed_to_an_existing_contact(deliver, customer):
+    mail = deliver(message(sender="Ada <ada@client.example>"))
+    posted = Message.objects.get(pk=mail.chatter_message_id)
+    assert posted.author_partner is None
+    assert "not verified" in posted.author_name
+    assert Partner.objects.filter(email="ada@client.example").count() == 1

@@ -1,0 +1,46 @@
+"""The thread rule: replies find their record by References, the reply token or the subject."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailroom.apps.crm.models import Lead
+from mailroom.incoming.models import InboundMail
+from tests.incoming.conftest import _sent_from, message
+
+pytestmark = pytest.mark.django_db
+
+D = InboundMail.Decision
+
+
+def test_reply_with_references_lands_on_the_record(deliver, lead, customer, domain):
+    sent = _sent_from(lead, customer)
+    reply = message(sender="Ada <ada@client.example>", subject="Re: Your quote",
+                    headers=[f"In-Reply-To: {sent.message_id}",
+                             f"References: {sent.message_id}"])
+    mail = deliver(reply)
+    assert (mail.decision, mail.record) == (D.POSTED, lead)
+    assert Lead.objects.count() == 1
+
+
+def test_reply_with_only_the_reply_token_lands_on_the_record(deliver, lead, customer, domain):
+    sent = _sent_from(lead, customer)
+    assert sent.reply_to.startswith("catchall+") and sent.reply_to.endswith("@acme.test")
+    mail = deliver(message(sender="ada@client.example", to=sent.reply_to,
+                           subject="something else entirely"), to=[sent.reply_to])
+    assert (mail.decision, mail.record) == (D.POSTED, lead)
+
+
+def test_reply_stripped_of_references_like_outlook_finds_the_record_by_subject(
+        deliver, lead, customer, domain):
+    _sent_from(lead, customer, subject="Quote 42 for Acme")
+    mail = deliver(message(sender="ada@client.example", subject="RE: AW: Quote 42 for Acme"))
+    assert (mail.decision, mail.record) == (D.POSTED, lead)
+    thread = next(step for step in mail.trace if step["rule"] == "thread")
+    assert "subject fallback" in thread["note"]
+
+
+def test_subject_fallback_needs_the_same_sender(deliver, lead, customer, domain):
+    _sent_from(lead, customer, subject="Quote 42 for Acme")
+    mail = deliver(message(sender="mallory@evil.example", subject="Re: Quote 42 for Acme"))
+    assert mail.decision == D.CREATED and mail.record != lead
