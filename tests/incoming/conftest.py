@@ -3,9 +3,18 @@ DNS answers from a zone on loopback (tests/lib/dns_zone.py), never from the netw
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.lib.dns_zone import DnsZone
+
+EMAIL_FIXTURES = Path(__file__).parents[1] / "fixtures" / "email"
+
+
+def email_fixture(name: str) -> bytes:
+    """A real message from tests/fixtures/email/, byte for byte (CRLF line ends)."""
+    return (EMAIL_FIXTURES / name).read_bytes()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from mailroom.apps.crm.models import Lead
 from mailroom.incoming.models import InboundMail
 from mailroom.outgoing.models import OutgoingMail
-from tests.incoming.conftest import _sent_from, message
+from tests.incoming.conftest import _sent_from, email_fixture, message
 
 pytestmark = pytest.mark.django_db
 
@@ -15,8 +15,7 @@ D = InboundMail.Decision
 
 
 def test_out_of_office_to_an_alias_creates_nothing_and_gets_no_reply(deliver):
-    mail = deliver(message(subject="Automatic reply: away", headers=[
-        "Auto-Submitted: auto-replied"]))
+    mail = deliver(email_fixture("auto_reply_out_of_office.eml"))
     assert mail.decision == D.DROPPED and mail.is_automatic
     assert not Lead.objects.exists()
     assert not OutgoingMail.objects.exists()

@@ -7,7 +7,7 @@ import pytest
 from mailroom.chatter.models import Attachment, Message
 from mailroom.contacts.models import Partner
 from mailroom.incoming.models import InboundMail
-from tests.incoming.conftest import message
+from tests.incoming.conftest import email_fixture, message
 
 pytestmark = pytest.mark.django_db
 
@@ -15,20 +15,7 @@ D = InboundMail.Decision
 
 
 def test_attachments_are_stored_inline_images_kept_and_dangerous_files_flagged(deliver):
-    import base64
-
-    png = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
-    body = "\r\n".join([
-        "--m", "Content-Type: multipart/related; boundary=r", "",
-        "--r", "Content-Type: text/html; charset=utf-8", "",
-        '<p>See <img src="cid:logo@x"> and <img src="https://tracker.example/p.gif"></p>',
-        "--r", "Content-Type: image/png", "Content-ID: <logo@x>",
-        "Content-Transfer-Encoding: base64", "", png, "--r--",
-        "--m", "Content-Type: application/octet-stream; name=invoice.exe",
-        "Content-Disposition: attachment; filename=invoice.exe",
-        "Content-Transfer-Encoding: base64", "", base64.b64encode(b"MZ...").decode(),
-        "--m--", ""])
-    mail = deliver(message(content_type='multipart/mixed; boundary="m"', body=body))
+    mail = deliver(email_fixture("hostile_exe_and_inline_image.eml"))
     posted = Message.objects.get(pk=mail.chatter_message_id)
     names = {a.name: a for a in Attachment.objects.filter(message=posted)}
     assert set(names) >= {"invoice.exe"}

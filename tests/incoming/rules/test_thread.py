@@ -6,7 +6,7 @@ import pytest
 
 from mailroom.apps.crm.models import Lead
 from mailroom.incoming.models import InboundMail
-from tests.incoming.conftest import _sent_from, message
+from tests.incoming.conftest import _sent_from, email_fixture, message
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def test_reply_with_only_the_reply_token_lands_on_the_record(deliver, lead, cust
 def test_reply_stripped_of_references_like_outlook_finds_the_record_by_subject(
         deliver, lead, customer, domain):
     _sent_from(lead, customer, subject="Quote 42 for Acme")
-    mail = deliver(message(sender="ada@client.example", subject="RE: AW: Quote 42 for Acme"))
+    mail = deliver(email_fixture("outlook_reply_without_references.eml"))
     assert (mail.decision, mail.record) == (D.POSTED, lead)
     thread = next(step for step in mail.trace if step["rule"] == "thread")
     assert "subject fallback" in thread["note"]
@@ -42,5 +42,5 @@ def test_reply_stripped_of_references_like_outlook_finds_the_record_by_subject(
 
 def test_subject_fallback_needs_the_same_sender(deliver, lead, customer, domain):
     _sent_from(lead, customer, subject="Quote 42 for Acme")
-    mail = deliver(message(sender="mallory@evil.example", subject="Re: Quote 42 for Acme"))
+    mail = deliver(email_fixture("reply_subject_from_a_stranger.eml"))
     assert mail.decision == D.CREATED and mail.record != lead
