@@ -35,6 +35,15 @@ def _require(actor, action: str, obj: models.Model) -> None:
         raise PermissionDenied(f"This {obj._meta.verbose_name} belongs to another company.")
 
 
+def _changed() -> None:
+    """Domains, aliases or allowed senders changed. The cache is forgotten now, so this
+    transaction reads its own writes (the admin, the API and tests resolve right after a
+    save), and again once the change commits (`transaction.on_commit`), so a reader that
+    loaded the state before the commit does not keep it."""
+    _cache.clear()
+    transaction.on_commit(_cache.clear)
+
+
 def _save(obj: models.Model, *, actor, unique_message: dict[str, str]) -> models.Model:
     creating = obj.pk is None
     _require(actor, "add" if creating else "change", obj)
@@ -48,7 +57,7 @@ def _save(obj: models.Model, *, actor, unique_message: dict[str, str]) -> models
                   before=before, after=snapshot(obj))
     except IntegrityError:
         raise ValidationError(unique_message) from None
-    _cache.clear()
+    _changed()
     return obj
 
 
@@ -60,7 +69,7 @@ def delete(obj: models.Model, *, actor) -> None:
             obj.delete()
     except models.ProtectedError:
         raise ValidationError("Delete or move its aliases first.") from None
-    _cache.clear()
+    _changed()
 
 
 def save_alias_domain(domain: AliasDomain, *, actor) -> AliasDomain:
@@ -130,7 +139,7 @@ def ensure_default_aliases(domain: AliasDomain, *, actor=None) -> list[Alias]:
     if created:
         audit("routing.alias.defaults", actor=actor, obj=domain,
               after={"created": [a.local_part for a in created]})
-    _cache.clear()
+    _changed()
     return created
 
 
@@ -145,7 +154,7 @@ def sync_record_alias(record: models.Model, local_part: str, *, record_type: str
     if not local_part:
         if existing is not None and existing.active:
             Alias.objects.filter(pk=existing.pk).update(active=False)
-            _cache.clear()
+            _changed()
         return existing
     domain = (AliasDomain.objects.filter(company_id=record.company_id)
               .order_by("sequence", "name").first())
@@ -162,7 +171,7 @@ def sync_record_alias(record: models.Model, local_part: str, *, record_type: str
     except IntegrityError:
         raise ValidationError({"alias_name": f"{local_part}@{domain.name} is already used by "
                                              f"another alias."}) from None
-    _cache.clear()
+    _changed()
     return alias
 
 
@@ -191,22 +200,28 @@ class _Cache:
 
     def __init__(self) -> None:
         self.loaded = 0.0
+        self.generation = 0  # counts clears
         self.domains: dict[str, AliasDomain] = {}
         self.aliases: dict[tuple[int, str], Alias] = {}
+        self.allowed: dict[int, list[AllowedSender]] = {}
 
     def clear(self) -> None:
         self.loaded = 0.0
+        self.generation += 1
 
     def refresh(self) -> None:
         if time.monotonic() - self.loaded < self.ttl:
             return
-        self.domains = {d.name: d for d in AliasDomain.objects.all()}
-        self.aliases = {(a.domain_id, a.local_part): a
-                        for a in Alias.objects.filter(active=True).select_related("domain")}
-        self.allowed: dict[int, list[AllowedSender]] = {}
+        generation = self.generation
+        domains = {d.name: d for d in AliasDomain.objects.all()}
+        aliases = {(a.domain_id, a.local_part): a
+                   for a in Alias.objects.filter(active=True).select_related("domain")}
+        allowed: dict[int, list[AllowedSender]] = {}
         for entry in AllowedSender.objects.all():
-            self.allowed.setdefault(entry.company_id, []).append(entry)
-        self.loaded = time.monotonic()
+            allowed.setdefault(entry.company_id, []).append(entry)
+        self.domains, self.aliases, self.allowed = domains, aliases, allowed
+        # cleared while loading (a change committed meanwhile): use it once, keep it not
+        self.loaded = time.monotonic() if generation == self.generation else 0.0
 
 
 _cache = _Cache()
