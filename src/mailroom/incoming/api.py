@@ -30,6 +30,7 @@ from mailroom.core.models import Company
 from mailroom.incoming import services
 from mailroom.incoming.models import InboundMail
 from mailroom.lib import inbound
+from mailroom.routing.services import resolve
 
 prefix = "/inbound"
 router = Router(tags=["Inbound mail"])
@@ -298,8 +299,6 @@ def _from_json(data: bytes) -> tuple[bytes, list[str]]:
 
 def _company_of_recipients(user, addresses: list[str], field: str) -> int:
     """Every named recipient is one of ours, in one company the caller belongs to."""
-    from mailroom.routing.services import resolve
-
     allowed = set(user.company_ids())
     errors, companies = [], set()
     for index, address in enumerate(addresses):
@@ -320,8 +319,6 @@ def _company_of_recipients(user, addresses: list[str], field: str) -> int:
 def _company_of_headers(user, raw: bytes) -> int:
     """No envelope: the router will read To, Cc and Delivered-To; at least one of them must
     be ours (others may be anyone the sender copied)."""
-    from mailroom.routing.services import resolve
-
     try:
         head = inbound.parse_head(raw)
     except inbound.InboundError as exc:

@@ -14,6 +14,7 @@ from unfold.widgets import (
 from mailroom.core import record_types
 from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
 from mailroom.incoming.models import IncomingServer
+from mailroom.incoming.services import validate_server
 
 
 def _fallback_choices() -> list[tuple[str, str]]:
@@ -56,8 +57,6 @@ class IncomingServerForm(WriteOnlySecrets, forms.ModelForm):
             self.instance.oauth_access_token = ""
             self.instance.oauth_token_expires_at = None
         if not self.errors:
-            from mailroom.incoming.services import validate_server
-
             try:
                 validate_server(self.instance)
             except ValidationError as exc:

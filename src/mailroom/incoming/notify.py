@@ -11,6 +11,8 @@ from django.db.models import Q
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
 from mailroom.incoming.models import IncomingServer
+from mailroom.outgoing.services import enqueue
+from mailroom.routing.models import AliasDomain
 
 log = logging.getLogger("mailroom.incoming")
 
@@ -18,8 +20,6 @@ log = logging.getLogger("mailroom.incoming")
 def system_sender(company) -> str:
     """The company's notification address: the first alias domain's default sender, else the
     company address, else "" (then notices go to the log and the audit trail only)."""
-    from mailroom.routing.models import AliasDomain
-
     domain = AliasDomain.objects.filter(company=company).order_by("sequence", "name").first()
     if domain is not None:
         return f"{company.name} <{domain.default_from_email}>"
@@ -35,8 +35,6 @@ def mail_managers(company) -> list:
 
 def notify_managers(server: IncomingServer, what: str) -> None:
     """`what` is "failing" or "recovered". Runs inside the caller's transaction."""
-    from mailroom.outgoing.services import enqueue
-
     link = f"{settings.BASE_URL}/admin/incoming/incomingserver/{server.pk}/change/"
     if what == "failing":
         subject = f"Mailroom cannot fetch mail from “{server.name}”"

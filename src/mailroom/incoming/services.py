@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mailroom.core import record_types
 from mailroom.core.blobs import attachment_path, store_blob
 from mailroom.core.services import (
     audit,
@@ -25,6 +26,7 @@ from mailroom.core.services import (
     snapshot,
 )
 from mailroom.incoming.models import InboundMail, IncomingServer
+from mailroom.incoming.notify import notify_managers
 
 log = logging.getLogger("mailroom.incoming")
 TEST_ACTION = connection_test_action("incomingserver.test")
@@ -139,8 +141,6 @@ def validate_server(server: IncomingServer) -> None:
             errors["security"] = ("Plain-text connections are allowed to this machine only; "
                                   "choose SSL/TLS or STARTTLS.")
     if server.fallback_record_type:
-        from mailroom.core import record_types
-
         try:
             record_types.get(server.fallback_record_type)
         except LookupError:
@@ -226,8 +226,6 @@ def record_fetch(server: IncomingServer, *, count: int, error: str = "") -> Inco
     with transaction.atomic():
         server.save()
         if notify:
-            from mailroom.incoming.notify import notify_managers
-
             notify_managers(server, notify)
     return server
 
@@ -239,6 +237,7 @@ def failure_threshold() -> int:
 def run_connection_test(server: IncomingServer, *, actor) -> tuple[bool, str]:
     """Log in and open the folder without fetching; (passed, a sentence saying what was
     found or what failed). Limited per user and audited with the host it reached."""
+    # local: the fetchers store through this module, which would import them back
     from mailroom.incoming.fetchers import FetchError, test_connection
 
     _require_server(actor, server, "change")

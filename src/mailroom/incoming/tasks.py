@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailroom.core.cron import register_task
-from mailroom.core.worker import register_step
+from mailroom.core.steps import register_step
 from mailroom.incoming import fetchers
 from mailroom.incoming.models import IncomingServer
 from mailroom.incoming.router import route_pending
