@@ -28,7 +28,7 @@ def setup(replies: int):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.contacts.models import Partner
     from mailroom.core.models import Company
     from mailroom.outgoing.services import enqueue

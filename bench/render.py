@@ -43,8 +43,8 @@ def setup():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from mailroom.apps.sales import services as sales
-    from mailroom.apps.sales.models import Quotation, Tax
+    from mailroom.business.sales import services as sales
+    from mailroom.business.sales.models import Quotation, Tax
     from mailroom.contacts.models import Partner
     from mailroom.core.models import Company, User
 

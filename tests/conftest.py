@@ -129,7 +129,7 @@ def customer(acme):
 
 @pytest.fixture
 def lead(acme, bob, customer):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.chatter.services import save_record
 
     return save_record(Lead(company=acme, name="Big deal", partner=customer, user=bob),
@@ -138,7 +138,7 @@ def lead(acme, bob, customer):
 
 @pytest.fixture
 def globex_lead(globex, charlie):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.chatter.services import save_record
 
     return save_record(Lead(company=globex, name="Globex secret deal"), actor=charlie)

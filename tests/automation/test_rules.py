@@ -10,18 +10,18 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from mailroom.apps.helpdesk import services as helpdesk
-from mailroom.apps.helpdesk.models import Ticket
-from mailroom.apps.invoicing import services as invoicing
-from mailroom.apps.invoicing.models import Invoice
-from mailroom.apps.recruitment import services as recruitment
-from mailroom.apps.recruitment.models import Applicant, JobPosition
-from mailroom.apps.sales import services as sales
-from mailroom.apps.sales.models import Quotation
 from mailroom.automation import services
 from mailroom.automation.models import AutomationRule, AutomationRun
 from mailroom.automation.tasks import run_date_rules
 from mailroom.automation.triggers import company_today
+from mailroom.business.helpdesk import services as helpdesk
+from mailroom.business.helpdesk.models import Ticket
+from mailroom.business.invoicing import services as invoicing
+from mailroom.business.invoicing.models import Invoice
+from mailroom.business.recruitment import services as recruitment
+from mailroom.business.recruitment.models import Applicant, JobPosition
+from mailroom.business.sales import services as sales
+from mailroom.business.sales.models import Quotation
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
 from mailroom.core import automatic

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from mailroom.incoming.models import InboundMail
 from tests.browser.conftest import PHONE
-from tests.incoming_ui.conftest import stored_mail
+from tests.incoming.ui.conftest import stored_mail
 
 pytestmark = pytest.mark.browser
 

@@ -51,7 +51,7 @@ def test_switch_company_from_the_header(open_page, dana, lead, globex_lead, shot
 
 
 def test_create_a_lead_with_the_add_form(open_page, bob, customer, shot):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
 
     page = open_page(bob)
     page.goto(reverse("admin:crm_lead_add"))

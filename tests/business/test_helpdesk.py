@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from mailroom.apps.helpdesk import services
-from mailroom.apps.helpdesk.models import Ticket
+from mailroom.business.helpdesk import services
+from mailroom.business.helpdesk.models import Ticket
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
 

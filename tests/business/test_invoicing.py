@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from mailroom.apps.invoicing import services
-from mailroom.apps.invoicing.models import Invoice
-from mailroom.apps.sales import services as sales
-from mailroom.apps.sales.models import Quotation, Tax
+from mailroom.business.invoicing import services
+from mailroom.business.invoicing.models import Invoice
+from mailroom.business.sales import services as sales
+from mailroom.business.sales.models import Quotation, Tax
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
 

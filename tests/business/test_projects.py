@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from mailroom.apps.projects import services
-from mailroom.apps.projects.models import Project, Task
+from mailroom.business.projects import services
+from mailroom.business.projects.models import Project, Task
 
 
 @pytest.fixture

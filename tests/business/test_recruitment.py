@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from mailroom.apps.recruitment import services
-from mailroom.apps.recruitment.models import Applicant, JobPosition
+from mailroom.business.recruitment import services
+from mailroom.business.recruitment.models import Applicant, JobPosition
 
 
 @pytest.fixture

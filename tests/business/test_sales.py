@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from mailroom.apps.sales import services
-from mailroom.apps.sales.models import Quotation, QuotationLine, Tax
+from mailroom.business.sales import services
+from mailroom.business.sales.models import Quotation, QuotationLine, Tax
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import thread_queryset
 from mailroom.core.models import AuditLog

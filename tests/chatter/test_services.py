@@ -87,7 +87,7 @@ def test_styles_that_could_overlay_the_page_are_dropped(lead, bob):
 
 
 def test_deleting_a_record_is_admin_only_and_audited(lead, bob, alice):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.core.models import AuditLog
 
     with pytest.raises(PermissionDenied):

@@ -70,7 +70,7 @@ def test_panel_shows_timeline_newest_first_with_tracking(bob_client, lead, bob):
 
 
 def test_empty_timeline_reads_well(bob_client, acme):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
 
     bare = Lead.objects.create(company=acme, name="No history")  # no service: no system line
     html = bob_client.get(url("panel", bare), **HTMX).content.decode()

@@ -89,13 +89,13 @@ def world(acme, globex, settings):
     valid baselines get past their 404s and hostile values reach the checks behind."""
     from django.contrib.contenttypes.models import ContentType
 
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
     from mailroom.outgoing import services as outgoing
     from mailroom.templating import services as templating
     from mailroom.templating.models import EmailTemplate
-    from tests.incoming_ui.conftest import stored_mail
+    from tests.incoming.ui.conftest import stored_mail
 
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 100_000
     alice = make_user("alice", [acme], "Administrator")
@@ -345,7 +345,7 @@ def test_a_huge_id_in_an_admin_change_url_is_not_found(world, object_id):
 
 @pytest.mark.parametrize("value", [str(2**63), "abc", "\x00"])
 def test_admin_actions_ignore_selected_ids_no_row_can_have(world, value):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
 
     response = world["client"].post("/crm/lead/", {
         "action": "delete_selected", "index": "0", "_selected_action": value})

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from mailroom.apps.crm.models import Lead
+from mailroom.business.crm.models import Lead
 from mailroom.core import services
 from mailroom.core.models import AuditLog, Company
 from mailroom.core.roles import Role

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.core import worker as worker_module
-from mailroom.core.worker import Step, Worker, register_step
+from mailroom.core import steps as steps_module
+from mailroom.core.steps import Step, register_step
+from mailroom.core.worker import Worker
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW_STEP_DIR = os.environ.get("MAILROOM_TEST_SLOW_STEP_DIR")
@@ -55,7 +56,7 @@ def steps(monkeypatch):
             calls.append(name)
             return False
 
-        monkeypatch.setitem(worker_module.STEPS, name, Step(name, func or default))
+        monkeypatch.setitem(steps_module.STEPS, name, Step(name, func or default))
 
     add.calls = calls
     return add
@@ -73,8 +74,8 @@ def test_steps_run_in_turn(steps):
 
 def test_the_default_is_every_registered_step(steps):
     steps("a")
-    assert [s.name for s in Worker().steps] == list(worker_module.STEPS)
-    assert "cron" in worker_module.STEPS
+    assert [s.name for s in Worker().steps] == list(steps_module.STEPS)
+    assert "cron" in steps_module.STEPS
 
 
 def test_an_unknown_step_is_refused():
@@ -108,7 +109,7 @@ def test_stop_finishes_the_current_step_and_runs_no_other(steps):
 
     steps("stopper", stopper)
     steps("after")
-    w.steps = [worker_module.STEPS["stopper"], worker_module.STEPS["after"]]
+    w.steps = [steps_module.STEPS["stopper"], steps_module.STEPS["after"]]
     w.run()
     assert steps.calls == ["stopper", "stopper done"]
 

@@ -5,12 +5,12 @@ import io
 import pytest
 from django.core.management import call_command
 
-from mailroom.apps.crm.models import Lead
-from mailroom.apps.helpdesk.models import Ticket
-from mailroom.apps.invoicing.models import Invoice
-from mailroom.apps.projects.models import Project, Task
-from mailroom.apps.recruitment.models import Applicant, JobPosition
-from mailroom.apps.sales.models import Quotation, Tax
+from mailroom.business.crm.models import Lead
+from mailroom.business.helpdesk.models import Ticket
+from mailroom.business.invoicing.models import Invoice
+from mailroom.business.projects.models import Project, Task
+from mailroom.business.recruitment.models import Applicant, JobPosition
+from mailroom.business.sales.models import Quotation, Tax
 from mailroom.chatter.models import Follower, Message, TrackingValue
 from mailroom.contacts.models import Partner
 from mailroom.core.models import Company, User

@@ -11,10 +11,10 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from pypdf import PdfReader
 
-from mailroom.apps.invoicing import services as invoicing
-from mailroom.apps.invoicing.models import Invoice
-from mailroom.apps.sales import services as sales
-from mailroom.apps.sales.models import Quotation, Tax
+from mailroom.business.invoicing import services as invoicing
+from mailroom.business.invoicing.models import Invoice
+from mailroom.business.sales import services as sales
+from mailroom.business.sales.models import Quotation, Tax
 from mailroom.contacts.models import Partner
 from mailroom.documents import pdf
 from mailroom.documents.links import document_url

@@ -390,7 +390,7 @@ def test_a_taken_port_is_one_clear_line_not_a_traceback(tmp_path):
 # --- end to end: the router turns them into leads ---------------------------------------------
 
 def test_200_messages_to_sales_become_200_leads(gateway, acme):
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.incoming.router import route_pending
 
     with smtp(gateway) as client:
@@ -409,7 +409,7 @@ def test_200_messages_to_sales_become_200_leads(gateway, acme):
 def test_a_utf8_sender_over_smtputf8_becomes_a_lead_with_its_author(gateway, acme):
     """RFC 6531/6532: a UTF-8 local part in the envelope and the headers. Building the author
     line ("Name <address>") used to raise UnicodeEncodeError and quarantine the message."""
-    from mailroom.apps.crm.models import Lead
+    from mailroom.business.crm.models import Lead
     from mailroom.chatter.models import Message
     from mailroom.incoming.router import route_pending
 

@@ -18,7 +18,7 @@ from mailroom.outgoing.models import (
     OutgoingRecipient,
     SendAttempt,
 )
-from tests.test_api_support import api_as, fields_named  # noqa: F401 - api_as is a fixture
+from tests.api.support import api_as, fields_named  # noqa: F401 - api_as is a fixture
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/emails"

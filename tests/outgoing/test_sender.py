@@ -407,7 +407,8 @@ def test_results_of_a_pass_that_lost_its_lease_are_not_recorded(acme, sink, cloc
 @IN_MEMORY_SQLITE
 @pytest.mark.django_db(transaction=True)
 def test_an_immediate_mail_is_picked_up_within_a_second_by_a_running_worker(acme, sink):
-    from mailroom.core.worker import Worker, discover
+    from mailroom.core.steps import discover
+    from mailroom.core.worker import Worker
 
     discover()
     make_server(acme, sink)

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
-from mailroom.apps.crm.models import Lead
+from mailroom.business.crm.models import Lead
 from mailroom.chatter.models import Message
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating import services
@@ -153,8 +153,8 @@ def test_send_by_email_on_a_quotation_opens_the_composer_with_its_pdf(client_for
                                                                       customer):
     from decimal import Decimal
 
-    from mailroom.apps.sales import services as sales
-    from mailroom.apps.sales.models import Quotation
+    from mailroom.business.sales import services as sales
+    from mailroom.business.sales.models import Quotation
 
     draft = sales.save_quotation(Quotation(company=acme, partner=customer, user=bob), actor=bob)
     quotation = sales.set_lines(draft, [{"description": "Widgets", "quantity": 1,

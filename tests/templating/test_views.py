@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from mailroom.apps.sales import services as sales
-from mailroom.apps.sales.models import Quotation, Tax
+from mailroom.business.sales import services as sales
+from mailroom.business.sales.models import Quotation, Tax
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating import services
 from mailroom.templating.models import EmailTemplate

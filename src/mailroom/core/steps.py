@@ -38,11 +38,11 @@ _discovered = False
 
 
 def discover() -> None:
-    """Import every app's `tasks` and `worker` modules and the MAILROOM_WORKER_MODULES."""
+    """Import every app's `tasks` module and the MAILROOM_WORKER_MODULES."""
     global _discovered
     if _discovered:
         return
-    autodiscover_modules("tasks", "worker")
+    autodiscover_modules("tasks")
     extra = os.environ.get("MAILROOM_WORKER_MODULES", "")
     for module in (m.strip() for m in extra.split(",")):
         if module:

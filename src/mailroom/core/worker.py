@@ -1,9 +1,8 @@
 """The worker loop: registered steps called in turn, each returning whether it found work.
 
-Apps register their steps (sender, router, fetcher…) and cron tasks in their `tasks.py`
-(or `worker.py`), which `discover()` imports; `MAILROOM_WORKER_MODULES` (comma-separated
-module names) adds more, e.g. plugins or test helpers. SIGTERM or SIGINT sets a flag: the
-current step finishes, then the loop exits.
+Apps register their steps (sender, router, fetcher…) in `core.steps` and cron tasks in
+`core.cron`, from their `tasks.py`, which `core.steps.discover()` imports. SIGTERM or SIGINT
+sets a flag: the current step finishes, then the loop exits.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import time
 from django.db import close_old_connections, connections
 
 from mailroom.core.cron import run_due_job
-from mailroom.core.steps import STEPS, Step, discover, register_step  # noqa: F401 - the API
+from mailroom.core.steps import STEPS, register_step
 
 log = logging.getLogger("mailroom.worker")
 

@@ -16,16 +16,16 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from mailroom.apps.crm.models import Lead
-from mailroom.apps.helpdesk.models import Ticket
+from mailroom.business.crm.models import Lead
+from mailroom.business.helpdesk.models import Ticket
 from mailroom.chatter.models import Follower, Message
 from mailroom.core.models import AuditLog
 from mailroom.incoming.models import InboundMail
 from mailroom.routing import services
 from mailroom.routing.models import Alias, AliasDomain
+from tests.api.support import api_as, fields_named  # noqa: F401 - fixtures
 from tests.conftest import PASSWORD, make_user
 from tests.incoming.conftest import message
-from tests.test_api_support import api_as, fields_named  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.apps.crm.models import Lead
+from mailroom.business.crm.models import Lead
 from mailroom.incoming.models import InboundMail
 from mailroom.outgoing.models import OutgoingMail
 from tests.incoming.conftest import _sent_from, email_fixture, message

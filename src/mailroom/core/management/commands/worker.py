@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from mailroom.core.management import stop_when_supervisor_dies
-from mailroom.core.worker import STEPS, Worker, discover
+from mailroom.core.steps import STEPS, discover
+from mailroom.core.worker import Worker
 
 
 class Command(BaseCommand):

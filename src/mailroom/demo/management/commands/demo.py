@@ -149,8 +149,8 @@ class Seeder:
         self.organisations = organisations
 
     def seed_taxes(self) -> None:
-        from mailroom.apps.sales.models import Tax
-        from mailroom.apps.sales.services import save_tax
+        from mailroom.business.sales.models import Tax
+        from mailroom.business.sales.services import save_tax
 
         self.taxes = [save_tax(Tax(company=self.demo, name=name, percent=percent),
                                actor=self.admin) for name, percent in data.TAXES]
@@ -176,7 +176,7 @@ class Seeder:
             log_note(record, actor=author, body_text=note)
 
     def seed_leads(self) -> None:
-        from mailroom.apps.crm.models import Lead
+        from mailroom.business.crm.models import Lead
         from mailroom.chatter.services import save_record
 
         sales = [self.users["admin"], self.users["user"]]
@@ -197,8 +197,8 @@ class Seeder:
                              author=sales[index % 2])
 
     def seed_tickets(self) -> None:
-        from mailroom.apps.helpdesk import services
-        from mailroom.apps.helpdesk.models import Ticket
+        from mailroom.business.helpdesk import services
+        from mailroom.business.helpdesk.models import Ticket
 
         agents = [self.users["user"], self.users["manager"], None]
         for index, (subject, contact_i, stage, priority, text) in enumerate(data.TICKETS):
@@ -215,8 +215,8 @@ class Seeder:
                 services.set_stage(ticket, stage, actor=agent or self.admin)
 
     def seed_recruitment(self) -> None:
-        from mailroom.apps.recruitment import services
-        from mailroom.apps.recruitment.models import Applicant, JobPosition
+        from mailroom.business.recruitment import services
+        from mailroom.business.recruitment.models import Applicant, JobPosition
 
         jobs = [services.save_job_position(JobPosition(
             company=self.demo, name=name, user=self.users["manager"],
@@ -263,8 +263,8 @@ class Seeder:
             route(accept(raw, company=self.demo, source="api", envelope_to=[to]))
 
     def seed_projects(self) -> None:
-        from mailroom.apps.projects import services
-        from mailroom.apps.projects.models import Project, Task
+        from mailroom.business.projects import services
+        from mailroom.business.projects.models import Project, Task
 
         projects = [services.save_project(Project(
             company=self.demo, name=name, user=self.admin, alias_name=alias,
@@ -295,8 +295,8 @@ class Seeder:
         return lines
 
     def seed_quotations(self) -> None:
-        from mailroom.apps.sales import services
-        from mailroom.apps.sales.models import Quotation
+        from mailroom.business.sales import services
+        from mailroom.business.sales.models import Quotation
 
         self.quotations = []
         for contact_i, days, state, specs in data.QUOTATIONS:
@@ -319,7 +319,7 @@ class Seeder:
             self.quotations.append(quotation)
 
     def _settle(self, invoice, outcome: str) -> None:
-        from mailroom.apps.invoicing import services
+        from mailroom.business.invoicing import services
 
         if outcome == "draft":
             return
@@ -347,8 +347,8 @@ class Seeder:
             self._settle(self._invoice(invoice_date, order, direct), outcome)
 
     def _invoice(self, invoice_date, order, direct):
-        from mailroom.apps.invoicing import services
-        from mailroom.apps.invoicing.models import Invoice
+        from mailroom.business.invoicing import services
+        from mailroom.business.invoicing.models import Invoice
 
         if order is not None:
             return services.create_invoice_from_quotation(order, actor=self.admin,
@@ -362,9 +362,9 @@ class Seeder:
 
     def seed_northwind(self) -> None:
         """A few rows in the second company: the demo company's users never see them."""
-        from mailroom.apps.crm.models import Lead
-        from mailroom.apps.helpdesk.models import Ticket
-        from mailroom.apps.helpdesk.services import save_ticket
+        from mailroom.business.crm.models import Lead
+        from mailroom.business.helpdesk.models import Ticket
+        from mailroom.business.helpdesk.services import save_ticket
         from mailroom.chatter.services import save_record
         from mailroom.contacts.models import Partner
         from mailroom.contacts.services import save_partner

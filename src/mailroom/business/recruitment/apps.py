@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+class RecruitmentConfig(AppConfig):
+    name = "mailroom.business.recruitment"
+    label = "recruitment"
+    verbose_name = "Recruitment"
+
+    def ready(self) -> None:
+        from mailroom.business.recruitment.models import Applicant
+        from mailroom.core.record_types import RecordType, register
+        from mailroom.templating.actions import register_action
+
+        register(RecordType(
+            key="recruitment.applicant", label="Applicant", label_plural="Applicants",
+            model=Applicant, default_alias="jobs", api_slug="applicants",
+            template_fields=("partner_name", "email", "phone", "stage", "salary_expected",
+                             "description", "job.name", "partner.name", "partner.email",
+                             "user.first_name", "user.last_name", "user.email",
+                             "company.name"),
+            api_fields=("partner_name", "email", "phone", "job_id", "partner_id", "user_id",
+                        "stage", "salary_expected", "description"),
+        ))
+        register_action("interview_invitation", "Interview invitation", "recruitment.applicant")
