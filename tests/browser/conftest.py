@@ -24,6 +24,11 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="package")
 def browser():
+    from playwright.sync_api import expect
+
+    # the suite runs on both cores beside PostgreSQL and chromium: an htmx round trip can
+    # take longer than expect()'s 5 s default under that load (actions already wait 10 s)
+    expect.set_options(timeout=15_000)
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
         pytest.fail(f"chromium not found at {CHROMIUM}: run ./scripts/test, which installs it")
     from playwright.sync_api import sync_playwright
