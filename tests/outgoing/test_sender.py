@@ -374,6 +374,7 @@ def test_an_immediate_mail_behind_5000_low_priority_mails_goes_first(acme, sink,
             for n in range(start, start + 1000)])
     urgent = enqueue(acme, subject="Your password reset code",
                      priority=OutgoingMail.Priority.IMMEDIATE)
+    clock.now = max(clock.now, timezone.now() + timedelta(seconds=5))  # slow enqueue under load
     make_sender(clock).run_once()
     assert sink.message_ids()[0] == urgent.message_id
     assert 0 < len(sink.messages) <= 200  # one batch (or what one pass budget allowed)
