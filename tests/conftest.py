@@ -60,6 +60,16 @@ def _attachment_dir(settings, tmp_path):
 
 
 @pytest.fixture
+def client_for(client):
+    """`client_for(user)`: the test client, signed in as `user` through the login check."""
+    def login(user):
+        assert client.login(username=user.username, password=PASSWORD)
+        return client
+
+    return login
+
+
+@pytest.fixture
 def acme(db):
     from mailroom.core.models import Company
 

@@ -1,18 +1,6 @@
 """The back office: lists show the current company; other companies' rows are 404 by URL."""
 
-import pytest
 from django.urls import reverse
-
-from tests.conftest import PASSWORD
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return login
 
 
 def test_lead_list_shows_only_current_company(client_for, lead, globex_lead, dana):

@@ -18,7 +18,6 @@ from mailroom.outgoing.models import (
     OutgoingRecipient,
     SendAttempt,
 )
-from tests.conftest import PASSWORD
 
 HUB = reverse("admin:outgoing_outgoingmail_changelist")
 
@@ -29,15 +28,6 @@ def detail(mail) -> str:
 
 def action(mail, name: str) -> str:
     return reverse("outgoing:mail_action", args=[mail.pk, name])
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return login
 
 
 def make_mail(company, subject="Invoice INV/2026/0001", to="ada@client.example", **kwargs):

@@ -12,7 +12,6 @@ from django.urls import reverse
 from mailroom.core.models import AuditLog
 from mailroom.outgoing import server_services
 from mailroom.outgoing.models import DkimKey, MailServer
-from tests.conftest import PASSWORD
 
 SECRETS = {
     "password": "pw-Tr0ub4dor-value",
@@ -21,15 +20,6 @@ SECRETS = {
     "oauth_access_token": "access-token-value",
     "client_key": "-----BEGIN PRIVATE KEY-----\nclient-key-body-value\n-----END PRIVATE KEY-----",
 }
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return login
 
 
 def change_url(server) -> str:

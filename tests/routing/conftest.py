@@ -1,3 +1,3 @@
-"""Routing's back-office tests use the incoming screens' fixtures (a signed-in client, a domain)."""
+"""Routing's back-office tests use the incoming screens' fixtures (a domain)."""
 
-from tests.incoming.ui.conftest import client_for, domain, globex_domain  # noqa: F401 - fixtures
+from tests.incoming.ui.conftest import domain, globex_domain  # noqa: F401 - fixtures

@@ -12,16 +12,6 @@ from mailroom.chatter.models import Message
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating import services
 from mailroom.templating.models import EmailTemplate
-from tests.conftest import PASSWORD
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return login
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from mailroom.business.sales.models import Quotation, Tax
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating import services
 from mailroom.templating.models import EmailTemplate
-from tests.conftest import PASSWORD
 
 ADD = reverse("admin:templating_emailtemplate_add")
 LIST = reverse("admin:templating_emailtemplate_changelist")
@@ -21,15 +20,6 @@ LIST = reverse("admin:templating_emailtemplate_changelist")
 
 def change_url(template) -> str:
     return reverse("admin:templating_emailtemplate_change", args=[template.pk])
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return login
 
 
 def form_data(acme, **fields) -> dict:

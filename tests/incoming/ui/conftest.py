@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD
-
 RAW = (b"From: Ada <ada@client.example>\r\nTo: support@acme.test\r\n"
        b"Subject: Printer on fire\r\nMessage-ID: <fire-1@client.example>\r\n"
        b"Date: Mon, 2 Mar 2026 10:00:00 +0000\r\n\r\nHelp \xc3\xa9\r\n")
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
-
-    return login
 
 
 @pytest.fixture
