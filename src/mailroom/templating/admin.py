@@ -21,7 +21,8 @@ from mailroom.core import navigation, record_types
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.lib.params import parse_id
-from mailroom.templating import actions
+from mailroom.templating import actions, services
+from mailroom.templating.context import placeholders_for
 from mailroom.templating.forms import (
     AttachmentUploadForm,
     RichTextarea,
@@ -29,6 +30,13 @@ from mailroom.templating.forms import (
     TranslationFormSet,
 )
 from mailroom.templating.models import EmailTemplate, TemplateAttachment, TemplateTranslation
+from mailroom.templating.services import (
+    duplicate_template,
+    is_template_editor,
+    missing_languages,
+    set_active,
+)
+from mailroom.templating.views import recent_records
 
 
 class RecordTypeFilter(admin.SimpleListFilter):
@@ -107,8 +115,6 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         """Shared templates are read-only for everyone but Template Editors."""
-        from mailroom.templating.services import is_template_editor
-
         if obj is not None and obj.company_id is None and not is_template_editor(request.user):
             return False
         return super().has_change_permission(request, obj)
@@ -121,8 +127,6 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
         """Nothing yet: save_related saves the template with its translations at once."""
 
     def save_related(self, request, form, formsets, change):
-        from mailroom.templating import services
-
         template = form.instance
         translations = []
         for formset in formsets:
@@ -144,10 +148,6 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
                 self.save_formset(request, form, formset, change=change)
 
     def _tools_context(self, request, template: EmailTemplate) -> dict:
-        from mailroom.templating.context import placeholders_for
-        from mailroom.templating.services import missing_languages
-        from mailroom.templating.views import recent_records
-
         try:
             record_type = record_types.get(template.record_type)
         except LookupError:
@@ -183,8 +183,6 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
 
     @admin.action(description="Duplicate", permissions=["add"])
     def duplicate_selected(self, request, queryset):
-        from mailroom.templating.services import duplicate_template
-
         company = request.user.current_company
         self._each(request, queryset, lambda t: duplicate_template(
             t, actor=request.user, company=company if t.company_id is None and company
@@ -192,23 +190,17 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
 
     @admin.action(description="Archive", permissions=["change"])
     def archive_selected(self, request, queryset):
-        from mailroom.templating.services import set_active
-
         self._each(request, queryset, lambda t: set_active(t, False, actor=request.user),
                    "archived")
 
     @admin.action(description="Unarchive", permissions=["change"])
     def unarchive_selected(self, request, queryset):
-        from mailroom.templating.services import set_active
-
         self._each(request, queryset, lambda t: set_active(t, True, actor=request.user),
                    "unarchived")
 
     @action(description="Duplicate", url_path="duplicate", icon="content_copy",
             permissions=["duplicate_detail"])
     def duplicate_detail(self, request, object_id):
-        from mailroom.templating.services import duplicate_template
-
         template = self.get_object(request, object_id)
         if template is None:
             return redirect(reverse("admin:templating_emailtemplate_changelist"))
@@ -228,8 +220,6 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
 
 
 def _editor(user) -> bool:
-    from mailroom.templating.services import is_template_editor
-
     return is_template_editor(user)
 
 

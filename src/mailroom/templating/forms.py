@@ -14,8 +14,9 @@ from django.utils import timezone
 from mailroom.chatter.forms import MultipleFileField
 from mailroom.contacts.models import Partner
 from mailroom.core import record_types
+from mailroom.core.blobs import store_blob
 from mailroom.core.models import LANGUAGE_CHOICES
-from mailroom.templating import actions
+from mailroom.templating import actions, services
 from mailroom.templating.models import EmailTemplate, TemplateAttachment, TemplateTranslation
 
 
@@ -64,8 +65,6 @@ class TemplateForm(forms.ModelForm):
 
     def _post_clean(self):
         super()._post_clean()
-        from mailroom.templating import services
-
         if self.errors or self.user is None:
             return
         editor = services.is_template_editor(self.user)
@@ -90,8 +89,6 @@ class TranslationFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        from mailroom.templating import services
-
         if any(self.errors) or self.user is None:
             return
         translations = [TemplateTranslation(lang=f.cleaned_data["lang"],
@@ -126,8 +123,6 @@ class AttachmentUploadForm(forms.ModelForm):
             self.fields["upload"].required = True
 
     def save(self, commit=True):
-        from mailroom.core.blobs import store_blob
-
         upload = self.cleaned_data.get("upload")
         if upload is not None:
             self.instance.sha256, self.instance.size = store_blob(upload)

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from mailroom.core import record_types
 from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.core.scoping import CompanyQuerySet
 
@@ -102,8 +103,6 @@ class EmailTemplate(models.Model):
 
     @property
     def record_type_label(self) -> str:
-        from mailroom.core import record_types
-
         try:
             return record_types.get(self.record_type).label
         except LookupError:

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from mailroom.contacts.models import Partner
 from mailroom.core.blobs import attachment_path
+from mailroom.documents.registry import has_document
 from mailroom.lib.formatting import normalize_locale
 from mailroom.lib.sandbox import TemplateError, compile_template
 from mailroom.outgoing.services import FileToSend
@@ -181,8 +182,8 @@ def template_files(template: EmailTemplate, record) -> list[FileToSend]:
 
 def document_file(record, lang: str | None = None) -> FileToSend | None:
     """The record's PDF (quotation, invoice) when its type has one."""
+    # local: WeasyPrint loads on the first PDF, not at start-up
     from mailroom.documents.pdf import render_pdf
-    from mailroom.documents.registry import has_document
 
     if not has_document(record):
         return None

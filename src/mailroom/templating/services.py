@@ -19,6 +19,7 @@ from django.utils import timezone
 from mailroom.chatter.models import Message
 from mailroom.chatter.services import post_message, require_access, store_attachment
 from mailroom.core import record_types
+from mailroom.core.access import perm, require
 from mailroom.core.roles import Role
 from mailroom.core.services import audit, snapshot
 from mailroom.lib.sandbox import TemplateError, check_simple, compile_template
@@ -27,7 +28,7 @@ from mailroom.outgoing.services import FileToSend, enqueue
 from mailroom.templating import actions
 from mailroom.templating.context import allowed_paths
 from mailroom.templating.models import EmailTemplate, TemplateTranslation
-from mailroom.templating.rendering import RenderedMail, finish_html, render_template
+from mailroom.templating.rendering import RenderedMail, document_file, finish_html, render_template
 
 # (field name, label, is HTML) of every templated field
 TEMPLATED_FIELDS = (
@@ -46,19 +47,18 @@ def is_template_editor(user) -> bool:
     return user.groups.filter(name__in=[Role.TEMPLATE_EDITOR, Role.ADMINISTRATOR]).exists()
 
 
-def _require(user, perm: str) -> None:
-    if user is not None and not user.has_perm(f"templating.{perm}"):
-        raise PermissionDenied("You are not allowed to change email templates.")
+_DENIED = "You are not allowed to change email templates."
 
 
-def _check_company(template: EmailTemplate, actor) -> None:
-    if template.company_id is None:
-        if actor is not None and not is_template_editor(actor):
-            raise PermissionDenied("Only Template Editors can change templates shared by "
-                                   "every company.")
-    elif actor is not None and not actor.is_superuser and (
-            template.company_id not in actor.company_ids()):
-        raise PermissionDenied("This template belongs to another company.")
+def _require(actor, action: str, template: EmailTemplate) -> None:
+    """The permission, then the template's company; a template shared by every company (no
+    company) is changed by Template Editors only."""
+    shared = template.company_id is None
+    require(actor, perm(template, action), None if shared else template, denied=_DENIED,
+            elsewhere="This template belongs to another company.")
+    if shared and actor is not None and not is_template_editor(actor):
+        raise PermissionDenied("Only Template Editors can change templates shared by "
+                               "every company.")
 
 
 def validate_sources(template: EmailTemplate, translations: Iterable[TemplateTranslation],
@@ -97,8 +97,7 @@ def save_template(template: EmailTemplate, *, actor,
                   translations: Sequence[TemplateTranslation] | None = None) -> EmailTemplate:
     """Create or update a template (and optionally replace its translations)."""
     creating = template.pk is None
-    _require(actor, "add_emailtemplate" if creating else "change_emailtemplate")
-    _check_company(template, actor)
+    _require(actor, "add" if creating else "change", template)
     if template.default_for and template.default_for not in actions.ACTIONS:
         raise ValidationError({"default_for": "Unknown action."})
     if template.default_for and actions.ACTIONS[template.default_for].record_type != (
@@ -133,7 +132,7 @@ def save_template(template: EmailTemplate, *, actor,
 
 def duplicate_template(template: EmailTemplate, *, actor, company=None) -> EmailTemplate:
     """A copy named “… (copy)”, with translations, fixed recipients and files."""
-    _require(actor, "add_emailtemplate")
+    require(actor, "templating.add_emailtemplate", denied=_DENIED)
     copy = EmailTemplate.objects.get(pk=template.pk)
     copy.pk = None
     copy.default_for = ""
@@ -155,8 +154,7 @@ def duplicate_template(template: EmailTemplate, *, actor, company=None) -> Email
 
 
 def set_active(template: EmailTemplate, active: bool, *, actor) -> EmailTemplate:
-    _require(actor, "change_emailtemplate")
-    _check_company(template, actor)
+    _require(actor, "change", template)
     with transaction.atomic():
         EmailTemplate.objects.filter(pk=template.pk).update(active=active)
         audit("templating.template." + ("unarchive" if active else "archive"), actor=actor,
@@ -289,8 +287,6 @@ def send_composed(record, composed: Composed, *, actor,
                 template.layout if template is not None else EmailTemplate.Layout.BRANDED)
     files = list(composed.attachments)
     if composed.attach_document:
-        from mailroom.templating.rendering import document_file
-
         document = document_file(record, lang=rendered.lang)
         if document is not None:
             files.insert(0, document)

@@ -19,8 +19,10 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from mailroom.chatter.services import get_record_for_user
+from mailroom.contacts.models import Partner
 from mailroom.core import record_types
 from mailroom.core.decorators import office_user_required
+from mailroom.documents.registry import has_document
 from mailroom.lib.params import parse_id, parse_ids, parse_int
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.services import FileToSend, enqueue
@@ -121,9 +123,6 @@ def _usable(record, user):
 
 def _initial(record, template, user) -> tuple[dict, list[str]]:
     """The composer's fields filled from `template` rendered for `record`."""
-    from mailroom.contacts.models import Partner
-    from mailroom.documents.registry import has_document
-
     initial = {"template": template, "lang": record.company.language, "when": "now",
                "attach_document": False}
     if template is None:
@@ -144,8 +143,6 @@ def _initial(record, template, user) -> tuple[dict, list[str]]:
 
 
 def _composer_context(request, record, form, errors=(), **extra) -> dict:
-    from mailroom.documents.registry import has_document
-
     content_type = ContentType.objects.get_for_model(record)
     return {**admin.site.each_context(request), "record": record, "form": form,
             "errors": list(errors), "record_url": _record_path(record),
