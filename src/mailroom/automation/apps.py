@@ -8,6 +8,7 @@ class AutomationConfig(AppConfig):
 
     def ready(self) -> None:
         """Listen to every business record saved through chatter.services.save_record."""
+        # ready(): models cannot load before the app registry
         from mailroom.automation import triggers
         from mailroom.chatter.services import record_saved
 

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class ContactsConfig(AppConfig):
     name = "mailroom.contacts"
@@ -7,8 +9,8 @@ class ContactsConfig(AppConfig):
     verbose_name = "Contacts"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.contacts.models import Partner
-        from mailroom.core.record_types import RecordType, register
 
         register(RecordType(
             key="contacts.partner", label="Contact", label_plural="Contacts", model=Partner,

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core import lookups, roles
+
 
 class CoreConfig(AppConfig):
     name = "mailroom.core"
@@ -9,7 +11,8 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from mailroom.core import cron, lookups, roles
+        # ready(): cron imports the models, which cannot load before the app registry
+        from mailroom.core import cron
 
         lookups.register()  # hostile ids in `__in` and foreign-key filters match nothing
         post_migrate.connect(roles.sync_role_groups, dispatch_uid="mailroom.sync_role_groups")

@@ -7,8 +7,7 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Documents"
 
     def ready(self) -> None:
-        # Imported here, not at module level: the registrations name sales and invoicing
-        # models, which must be loaded first.
+        # ready(): the registrations name sales and invoicing models, which must load first
         from mailroom.documents.builtin import register_builtin_documents
 
         register_builtin_documents()

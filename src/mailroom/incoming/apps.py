@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.routing.testing import register_alias_tester
+
 
 class IncomingConfig(AppConfig):
     name = "mailroom.incoming"
@@ -7,8 +9,7 @@ class IncomingConfig(AppConfig):
     verbose_name = "Incoming mail"
 
     def ready(self) -> None:
-        # the router imports models: only once the app registry is ready
+        # ready(): the router imports models, which cannot load before the app registry
         from mailroom.incoming.router import dry_run
-        from mailroom.routing.testing import register_alias_tester
 
         register_alias_tester(dry_run)  # routing's "Test" action routes through it

@@ -9,6 +9,7 @@ class TemplatingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        # ready(): models cannot load before the app registry
         from mailroom.chatter.admin_base import register_record_list_action
         from mailroom.templating import actions
         from mailroom.templating.views import mass_page
@@ -21,6 +22,7 @@ class TemplatingConfig(AppConfig):
 
 
 def _install_defaults(sender, **kwargs) -> None:
+    # local: apps.py loads before the models, which the defaults import
     from mailroom.templating.defaults import install_default_templates
 
     install_default_templates()

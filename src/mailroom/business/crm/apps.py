@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class CrmConfig(AppConfig):
     name = "mailroom.business.crm"
@@ -7,8 +9,8 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.business.crm.models import Lead
-        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import register_action
 
         register(RecordType(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class HelpdeskConfig(AppConfig):
     name = "mailroom.business.helpdesk"
@@ -7,8 +9,8 @@ class HelpdeskConfig(AppConfig):
     verbose_name = "Helpdesk"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.business.helpdesk.models import Ticket
-        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import register_action
 
         register(RecordType(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class InvoicingConfig(AppConfig):
     name = "mailroom.business.invoicing"
@@ -7,9 +9,9 @@ class InvoicingConfig(AppConfig):
     verbose_name = "Invoicing"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.business.invoicing.models import Invoice
         from mailroom.business.invoicing.services import mark_invoice_sent
-        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import (
             MARK_DOCUMENT_SENT,
             register_action,

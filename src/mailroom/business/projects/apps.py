@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class ProjectsConfig(AppConfig):
     name = "mailroom.business.projects"
@@ -7,8 +9,8 @@ class ProjectsConfig(AppConfig):
     verbose_name = "Projects"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.business.projects.models import Task
-        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import register_action
 
         register(RecordType(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class RecruitmentConfig(AppConfig):
     name = "mailroom.business.recruitment"
@@ -7,8 +9,8 @@ class RecruitmentConfig(AppConfig):
     verbose_name = "Recruitment"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.business.recruitment.models import Applicant
-        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import register_action
 
         register(RecordType(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from mailroom.core.record_types import RecordType, register
+
 
 class SalesConfig(AppConfig):
     name = "mailroom.business.sales"
@@ -7,9 +9,9 @@ class SalesConfig(AppConfig):
     verbose_name = "Sales"
 
     def ready(self) -> None:
+        # ready(): models cannot load before the app registry
         from mailroom.business.sales.models import Quotation
         from mailroom.business.sales.services import mark_quotation_sent
-        from mailroom.core.record_types import RecordType, register
         from mailroom.templating.actions import (
             MARK_DOCUMENT_SENT,
             register_action,
