@@ -20,7 +20,35 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from mailroom.business.crm.models import Lead
+from mailroom.business.helpdesk import services as helpdesk_services
+from mailroom.business.helpdesk.models import Ticket
+from mailroom.business.helpdesk.services import save_ticket
+from mailroom.business.invoicing import services as invoicing_services
+from mailroom.business.invoicing.models import Invoice
+from mailroom.business.projects import services as project_services
+from mailroom.business.projects.models import Project, Task
+from mailroom.business.recruitment import services as recruitment_services
+from mailroom.business.recruitment.models import Applicant, JobPosition
+from mailroom.business.sales import services as sales_services
+from mailroom.business.sales.models import Quotation, Tax
+from mailroom.business.sales.services import save_tax
+from mailroom.chatter.models import Message
+from mailroom.chatter.services import follow, log_note, post_message, save_record
+from mailroom.contacts.models import Partner
+from mailroom.contacts.services import save_partner
+from mailroom.core.models import Company, User
+from mailroom.core.roles import sync_role_groups
+from mailroom.core.services import save_company, save_user
 from mailroom.demo import data
+from mailroom.incoming.router import route
+from mailroom.incoming.services import accept
+from mailroom.routing.models import AliasDomain, AllowedSender
+from mailroom.routing.services import (
+    ensure_default_aliases,
+    save_alias_domain,
+    save_allowed_sender,
+)
 
 
 class Command(BaseCommand):
@@ -31,8 +59,6 @@ class Command(BaseCommand):
                             help="Do nothing if any company exists (first start).")
 
     def handle(self, *args, **options):
-        from mailroom.core.models import Company
-
         if options["if_empty"] and Company.objects.exists():
             self.stdout.write("Companies exist already; no demo data added.")
             return
@@ -71,8 +97,6 @@ class Seeder:
         self.now = timezone.now()
 
     def run(self) -> list[tuple[str, str, str, str]]:
-        from mailroom.core.roles import sync_role_groups
-
         sync_role_groups()  # the role groups exist after migrate; make sure anyway
         self.companies = self.seed_companies()
         self.demo = self.companies[data.DEMO]
@@ -95,17 +119,11 @@ class Seeder:
         return self.now - timedelta(days=days)
 
     def seed_companies(self) -> dict:
-        from mailroom.core.models import Company
-        from mailroom.core.services import save_company
-
         return {key: save_company(Company(**fields), actor=None)
                 for key, fields in ((data.DEMO, data.DEMO_COMPANY),
                                     (data.NORTHWIND, data.SECOND_COMPANY))}
 
     def seed_users(self) -> list[tuple[str, str, str, str]]:
-        from mailroom.core.models import User
-        from mailroom.core.services import save_user
-
         self.users: dict[str, User] = {}
         created = []
         for username, password, first, last, role, company_keys in data.USERS:
@@ -127,9 +145,6 @@ class Seeder:
         return created
 
     def seed_contacts(self) -> None:
-        from mailroom.contacts.models import Partner
-        from mailroom.contacts.services import save_partner
-
         organisations = []
         for name, domain, city, country in data.ORGANISATIONS:
             organisations.append(save_partner(Partner(
@@ -149,18 +164,12 @@ class Seeder:
         self.organisations = organisations
 
     def seed_taxes(self) -> None:
-        from mailroom.business.sales.models import Tax
-        from mailroom.business.sales.services import save_tax
-
         self.taxes = [save_tax(Tax(company=self.demo, name=name, percent=percent),
                                actor=self.admin) for name, percent in data.TAXES]
 
     def chatter(self, record, contact, *, customer_text: str = "", reply: str = "",
                 note: str = "", days: int = 0, author=None) -> None:
         """A small conversation: the customer writes, the team replies and notes."""
-        from mailroom.chatter.models import Message
-        from mailroom.chatter.services import follow, log_note, post_message
-
         author = author or self.users["user"]
         if contact is not None:
             follow(record, contact, actor=author)
@@ -176,9 +185,6 @@ class Seeder:
             log_note(record, actor=author, body_text=note)
 
     def seed_leads(self) -> None:
-        from mailroom.business.crm.models import Lead
-        from mailroom.chatter.services import save_record
-
         sales = [self.users["admin"], self.users["user"]]
         for index, (name, contact_i, stage, revenue, probability) in enumerate(data.LEADS):
             contact = self.contacts[contact_i]
@@ -197,14 +203,11 @@ class Seeder:
                              author=sales[index % 2])
 
     def seed_tickets(self) -> None:
-        from mailroom.business.helpdesk import services
-        from mailroom.business.helpdesk.models import Ticket
-
         agents = [self.users["user"], self.users["manager"], None]
         for index, (subject, contact_i, stage, priority, text) in enumerate(data.TICKETS):
             contact = self.contacts[contact_i]
             agent = agents[index % 3]
-            ticket = services.save_ticket(Ticket(
+            ticket = helpdesk_services.save_ticket(Ticket(
                 company=self.demo, name=subject, partner=contact, priority=priority,
                 description=text, user=agent, created_at=self.ago(14 - index),
             ), actor=self.admin)
@@ -212,38 +215,28 @@ class Seeder:
                          reply="Thanks for reporting this, we are looking into it."
                          if stage != "new" else "", author=agent or self.admin)
             if stage != "new":
-                services.set_stage(ticket, stage, actor=agent or self.admin)
+                helpdesk_services.set_stage(ticket, stage, actor=agent or self.admin)
 
     def seed_recruitment(self) -> None:
-        from mailroom.business.recruitment import services
-        from mailroom.business.recruitment.models import Applicant, JobPosition
-
-        jobs = [services.save_job_position(JobPosition(
+        jobs = [recruitment_services.save_job_position(JobPosition(
             company=self.demo, name=name, user=self.users["manager"],
             description=f"We are hiring a {name} in Geneva.",
         ), actor=self.admin) for name in data.JOBS]
         for index, (name, job_i, stage, salary) in enumerate(data.APPLICANTS):
             email = ascii_local_part(name)
-            applicant = services.save_applicant(Applicant(
+            applicant = recruitment_services.save_applicant(Applicant(
                 company=self.demo, partner_name=name, email=f"{email}@mail.example",
                 job=jobs[job_i], user=self.users["manager"], salary_expected=Decimal(salary),
                 created_at=self.ago(25 - index),
             ), actor=self.users["manager"])
             if stage != "new":
-                services.set_stage(applicant, stage, actor=self.users["manager"])
+                recruitment_services.set_stage(applicant, stage, actor=self.users["manager"])
             if index % 4 == 0:
                 self.chatter(applicant, None, reply="Invited for a first call.",
                              note="Strong portfolio.", author=self.users["manager"])
 
     def seed_mail_routing(self) -> None:
         """The demo company receives on its own domain: sales@, support@, jobs@, tasks@…"""
-        from mailroom.routing.models import AliasDomain, AllowedSender
-        from mailroom.routing.services import (
-            ensure_default_aliases,
-            save_alias_domain,
-            save_allowed_sender,
-        )
-
         domain = save_alias_domain(AliasDomain(company=self.demo, name=data.DEMO_DOMAIN),
                                    actor=None)
         ensure_default_aliases(domain)
@@ -253,9 +246,6 @@ class Seeder:
 
     def seed_inbound(self) -> None:
         """A few received messages routed for real, so the inbound log tells its stories."""
-        from mailroom.incoming.router import route
-        from mailroom.incoming.services import accept
-
         for sender, to, subject, extra, body in data.INBOUND:
             lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", *extra,
                      "Content-Type: text/plain; charset=utf-8", "", body, ""]
@@ -263,23 +253,20 @@ class Seeder:
             route(accept(raw, company=self.demo, source="api", envelope_to=[to]))
 
     def seed_projects(self) -> None:
-        from mailroom.business.projects import services
-        from mailroom.business.projects.models import Project, Task
-
-        projects = [services.save_project(Project(
+        projects = [project_services.save_project(Project(
             company=self.demo, name=name, user=self.admin, alias_name=alias,
             partner=self.organisations[contact_i] if contact_i is not None else None,
         ), actor=self.admin) for name, contact_i, alias in data.PROJECTS]
         people = [self.users["user"], self.users["admin"], self.users["editor"]]
         for index, (title, project_i, stage, priority, due) in enumerate(data.TASKS):
-            task = services.save_task(Task(
+            task = project_services.save_task(Task(
                 company=self.demo, name=title, project=projects[project_i],
                 user=people[index % 3], priority=priority,
                 deadline=self.today + timedelta(days=due) if due is not None else None,
                 created_at=self.ago(30 - index),
             ), actor=self.admin)
             if stage != "todo":
-                services.set_stage(task, stage, actor=people[index % 3])
+                project_services.set_stage(task, stage, actor=people[index % 3])
             if index % 4 == 1:
                 self.chatter(task, None, reply="Draft is in the shared folder.",
                              note="Check with the customer before Friday.",
@@ -295,42 +282,38 @@ class Seeder:
         return lines
 
     def seed_quotations(self) -> None:
-        from mailroom.business.sales import services
-        from mailroom.business.sales.models import Quotation
-
         self.quotations = []
         for contact_i, days, state, specs in data.QUOTATIONS:
             contact = self.contacts[contact_i]
             date = self.today - timedelta(days=days)
-            quotation = services.save_quotation(Quotation(
+            quotation = sales_services.save_quotation(Quotation(
                 company=self.demo, partner=contact, user=self.admin, date=date,
                 validity_date=date + timedelta(days=30), created_at=self.ago(days),
                 note="Payment within 30 days. Prices in CHF.",
             ), actor=self.admin)
-            services.set_lines(quotation, self._lines(specs), actor=self.admin)
+            sales_services.set_lines(quotation, self._lines(specs), actor=self.admin)
             if state in ("sent", "sale"):
-                services.mark_quotation_sent(quotation, actor=self.admin)
+                sales_services.mark_quotation_sent(quotation, actor=self.admin)
             if state == "sale":
-                services.confirm_quotation(quotation, actor=self.admin)
+                sales_services.confirm_quotation(quotation, actor=self.admin)
                 self.chatter(quotation, contact, customer_text="Signed copy attached. Thanks!",
                              days=max(days - 2, 0), author=self.admin)
             if state == "cancel":
-                services.cancel_quotation(quotation, actor=self.admin)
+                sales_services.cancel_quotation(quotation, actor=self.admin)
             self.quotations.append(quotation)
 
     def _settle(self, invoice, outcome: str) -> None:
-        from mailroom.business.invoicing import services
-
         if outcome == "draft":
             return
-        services.post_invoice(invoice, actor=self.admin)
+        invoicing_services.post_invoice(invoice, actor=self.admin)
         if outcome == "paid":
-            services.pay_in_full(invoice, actor=self.admin)
+            invoicing_services.pay_in_full(invoice, actor=self.admin)
         elif outcome == "partial":
             half = (invoice.amount_total / 2).quantize(Decimal("0.01"))
-            services.register_payment(invoice, half, actor=self.admin, memo="First instalment.")
+            invoicing_services.register_payment(invoice, half, actor=self.admin,
+                                                memo="First instalment.")
         elif outcome == "cancel":
-            services.cancel_invoice(invoice, actor=self.admin)
+            invoicing_services.cancel_invoice(invoice, actor=self.admin)
 
     def seed_invoices(self) -> None:
         """Invoices in date order, so their numbers run with their dates as in real books."""
@@ -347,28 +330,18 @@ class Seeder:
             self._settle(self._invoice(invoice_date, order, direct), outcome)
 
     def _invoice(self, invoice_date, order, direct):
-        from mailroom.business.invoicing import services
-        from mailroom.business.invoicing.models import Invoice
-
         if order is not None:
-            return services.create_invoice_from_quotation(order, actor=self.admin,
-                                                          invoice_date=invoice_date)
+            return invoicing_services.create_invoice_from_quotation(
+                order, actor=self.admin, invoice_date=invoice_date)
         contact_i, specs = direct
-        invoice = services.save_invoice(Invoice(
+        invoice = invoicing_services.save_invoice(Invoice(
             company=self.demo, partner=self.contacts[contact_i], user=self.admin,
             invoice_date=invoice_date, created_at=self.ago((self.today - invoice_date).days),
         ), actor=self.admin)
-        return services.set_lines(invoice, self._lines(specs), actor=self.admin)
+        return invoicing_services.set_lines(invoice, self._lines(specs), actor=self.admin)
 
     def seed_northwind(self) -> None:
         """A few rows in the second company: the demo company's users never see them."""
-        from mailroom.business.crm.models import Lead
-        from mailroom.business.helpdesk.models import Ticket
-        from mailroom.business.helpdesk.services import save_ticket
-        from mailroom.chatter.services import save_record
-        from mailroom.contacts.models import Partner
-        from mailroom.contacts.services import save_partner
-
         company = self.companies[data.NORTHWIND]
         nora = self.users["northwind"]
         contacts = []
