@@ -384,7 +384,7 @@ def test_the_fetcher_step_claims_one_due_server(dovecot, make_server):
 
 @pytest.mark.django_db
 def test_xoauth2_tokens_for_a_mailbox_are_refreshed_and_stored(acme, settings):
-    from mailroom.incoming.fetchers import oauth
+    from mailroom.core import oauth
     from tests.outgoing.fake_oauth import FakeTokenEndpoint
 
     fake = FakeTokenEndpoint(rotate_google=True).start()

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from mailroom.core import oauth
 from mailroom.core.secrets import decrypt
-from mailroom.outgoing import oauth
 from mailroom.outgoing.models import FailureType, MailServer
 from tests.outgoing.fake_oauth import MICROSOFT_SCOPE, FakeTokenEndpoint
 

@@ -109,7 +109,7 @@ def test_changing_the_connection_resets_the_test(client_for, mia, server):
     assert server.test_status == "ok"  # a sending rule is not the connection
     client.post(change_url(server), form_data(server, password="rotated"))
     server.refresh_from_db()
-    assert server.test_status == "untested" and server.test_message == ""
+    assert server.test_status == "not_tested" and server.test_message == ""
 
 
 def test_bulk_server_cannot_be_activated_before_a_passed_test(client_for, mia, acme):
@@ -124,7 +124,7 @@ def test_bulk_server_cannot_be_activated_before_a_passed_test(client_for, mia, a
     response = client.post(add, form_data(blank, active=None))
     assert response.status_code == 302
     campaigns = MailServer.objects.get(name="Campaigns")
-    assert not campaigns.active and campaigns.test_status == "untested"
+    assert not campaigns.active and campaigns.test_status == "not_tested"
     MailServer.objects.filter(pk=campaigns.pk).update(test_status="ok")
     campaigns.refresh_from_db()
     assert client.post(change_url(campaigns), form_data(campaigns, active="on")).status_code == 302
@@ -213,7 +213,7 @@ def test_failed_connection_is_reported_in_plain_words(client_for, mia, acme):
                                      port=free_port(), security="none", auth="none")
     response = client_for(mia).post(url_of_test(dead), follow=True)
     dead.refresh_from_db()
-    assert dead.test_status == "failed" and dead.test_message
+    assert dead.test_status == "failing" and dead.test_message
     html = response.content.decode()
     assert "connection test failed" in html and dead.test_message[:30] in html
 
@@ -227,13 +227,13 @@ def test_bulk_test_action(client_for, mia, loopback, acme):
     html = response.content.decode()
     assert "Loopback: connection test passed" in html and "Dead: connection test failed" in html
     assert dict(MailServer.objects.values_list("name", "test_status")) == {
-        "Loopback": "ok", "Dead": "failed"}
+        "Loopback": "ok", "Dead": "failing"}
 
 
 def test_plain_user_cannot_run_the_test(client_for, bob, loopback):
     assert client_for(bob).post(url_of_test(loopback)).status_code == 403
     loopback.refresh_from_db()
-    assert loopback.test_status == "untested"
+    assert loopback.test_status == "not_tested"
 
 
 # ---------------------------------------------------------------- DKIM keys
@@ -290,7 +290,7 @@ def test_saving_the_form_keeps_a_refresh_token_rotated_meanwhile(acme, mia):
                                             "from_filter", "sequence", "purpose",
                                             "max_per_connection", "max_connections")}
     data.update(company=acme.pk, verify_certificate="on", client_certificate="",
-                test_status="untested", consecutive_failures=0)
+                test_status="not_tested", consecutive_failures=0)
     form = MailServerForm(data=data, instance=loaded)
     assert form.is_valid(), form.errors
     save_server(form.save(commit=False), actor=mia)

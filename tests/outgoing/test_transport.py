@@ -123,7 +123,7 @@ def test_implicit_tls_with_password_auth(tls_peer, certs):
 
 
 def test_xoauth2_uses_the_token_from_the_oauth_module(starttls_peer, certs, monkeypatch):
-    from mailroom.outgoing import oauth
+    from mailroom.core import oauth
 
     starttls_peer.oauth_tokens["acme@gmail.test"] = "ya29.token"
     monkeypatch.setattr(oauth, "access_token", lambda server: "ya29.token")

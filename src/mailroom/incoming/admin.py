@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from unfold.decorators import display
 from mailroom.core import navigation
 from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
-from mailroom.core.roles import Role
+from mailroom.core.server_admin import ServerAdmin
 from mailroom.incoming import services
 from mailroom.incoming.forms import IncomingServerForm
 from mailroom.incoming.models import InboundMail, IncomingServer
@@ -32,14 +32,14 @@ from mailroom.incoming.views import (
 from mailroom.outgoing.admin import CreatedFilter
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 
-SERVER_STATUS_COLOURS = {"ok": "success", "failing": "danger", "not_tested": "warning"}
 QUARANTINE_QUERY = "state__exact=quarantined"
 
 
 # --------------------------------------------------------------------------- servers
 @admin.register(IncomingServer)
-class IncomingServerAdmin(CompanyScopedAdmin):
+class IncomingServerAdmin(ServerAdmin):
     form = IncomingServerForm
+    new_server_fieldsets = 4
     list_display = ("name", "kind", "host", "folder", "status_chip", "last_fetch_at",
                     "last_fetch_count", "error_line", "active")
     list_display_links = ("name",)
@@ -76,19 +76,8 @@ class IncomingServerAdmin(CompanyScopedAdmin):
     class Media:
         css = {"all": ("outgoing/outgoing.css",)}
 
-    def has_delete_permission(self, request, obj=None):
-        return request.user.has_role(Role.MAIL_MANAGER) and super(
-            CompanyScopedAdmin, self).has_delete_permission(request, obj)
-
-    def has_manage_permission(self, request, obj=None):
+    def has_test_permission(self, request, obj=None):
         return request.user.has_perm("incoming.change_incomingserver")
-
-    def get_fieldsets(self, request, obj=None):
-        if obj is not None:
-            return self.fieldsets
-        return [(name, {**options, "fields": tuple(f for f in options["fields"]
-                                                   if f != "forget_secrets")})
-                for name, options in self.fieldsets[:4]]
 
     def save_model(self, request, obj, form, change):
         services.save_server(obj, actor=request.user)
@@ -96,57 +85,25 @@ class IncomingServerAdmin(CompanyScopedAdmin):
     def delete_model(self, request, obj):
         services.delete_server(obj, actor=request.user)
 
-    def delete_queryset(self, request, queryset):
-        for server in queryset:
-            self.delete_model(request, server)
-
-    # list columns
-    @display(description="Status", label=SERVER_STATUS_COLOURS)
-    def status_chip(self, obj: IncomingServer):
-        return obj.status, obj.get_status_display()
-
     @display(description="Last error")
     def error_line(self, obj: IncomingServer) -> str:
         return Truncator(obj.last_error).chars(80) if obj.last_error else "—"
 
-    # Test and Fetch now
-    def get_urls(self):
+    # Test (from ServerAdmin) and Fetch now
+    def server_urls(self) -> list:
         info = self.opts.app_label, self.opts.model_name
-        return [
-            path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view),
-                 name=f"{info[0]}_{info[1]}_test"),
-            path("<path:object_id>/fetch-now/", self.admin_site.admin_view(self.fetch_view),
-                 name=f"{info[0]}_{info[1]}_fetch_now"),
-            *super().get_urls(),
-        ]
-
-    def _server_or_404(self, request, object_id) -> IncomingServer:
-        server = self.get_object(request, unquote(object_id))
-        if server is None:
-            raise Http404("No such server.")
-        if not self.has_manage_permission(request, server):
-            raise PermissionDenied
-        return server
-
-    def test_view(self, request, object_id):
-        return require_POST(self._test_view)(request, object_id)
-
-    def _test_view(self, request, object_id):
-        server = self._server_or_404(request, object_id)
-        self._run_test(request, server)
-        return HttpResponseRedirect(reverse("admin:incoming_incomingserver_change",
-                                            args=[server.pk]))
+        return [path("<path:object_id>/fetch-now/", self.admin_site.admin_view(self.fetch_view),
+                     name=f"{info[0]}_{info[1]}_fetch_now")]
 
     def fetch_view(self, request, object_id):
         return require_POST(self._fetch_view)(request, object_id)
 
     def _fetch_view(self, request, object_id):
-        server = self._server_or_404(request, object_id)
+        server = self.server_or_404(request, object_id)
         self._fetch_soon(request, server)
-        return HttpResponseRedirect(reverse("admin:incoming_incomingserver_change",
-                                            args=[server.pk]))
+        return self.back_to(server)
 
-    def _run_test(self, request, server: IncomingServer) -> bool:
+    def run_test(self, request, server: IncomingServer) -> bool:
         try:
             ok, sentence = services.run_connection_test(server, actor=request.user)
         except PermissionDenied as exc:
@@ -169,12 +126,7 @@ class IncomingServerAdmin(CompanyScopedAdmin):
         self.message_user(request, f"{server}: fetched at the next worker pass.{note}",
                           messages.SUCCESS if server.active else messages.WARNING)
 
-    @admin.action(description="Test connection of selected servers", permissions=["manage"])
-    def test_selected(self, request, queryset):
-        for server in queryset:
-            self._run_test(request, server)
-
-    @admin.action(description="Fetch now", permissions=["manage"])
+    @admin.action(description="Fetch now", permissions=["test"])
     def fetch_now_selected(self, request, queryset):
         for server in queryset:
             self._fetch_soon(request, server)

@@ -13,11 +13,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 
+from mailroom.core.mail_servers import ConnectionStatus, MailServerBase
 from mailroom.core.scoping import CompanyOwned
-from mailroom.core.secrets import EncryptedTextField
 
 
-class IncomingServer(CompanyOwned):
+class IncomingServer(MailServerBase):
     """A mailbox to fetch from: IMAP, POP3 or a local maildir."""
 
     class Kind(models.TextChoices):
@@ -34,16 +34,8 @@ class IncomingServer(CompanyOwned):
         PASSWORD = "password", "Username and password"
         XOAUTH2 = "xoauth2", "OAuth 2 (Gmail / Microsoft 365)"
 
-    class OAuthProvider(models.TextChoices):
-        GOOGLE = "google", "Google"
-        MICROSOFT = "microsoft", "Microsoft 365"
+    Status = ConnectionStatus
 
-    class Status(models.TextChoices):
-        NOT_TESTED = "not_tested", "Not tested"
-        OK = "ok", "Working"
-        FAILING = "failing", "Failing"
-
-    name = models.CharField(max_length=100)
     kind = models.CharField("type", max_length=8, choices=Kind.choices, default=Kind.IMAP)
     host = models.CharField(max_length=255, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True,
@@ -57,14 +49,6 @@ class IncomingServer(CompanyOwned):
         help_text="Trust this CA too (a private mail server); the system CAs are always trusted.")
     auth = models.CharField("authentication", max_length=10, choices=Auth.choices,
                             default=Auth.PASSWORD)
-    username = models.CharField(max_length=255, blank=True)
-    password = EncryptedTextField(blank=True)
-    oauth_provider = models.CharField(max_length=10, choices=OAuthProvider.choices, blank=True)
-    oauth_client_id = models.CharField(max_length=255, blank=True)
-    oauth_client_secret = EncryptedTextField(blank=True)
-    oauth_refresh_token = EncryptedTextField(blank=True)
-    oauth_access_token = EncryptedTextField(blank=True)
-    oauth_token_expires_at = models.DateTimeField(null=True, blank=True)
     folder = models.CharField(max_length=255, default="INBOX",
                               help_text="IMAP folder to read; for maildir, the directory path.")
     move_to = models.CharField(
@@ -83,24 +67,18 @@ class IncomingServer(CompanyOwned):
         "trusted Authentication-Results", max_length=255, blank=True,
         help_text="The mailbox provider's authserv-id (e.g. mx.google.com) whose SPF/DKIM/DMARC "
                   "results Mailroom may trust for fetched mail.")
-    active = models.BooleanField(default=True)
     # IMAP position: UIDs are only meaningful within one UIDVALIDITY
     uidvalidity = models.BigIntegerField(null=True, blank=True, editable=False)
     last_uid = models.BigIntegerField(default=0, editable=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NOT_TESTED)
+    status = models.CharField(max_length=10, choices=ConnectionStatus.choices,
+                              default=ConnectionStatus.NOT_TESTED)
     last_fetch_at = models.DateTimeField(null=True, blank=True)
     last_fetch_count = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
     failure_notified = models.BooleanField(
         default=False, help_text="Mail Managers were told it fails; reset when it works again.")
     next_fetch_at = models.DateTimeField(default=now)
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=now, editable=False)
-
-    SECRET_FIELDS = ("password", "oauth_client_secret", "oauth_refresh_token",
-                     "oauth_access_token")
 
     class Meta:
         ordering = ["name"]
@@ -108,8 +86,12 @@ class IncomingServer(CompanyOwned):
             models.UniqueConstraint(fields=["company", "name"], name="incomingserver_unique_name"),
         ]
 
-    def __str__(self) -> str:
-        return self.name
+    def oauth_scope(self) -> str:
+        if self.oauth_provider != self.OAuthProvider.MICROSOFT:
+            return ""
+        if self.kind == self.Kind.POP3:
+            return "https://outlook.office.com/POP.AccessAsUser.All offline_access"
+        return "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
 
     @property
     def effective_port(self) -> int:

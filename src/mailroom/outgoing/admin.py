@@ -13,10 +13,9 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 from unfold.contrib.filters.admin import (
     BooleanRadioFilter,
     ChoicesDropdownFilter,
@@ -29,6 +28,7 @@ from mailroom.core import navigation
 from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.roles import Role
+from mailroom.core.server_admin import ServerAdmin
 from mailroom.outgoing import server_services, services
 from mailroom.outgoing.forms import DkimKeyAddForm, MailServerForm
 from mailroom.outgoing.models import DkimKey, MailServer, OutgoingMail
@@ -40,20 +40,18 @@ from mailroom.outgoing.views import (
     state_counts,
 )
 
-TEST_COLOURS = {"ok": "success", "failed": "danger", "untested": "warning"}
-
 
 # --------------------------------------------------------------------------- servers
 @admin.register(MailServer)
-class MailServerAdmin(CompanyScopedAdmin):
+class MailServerAdmin(ServerAdmin):
     form = MailServerForm
+    status_field = "test_status"
     list_display = ("name", "address", "security", "purpose", "sequence", "active",
-                    "test_chip", "circuit")
+                    "status_chip", "circuit")
     list_display_links = ("name",)
     list_filter = ("active", "purpose", "test_status")
     search_fields = ("name", "host", "from_filter", "username")
     readonly_fields = ("test_result", "circuit_state")
-    actions = ["test_selected"]
     change_form_outer_before_template = "outgoing/admin/server_test_box.html"
     # show only the fields of the chosen authentication (unfold evaluates these with Alpine)
     conditional_fields = {
@@ -84,21 +82,6 @@ class MailServerAdmin(CompanyScopedAdmin):
         ("Status", {"fields": ("test_result", "circuit_state")}),
     )
 
-    def has_delete_permission(self, request, obj=None):
-        return request.user.has_role(Role.MAIL_MANAGER) and super(
-            CompanyScopedAdmin, self).has_delete_permission(request, obj)
-
-    def has_test_permission(self, request, obj=None):
-        return request.user.has_role(Role.MAIL_MANAGER)
-
-    def get_fieldsets(self, request, obj=None):
-        if obj is not None:
-            return self.fieldsets
-        # a new server has no secrets to erase and no test or circuit to report
-        return [(name, {**options, "fields": tuple(f for f in options["fields"]
-                                                   if f != "forget_secrets")})
-                for name, options in self.fieldsets[:3]]
-
     def save_model(self, request, obj, form, change):
         server_services.save_server(obj, actor=request.user,
                                     forget_secrets=form.cleaned_data.get("forget_secrets", False))
@@ -106,17 +89,9 @@ class MailServerAdmin(CompanyScopedAdmin):
     def delete_model(self, request, obj):
         server_services.delete_server(obj, actor=request.user)
 
-    def delete_queryset(self, request, queryset):
-        for server in queryset:
-            server_services.delete_server(server, actor=request.user)
-
     @display(description="Server")
     def address(self, obj: MailServer) -> str:
         return f"{obj.host}:{obj.port}"
-
-    @display(description="Last test", label=TEST_COLOURS)
-    def test_chip(self, obj: MailServer):
-        return obj.test_status, obj.get_test_status_display()
 
     @display(description="Circuit")
     def circuit(self, obj: MailServer) -> str:
@@ -128,7 +103,8 @@ class MailServerAdmin(CompanyScopedAdmin):
             return "Not tested yet. Save the server, then use Test connection."
         size = (f" The server accepts messages up to {_size(obj.announced_size_limit)}."
                 if obj.announced_size_limit else "")
-        return format_html("{} on {}: {}{}", obj.get_test_status_display(),
+        outcome = "Passed" if obj.test_status == MailServer.Status.OK else "Failed"
+        return format_html("{} on {}: {}{}", outcome,
                            timezone.localtime(obj.tested_at).strftime("%d %b %Y %H:%M"),
                            obj.test_message, size)
 
@@ -136,29 +112,7 @@ class MailServerAdmin(CompanyScopedAdmin):
     def circuit_state(self, obj: MailServer) -> str:
         return _circuit_words(obj)
 
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view),
-                 name=f"{info[0]}_{info[1]}_test"),
-            *super().get_urls(),
-        ]
-
-    def test_view(self, request, object_id):
-        """POST only: runs the test and comes back to the change page with the result."""
-        return require_POST(self._test_view)(request, object_id)
-
-    def _test_view(self, request, object_id):
-        server = self.get_object(request, unquote(object_id))
-        if server is None:
-            raise Http404("No such server.")
-        if not self.has_test_permission(request, server):
-            raise PermissionDenied
-        self._run_test(request, server)
-        return HttpResponseRedirect(reverse("admin:outgoing_mailserver_change",
-                                            args=[server.pk]))
-
-    def _run_test(self, request, server: MailServer) -> bool:
+    def run_test(self, request, server: MailServer) -> bool:
         try:
             report = server_services.run_connection_test(server, actor=request.user)
         except (ValidationError, PermissionDenied) as exc:
@@ -173,11 +127,6 @@ class MailServerAdmin(CompanyScopedAdmin):
             self.message_user(request, f"{server}: connection test failed — "
                                        f"{server.test_message}", messages.ERROR)
         return bool(report.ok)
-
-    @admin.action(description="Test connection of selected servers", permissions=["test"])
-    def test_selected(self, request, queryset):
-        for server in queryset:
-            self._run_test(request, server)
 
 
 def _circuit_words(server: MailServer, short: bool = False) -> str:

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from mailroom.core.mail_servers import ConnectionStatus, MailServerBase
 from mailroom.core.scoping import CompanyOwned
 from mailroom.core.secrets import EncryptedTextField
 
@@ -42,7 +43,7 @@ class FailureType(models.TextChoices):
     UNKNOWN = "unknown", "Unknown error"
 
 
-class MailServer(CompanyOwned):
+class MailServer(MailServerBase):
     """An SMTP server the company sends through."""
 
     class Security(models.TextChoices):
@@ -56,16 +57,8 @@ class MailServer(CompanyOwned):
         XOAUTH2 = "xoauth2", "OAuth 2 (Gmail / Microsoft 365)"
         CERTIFICATE = "certificate", "Client certificate"
 
-    class OAuthProvider(models.TextChoices):
-        GOOGLE = "google", "Google"
-        MICROSOFT = "microsoft", "Microsoft 365"
+    Status = ConnectionStatus
 
-    class TestStatus(models.TextChoices):
-        UNTESTED = "untested", "Not tested"
-        OK = "ok", "Passed"
-        FAILED = "failed", "Failed"
-
-    name = models.CharField(max_length=100)
     host = models.CharField(max_length=255)
     port = models.PositiveIntegerField(default=587, validators=[MaxValueValidator(65535)])
     security = models.CharField(max_length=10, choices=Security.choices,
@@ -74,14 +67,6 @@ class MailServer(CompanyOwned):
         default=True, help_text="Leave on. Turning it off lets anyone on the path read mail.")
     auth = models.CharField("authentication", max_length=12, choices=Auth.choices,
                             default=Auth.PASSWORD)
-    username = models.CharField(max_length=255, blank=True)
-    password = EncryptedTextField(blank=True)
-    oauth_provider = models.CharField(max_length=10, choices=OAuthProvider.choices, blank=True)
-    oauth_client_id = models.CharField(max_length=255, blank=True)
-    oauth_client_secret = EncryptedTextField(blank=True)
-    oauth_refresh_token = EncryptedTextField(blank=True)
-    oauth_access_token = EncryptedTextField(blank=True)
-    oauth_token_expires_at = models.DateTimeField(null=True, blank=True)
     client_certificate = models.TextField("client certificate (PEM)", blank=True)
     client_key = EncryptedTextField("client private key (PEM)", blank=True)
     from_filter = models.TextField(
@@ -103,21 +88,17 @@ class MailServer(CompanyOwned):
         help_text="Concurrent connections per worker.")
     max_message_size = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Bytes. Empty: the limit the server announces (SIZE).")
-    active = models.BooleanField(default=True)
     # results of the last "Test connection"
-    test_status = models.CharField(max_length=10, choices=TestStatus.choices,
-                                   default=TestStatus.UNTESTED)
+    test_status = models.CharField(max_length=10, choices=ConnectionStatus.choices,
+                                   default=ConnectionStatus.NOT_TESTED)
     tested_at = models.DateTimeField(null=True, blank=True)
     test_message = models.TextField(blank=True)
     announced_size_limit = models.PositiveBigIntegerField(null=True, blank=True)
-    # circuit breaker, shared by all workers through the database
-    consecutive_failures = models.PositiveIntegerField(default=0)
+    # circuit breaker, shared by all workers through the database (with consecutive_failures
+    # and last_error from the base)
     circuit_open_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=now, editable=False)
 
-    SECRET_FIELDS = ("password", "oauth_client_secret", "oauth_refresh_token",
-                     "oauth_access_token", "client_key")
+    SECRET_FIELDS = (*MailServerBase.SECRET_FIELDS, "client_key")
 
     class Meta:
         ordering = ["sequence", "name"]
@@ -125,8 +106,10 @@ class MailServer(CompanyOwned):
             models.UniqueConstraint(fields=["company", "name"], name="mailserver_unique_name"),
         ]
 
-    def __str__(self) -> str:
-        return self.name
+    def oauth_scope(self) -> str:
+        if self.oauth_provider == self.OAuthProvider.MICROSOFT:
+            return "https://outlook.office.com/SMTP.Send offline_access"
+        return ""
 
     @property
     def size_limit(self) -> int | None:

@@ -56,7 +56,7 @@ def _connection_changed(stored: MailServer, server: MailServer) -> bool:
 def _test_after_save(stored: MailServer | None, server: MailServer) -> str:
     """The test status the server will have once saved."""
     if stored is None or _connection_changed(stored, server):
-        return MailServer.TestStatus.UNTESTED
+        return MailServer.Status.NOT_TESTED
     return stored.test_status
 
 
@@ -65,7 +65,7 @@ def check_server(server: MailServer, stored: MailServer | None = None) -> None:
     if stored is None and server.pk:
         stored = MailServer.objects.filter(pk=server.pk).first()
     if (server.active and server.purpose in BULK_PURPOSES
-            and _test_after_save(stored, server) != MailServer.TestStatus.OK):
+            and _test_after_save(stored, server) != MailServer.Status.OK):
         raise ValidationError({"active": BULK_NEEDS_TEST})
 
 
@@ -88,7 +88,7 @@ def save_server(server: MailServer, *, actor, forget_secrets: bool = False) -> M
                 _require_manager(actor, stored.company_id)
         check_server(server, stored)
         if stored is None or _connection_changed(stored, server):
-            server.test_status = MailServer.TestStatus.UNTESTED
+            server.test_status = MailServer.Status.NOT_TESTED
             server.tested_at = None
             server.test_message = ""
             server.announced_size_limit = None
@@ -139,7 +139,7 @@ def run_connection_test(server: MailServer, *, actor, ssl_context=None):
     _require_manager(actor, server.company_id)
     require_connection_test_budget(actor, server)
     report = probe.test_connection(server, ssl_context=ssl_context)
-    status = MailServer.TestStatus.OK if report.ok else MailServer.TestStatus.FAILED
+    status = MailServer.Status.OK if report.ok else MailServer.Status.FAILING
     message = report.message or ("The connection test passed." if report.ok else
                                  "The connection test failed.")
     fields = {

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import LoginError
 
-from mailroom.incoming.fetchers import oauth
+from mailroom.core import oauth
 from mailroom.incoming.fetchers.base import (
     MAX_PER_RUN,
     TIMEOUT,

@@ -11,7 +11,7 @@ import poplib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mailroom.incoming.fetchers import oauth
+from mailroom.core import oauth
 from mailroom.incoming.fetchers.base import (
     MAX_PER_RUN,
     TIMEOUT,

@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-from mailroom.outgoing import oauth
+from mailroom.core import oauth
 from mailroom.outgoing.models import FailureType, MailServer
 from mailroom.outgoing.sending import circuit, rate_limits
 from mailroom.outgoing.sending.jobs import Job, Lane

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from functools import lru_cache
 
-from mailroom.outgoing import oauth
+from mailroom.core import oauth
 from mailroom.outgoing.models import FailureType, MailServer
 from mailroom.outgoing.smtp.envelope import build_envelope
 from mailroom.outgoing.smtp.smtp_errors import (

@@ -1,5 +1,9 @@
 """XOAUTH2 for Gmail and Microsoft 365: a valid access token for a server, and the SASL string.
 
+One module for every kind of mail server: `server` is any `MailServerBase` row (an SMTP
+server, an IMAP or POP3 mailbox); its model is where the tokens are read and stored, and its
+`oauth_scope()` is the scope Microsoft wants on every refresh (SMTP.Send, IMAP or POP).
+
 `access_token(server)` returns the stored access token while it is valid and otherwise
 refreshes it at the provider's token endpoint (RFC 6749 §6: a form-encoded POST with
 grant_type=refresh_token). Microsoft rotates the refresh token on every refresh, so the new
@@ -13,7 +17,8 @@ one must never be lost, even when several workers refresh the same server at onc
   used the old refresh token) re-reads the row and uses what the winner stored.
 
 No transaction is open during the HTTP call. Errors are `OAuthError` subclasses carrying the
-`FailureType` the transport records and whether a later retry can help.
+failure type the transport records (`outgoing.FailureType` values) and whether a later
+retry can help.
 """
 
 from __future__ import annotations
@@ -36,21 +41,19 @@ from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from mailroom.outgoing.models import FailureType, MailServer
+from mailroom.core.mail_servers import MailServerBase, OAuthProvider
 
 TOKEN_URLS = {
-    MailServer.OAuthProvider.GOOGLE: "https://oauth2.googleapis.com/token",
-    MailServer.OAuthProvider.MICROSOFT:
-        "https://login.microsoftonline.com/common/oauth2/v2.0/token",
-}
-# Google keeps the scopes of the original grant; Microsoft wants them on every refresh.
-SCOPES = {
-    MailServer.OAuthProvider.MICROSOFT: "https://outlook.office.com/SMTP.Send offline_access",
+    OAuthProvider.GOOGLE: "https://oauth2.googleapis.com/token",
+    OAuthProvider.MICROSOFT: "https://login.microsoftonline.com/common/oauth2/v2.0/token",
 }
 PROVIDER_NAMES = {
-    MailServer.OAuthProvider.GOOGLE: "Google",
-    MailServer.OAuthProvider.MICROSOFT: "Microsoft",
+    OAuthProvider.GOOGLE: "Google",
+    OAuthProvider.MICROSOFT: "Microsoft",
 }
+# the failure types (values of outgoing.FailureType) a sending attempt records
+AUTHENTICATION = "authentication"
+UNREACHABLE = "unreachable"
 # A token this close to expiry is refreshed first: AUTH happens when a connection opens.
 EXPIRY_MARGIN = timedelta(seconds=120)
 DEFAULT_EXPIRES_IN = 3600  # RFC 6749 §5.1 makes expires_in optional
@@ -66,7 +69,7 @@ _STORE_ATTEMPTS = 3
 class OAuthError(Exception):
     """A token could not be obtained; `message` is in plain words for the hub."""
 
-    failure_type = FailureType.AUTHENTICATION
+    failure_type = AUTHENTICATION
     temporary = False
 
     def __init__(self, message: str) -> None:
@@ -85,7 +88,7 @@ class OAuthConfigError(OAuthError):
 class OAuthUnavailable(OAuthError):
     """The token endpoint could not be reached or answered 5xx/429: retry later."""
 
-    failure_type = FailureType.UNREACHABLE
+    failure_type = UNREACHABLE
     temporary = True
 
 
@@ -113,13 +116,14 @@ class _Grant:
     refresh_token: str  # "" when the provider did not rotate it
 
 
-_locks: dict[int, threading.Lock] = {}
+_locks: dict[tuple[str, int], threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def _lock_for(server_pk: int) -> threading.Lock:
+def _lock_for(server: MailServerBase) -> threading.Lock:
+    """One lock per server row (an SMTP server and a mailbox may share a primary key)."""
     with _locks_guard:
-        return _locks.setdefault(server_pk, threading.Lock())
+        return _locks.setdefault((server._meta.label, server.pk), threading.Lock())
 
 
 def token_urls() -> dict[str, str]:
@@ -127,11 +131,11 @@ def token_urls() -> dict[str, str]:
     return {**TOKEN_URLS, **getattr(settings, "MAILROOM_OAUTH_TOKEN_URLS", {})}
 
 
-def provider_name(server: MailServer) -> str:
+def provider_name(server: MailServerBase) -> str:
     return PROVIDER_NAMES.get(server.oauth_provider, "OAuth")
 
 
-def access_token(server: MailServer) -> str:
+def access_token(server: MailServerBase) -> str:
     """A valid access token for `server`, refreshing (and storing) it when needed.
 
     Updates the token attributes of `server` in memory too, so callers holding the object
@@ -142,7 +146,7 @@ def access_token(server: MailServer) -> str:
             server.oauth_token_expires_at - EXPIRY_MARGIN > now):
         return server.oauth_access_token
     _check_config(server)
-    with _lock_for(server.pk):
+    with _lock_for(server):
         for _ in range(_STORE_ATTEMPTS):
             stored = _read(server)
             token = stored.valid_token(timezone.now())
@@ -186,8 +190,12 @@ def _raw(column: str) -> Cast:
     return Cast(column, output_field=models.TextField())
 
 
-def _read(server: MailServer) -> _Stored:
-    row = (MailServer.objects.filter(pk=server.pk)
+def _rows(server: MailServerBase) -> models.QuerySet:
+    return type(server)._default_manager.filter(pk=server.pk)
+
+
+def _read(server: MailServerBase) -> _Stored:
+    row = (_rows(server)
            .annotate(raw_access=_raw("oauth_access_token"),
                      raw_refresh=_raw("oauth_refresh_token"))
            .values("oauth_access_token", "oauth_refresh_token", "oauth_token_expires_at",
@@ -208,19 +216,18 @@ def _read(server: MailServer) -> _Stored:
     return stored
 
 
-def _unchanged(server: MailServer, stored: _Stored) -> models.QuerySet:
-    return MailServer.objects.filter(
+def _unchanged(server: MailServerBase, stored: _Stored) -> models.QuerySet:
+    return _rows(server).filter(
         Exact(_raw("oauth_access_token"), stored.raw_access),
         Exact(_raw("oauth_refresh_token"), stored.raw_refresh),
-        pk=server.pk,
     )
 
 
-def _is_unchanged(server: MailServer, stored: _Stored) -> bool:
+def _is_unchanged(server: MailServerBase, stored: _Stored) -> bool:
     return _unchanged(server, stored).exists()
 
 
-def _changed_since(server: MailServer, stored: _Stored) -> bool:
+def _changed_since(server: MailServerBase, stored: _Stored) -> bool:
     deadline = time.monotonic() + REVOKED_GRACE_SECONDS
     while _is_unchanged(server, stored):
         if time.monotonic() >= deadline:
@@ -229,7 +236,7 @@ def _changed_since(server: MailServer, stored: _Stored) -> bool:
     return True
 
 
-def _store(server: MailServer, stored: _Stored, grant: _Grant) -> bool:
+def _store(server: MailServerBase, stored: _Stored, grant: _Grant) -> bool:
     """Save the new tokens unless another worker stored newer ones since we read the row."""
     values: dict[str, object] = {"oauth_access_token": grant.access_token,
                                  "oauth_token_expires_at": grant.expires_at}
@@ -241,7 +248,7 @@ def _store(server: MailServer, stored: _Stored, grant: _Grant) -> bool:
 
 # --- the provider side ---------------------------------------------------------------------
 
-def _check_config(server: MailServer) -> None:
+def _check_config(server: MailServerBase) -> None:
     if server.oauth_provider not in TOKEN_URLS:
         raise OAuthConfigError("Choose the OAuth provider (Google or Microsoft 365) of this "
                                "server.")
@@ -264,7 +271,7 @@ def _check_url(url: str) -> None:
     raise OAuthConfigError(f"The OAuth token endpoint {url!r} must use https.")
 
 
-def _refresh(server: MailServer, refresh_token: str) -> _Grant:
+def _refresh(server: MailServerBase, refresh_token: str) -> _Grant:
     """POST grant_type=refresh_token to the provider; no database work here."""
     provider = server.oauth_provider
     name = provider_name(server)
@@ -276,8 +283,9 @@ def _refresh(server: MailServer, refresh_token: str) -> _Grant:
         "client_secret": server.oauth_client_secret,
         "refresh_token": refresh_token,
     }
-    if provider in SCOPES:
-        form["scope"] = SCOPES[provider]
+    scope = server.oauth_scope()
+    if scope:
+        form["scope"] = scope
     request = urllib.request.Request(
         url, data=urllib.parse.urlencode(form).encode("ascii"), method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded",
