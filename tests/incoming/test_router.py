@@ -34,15 +34,12 @@ def test_a_message_that_fails_is_quarantined_and_can_be_reprocessed(deliver, set
     assert mail.decision == D.CREATED and Lead.objects.count() == 1
 
 
-def test_hostile_ten_thousand_part_message_is_quarantined_quickly(deliver):
-    import time
-
+def test_hostile_ten_thousand_part_message_is_quarantined_by_the_part_limit(deliver):
     parts = "".join("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(10_000))
-    started = time.monotonic()
     mail = deliver(message(content_type='multipart/mixed; boundary="b"',
                            body=parts + "--b--"))
-    assert time.monotonic() - started < 5
     assert mail.state == InboundMail.State.QUARANTINED
+    assert "more than 1,000 parts" in mail.reason  # the parser's TooManyParts, in words
 
 
 def test_dry_run_shows_the_deciding_rule_and_changes_nothing(acme, domain):
