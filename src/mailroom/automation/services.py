@@ -16,6 +16,7 @@ from django.utils import timezone
 from mailroom.automation.models import AutomationRule
 from mailroom.core import record_types
 from mailroom.core.services import audit, snapshot
+from mailroom.templating.actions import default_template
 
 Trigger = AutomationRule.Trigger
 
@@ -210,8 +211,6 @@ def install_example_rules(company, *, actor=None) -> list[AutomationRule]:
     """Create the four example rules for `company` with its default templates (idempotent:
     rules whose name exists, or whose template is missing, are skipped). For the demo and
     for administrators who want a starting point; nothing calls it on its own."""
-    from mailroom.templating.actions import default_template
-
     created = []
     for name, record_type, settings, action in EXAMPLES:
         template = default_template(company, action)

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mailroom.chatter.models import Notification
+from mailroom.contacts.models import Partner
 from mailroom.core.blobs import store_blob
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
@@ -32,6 +33,7 @@ from mailroom.outgoing.models import (
     OutgoingRecipient,
     Purpose,
 )
+from mailroom.routing.services import reply_address
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,6 @@ def _recipient(kind: str, entry, company, field: str,
     """Accepts "addr", ("Name", "addr") or a Partner. `partners` (lowercased address →
     Partner) replaces the per-recipient lookup when a batch prefetched them. Errors name
     `<field>.name` or `<field>.address` (field: "to.0")."""
-    from mailroom.contacts.models import Partner
-
     partner = None
     if isinstance(entry, Partner):
         if entry.company_id != company.pk:
@@ -155,8 +155,6 @@ def _build(
         mail.content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
         mail.object_id = record.pk
         if not reply_to:  # replies find their record by the signed token in this address
-            from mailroom.routing.services import reply_address
-
             mail.reply_to = reply_address(company.pk, mail.content_type_id, record.pk)
     if all(r.status == OutgoingRecipient.Status.FAILED for r in recipients):
         mail.state = OutgoingMail.State.EXCEPTION
@@ -225,8 +223,6 @@ def enqueue_many(*, company, mails: Sequence[dict], actor=None) -> list[Outgoing
     ValidationError (naming `mails.<index>.<field>`) and nothing is queued.
     """
     from django.db.models.functions import Lower
-
-    from mailroom.contacts.models import Partner
 
     _check_actor(actor, company)
     addresses = {a for item in mails for kind in ("to", "cc", "bcc")
