@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.timezone import now
 
+from mailroom.core import record_types
 from mailroom.core.scoping import CompanyQuerySet
 
 
@@ -68,8 +69,6 @@ class AutomationRule(models.Model):
 
     @property
     def record_type_label(self) -> str:
-        from mailroom.core import record_types
-
         try:
             return record_types.get(self.record_type).label
         except LookupError:

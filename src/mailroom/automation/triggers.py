@@ -24,8 +24,13 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mailroom.automation.models import AutomationRule, AutomationRun
+from mailroom.chatter.services import log_note
 from mailroom.core import record_types
 from mailroom.core.automatic import is_suppressed
+from mailroom.lib.sandbox import TemplateError
+from mailroom.templating.actions import ACTIONS
+from mailroom.templating.rendering import render_template
+from mailroom.templating.services import send_rendered
 
 log = logging.getLogger("mailroom.automation")
 Trigger = AutomationRule.Trigger
@@ -103,10 +108,6 @@ def _signer(record: models.Model):
 
 
 def _send(rule: AutomationRule, record: models.Model, key: str):
-    from mailroom.templating.actions import ACTIONS
-    from mailroom.templating.rendering import render_template
-    from mailroom.templating.services import send_rendered
-
     template = rule.template
     if not template.active:
         raise ValidationError(f"the template “{template.name}” is archived.")
@@ -121,8 +122,6 @@ def _send(rule: AutomationRule, record: models.Model, key: str):
 
 
 def _reason(exc: Exception) -> str:
-    from mailroom.lib.sandbox import TemplateError
-
     if isinstance(exc, TemplateError):
         return str(exc)
     if isinstance(exc, ValidationError):
@@ -131,8 +130,6 @@ def _reason(exc: Exception) -> str:
 
 
 def _report(rule: AutomationRule, record: models.Model, reason: str) -> None:
-    from mailroom.chatter.services import log_note
-
     log_note(record, actor=None,
              body_text=f"Automated email “{rule.name}” could not be sent: {reason}")
     AutomationRule.objects.filter(pk=rule.pk).update(last_error=reason[:4000],
@@ -154,8 +151,6 @@ def fire(rule: AutomationRule, record: models.Model, event: str) -> AutomationRu
         with transaction.atomic():
             mail = _send(rule, record, idempotency_key(rule, record, event))
     except Exception as exc:  # the business change must commit whatever the template does
-        from mailroom.lib.sandbox import TemplateError
-
         if not isinstance(exc, (TemplateError, ValidationError)):
             log.exception("automation rule %s failed for %s %s", rule.pk,
                           record._meta.label_lower, record.pk)

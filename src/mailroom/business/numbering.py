@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.db import models, router, transaction
 from django.db.models import Max
 
+from mailroom.core.models import Company
+
 
 class Numbered(models.Model):
     """Abstract: a `ref` formatted from a per-company (or per-company-and-year) counter."""
@@ -34,8 +36,6 @@ class Numbered(models.Model):
         if self.ref or self.company_id is None:
             super().save(*args, **kwargs)
             return
-        from mailroom.core.models import Company
-
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using):
             list(

@@ -28,6 +28,8 @@ from mailroom.chatter.models import (
     TrackingValue,
 )
 from mailroom.core.blobs import store_blob
+from mailroom.core.roles import Role
+from mailroom.core.services import audit, snapshot
 from mailroom.lib.html import sanitize_html, text_to_html
 from mailroom.lib.ids import make_message_id
 
@@ -233,9 +235,6 @@ def delete_record(record: MailThread, *, actor) -> None:
     Apps with other rules (cancel instead of delete) provide `delete_<model>` in their
     services, which the API and the admin prefer.
     """
-    from mailroom.core.roles import Role
-    from mailroom.core.services import audit, snapshot
-
     require_access(actor, record)
     if actor is not None and not actor.has_role(Role.ADMINISTRATOR):
         raise PermissionDenied("Only administrators can delete records.")

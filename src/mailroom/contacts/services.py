@@ -4,6 +4,7 @@ from django.db.models import F
 
 from mailroom.chatter.services import save_record
 from mailroom.contacts.models import Partner
+from mailroom.lib.addresses import normalize_email
 
 
 def save_partner(partner: Partner, *, actor) -> Partner:
@@ -13,8 +14,6 @@ def save_partner(partner: Partner, *, actor) -> Partner:
 
 def find_or_create_partner(company, email: str, name: str = "", *, actor=None) -> Partner:
     """The contact for `email` in `company`, created if missing (used by inbound mail)."""
-    from mailroom.lib.addresses import normalize_email
-
     email = normalize_email(email)
     partner = Partner.objects.filter(company=company, email__iexact=email).first()
     if partner is None:

@@ -18,6 +18,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from mailroom.core import navigation, services
 from mailroom.core.admin_actions import apply_each
+from mailroom.core.cron import validate_schedule
 from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, CronRun, LockedLogin, User
 from mailroom.core.roles import Role
 
@@ -225,8 +226,6 @@ class CronJobForm(forms.ModelForm):
         fields = "__all__"
 
     def clean_schedule(self):
-        from mailroom.core.cron import validate_schedule
-
         schedule = self.cleaned_data["schedule"].strip()
         try:
             validate_schedule(schedule)

@@ -12,16 +12,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from mailroom.core.models import ApiKey, AuditLog, Company, User
+from mailroom.core.cron import validate_schedule
+from mailroom.core.models import ApiKey, AuditLog, Company, CronJob, User
 from mailroom.core.roles import Role
+from mailroom.core.secrets import EncryptedTextField
 
 API_KEY_PREFIX = "mr_"
 
 
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
     """A JSON-safe summary of a row for audit before/after columns; secrets are masked."""
-    from mailroom.core.secrets import EncryptedTextField
-
     data: dict[str, Any] = {}
     for field in instance._meta.concrete_fields:
         if fields is not None and field.name not in fields:
@@ -255,9 +255,6 @@ def require_connection_test_budget(actor: User | None, obj: models.Model) -> Non
 
 def save_cron_job(job, *, actor: User | None):
     """Change a job's schedule or enabled flag (Mail Managers and Administrators), audited."""
-    from mailroom.core.cron import validate_schedule
-    from mailroom.core.models import CronJob
-
     if actor is not None and not actor.has_role(Role.MAIL_MANAGER):
         raise PermissionDenied("Only Mail Managers can change scheduled jobs.")
     try:

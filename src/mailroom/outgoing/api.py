@@ -35,6 +35,7 @@ from mailroom.api.errors import (
     field_error,
     idempotency_key_from,
 )
+from mailroom.api.record_routes import api_record_types
 from mailroom.api.specs import StrictIn
 from mailroom.core import record_types
 from mailroom.core.models import Company
@@ -54,8 +55,6 @@ FailureName = Literal[tuple(FailureType.values)]
 
 
 def _record_keys() -> tuple[str, ...]:
-    from mailroom.api.record_routes import api_record_types
-
     return tuple(rt.key for rt in api_record_types()) or ("contacts.partner",)
 
 

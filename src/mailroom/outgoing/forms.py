@@ -11,6 +11,7 @@ from unfold.widgets import (
 
 from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
 from mailroom.outgoing.models import MailServer
+from mailroom.outgoing.server_services import check_server
 
 
 class MailServerForm(WriteOnlySecrets, forms.ModelForm):
@@ -49,8 +50,6 @@ class MailServerForm(WriteOnlySecrets, forms.ModelForm):
         super()._post_clean()
         self.take_secrets(MailServer.SECRET_FIELDS)
         if not self.errors:
-            from mailroom.outgoing.server_services import check_server
-
             try:
                 check_server(self.instance)
             except ValidationError as exc:

@@ -6,13 +6,12 @@ from django.core.exceptions import ValidationError
 
 from mailroom.business.projects.models import Project, Task
 from mailroom.chatter.services import save_record, set_state
+from mailroom.routing.services import sync_record_alias
 
 
 def save_project(project: Project, *, actor) -> Project:
     """Create or update a project; " Website " is taken as the alias "website"."""
     from django.db import transaction
-
-    from mailroom.routing.services import sync_record_alias
 
     project.alias_name = (project.alias_name or "").strip().lower()
     with transaction.atomic():

@@ -8,6 +8,7 @@ import signal
 from django.core.management.base import BaseCommand, CommandError
 
 from mailroom.core.management import stop_when_supervisor_dies
+from mailroom.core.web_server import create_web_server
 
 log = logging.getLogger("mailroom.web")
 
@@ -22,8 +23,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, threads: int, **options) -> None:
         from django.core.wsgi import get_wsgi_application
-
-        from mailroom.core.web_server import create_web_server
 
         application = get_wsgi_application()
         try:

@@ -18,6 +18,9 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from mailroom.incoming import services
+from mailroom.routing.services import resolve
+
 EX_OK = 0
 EX_DATAERR = 65
 EX_NOUSER = 67
@@ -37,9 +40,6 @@ class Command(BaseCommand):
                                  "(a bounce). Leave it out when there is no envelope.")
 
     def handle(self, *args, recipient: list[str], sender: str | None, **options) -> None:
-        from mailroom.incoming import services
-        from mailroom.routing.services import resolve
-
         stream = options.get("stdin") or sys.stdin.buffer
         limit = services.max_message_bytes()
         raw = stream.read(limit + 1)
