@@ -9,7 +9,7 @@ from django.utils.timezone import now
 from mailroom.chatter.models import MailThread
 from mailroom.core.models import LANGUAGE_CHOICES, TIMEZONE_CHOICES, PostalAddress
 from mailroom.core.scoping import CompanyOwned
-from mailroom.lib.addresses import InvalidAddress, normalize_email
+from mailroom.lib.addresses import InvalidAddress, format_mailbox, normalize_email
 
 
 class PartnerTag(CompanyOwned):
@@ -72,6 +72,4 @@ class Partner(MailThread, PostalAddress, CompanyOwned):
 
     @property
     def email_formatted(self) -> str:
-        from mailroom.lib.addresses import format_mailbox
-
         return format_mailbox(self.name, self.email) if self.email else ""
