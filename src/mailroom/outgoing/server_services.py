@@ -20,6 +20,7 @@ from mailroom.core.services import (
     require_connection_test_budget,
     snapshot,
 )
+from mailroom.lib import dkim
 from mailroom.outgoing.models import DkimKey, MailServer, Purpose
 from mailroom.outgoing.smtp import probe
 
@@ -183,8 +184,6 @@ def generate_dkim_key(company, domain: str, selector: str, *, actor,
                       bits: int = 2048) -> DkimKey:
     """Generate a key pair for `domain`; the private half is encrypted at rest and the TXT
     record to publish is kept on the row (`dns_name` / `dns_txt`)."""
-    from mailroom.lib import dkim  # lazy: key generation lives in lib
-
     _require_manager(actor, company.pk)
     domain = _clean_domain(domain)
     selector = _clean_selector(selector)
