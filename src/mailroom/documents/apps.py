@@ -7,7 +7,7 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Documents"
 
     def ready(self) -> None:
-        # ready(): the registrations name sales and invoicing models, which must load first
+        # ready() only, as documents/builtin.py promises (it names the sales and invoicing models)
         from mailroom.documents.builtin import register_builtin_documents
 
         register_builtin_documents()
