@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "mailroom.documents",
     "mailroom.templating",
     "mailroom.automation",
+    "mailroom.activities",
     "mailroom.routing",
     "mailroom.incoming",
     "mailroom.api",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.conf import settings
 from django.db import models
 from django.utils.timezone import now
 
@@ -46,12 +47,25 @@ class Partner(MailThread, PostalAddress, CompanyOwned):
     bounce_count = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now, editable=False)
+    # set on the contact that stands for an office user in this company (one per company):
+    # followers and notifications are contacts, so this is how a user follows a record
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True, related_name="partners", editable=False)
 
     tracked_fields = ("name", "email", "parent", "is_blacklisted")
 
     class Meta:
         ordering = ["name"]
         indexes = [models.Index(fields=["company", "email"])]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "user"], name="partner_one_per_user",
+                                    condition=models.Q(user__isnull=False)),
+        ]
+
+    @property
+    def is_internal(self) -> bool:
+        """An office user of the company (not a customer or supplier)."""
+        return self.user_id is not None
 
     def __str__(self) -> str:
         if self.parent_id and self.kind == self.Kind.PERSON:

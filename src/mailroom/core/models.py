@@ -79,6 +79,11 @@ class MailroomUserManager(UserManager):
     pass
 
 
+class NotifyBy(models.TextChoices):
+    EMAIL = "email", "By email"
+    INBOX = "inbox", "In Mailroom only"
+
+
 class User(AbstractUser):
     """An office user. Belongs to one or more companies and works in one at a time."""
 
@@ -88,6 +93,10 @@ class User(AbstractUser):
     )
     language = models.CharField(max_length=10, choices=LANGUAGE_CHOICES, default="en_US")
     timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, default="UTC")
+    notify_by = models.CharField(
+        "notifications", max_length=8, choices=NotifyBy.choices, default=NotifyBy.EMAIL,
+        help_text="Messages on records you follow, mentions and activities: by email as well "
+                  "as in your Mailroom inbox, or only in the inbox.")
 
     objects = MailroomUserManager()
 
