@@ -25,7 +25,9 @@ find_python() {
                    /usr/local/bin/python3.12 /usr/bin/python3.12; do
     if command -v "$candidate" >/dev/null 2>&1 && \
        "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
-      command -v "$candidate"; return 0
+      # the interpreter itself, not a pyenv shim: uv records the path it was given, and a shim
+      # path that differs from the venv's own makes every `uv sync` rebuild .venv (~20 s)
+      "$candidate" -c 'import os, sys; print(os.path.realpath(sys.executable))'; return 0
     fi
   done
   return 1
