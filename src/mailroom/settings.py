@@ -193,6 +193,12 @@ MAILROOM_GATEWAY_TLS_CERT = os.environ.get("MAILROOM_GATEWAY_TLS_CERT", "")  # S
 MAILROOM_GATEWAY_TLS_KEY = os.environ.get("MAILROOM_GATEWAY_TLS_KEY", "")
 MAILROOM_GATEWAY_HOSTNAME = os.environ.get("MAILROOM_GATEWAY_HOSTNAME", "")  # default: the FQDN
 MAILROOM_GATEWAY_DB_THREADS = int(os.environ.get("MAILROOM_GATEWAY_DB_THREADS") or 0)  # 0: auto
+# the demo mail catcher (`mailroom catcher`, started by `mailroom run`): HOST:PORT on loopback;
+# on by default only for the embedded default (no database URL given), empty turns it off
+MAILROOM_MAIL_CATCHER = os.environ.get(
+    "MAILROOM_MAIL_CATCHER",
+    "" if os.environ.get("MAILROOM_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    else "127.0.0.1:2526")
 
 # routing received mail (incoming.router): sender authentication asks DNS (HOST[:PORT],
 # comma-separated; empty = the system resolver); a sender may send MAILROOM_FLOOD_LIMIT
