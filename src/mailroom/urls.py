@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("mailroom.api.urls")),
     path("chatter/", include("mailroom.chatter.urls")),
     path("company/", include("mailroom.core.urls")),
+    path("demo/", include("mailroom.demo.urls")),
     path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
     path("incoming/", include("mailroom.incoming.urls")),

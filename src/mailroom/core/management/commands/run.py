@@ -1,4 +1,5 @@
-"""`mailroom run`: the embedded default — migrate, then web + workers (+ gateway) as children.
+"""`mailroom run`: the embedded default — migrate, then web + workers (+ gateway, + the demo
+mail catcher) as children.
 
 The supervisor starts each part as `python -m mailroom <command>` in one process group of
 its own, prefixes their console output with the part's name, and stops them all on Ctrl-C or
@@ -18,11 +19,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from django.core.management import call_command
+from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from mailroom.core.management import SUPERVISOR_ENV
+
+
+CATCHER_COMMAND = "catcher"  # the demo app's `mailroom catcher`, when installed
 
 
 @dataclass
@@ -38,7 +42,7 @@ def mailroom(*args: str) -> list[str]:
 
 
 def child_commands(host: str, port: int, threads: int, workers: int,
-                   gateway: bool = False) -> list[Child]:
+                   gateway: bool = False, catcher: bool = False) -> list[Child]:
     """What `mailroom run` starts. New long-running parts join this list."""
     children = [Child("web", mailroom("web", "--host", host, "--port", str(port),
                                       "--threads", str(threads)))]
@@ -46,6 +50,8 @@ def child_commands(host: str, port: int, threads: int, workers: int,
         children.append(Child(f"worker-{number}", mailroom("worker")))
     if gateway:  # listens where MAILROOM_GATEWAY_SMTP / _LMTP say
         children.append(Child("gateway", mailroom("gateway")))
+    if catcher:  # the demo mail catcher, by command name: core does not import the demo app
+        children.append(Child("catcher", mailroom(CATCHER_COMMAND)))
     return children
 
 
@@ -62,11 +68,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-gateway", action="store_true",
                             help="Start no SMTP/LMTP gateway (also off when "
                                  "MAILROOM_GATEWAY_SMTP and MAILROOM_GATEWAY_LMTP are empty).")
+        parser.add_argument("--no-catcher", action="store_true",
+                            help="Start no demo mail catcher (also off when "
+                                 "MAILROOM_MAIL_CATCHER is empty, the default with a "
+                                 "database URL).")
         parser.add_argument("--stop-timeout", type=float, default=15.0,
                             help="Seconds the parts get to stop before SIGKILL (default 15).")
 
     def handle(self, *args, host: str, port: int, threads: int, workers: int, no_worker: bool,
-               no_gateway: bool, stop_timeout: float, **options) -> None:
+               no_gateway: bool, no_catcher: bool, stop_timeout: float, **options) -> None:
         from django.conf import settings
 
         if workers < 0:
@@ -75,15 +85,18 @@ class Command(BaseCommand):
         connections.close_all()  # the children open their own
         gateway = not no_gateway and bool(settings.MAILROOM_GATEWAY_SMTP.strip()
                                             or settings.MAILROOM_GATEWAY_LMTP.strip())
+        catcher = (not no_catcher and bool(settings.MAILROOM_MAIL_CATCHER.strip())
+                   and CATCHER_COMMAND in get_commands())
         supervisor = Supervisor(child_commands(host, port, threads, 0 if no_worker else workers,
-                                               gateway=gateway),
+                                               gateway=gateway, catcher=catcher),
                                 out=sys.stderr, stop_timeout=stop_timeout)
-        failure = supervisor.run(ready=lambda: self._announce(host, port))
+        failure = supervisor.run(ready=lambda: self._announce(host, port, catcher))
         if failure:
             raise CommandError(f"{failure}; all parts were stopped.", returncode=1)
 
-    def _announce(self, host: str, port: int) -> None:
+    def _announce(self, host: str, port: int, catcher: bool = False) -> None:
         from django.conf import settings
+        from django.urls import NoReverseMatch, reverse
 
         shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
         if ":" in shown and not shown.startswith("["):
@@ -92,6 +105,13 @@ class Command(BaseCommand):
         lines = [f"Mailroom is running: open {local}"]
         if settings.BASE_URL.rstrip("/") + "/" != local:
             lines.append(f"  links in emails point to {settings.BASE_URL}/ (MAILROOM_BASE_URL)")
+        if catcher:
+            try:
+                page = reverse("demo:caught_list").lstrip("/")
+            except NoReverseMatch:
+                page = ""
+            lines.append(f"  demo mail catcher on {settings.MAILROOM_MAIL_CATCHER}: mail sent "
+                         f"through it is kept, never delivered; read it at {local}{page}")
         lines.append("  Ctrl-C stops it.")
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
