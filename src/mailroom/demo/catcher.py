@@ -1,5 +1,5 @@
 """The mail catcher's SMTP listener (aiosmtpd on loopback): it accepts every message for every
-recipient and stores it through `services.catch` before answering 250.
+recipient and stores it (`store`, i.e. `services.catch`) before answering 250.
 
 It is a development aid, not a mail server: it listens on loopback only (a non-loopback
 address is refused), offers no TLS or AUTH, and never relays anything anywhere.
@@ -11,13 +11,13 @@ import asyncio
 import ipaddress
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aiosmtpd.smtp import SMTP
 from django.conf import settings
 from django.db import close_old_connections
-
-from mailroom.demo import services
 
 log = logging.getLogger("mailroom.catcher")
 
@@ -32,7 +32,8 @@ def is_loopback(host: str) -> bool:
 
 
 class Handler:
-    def __init__(self) -> None:
+    def __init__(self, store: Callable[..., Any]) -> None:
+        self.store = store
         # one thread for database work: SQLite has one writer anyway, and Django connections
         # belong to the thread that opened them
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catcher-db")
@@ -52,23 +53,23 @@ class Handler:
                  ", ".join(envelope.rcpt_tos), caught.size)
         return "250 2.0.0 OK: caught, not delivered"
 
-    @staticmethod
-    def _store(envelope):
+    def _store(self, envelope):
         close_old_connections()
         raw = envelope.original_content or envelope.content or b""
-        return services.catch(raw, envelope_from=envelope.mail_from or "",
-                              envelope_to=list(envelope.rcpt_tos))
+        return self.store(raw, envelope_from=envelope.mail_from or "",
+                          envelope_to=list(envelope.rcpt_tos))
 
 
 class Catcher:
     """The listener on its own event loop in a background thread; `port` is the bound one
     (ask for port 0 to get any free port)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, store: Callable[..., Any]) -> None:
         if not is_loopback(host):
             raise ValueError(f"The mail catcher listens on loopback only, not {host!r}.")
         self.host, self.requested_port = host, port
-        self.handler = Handler()
+        self.handler = Handler(store)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
         self.loop = asyncio.new_event_loop()
         self.server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None

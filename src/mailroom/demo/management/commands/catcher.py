@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 address = (host.strip("[]"), int(port))
             else:
                 address = services.catcher_address()
-            catcher = Catcher(*address).start()
+            catcher = Catcher(*address, store=services.catch).start()
         except (ValueError, OSError) as exc:
             raise CommandError(f"The mail catcher cannot listen: {exc}") from None
         self.stderr.write(f"catcher: SMTP on {address[0]}:{catcher.port} — mail sent there is "

@@ -41,6 +41,7 @@ from mailroom.core.models import Company, User
 from mailroom.core.roles import sync_role_groups
 from mailroom.core.services import save_company, save_user
 from mailroom.demo import data
+from mailroom.demo.services import create_demo_server
 from mailroom.incoming.router import route
 from mailroom.incoming.services import accept
 from mailroom.routing.models import AliasDomain, AllowedSender
@@ -108,6 +109,7 @@ class Seeder:
         self.seed_tickets()
         self.seed_recruitment()
         self.seed_mail_routing()
+        self.seed_outgoing_server()
         self.seed_projects()
         self.seed_quotations()
         self.seed_invoices()
@@ -243,6 +245,11 @@ class Seeder:
         save_allowed_sender(AllowedSender(company=self.demo, pattern="monitoring.example",
                                           note="Uptime alerts: many messages, all wanted"),
                             actor=None)
+
+    def seed_outgoing_server(self) -> None:
+        """Mail the demo sends goes to the local mail catcher: readable under Email › Caught
+        mail, delivered to nobody."""
+        create_demo_server(self.demo)
 
     def seed_inbound(self) -> None:
         """A few received messages routed for real, so the inbound log tells its stories."""
