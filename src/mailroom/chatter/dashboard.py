@@ -1,12 +1,46 @@
-"""The home page: what needs attention in the current company, and recent chatter activity."""
+"""The home page: what needs attention in the current company, and recent chatter activity.
+
+Apps above the chatter add panels to it (the email state from `outgoing`, the mail catcher's
+hint from `demo`) with `register_home_panel` in their `AppConfig.ready()`: a template and a
+function `(request) -> dict | None` giving its context, None to show nothing.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
 
 from mailroom.chatter.models import Message
 from mailroom.core import record_types
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    key: str
+    template: str  # rendered with `panel` = what `context` returned
+    context: Callable[..., dict | None]  # (request) -> dict, or None to hide the panel
+    position: int = 50  # lower first; the record cards and the activity come after all
+
+
+_PANELS: dict[str, HomePanel] = {}
+
+
+def register_home_panel(panel: HomePanel) -> None:
+    if _PANELS.get(panel.key, panel) != panel:
+        raise ValueError(f"Home panel {panel.key!r} is registered twice.")
+    _PANELS[panel.key] = panel
+
+
+def _panels(request) -> list[dict]:
+    shown = []
+    for panel in sorted(_PANELS.values(), key=lambda p: (p.position, p.key)):
+        context = panel.context(request)
+        if context is not None:
+            shown.append({"key": panel.key, "template": panel.template, "context": context})
+    return shown
 
 
 def _record_cards(user) -> list[dict]:
@@ -52,5 +86,6 @@ def callback(request, context: dict) -> dict:
         "mailroom_cards": _record_cards(user),
         "mailroom_activity": _recent_activity(user),
         "mailroom_company": user.current_company,
+        "mailroom_panels": _panels(request),
     })
     return context
