@@ -1,7 +1,15 @@
 from django.apps import AppConfig
 
+from mailroom.chatter.inbox import register_inbox_source
+
 
 class OutgoingConfig(AppConfig):
     name = "mailroom.outgoing"
     label = "outgoing"
     verbose_name = "Outgoing mail"
+
+    def ready(self) -> None:
+        # ready(): the source queries models, which cannot load before the app registry
+        from mailroom.outgoing import inbox
+
+        register_inbox_source(inbox.SOURCE)
