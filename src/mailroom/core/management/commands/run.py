@@ -25,7 +25,6 @@ from django.db import connections
 
 from mailroom.core.management import SUPERVISOR_ENV
 
-
 CATCHER_COMMAND = "catcher"  # the demo app's `mailroom catcher`, when installed
 
 
