@@ -21,6 +21,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "chatter.message": ("view", "add"),
         "chatter.attachment": ("view", "add"),
         "chatter.follower": ("view", "add", "delete"),
+        "activities.activity": ("view", "add", "change"),
         "crm.lead": ("view", "add", "change"),
         "helpdesk.ticket": ("view", "add", "change"),
         "recruitment.applicant": ("view", "add", "change"),
@@ -67,7 +68,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 }
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
-    "invoicing", "outgoing", "templating", "automation", "routing", "incoming",
+    "invoicing", "outgoing", "templating", "automation", "routing", "incoming", "activities",
 }
 
 
