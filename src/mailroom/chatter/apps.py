@@ -1,7 +1,15 @@
 from django.apps import AppConfig
 
+from mailroom.chatter.inbox import register_inbox_source
+
 
 class ChatterConfig(AppConfig):
     name = "mailroom.chatter"
     label = "chatter"
     verbose_name = "Discuss"
+
+    def ready(self) -> None:
+        # ready(): the source queries models, which cannot load before the app registry
+        from mailroom.chatter import notification_inbox
+
+        register_inbox_source(notification_inbox.SOURCE)

@@ -61,3 +61,8 @@ def inbox_sources() -> list[InboxSource]:
 
 def inbox_source(key: str) -> InboxSource | None:
     return _SOURCES.get(key)
+
+
+def inbox_count(user) -> int:
+    """What the bell shows: the sum of every source's count for `user`."""
+    return sum(source.count(user) for source in inbox_sources())

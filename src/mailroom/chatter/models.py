@@ -167,17 +167,26 @@ class Follower(ThreadRow):
 
 
 class Notification(models.Model):
-    """One per recipient of a message; the outbox fills in what happened to the delivery."""
+    """One per recipient of a message: a follower, a mentioned user or an internal follower of
+    a record that received mail. By email, the outbox fills in what happened to the delivery
+    (the status follows the OutgoingRecipient); in Mailroom only, it waits in the user's
+    inbox. Either way an office user sees it in the inbox until they mark it read."""
 
     class Status(models.TextChoices):
         READY = "ready", "Ready to send"
         SENT = "sent", "Sent"
         BOUNCED = "bounced", "Bounced"
         EXCEPTION = "exception", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELLED = "cancelled", "Not emailed"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "By email"
+        INBOX = "inbox", "In Mailroom only"
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
     partner = models.ForeignKey("contacts.Partner", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    mentioned = models.BooleanField(default=False, help_text="The message @-mentions them.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     failure_reason = models.TextField(blank=True)
     is_read = models.BooleanField(default=False)
@@ -187,6 +196,7 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["message", "partner"], name="notification_once")
         ]
+        indexes = [models.Index(fields=["partner", "is_read"], name="notification_inbox")]
 
     def __str__(self) -> str:
         return f"{self.partner} — {self.get_status_display()}"

@@ -7,14 +7,17 @@ records with Odoo-style tracking lines, and the attachment and follower writers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from typing import IO
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models.functions import Lower
 from django.dispatch import Signal
 from django.http import Http404
 from django.utils import timezone
@@ -27,10 +30,12 @@ from mailroom.chatter.models import (
     Notification,
     TrackingValue,
 )
+from mailroom.chatter.notifiers import partner_of_user, run_notifiers
 from mailroom.core.blobs import store_blob
 from mailroom.core.roles import Role
 from mailroom.core.services import audit, snapshot
 from mailroom.lib.html import sanitize_html, text_to_html
+from mailroom.lib.html_text import html_to_plain
 from mailroom.lib.ids import make_message_id
 
 # Sent by save_record inside its transaction, after the row and its chatter lines are
@@ -105,7 +110,9 @@ def post_message(
 ) -> Message:
     """Post on a record's chatter. HTML is sanitized here, whatever its source.
 
-    Comments and emails notify the record's followers (except the author); notes stay internal.
+    Messages notify the record's followers (except the author; mail that came in notifies
+    only the team); notes stay internal except for the users they @-mention. `notify=False`
+    for what nobody should hear about (automatic mail, seeded history).
     """
     require_access(actor, record)
     if message_type not in Message.Type.values:
@@ -156,14 +163,64 @@ def post_message(
             Attachment.objects.filter(pk__in=attachment_ids, **_thread_fields(record)).update(
                 message=message
             )
-        if notify and message_type in (Message.Type.COMMENT, Message.Type.EMAIL):
-            followers = Follower.objects.filter(**_thread_fields(record)).exclude(
-                partner_id=getattr(author_partner, "pk", None)
-            )
-            Notification.objects.bulk_create(
-                Notification(message=message, partner_id=f.partner_id) for f in followers
-            )
+        if notify and message_type != Message.Type.SYSTEM:
+            notifications = _notify(message, record, actor, author_partner)
+            if notifications:
+                run_notifiers(message, notifications, record, actor)
     return message
+
+
+# "@linus" or "@linus.example" in a message or note: an office user's login name
+_MENTION = re.compile(r"(?<![\w.@/])@([A-Za-z0-9_][A-Za-z0-9_.+-]{0,149})")
+
+
+def mentioned_users(record: models.Model, body_html: str) -> list:
+    """Active office users of the record's company @-mentioned in `body_html`."""
+    names = {name.rstrip(".").lower() for name in _MENTION.findall(html_to_plain(body_html))}
+    if not names:
+        return []
+    return list(get_user_model().objects
+                .filter(is_active=True, companies=record.company_id)
+                .annotate(login=Lower("username")).filter(login__in=names))
+
+
+def _notify(message: Message, record: MailThread, actor, author_partner) -> list[Notification]:
+    """Write who is told about `message`, each once, never the author:
+
+    - a message (not a note) reaches every follower; mail that came *in* reaches only the
+      internal followers (the team), never the external sender or other customers;
+    - an @-mentioned user is told about a message or a note, and follows the record from now.
+
+    Office users are told by email or in Mailroom only, as they chose (User.notify_by);
+    contacts by email. Runs inside post_message's transaction."""
+    author_ids = {getattr(author_partner, "pk", None)}
+    if actor is not None and getattr(actor, "pk", None):
+        own = partner_of_user(actor, record.company, create=False)
+        author_ids.add(getattr(own, "pk", None))
+    mentioned: dict[int, object] = {}
+    for user in mentioned_users(record, message.body_html):
+        partner = partner_of_user(user, record.company, create=True)
+        if partner is not None and partner.pk not in author_ids:
+            mentioned[partner.pk] = partner
+            Follower.objects.get_or_create(**_thread_fields(record), partner=partner)
+    partners: dict[int, object] = dict(mentioned)
+    if not message.is_note:
+        followers = (Follower.objects.filter(**_thread_fields(record))
+                     .select_related("partner__user"))
+        if message.direction == Message.Direction.INCOMING:
+            followers = followers.filter(partner__user__isnull=False)
+        for follower in followers:
+            partners.setdefault(follower.partner_id, follower.partner)
+    rows = []
+    for partner_id, partner in partners.items():
+        if partner_id in author_ids:
+            continue
+        user = getattr(partner, "user", None)
+        inbox_only = user is not None and getattr(user, "notify_by", "email") == "inbox"
+        rows.append(Notification(
+            message=message, partner=partner, mentioned=partner_id in mentioned,
+            channel=Notification.Channel.INBOX if inbox_only else Notification.Channel.EMAIL))
+    return Notification.objects.bulk_create(rows)
 
 
 def log_note(record: MailThread, *, actor, body_html: str = "", body_text: str = "",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailroom.chatter import views
+from mailroom.chatter import inbox_views, views
 
 app_name = "chatter"
 
@@ -15,4 +15,7 @@ urlpatterns = [
     path(f"{_record}followers/candidates/", views.partners, name="partners"),
     path("attachments/<int:attachment_id>/download/", views.download, name="download"),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/bell/", inbox_views.bell, name="inbox_bell"),
+    path("inbox/mark/", inbox_views.mark, name="inbox_mark"),
 ]

@@ -63,7 +63,7 @@ def _messages(record: MailThread, before: Message | None = None) -> tuple[list[M
     """One page of the timeline, newest first, and whether older messages remain."""
     qs = (services.thread_queryset(Message, record)
           .select_related("author_user", "author_partner")
-          .prefetch_related("tracking", "attachments")
+          .prefetch_related("tracking", "attachments", "notifications__partner")
           .order_by("-date", "-id"))
     if before is not None:
         qs = qs.filter(Q(date__lt=before.date) | Q(date=before.date, id__lt=before.id))
@@ -148,7 +148,8 @@ def post(request, content_type_id: int, object_id: int):
                 form.add_error(None, line)
         else:
             message = (services.thread_queryset(Message, record)
-                       .prefetch_related("tracking", "attachments").get(pk=message.pk))
+                       .prefetch_related("tracking", "attachments", "notifications__partner")
+                       .get(pk=message.pk))
             response = render(request, "chatter/partials/posted.html", _context(
                 record, content_type_id, form=ComposerForm(), message=message,
                 attachments=_attachments(record) if stored else None,

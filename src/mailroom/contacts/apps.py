@@ -10,8 +10,11 @@ class ContactsConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.chatter.notifiers import register_user_partner
         from mailroom.contacts.models import Partner
+        from mailroom.contacts.services import partner_for_user
 
+        register_user_partner(partner_for_user)
         register(RecordType(
             key="contacts.partner", label="Contact", label_plural="Contacts", model=Partner,
             default_alias="", template_fields=(

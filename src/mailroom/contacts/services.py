@@ -4,7 +4,7 @@ from django.db.models import F
 
 from mailroom.chatter.services import save_record
 from mailroom.contacts.models import Partner
-from mailroom.lib.addresses import normalize_email
+from mailroom.lib.addresses import InvalidAddress, normalize_email
 
 
 def save_partner(partner: Partner, *, actor) -> Partner:
@@ -21,6 +21,33 @@ def find_or_create_partner(company, email: str, name: str = "", *, actor=None) -
             Partner(company=company, email=email, name=name or email.split("@")[0]), actor=actor
         )
     return partner
+
+
+def partner_for_user(user, company, *, create: bool = True) -> Partner | None:
+    """The contact that stands for office user `user` in `company` (followers and
+    notifications are contacts). Made on first need from the user's name and address; a
+    contact that already has the user's address and stands for nobody is adopted instead."""
+    partner = Partner.objects.filter(company=company, user=user).first()
+    if partner is not None or not create:
+        return partner
+    if company.pk not in user.company_ids() and not user.is_superuser:
+        return None
+    with transaction.atomic():
+        try:  # an address no contact may have (a reserved domain): the user is told in-app
+            email = normalize_email(user.email) if user.email else ""
+        except InvalidAddress:
+            email = ""
+        adopt = (Partner.objects.select_for_update()
+                 .filter(company=company, user__isnull=True, email__iexact=email)
+                 .order_by("pk").first()) if email else None
+        if adopt is not None:
+            Partner.objects.filter(pk=adopt.pk).update(user=user)
+            adopt.user = user
+            return adopt
+        return save_partner(Partner(company=company, user=user, email=email,
+                                    name=user.get_full_name() or user.get_username(),
+                                    language=user.language, timezone=user.timezone),
+                            actor=None)
 
 
 def count_bounce(*, company_id: int, address: str, hard: bool, bounces: int,

@@ -33,8 +33,10 @@ def absolute_links(html: str, base_url: str | None = None) -> str:
     return _RELATIVE_LINK.sub(lambda m: f"{m[1]}{m[2]}{urljoin(base, m[3])}{m[2]}", html)
 
 
-def wrap(body_html: str, *, company, subject: str, lang: str, layout: str) -> str:
-    """The sanitized body inside the chosen layout ("none": the body alone)."""
+def wrap(body_html: str, *, company, subject: str, lang: str, layout: str,
+         extra: dict | None = None) -> str:
+    """The sanitized body inside the chosen layout ("none": the body alone). `extra` adds
+    to the layout's context (the notification layout's record name, button and footer)."""
     body = sanitize_html(body_html)
     if layout == "none" or company is None:
         return body
@@ -47,6 +49,7 @@ def wrap(body_html: str, *, company, subject: str, lang: str, layout: str) -> st
         "lang_tag": lang.replace("_", "-"), "primary": company.primary_color,
         "secondary": company.secondary_color, "logo_url": logo_url,
         "address_lines": company.address_lines, "website_label": website.rstrip("/"),
+        **(extra or {}),
     })
 
 

@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from mailroom.chatter.inbox import inbox_count
 from mailroom.lib.html import sanitize_html
 
 register = template.Library()
@@ -48,3 +49,30 @@ def initials(name: str) -> str:
 @register.filter
 def badge(message_type: str) -> str:
     return BADGES.get(message_type, message_type)
+
+
+@register.simple_tag
+def notified_summary(notifications) -> dict:
+    """"Notified 3 · 1 not emailed" for the envelope marker under a message."""
+    notifications = list(notifications)
+    failed = [n for n in notifications if n.status in ("bounced", "exception", "cancelled")]
+    text = f"Notified {len(notifications)}"
+    if failed:
+        text += f" · {len(failed)} not reached"
+    return {"text": text, "failed": len(failed)}
+
+
+@register.filter
+def except_user(followers, user) -> list:
+    """Followers other than the one standing for `user` (a message is never sent back to
+    its author)."""
+    user_id = getattr(user, "pk", None)
+    return [f for f in followers if getattr(f.partner, "user_id", None) != user_id]
+
+
+@register.inclusion_tag("chatter/partials/inbox_bell.html", takes_context=True)
+def inbox_bell(context) -> dict:
+    """The header's bell with what the signed-in user has to look at."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return {"count": inbox_count(user) if user is not None and user.is_authenticated else 0}

@@ -22,7 +22,7 @@ def _query(message_ids):
 @register.simple_tag
 def prefetch_outgoing_mails(messages) -> str:
     """One query for a page of the timeline: mails worth showing, per message."""
-    messages = [m for m in messages if getattr(m, "message_type", "") == "email"]
+    messages = [m for m in messages if getattr(m, "message_type", "system") != "system"]
     if not messages:
         return ""
     by_message: dict[int, list] = {m.pk: [] for m in messages}
@@ -38,7 +38,7 @@ def outgoing_mails_of(message) -> list:
     cached = getattr(message, "_outgoing_mails", None)
     if cached is not None:
         return cached
-    if getattr(message, "message_type", "") != "email" or not message.pk:
+    if getattr(message, "message_type", "system") == "system" or not message.pk:
         return []
     return list(_query([message.pk]))
 

@@ -133,7 +133,8 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
         direction=Message.Direction.INCOMING, author_partner=partner, author_name=author_name,
         email_from=_from_line(head, ctx.sender), message_id=head.message_id or None,
         in_reply_to=" ".join(head.in_reply_to)[:998], references=" ".join(head.references),
-        parent=ctx.destination.parent_message, attachments=stored, date=head.date)
+        parent=ctx.destination.parent_message, attachments=stored, date=head.date,
+        notify=not ctx.automatic)  # automatic mail (auto-replies, bounces) tells nobody
 
 
 _CID = re.compile(r"""(["'])cid:([^"']+)\1""", re.I)
