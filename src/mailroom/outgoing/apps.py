@@ -9,7 +9,9 @@ class OutgoingConfig(AppConfig):
     verbose_name = "Outgoing mail"
 
     def ready(self) -> None:
-        # ready(): the source queries models, which cannot load before the app registry
-        from mailroom.outgoing import inbox
+        # ready(): the inbox source and the Home page's email state query models, which
+        # cannot load before the app registry
+        from mailroom.outgoing import home, inbox
 
         register_inbox_source(inbox.SOURCE)
+        home.register()
