@@ -231,5 +231,10 @@ UNFOLD = {
         "navigation": "mailroom.core.navigation.sidebar",
     },
     "COLORS": {},
+    "ACCOUNT": {"navigation": [
+        {"title": "My preferences", "link": reverse_lazy("core:preferences")},
+        {"title": "My inbox", "link": reverse_lazy("chatter:inbox")},
+        {"title": "Change password", "link": reverse_lazy("admin:password_change")},
+    ]},
 }
 UNFOLD_LOGIN_URL = reverse_lazy("admin:login")

@@ -141,6 +141,31 @@ def refuse(action: str, *, actor: User | None, obj: models.Model, reason: str) -
     raise PermissionDenied(reason)
 
 
+PREFERENCE_FIELDS = ("first_name", "last_name", "language", "timezone", "notify_by")
+
+
+def save_preferences(user: User, *, actor: User, **values) -> User:
+    """A user's own preferences (name, language, time zone, how they are notified): only
+    they change them here; administrators use the user form. Audited like any user change."""
+    if actor is None or actor.pk != user.pk:
+        raise PermissionDenied("You can only change your own preferences.")
+    unknown = set(values) - set(PREFERENCE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Not a preference: {', '.join(sorted(unknown))}.")
+    before = {name: getattr(user, name) for name in values}
+    for name, value in values.items():
+        setattr(user, name, value)
+    user.full_clean(exclude=[f.name for f in user._meta.fields if f.name not in values])
+    with transaction.atomic():
+        user.save(update_fields=list(values))
+        changed = {k: v for k, v in values.items() if before[k] != v}
+        if changed:
+            audit("user.preferences", actor=actor, obj=user, before={k: before[k]
+                                                                     for k in changed},
+                  after=changed)
+    return user
+
+
 def save_user(user: User, *, actor: User | None, companies=None, roles=None) -> User:
     """Create or update a user with companies and roles (Administrators only), audited.
 
