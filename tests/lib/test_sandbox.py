@@ -82,7 +82,7 @@ HOSTILE = {
         ANY_LIMIT,
     "{% for x in [1] recursive %}{{ loop(range(100000)) }}{% endfor %}": "too deeply",
     "{{ lipsum(10**6) }}": "'lipsum' is undefined",
-    "{{ cycler }}": None,
+    "{{ cycler }}": "'cycler' is undefined",
     "{{ joiner(',') }}": "'joiner' is undefined",
     "{{ namespace(a=1).__class__ }}": "'__class__'",
     "{% set ns = namespace() %}{% set ns.self = ns %}": "not namespace objects",
@@ -91,8 +91,8 @@ HOSTILE = {
     "{{ object.lines.pop() }}": "'pop'",
     "{{ object.partner.update({}) }}": "'update'",
     "{{ self }}": "'self' is not available",
-    "{{ config }}": None,
-    "{{ request }}": None,
+    "{{ config }}": "'config' is undefined",
+    "{{ request }}": "'request' is undefined",
     "{{ object.name.upper() }}": None,  # allowed, harmless and size-preserving
     "{{ object.name.replace('a', 'b') }}": "'replace'",
     "{{ object.name.zfill(10**9) }}": "'zfill'",
@@ -169,7 +169,7 @@ def test_normal_template_renders() -> None:
         "{% if object.amount_total > 1000 %}Total: {{ object.amount_total|money('EUR') }}"
         "{% else %}small{% endif %}\n\n"
         "{{ object.date|date }} {{ object.sent|datetime('short') }} {{ object.note }}|"
-        "{{ object.missing }}|{{ object.missing|default('n/a') }}"
+        "{{ object.missing|default('n/a') }}{% if object.missing is defined %}!{% endif %}"
     )
     assert render_string(source, CONTEXT, html=False, locale="de_DE",
                          timezone="Europe/Berlin") == (
@@ -177,7 +177,7 @@ def test_normal_template_renders() -> None:
         "1. CHAIR × 2 = 900,00\xa0€\n"
         "2. LAMP × 3 = 334,50\xa0€\n"
         "Total: 1.234,50\xa0€\n"
-        "24.11.2026 25.11.26, 00:30 ||n/a")
+        "24.11.2026 25.11.26, 00:30 |n/a")
 
 
 def test_same_template_in_english() -> None:
@@ -243,9 +243,8 @@ def test_errors_name_template_field_and_line() -> None:
         render_string("Hello\n\n{{ object.nme.first }}", CONTEXT, name="Send quotation")
     error = caught.value
     assert (error.template, error.field, error.line) == ("Send quotation", "body", 3)
-    assert error.message == "'dict object' has no attribute 'nme'"
-    assert str(error) == \
-        "Template 'Send quotation', body, line 3: 'dict object' has no attribute 'nme'"
+    assert error.message == "'object.nme' is undefined"
+    assert str(error) == "Template 'Send quotation', body, line 3: 'object.nme' is undefined"
 
     with pytest.raises(TemplateError) as caught:
         compile_template("Hi\n{% if %}", name="Welcome", field="subject", html=False)

@@ -34,8 +34,13 @@ Decisions:
   (they reach attributes; ``|format`` is the checked printf) and ``list.index`` (its error
   quotes the value). Nothing else in the context can be called.
 - A dict key wins over a dict method of the same name: ``object.items`` is the field.
-- Missing names and attributes print as ``""``; using them further (``{{ a.b.c }}``) is an
-  error naming the line. ``None`` prints as ``""`` too ("None" in a mail is never wanted).
+- Undefined is strict: printing, testing or using a missing name or attribute is an error
+  naming the whole path and the line (``'object.partner.nam' is undefined``), never an empty
+  text; ``is defined`` and ``|default`` still work. ``None`` prints as ``""`` ("None" in a
+  mail is never wanted) and attributes of ``None`` are ``None``: an empty relation (no
+  customer) has empty fields, as in Odoo. Before saving, :func:`unknown_paths` checks every
+  path against what the context will hold, so a misspelt field is refused with the nearest
+  valid names instead of failing at send time.
 - ``|safe`` exists only in HTML fields and only on literal HTML written in the template;
   values from records are always escaped. ``{% autoescape %}``, ``include``/``import``/
   ``extends``, ``self``, ``varargs``/``kwargs``, ``lipsum``, ``cycler`` and ``joiner`` are
@@ -45,14 +50,16 @@ Decisions:
 
 Modules: ``errors`` (TemplateError), ``budget`` (the render's limits and what it has built),
 ``filters``, ``environment`` (code generation, allowed methods, globals), ``render`` (compile
-and render) and ``inspect`` (placeholders and the simple-template check for the editor).
+and render), ``inspect`` (placeholders and the simple-template check for the editor) and
+``paths`` (every path checked against what the context holds).
 Callers import from this package only.
 """
 
 from mailroom.lib.sandbox.budget import Limits
 from mailroom.lib.sandbox.errors import TemplateError
 from mailroom.lib.sandbox.inspect import check_simple, placeholders
+from mailroom.lib.sandbox.paths import ANYTHING, ListOf, UnknownPath, unknown_paths
 from mailroom.lib.sandbox.render import CompiledTemplate, compile_template, render_string
 
-__all__ = ["CompiledTemplate", "Limits", "TemplateError", "check_simple", "compile_template",
-           "placeholders", "render_string"]
+__all__ = ["ANYTHING", "CompiledTemplate", "Limits", "ListOf", "TemplateError", "UnknownPath",
+           "check_simple", "compile_template", "placeholders", "render_string", "unknown_paths"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import types
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
-from jinja2.runtime import Context, LoopContext, Macro, Undefined
+from jinja2.runtime import Context, LoopContext, Macro, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, missing
 from markupsafe import Markup
@@ -135,8 +136,18 @@ class _Counted:
         return item
 
 
-class _Undefined(Undefined):
-    """Like Jinja's Undefined, but keeps only a short message, never the object itself."""
+class UndefinedField(UndefinedError):
+    """A name or attribute the context does not have; ``name`` is the missing part."""
+
+    def __init__(self, message: str, name: str | None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class _Undefined(StrictUndefined):
+    """Jinja's StrictUndefined (printing, testing or comparing a missing field is an error;
+    ``is defined`` and ``|default`` still work), keeping only a short message and the
+    missing name, never the object itself."""
 
     __slots__ = ()
 
@@ -151,7 +162,9 @@ class _Undefined(Undefined):
                 hint = f"'{_type_name(obj)} object' has no attribute {shown}"
             else:
                 hint = f"{_type_name(obj)} object has no element {shown}"
-        super().__init__(hint, missing, None, exc)
+        short = name if isinstance(name, str) and len(name) <= 80 else None
+        # Jinja raises ``self._undefined_exception(message)``: the partial adds the name
+        super().__init__(hint, missing, short, partial(UndefinedField, name=short))
 
 
 class _CheckedNamespace(Namespace):
@@ -237,6 +250,8 @@ class _Environment(ImmutableSandboxedEnvironment):
         return None  # str.format/format_map are not on the method allowlist
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if obj is None:  # an empty relation (no customer): its fields are empty too
+            return None
         if isinstance(obj, Mapping):
             try:
                 return obj[attribute]

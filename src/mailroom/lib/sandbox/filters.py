@@ -194,7 +194,9 @@ def _locale_filter(func: Any) -> Any:
     @pass_context
     def run(context: Context, value: Any, *args: Any, **kwargs: Any) -> str:
         state = _tick()
-        return "" if isinstance(value, Undefined) else func(value, state, *args, **kwargs)
+        if isinstance(value, Undefined):  # strict: a missing field is an error, not ""
+            value._fail_with_undefined_error()
+        return func(value, state, *args, **kwargs)
 
     return run
 

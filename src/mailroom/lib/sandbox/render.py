@@ -12,7 +12,7 @@ from jinja2.environment import Template
 
 from mailroom.lib import formatting
 from mailroom.lib.sandbox.budget import _DEFAULT_LIMITS, _STATE, Limits, _State, _tick
-from mailroom.lib.sandbox.environment import _ENVIRONMENTS
+from mailroom.lib.sandbox.environment import _ENVIRONMENTS, UndefinedField
 from mailroom.lib.sandbox.errors import TemplateError, _CompileProblem, _Refused
 
 __all__ = ["CompiledTemplate", "compile_template", "render_string"]
@@ -70,7 +70,7 @@ def compile_template(source: str, *, name: str = "template", field: str = "body"
         template = _compile(source, html)
     except _CompileProblem as exc:
         raise TemplateError(exc.message, template=name, field=field, line=exc.line) from None
-    return CompiledTemplate(template, name=name, field=field, html=html)
+    return CompiledTemplate(template, name=name, field=field, html=html, source=source)
 
 
 def _message(exc: BaseException) -> str:
@@ -94,13 +94,42 @@ def _line(exc: BaseException) -> int | None:
     return line
 
 
+def _undefined_message(exc: UndefinedField, source: str, line: int | None) -> str:
+    """"'object.partner.nam' is undefined": the whole dotted path, found on the error's line
+    (the runtime only knows the missing name and the type it was looked up on)."""
+    if not exc.name or not line:
+        return _message(exc)
+    try:
+        ast = _ENVIRONMENTS[False].parse(source)
+    except TemplateSyntaxError:
+        return _message(exc)
+    for node in ast.find_all((nodes.Getattr, nodes.Name)):
+        found = node.attr if isinstance(node, nodes.Getattr) else node.name
+        if found == exc.name and node.lineno == line:
+            path = _dotted(node)
+            if path:
+                return f"'{path}' is undefined"
+    return _message(exc)
+
+
+def _dotted(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        inner = _dotted(node.node)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
+
+
 class CompiledTemplate:
     """A compiled template; render it as often as needed, from any thread."""
 
-    __slots__ = ("_template", "field", "html", "name")
+    __slots__ = ("_source", "_template", "field", "html", "name")
 
-    def __init__(self, template: Template, *, name: str, field: str, html: bool) -> None:
+    def __init__(self, template: Template, *, name: str, field: str, html: bool,
+                 source: str = "") -> None:
         self._template, self.name, self.field, self.html = template, name, field, html
+        self._source = source
 
     def render(self, context: Mapping[str, Any], *, locale: str = "en_US",
                timezone: str = "UTC", limits: Limits = _DEFAULT_LIMITS) -> str:
@@ -128,6 +157,10 @@ class CompiledTemplate:
                     out.clear()
                 _tick()
             return "".join([*blocks, *out])
+        except UndefinedField as exc:
+            line = _line(exc)
+            raise TemplateError(_undefined_message(exc, self._source, line),
+                                template=self.name, field=self.field, line=line) from exc
         except Exception as exc:
             raise TemplateError(_message(exc), template=self.name, field=self.field,
                                 line=_line(exc)) from exc
