@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 from ninja.security import APIKeyHeader, HttpBearer, SessionAuth
 
 from mailroom.api.errors import ApiError
 from mailroom.core import throttle
+from mailroom.core.access import perm, require
 from mailroom.core.models import User
 from mailroom.core.roles import Role
 from mailroom.core.services import authenticate_api_key
@@ -76,14 +77,14 @@ def actor(request) -> User:
     return request.auth
 
 
+# The API has no system caller: a missing user is refused like an anonymous one, never let
+# through as core.access lets the system (actor None) through.
+
 def require_perm(user: User, model: type[models.Model], action: str) -> None:
     """Model permissions come from the user's roles (see core.roles)."""
-    opts = model._meta
-    if not user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}"):
-        raise PermissionDenied(f"Your roles do not allow you to {action} "
-                               f"{opts.verbose_name_plural}.")
+    require(user or AnonymousUser(), perm(model, action))
 
 
 def require_administrator(user: User) -> None:
-    if not user.has_role(Role.ADMINISTRATOR):
-        raise PermissionDenied("Only administrators can delete records.")
+    require(user or AnonymousUser(), Role.ADMINISTRATOR,
+            denied="Only administrators can delete records.")

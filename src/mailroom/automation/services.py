@@ -9,12 +9,13 @@ words.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mailroom.automation.models import AutomationRule
 from mailroom.core import record_types
+from mailroom.core.access import perm, require
 from mailroom.core.services import audit, snapshot
 from mailroom.templating.actions import default_template
 
@@ -144,19 +145,15 @@ def validate_rule(rule: AutomationRule) -> None:
 
 # --- writers -----------------------------------------------------------------------------------
 
-def _require(actor, action: str, rule: AutomationRule) -> None:
-    if actor is None:
-        return  # system (install_example_rules from the CLI or the demo)
-    if not actor.has_perm(f"automation.{action}_automationrule"):
-        raise PermissionDenied("Your roles do not allow you to change automated emails.")
-    if not actor.is_superuser and rule.company_id not in actor.company_ids():
-        raise PermissionDenied("This rule belongs to another company.")
+# actor None is the system (install_example_rules from the CLI or the demo)
+_REFUSALS = {"denied": "Your roles do not allow you to change automated emails.",
+             "elsewhere": "This rule belongs to another company."}
 
 
 def save_rule(rule: AutomationRule, *, actor) -> AutomationRule:
     """Create or update a rule: validated, audited, one transaction."""
     creating = rule.pk is None
-    _require(actor, "add" if creating else "change", rule)
+    require(actor, perm(rule, "add" if creating else "change"), rule, **_REFUSALS)
     validate_rule(rule)
     before = None if creating else snapshot(AutomationRule.objects.get(pk=rule.pk))
     rule.updated_at = timezone.now()
@@ -172,7 +169,7 @@ def save_rule(rule: AutomationRule, *, actor) -> AutomationRule:
 
 
 def set_active(rule: AutomationRule, active: bool, *, actor) -> AutomationRule:
-    _require(actor, "change", rule)
+    require(actor, perm(rule, "change"), rule, **_REFUSALS)
     with transaction.atomic():
         AutomationRule.objects.filter(pk=rule.pk).update(active=active,
                                                          updated_at=timezone.now())
@@ -183,7 +180,7 @@ def set_active(rule: AutomationRule, active: bool, *, actor) -> AutomationRule:
 
 
 def delete_rule(rule: AutomationRule, *, actor) -> None:
-    _require(actor, "delete", rule)
+    require(actor, perm(rule, "delete"), rule, **_REFUSALS)
     with transaction.atomic():
         audit("automation.rule.delete", actor=actor, obj=rule, company=rule.company,
               before=snapshot(rule))

@@ -13,11 +13,12 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mailroom.core import record_types
+from mailroom.core.access import perm, require
 from mailroom.core.blobs import attachment_path, store_blob
 from mailroom.core.services import (
     audit,
@@ -87,20 +88,13 @@ def raw_bytes(mail: InboundMail) -> bytes:
 
 # --- the quarantine --------------------------------------------------------------------------
 
-def _require_manager(actor, mail: InboundMail) -> None:
-    if actor is None:
-        return
-    if not actor.has_perm("incoming.change_inboundmail"):
-        raise PermissionDenied("Only Mail Managers may reprocess incoming mail.")
-    if not actor.is_superuser and mail.company_id not in actor.company_ids():
-        raise PermissionDenied("This message belongs to another company.")
-
-
 def reprocess(mails: Iterable[InboundMail], *, actor) -> int:
     """Send quarantined (or already routed) messages through the router again."""
     count = 0
     for mail in mails:
-        _require_manager(actor, mail)
+        require(actor, "incoming.change_inboundmail", mail,
+                denied="Only Mail Managers may reprocess incoming mail.",
+                elsewhere="This message belongs to another company.")
         if mail.state == InboundMail.State.RECEIVED:
             continue
         with transaction.atomic():
@@ -115,13 +109,8 @@ def reprocess(mails: Iterable[InboundMail], *, actor) -> int:
 
 # --- incoming servers --------------------------------------------------------------------------
 
-def _require_server(actor, server: IncomingServer, action: str) -> None:
-    if actor is None:
-        return
-    if not actor.has_perm(f"incoming.{action}_incomingserver"):
-        raise PermissionDenied("Only Mail Managers may change incoming mail servers.")
-    if not actor.is_superuser and server.company_id not in actor.company_ids():
-        raise PermissionDenied("This server belongs to another company.")
+_SERVER_REFUSALS = {"denied": "Only Mail Managers may change incoming mail servers.",
+                    "elsewhere": "This server belongs to another company."}
 
 
 def validate_server(server: IncomingServer) -> None:
@@ -152,7 +141,7 @@ def validate_server(server: IncomingServer) -> None:
 def save_server(server: IncomingServer, *, actor) -> IncomingServer:
     """Create or update a server; a changed mailbox restarts from the beginning."""
     creating = server.pk is None
-    _require_server(actor, server, "add" if creating else "change")
+    require(actor, perm(server, "add" if creating else "change"), server, **_SERVER_REFUSALS)
     server.full_clean(exclude=["password", "oauth_client_secret", "oauth_refresh_token",
                                "oauth_access_token"])
     validate_server(server)
@@ -191,7 +180,7 @@ def _keep_stored_secrets(server: IncomingServer, stored: IncomingServer) -> None
 
 def delete_server(server: IncomingServer, *, actor) -> None:
     """Delete a mailbox; the messages fetched from it stay, with their server unset."""
-    _require_server(actor, server, "delete")
+    require(actor, perm(server, "delete"), server, **_SERVER_REFUSALS)
     with transaction.atomic():
         audit("incoming.server.delete", actor=actor, obj=server, before=snapshot(server))
         server.delete()
@@ -240,7 +229,7 @@ def run_connection_test(server: IncomingServer, *, actor) -> tuple[bool, str]:
     # local: the fetchers store through this module, which would import them back
     from mailroom.incoming.fetchers import FetchError, test_connection
 
-    _require_server(actor, server, "change")
+    require(actor, perm(server, "change"), server, **_SERVER_REFUSALS)
     require_connection_test_budget(actor, server)
     try:
         ok, sentence = True, test_connection(server)
@@ -258,7 +247,7 @@ def run_connection_test(server: IncomingServer, *, actor) -> tuple[bool, str]:
 
 def fetch_soon(server: IncomingServer, *, actor) -> IncomingServer:
     """"Fetch now": the worker's next pass fetches this server (its cron claims due servers)."""
-    _require_server(actor, server, "change")
+    require(actor, perm(server, "change"), server, **_SERVER_REFUSALS)
     now = timezone.now()
     with transaction.atomic():
         IncomingServer.objects.filter(pk=server.pk).update(next_fetch_at=now)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mailroom.core.access import require
 from mailroom.core.roles import Role
 from mailroom.core.services import (
     audit,
@@ -41,13 +42,9 @@ BULK_NEEDS_TEST = ("Bulk sending needs a passed connection test: save the server
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-def _require_manager(actor, company_id: int) -> None:
-    if actor is None:
-        return
-    if not actor.has_role(Role.MAIL_MANAGER):
-        raise PermissionDenied("Only Mail Managers can configure outgoing mail.")
-    if not actor.is_superuser and company_id not in actor.company_ids():
-        raise PermissionDenied("You cannot configure another company's mail.")
+# Mail Managers configure their own companies' servers and keys (actor None: the system).
+_REFUSALS = {"denied": "Only Mail Managers can configure outgoing mail.",
+             "elsewhere": "You cannot configure another company's mail."}
 
 
 def _connection_changed(stored: MailServer, server: MailServer) -> bool:
@@ -78,7 +75,7 @@ def save_server(server: MailServer, *, actor, forget_secrets: bool = False) -> M
     tested". A server that may send bulk mail is active only after its last test passed.
     `forget_secrets` erases every stored secret, the OAuth access token included.
     """
-    _require_manager(actor, server.company_id)
+    require(actor, Role.MAIL_MANAGER, server, **_REFUSALS)
     with transaction.atomic():
         stored = None
         if server.pk:
@@ -86,7 +83,7 @@ def save_server(server: MailServer, *, actor, forget_secrets: bool = False) -> M
             if stored is None:
                 raise ValidationError("This server no longer exists.")
             if stored.company_id != server.company_id:
-                _require_manager(actor, stored.company_id)
+                require(actor, Role.MAIL_MANAGER, stored, **_REFUSALS)
         check_server(server, stored)
         if stored is None or _connection_changed(stored, server):
             server.test_status = MailServer.Status.NOT_TESTED
@@ -128,7 +125,7 @@ def save_server(server: MailServer, *, actor, forget_secrets: bool = False) -> M
 
 
 def delete_server(server: MailServer, *, actor) -> None:
-    _require_manager(actor, server.company_id)
+    require(actor, Role.MAIL_MANAGER, server, **_REFUSALS)
     with transaction.atomic():
         audit("mailserver.delete", actor=actor, obj=server, before=snapshot(server))
         server.delete()
@@ -137,7 +134,7 @@ def delete_server(server: MailServer, *, actor) -> None:
 def run_connection_test(server: MailServer, *, actor, ssl_context=None):
     """Connect, negotiate TLS, authenticate, try MAIL FROM / RCPT TO / RSET without sending,
     and store the outcome on the server. Returns the transport's ConnectionReport."""
-    _require_manager(actor, server.company_id)
+    require(actor, Role.MAIL_MANAGER, server, **_REFUSALS)
     require_connection_test_budget(actor, server)
     report = probe.test_connection(server, ssl_context=ssl_context)
     status = MailServer.Status.OK if report.ok else MailServer.Status.FAILING
@@ -184,7 +181,7 @@ def generate_dkim_key(company, domain: str, selector: str, *, actor,
                       bits: int = 2048) -> DkimKey:
     """Generate a key pair for `domain`; the private half is encrypted at rest and the TXT
     record to publish is kept on the row (`dns_name` / `dns_txt`)."""
-    _require_manager(actor, company.pk)
+    require(actor, Role.MAIL_MANAGER, company, **_REFUSALS)
     domain = _clean_domain(domain)
     selector = _clean_selector(selector)
     if DkimKey.objects.filter(company=company, domain=domain, selector=selector).exists():
@@ -204,7 +201,7 @@ def generate_dkim_key(company, domain: str, selector: str, *, actor,
 
 
 def set_dkim_key_active(key: DkimKey, active: bool, *, actor) -> DkimKey:
-    _require_manager(actor, key.company_id)
+    require(actor, Role.MAIL_MANAGER, key, **_REFUSALS)
     with transaction.atomic():
         before = {"active": DkimKey.objects.get(pk=key.pk).active}
         DkimKey.objects.filter(pk=key.pk).update(active=active)
@@ -214,7 +211,7 @@ def set_dkim_key_active(key: DkimKey, active: bool, *, actor) -> DkimKey:
 
 
 def delete_dkim_key(key: DkimKey, *, actor) -> None:
-    _require_manager(actor, key.company_id)
+    require(actor, Role.MAIL_MANAGER, key, **_REFUSALS)
     with transaction.atomic():
         audit("dkimkey.delete", actor=actor, obj=key, before=snapshot(key))
         key.delete()

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from mailroom.chatter.models import Notification
 from mailroom.contacts.models import Partner
+from mailroom.core.access import require
 from mailroom.core.blobs import store_blob
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
@@ -298,13 +299,13 @@ def _insert_rows(model, objs: Sequence) -> None:
 
 
 def _require_manager(actor, mails: Iterable[OutgoingMail]) -> list[OutgoingMail]:
-    if actor is not None and not actor.has_role(Role.MAIL_MANAGER):
-        raise PermissionDenied("Only Mail Managers can act on the email hub.")
+    """The hub's actions are a Mail Manager's, on mails of the manager's companies."""
+    refusals = {"denied": "Only Mail Managers can act on the email hub.",
+                "elsewhere": "You cannot act on another company's mail."}
+    require(actor, Role.MAIL_MANAGER, **refusals)
     mails = list(mails)
-    if actor is not None and not actor.is_superuser:
-        allowed = set(actor.company_ids())
-        if any(m.company_id not in allowed for m in mails):
-            raise PermissionDenied("You cannot act on another company's mail.")
+    for mail in mails:
+        require(actor, Role.MAIL_MANAGER, mail, **refusals)
     return mails
 
 

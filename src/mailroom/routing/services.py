@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
 from mailroom.contacts.models import Partner
 from mailroom.core import record_types
+from mailroom.core.access import perm, require
 from mailroom.core.services import audit, snapshot
 from mailroom.core.tokens import bounce_key
 from mailroom.lib import verp
@@ -23,17 +24,6 @@ from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 from mailroom.routing.testing import alias_tester
 
 # --- writing ---------------------------------------------------------------------------------
-
-def _require(actor, action: str, obj: models.Model) -> None:
-    if actor is None:
-        return  # system (migrations, demo, the router itself)
-    label = obj._meta.label_lower.replace(".", f".{action}_", 1)
-    if not actor.has_perm(label):
-        raise PermissionDenied(f"Your roles do not allow you to {action} "
-                               f"{obj._meta.verbose_name_plural}.")
-    if not actor.is_superuser and obj.company_id not in actor.company_ids():
-        raise PermissionDenied(f"This {obj._meta.verbose_name} belongs to another company.")
-
 
 def _changed() -> None:
     """Domains, aliases or allowed senders changed. The cache is forgotten now, so this
@@ -46,7 +36,7 @@ def _changed() -> None:
 
 def _save(obj: models.Model, *, actor, unique_message: dict[str, str]) -> models.Model:
     creating = obj.pk is None
-    _require(actor, "add" if creating else "change", obj)
+    require(actor, perm(obj, "add" if creating else "change"), obj)
     obj.full_clean()
     before = None if creating else snapshot(type(obj).objects.get(pk=obj.pk))
     name = obj._meta.label_lower
@@ -62,7 +52,7 @@ def _save(obj: models.Model, *, actor, unique_message: dict[str, str]) -> models
 
 
 def delete(obj: models.Model, *, actor) -> None:
-    _require(actor, "delete", obj)
+    require(actor, perm(obj, "delete"), obj)
     try:
         with transaction.atomic():
             audit(f"{obj._meta.label_lower}.delete", actor=actor, obj=obj, before=snapshot(obj))
@@ -272,8 +262,7 @@ def run_alias_test(alias: Alias, *, actor, sender: str = "") -> tuple[bool, str]
 
     A refused or quarantined decision makes the alias invalid, with the reason. The router
     (a higher floor) registers its dry run in `routing.testing`."""
-    if actor is not None and not actor.has_perm("routing.change_alias"):
-        raise PermissionDenied("Your roles do not allow you to test aliases.")
+    require(actor, "routing.change_alias", denied="Your roles do not allow you to test aliases.")
     sender = sender or sample_sender(alias, actor)
     ctx = alias_tester()(company=alias.company, sender=sender, recipient=alias.email,
                          subject="Mailroom alias test")
