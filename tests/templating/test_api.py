@@ -31,7 +31,7 @@ def ack(acme):
     template = EmailTemplate.objects.create(
         company=acme, name="Acme ack", record_type="helpdesk.ticket", layout="plain",
         subject="Re: {{ object.name }} [{{ object.ref }}]",
-        body_html="<p>Hello {{ object.partner.name }}, {{ ctx.extra or 'thanks' }}.</p>",
+        body_html="<p>Hello {{ object.partner.name }}, {{ ctx.extra|default('thanks') }}.</p>",
         partner_to="{{ object.partner.id }}", email_cc="desk@acme.example")
     TemplateTranslation.objects.create(template=template, lang="de_DE",
                                        subject="AW: {{ object.name }}",

@@ -43,7 +43,7 @@ def make_invoice(acme, bob, partner, amount="1234.50"):
 @pytest.fixture
 def invoice_template(acme, tess):
     template = EmailTemplate(
-        company=acme, name="Invoice mail", record_type="invoicing.invoice",
+        company=acme, name="Invoice mail", record_type="invoicing.invoice", text_lang="en_US",
         partner_to="{{ object.partner.id }}", lang="{{ object.partner.language }}",
         subject="Invoice {{ object.ref }}",
         body_html="<p>Total: {{ object.amount_total|money(object.currency) }}</p>"
@@ -66,15 +66,16 @@ def test_language_from_the_customer_with_money_and_dates_in_that_language(
     assert [p.pk for p in rendered.to] == [german.pk]
 
 
-def test_a_missing_translation_falls_back_to_the_template_text(acme, bob, customer,
-                                                               invoice_template):
-    invoice = make_invoice(acme, bob, customer)  # en_GB: no translation
+def test_a_missing_translation_falls_back_to_the_template_text_in_its_own_language(
+        acme, bob, invoice_template):
+    spanish = Partner.objects.create(company=acme, name="Ana", email="ana@cliente.example",
+                                     language="es_ES")
+    invoice = make_invoice(acme, bob, spanish)  # es_ES: no translation
     rendered = render_template(invoice_template, invoice, user=bob)
-    assert rendered.lang == "en_GB" and rendered.lang_missing
+    # the English text, with English amounts: not "1234,50 €" inside an English sentence
+    assert rendered.lang == "en_US" and rendered.lang_missing and rendered.wanted_lang == "es_ES"
     assert rendered.subject == f"Invoice {invoice.ref}"
     assert "€1,234.50" in rendered.body
-    assert services.missing_languages(invoice_template, ["en_GB", "de_DE", "fr_FR"]) == [
-        "en_GB"]  # fr_FR is the company's own language
 
 
 def test_no_language_expression_means_the_company_language(acme, bob, customer, tess):
@@ -89,12 +90,17 @@ def test_no_language_expression_means_the_company_language(acme, bob, customer, 
 
 
 def test_the_context_is_plain_data_never_orm_objects(acme, bob, lead, tess):
-    template = services.save_template(EmailTemplate(
-        company=acme, name="Probe", record_type="crm.lead", email_to="x@client.example",
-        subject="s", body_html="{{ object.partner.name }}|{{ object.partner.save }}|"
-                               "{{ user.password }}|{{ object.stage_label }}"), actor=tess)
-    body = render_template(template, lead, user=bob).body
-    assert body == "Ada Lovelace|||New"  # no methods, no password: only registered fields
+    probe = ("{{ object.partner.name }}|{{ object.partner.save is defined }}|"
+             "{{ user.password is defined }}|{{ object.stage_label }}")
+    with pytest.raises(ValidationError):  # unknown fields are refused at save...
+        services.save_template(EmailTemplate(
+            company=acme, name="Probe", record_type="crm.lead", email_to="x@client.example",
+            subject="s", body_html=probe), actor=tess)
+    # ...and, saved anyway, the context has no methods and no password: registered fields only
+    template = EmailTemplate.objects.create(company=acme, name="Probe", subject="s",
+                                            record_type="crm.lead", email_to="x@client.example",
+                                            body_html=probe)
+    assert render_template(template, lead, user=bob).body == "Ada Lovelace|False|False|New"
     template.body_html = "{{ object.partner.__class__ }}"
     with pytest.raises(TemplateError):
         render_template(template, lead, user=bob)

@@ -88,7 +88,7 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
     change_form_outer_after_template = "templating/admin/template_tools.html"
     fieldsets = (
         (None, {"fields": ("name", "company", "record_type", "description", "active")}),
-        ("Content", {"fields": ("subject", "body_html")}),
+        ("Content", {"fields": ("text_lang", "subject", "body_html")}),
         ("Recipients and sending", {"fields": (
             "email_from", "partner_to", "partners", "email_to", "email_cc", "reply_to", "lang",
             "scheduled_send", "server")}),
@@ -152,13 +152,18 @@ class EmailTemplateAdmin(CompanyScopedAdmin):
             record_type = record_types.get(template.record_type)
         except LookupError:
             return {}
-        company_id = template.company_id or request.user.current_company_id
-        spoken = (Partner.objects.filter(company_id=company_id, active=True)
+        company = template.company or request.user.current_company
+        spoken = (Partner.objects.filter(company=company, active=True)
                   .exclude(language="").values_list("language", flat=True).distinct())
+        own = getattr(company, "language", "")
+        names = dict(LANGUAGE_CHOICES)
+        written_in = template.text_lang or own
         return {"placeholders": placeholders_for(record_type),
                 "recent_records": recent_records(template, request.user),
                 "languages": LANGUAGE_CHOICES,
-                "missing_languages": missing_languages(template, spoken)}
+                "own_language": names.get(written_in, written_in),
+                "missing_languages": [names.get(code, code) for code in
+                                      missing_languages(template, spoken, own)]}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         template = self.get_object(request, object_id)

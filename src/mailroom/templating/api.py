@@ -1,5 +1,9 @@
-"""Email templates through the API (/api/v1/templates): list, read, preview for a record,
-send for a record with an idempotency key.
+"""Email templates through the API (/api/v1/templates): list, read, create, change, preview
+for a record, send for a record with an idempotency key.
+
+Create and change go through `services.save_template`, like the editor: every placeholder is
+checked against the record type's fields, and an unknown one answers 422 naming it with the
+nearest valid names.
 
 Preview and send call the same `rendering`/`services` functions as the composer, so what the
 API previews is what the composer would send. A render error answers 422 naming the
@@ -11,7 +15,7 @@ No `from __future__ import annotations` here: ninja reads the view functions' an
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -31,13 +35,15 @@ from mailroom.api.errors import (
     idempotency_key_from,
 )
 from mailroom.api.specs import StrictIn
+from mailroom.api.writing import company_for_create
 from mailroom.contacts.models import Partner
 from mailroom.core import record_types
+from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.api import EmailOut, email_out, get_mail
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating import rendering, services
-from mailroom.templating.models import EmailTemplate
+from mailroom.templating.models import EmailTemplate, TemplateTranslation
 
 prefix = "/templates"
 router = Router(tags=["Templates"])
@@ -87,6 +93,8 @@ class TemplateOut(TemplateSummary):
     email_cc: str
     reply_to: str
     lang: str
+    text_lang: str = Field(description="The language subject and body are written in; empty: "
+                                       "the company's.")
     scheduled_send: str
     layout: str
     attach_document: bool
@@ -140,17 +148,59 @@ class PreviewOut(Schema):
     cc: list[str]
     reply_to: str
     lang: str
-    lang_missing: bool = Field(description="No translation for lang: the default text was "
-                                           "used.")
+    lang_missing: bool = Field(description="No translation for the wanted language: the "
+                                           "template's own text was used.")
+    wanted_lang: str = Field(description="The language asked for, when the text is in another "
+                                         "one (lang_missing); dates and amounts follow lang.")
     scheduled_at: datetime | None
     attachments: list[FileOut]
+
+
+Language = Literal[tuple(code for code, _ in LANGUAGE_CHOICES)]
+
+
+class TranslationIn(StrictIn):
+    lang: Language
+    subject: F.Line = Field("", max_length=998)
+    body_html: F.Text = ""
+
+
+class TemplateChange(StrictIn):
+    """Every field of a template; on PATCH, only the ones sent change."""
+
+    name: F.Line | None = F.optional(min_length=1, max_length=200)
+    description: F.Text | None = F.optional()
+    subject: F.Line | None = F.optional(max_length=998)
+    body_html: F.Text | None = F.optional()
+    email_from: F.Line | None = F.optional(max_length=320)
+    email_to: F.Text | None = F.optional()
+    partner_to: F.Line | None = F.optional(max_length=500)
+    email_cc: F.Text | None = F.optional()
+    reply_to: F.Line | None = F.optional(max_length=320)
+    lang: F.Line | None = F.optional(max_length=200)
+    text_lang: Language | Literal[""] | None = F.optional()
+    scheduled_send: F.Line | None = F.optional(max_length=200)
+    layout: Literal[tuple(EmailTemplate.Layout.values)] | None = F.optional()
+    attach_document: bool | None = F.optional()
+    auto_delete: bool | None = F.optional()
+    active: bool | None = F.optional()
+    translations: list[TranslationIn] | None = F.optional(
+        max_length=len(LANGUAGE_CHOICES), description="Replaces all translations.")
+
+
+class TemplateIn(TemplateChange):
+    name: F.Line = Field(..., min_length=1, max_length=200)
+    record_type: F.Line = Field(..., max_length=64, description="e.g. 'sales.quotation'.")
+    company_id: F.Id | None = Field(None, description="Default: your current company.")
+    shared: bool = Field(False, description="Shared by every company (Template Editors).")
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 def _languages(template: EmailTemplate, user) -> list[str]:
     company = template.company or getattr(user, "current_company", None)
-    own = [company.language] if company is not None and company.language else []
+    written_in = template.text_lang or getattr(company, "language", "")
+    own = [written_in] if written_in else []
     return own + sorted({t.lang for t in template.translations.all()} - set(own))
 
 
@@ -169,7 +219,7 @@ def template_out(template: EmailTemplate, user) -> dict:
         **summary_out(template, user),
         **{name: getattr(template, name) for name in (
             "subject", "body_html", "email_from", "email_to", "partner_to", "email_cc",
-            "reply_to", "lang", "scheduled_send", "layout", "attach_document")},
+            "reply_to", "lang", "text_lang", "scheduled_send", "layout", "attach_document")},
         "attachments": [a.name for a in template.attachments.all()],
         "translations": [{"lang": t.lang, "subject": t.subject, "body_html": t.body_html}
                          for t in template.translations.all()],
@@ -268,7 +318,8 @@ def preview_template(request, payload: PreviewIn, id: int = TEMPLATE_ID):
         "text": rendered.text, "email_from": rendered.email_from,
         "to": [_recipient(r) for r in rendered.to], "cc": rendered.cc,
         "reply_to": rendered.reply_to, "lang": rendered.lang,
-        "lang_missing": rendered.lang_missing, "scheduled_at": rendered.scheduled_at,
+        "lang_missing": rendered.lang_missing, "wanted_lang": rendered.wanted_lang,
+        "scheduled_at": rendered.scheduled_at,
         "attachments": [{"name": f.name, "mimetype": f.mimetype, "size": len(f.content)}
                         for f in rendered.attachments],
     }
@@ -305,3 +356,48 @@ def send_template(request, payload: SendIn, id: int = TEMPLATE_ID,
         raise FieldErrors(django_errors(exc)) from None
     status = 201 if mail.created_at >= now else 200
     return Status(status, email_out(get_mail(user, mail.pk)))
+
+
+def _save(user, template: EmailTemplate, payload: TemplateChange) -> dict:
+    """Apply the fields sent and save through the service: bad placeholders are a 422."""
+    data = payload.dict(exclude_unset=True, exclude={"company_id", "shared", "translations"})
+    for name, value in data.items():
+        if value is not None:
+            setattr(template, name, value)
+    translations = None
+    if payload.translations is not None:
+        translations = [TemplateTranslation(lang=t.lang, subject=t.subject,
+                                            body_html=t.body_html) for t in payload.translations]
+        if len({t.lang for t in translations}) != len(translations):
+            raise field_error("translations", "Each language can have only one translation.")
+    try:
+        services.save_template(template, actor=user, translations=translations)
+    except ValidationError as exc:
+        raise FieldErrors(django_errors(exc)) from None
+    return template_out(EmailTemplate.objects.get(pk=template.pk), user)
+
+
+@router.post("", response={201: TemplateOut, **ERRORS}, operation_id="templates_create",
+             summary="Create a template",
+             description="Every placeholder is checked against the record type's fields: an "
+                         "unknown one (object.partner.nam) answers 422 naming the field, the "
+                         "line and the nearest valid names.")
+def create_template(request, payload: TemplateIn):
+    user = actor(request)
+    try:
+        record_types.get(payload.record_type)
+    except LookupError:
+        raise field_error("record_type", "Unknown record type.") from None
+    company_id = None if payload.shared else company_for_create(user, payload.company_id)
+    template = EmailTemplate(company_id=company_id, record_type=payload.record_type)
+    return Status(201, _save(user, template, payload))
+
+
+@router.patch("/{id}", response={200: TemplateOut, **ERRORS}, operation_id="templates_update",
+              summary="Change a template",
+              description="Only the fields sent change; placeholders are checked as on "
+                          "create.")
+def update_template(request, payload: TemplateChange, id: int = TEMPLATE_ID):
+    user = actor(request)
+    template = get_template(user, id)
+    return _save(user, template, payload)

@@ -17,6 +17,7 @@ from django.db import models
 from django.urls import NoReverseMatch, reverse
 
 from mailroom.core import record_types
+from mailroom.lib.sandbox import ANYTHING, ListOf
 
 # every context has these, whatever the record type registered
 COMPANY_FIELDS = ("name", "email", "phone", "website", "currency", "language",
@@ -144,6 +145,55 @@ def placeholders_for(record_type: record_types.RecordType) -> list[Placeholder]:
     return found
 
 
-def allowed_paths(record_type: record_types.RecordType) -> set[str]:
-    return {p.path for p in placeholders_for(record_type)} | {"object.display_name",
-                                                              "object.url", "object.id"}
+# --- what a context holds, for checking templates before they are saved ----------------------
+
+_DATE_PARTS = {"year": None, "month": None, "day": None}
+_TIME_PARTS = {"hour": None, "minute": None, "second": None}
+
+
+def _model_field(model: type[models.Model] | None, name: str):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # a property such as `subtotal`: read by getattr, not a model field
+        return None
+
+
+def _leaf(model: type[models.Model] | None, name: str) -> dict | None:
+    field = _model_field(model, name)
+    if isinstance(field, models.DateTimeField):
+        return {**_DATE_PARTS, **_TIME_PARTS}
+    if isinstance(field, models.DateField):
+        return dict(_DATE_PARTS)
+    return None
+
+
+def _schema(model: type[models.Model] | None, tree: dict) -> dict:
+    """What `_extract` builds from `tree` on a `model` row, as a sandbox schema."""
+    data: dict = {"id": None}
+    for name, sub in tree.items():
+        field = _model_field(model, name)
+        if sub:  # a relation: an object, or a list of them for a to-many one
+            item = _schema(getattr(field, "related_model", None), sub)
+            many = field is not None and (field.one_to_many or field.many_to_many)
+            data[name] = ListOf(item) if many else item
+        else:
+            data[name] = _leaf(model, name)
+            if model is not None and callable(getattr(model, f"get_{name}_display", None)):
+                data[f"{name}_label"] = None
+    return data
+
+
+def context_schema(record_type: record_types.RecordType) -> dict:
+    """Every path `build_context` gives a template of `record_type` (`ctx` is free-form):
+    what saving a template checks its placeholders against."""
+    obj = _schema(record_type.model, _paths_tree(record_paths(record_type)))
+    obj.update(display_name=None, url=None)
+    return {
+        "object": obj,
+        "company": {**dict.fromkeys(COMPANY_FIELDS), "id": None,
+                    "address_lines": ListOf(None), "logo_url": None},
+        "user": dict.fromkeys(USER_FIELDS),
+        "ctx": ANYTHING,
+    }

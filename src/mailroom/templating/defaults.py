@@ -100,7 +100,7 @@ def install_default_templates(sender=None, **kwargs) -> int:
     """Create the shared predefined templates that are missing (post_migrate; idempotent)."""
     created = 0
     for spec in DEFAULTS:
-        spec = dict(spec)
+        spec = {"text_lang": "en_US", **spec}  # all written in English
         translations = spec.pop("translations", {})
         if EmailTemplate.objects.filter(company__isnull=True, name=spec["name"]).exists() or (
                 EmailTemplate.objects.filter(company__isnull=True,

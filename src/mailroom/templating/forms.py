@@ -55,9 +55,9 @@ class TemplateForm(forms.ModelForm):
 
     class Meta:
         model = EmailTemplate
-        fields = ["name", "company", "record_type", "description", "subject", "body_html",
-                  "email_from", "email_to", "partner_to", "partners", "email_cc", "reply_to",
-                  "lang", "scheduled_send", "layout", "server", "attach_document",
+        fields = ["name", "company", "record_type", "description", "text_lang", "subject",
+                  "body_html", "email_from", "email_to", "partner_to", "partners", "email_cc",
+                  "reply_to", "lang", "scheduled_send", "layout", "server", "attach_document",
                   "auto_delete", "default_for", "active"]
         widgets = {"body_html": RichTextarea(), "description": forms.Textarea({"rows": 2}),
                    "email_to": forms.Textarea({"rows": 1}),

@@ -66,6 +66,10 @@ class EmailTemplate(models.Model):
     lang = models.CharField("language", max_length=200, blank=True,
                             help_text="e.g. {{ object.partner.language }}; empty: the company "
                                       "language.")
+    text_lang = models.CharField(
+        "written in", max_length=10, choices=LANGUAGE_CHOICES, blank=True,
+        help_text="The language of the subject and body above; empty: the company's language. "
+                  "Translations below hold the other languages.")
     scheduled_send = models.CharField(
         max_length=200, blank=True,
         help_text="When to send: empty for now, “2 days” / “3 hours” after rendering, or a "
@@ -110,7 +114,8 @@ class EmailTemplate(models.Model):
 
 
 class TemplateTranslation(models.Model):
-    """The subject and body in one more language; the template itself holds the company's."""
+    """The subject and body in one more language; the template itself holds its own
+    (`EmailTemplate.text_lang`, else the company's)."""
 
     template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE,
                                  related_name="translations")

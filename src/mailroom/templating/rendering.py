@@ -32,7 +32,7 @@ _SPLIT = re.compile(r"[,;\n]+")
 @dataclass
 class RenderedMail:
     template: EmailTemplate | None
-    lang: str
+    lang: str  # the language the body is written in (and its dates and amounts formatted)
     lang_missing: bool  # the wanted language has no translation: the default text was used
     subject: str
     body: str  # the rendered body, before the layout (what the composer lets users edit)
@@ -44,6 +44,7 @@ class RenderedMail:
     reply_to: str = ""
     scheduled_at: datetime | None = None
     attachments: list[FileToSend] = field(default_factory=list)
+    wanted_lang: str = ""  # the customer's language, when it differs from `lang`
 
     @property
     def recipients_label(self) -> list[str]:
@@ -72,17 +73,42 @@ def choose_language(template: EmailTemplate, context: dict, company) -> str:
     return normalize_locale(wanted, fallback=fallback) if wanted else fallback
 
 
-def _texts(template: EmailTemplate, lang: str, company_lang: str) -> tuple[str, str, bool]:
-    """(subject, body, missing): the translation for `lang`, else the template's own text."""
+def _same_language(a: str, b: str) -> bool:
+    return a.split("_")[0] == b.split("_")[0]
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The subject and body chosen for a language, each with the language it is written in:
+    dates, numbers and amounts in a text are formatted in that text's language, so a German
+    customer without a German translation gets the English text with English formats."""
+
+    subject: str
+    subject_lang: str
+    body: str
+    body_lang: str
+    missing: bool  # no translation for the wanted language: the template's own text is used
+
+
+def choose_texts(template: EmailTemplate, lang: str, company_lang: str) -> Texts:
+    """The translation for `lang` (or for its language in another region), else the template's
+    own text, written in `text_lang` (empty: `company_lang`). A regional variant of the text's
+    language (en_GB for an en_US text) keeps its own conventions: it is the same language."""
+    company_lang = normalize_locale(template.text_lang, fallback=company_lang)
+    own = Texts(template.subject, company_lang, template.body_html, company_lang, False)
     if lang == company_lang:
-        return template.subject, template.body_html, False
-    translations = {t.lang: t for t in template.translations.all()}
-    found = translations.get(lang) or next(
-        (t for code, t in translations.items() if code.split("_")[0] == lang.split("_")[0]),
-        None)
+        return own
+    translations = {normalize_locale(t.lang): t for t in template.translations.all()}
+    found = translations.get(lang)
+    if found is None and _same_language(lang, company_lang):
+        return Texts(template.subject, lang, template.body_html, lang, False)
+    found = found or next((t for code, t in translations.items()
+                           if _same_language(code, lang)), None)
     if found is None:
-        return template.subject, template.body_html, True
-    return found.subject or template.subject, found.body_html or template.body_html, False
+        return Texts(own.subject, own.subject_lang, own.body, own.body_lang, True)
+    subject, body = found.subject or template.subject, found.body_html or template.body_html
+    return Texts(subject, lang if found.subject else company_lang,
+                 body, lang if found.body_html else company_lang, False)
 
 
 def parse_schedule(value: str, now: datetime | None = None) -> datetime | None:
@@ -138,11 +164,14 @@ def render_template(template: EmailTemplate, record, *, user=None, ctx: dict | N
     lang = normalize_locale(lang, fallback=company_lang) if lang else choose_language(
         template, context, company)
     tz = getattr(company, "timezone", "") or "UTC"
-    subject_src, body_src, missing = _texts(template, lang, company_lang)
-    subject = _line(template, "subject", subject_src, context, lang, tz)
-    body = _render(template, "body", body_src, context, html=True, locale=lang, tz=tz)
-    rendered = RenderedMail(template=template, lang=lang, lang_missing=missing,
-                            subject=subject, body=body)
+    texts = choose_texts(template, lang, company_lang)
+    subject = _line(template, "subject", texts.subject, context, texts.subject_lang, tz)
+    body = _render(template, "body", texts.body, context, html=True, locale=texts.body_lang,
+                   tz=tz)
+    rendered = RenderedMail(template=template, lang=texts.body_lang, lang_missing=texts.missing,
+                            subject=subject, body=body,
+                            wanted_lang=lang if lang != texts.body_lang else "")
+    lang = texts.body_lang  # the other fields in the text's language too
     rendered.email_from = _line(template, "from", template.email_from, context, lang, tz)
     rendered.to = [*_partners(template, context, company, lang, tz),
                    *_addresses(template, "to", template.email_to, context, lang, tz)]

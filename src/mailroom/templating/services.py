@@ -22,11 +22,12 @@ from mailroom.core import record_types
 from mailroom.core.access import perm, require
 from mailroom.core.roles import Role
 from mailroom.core.services import audit, snapshot
+from mailroom.lib.formatting import normalize_locale
 from mailroom.lib.sandbox import TemplateError, check_simple, compile_template
 from mailroom.outgoing.models import OutgoingMail, Purpose
 from mailroom.outgoing.services import FileToSend, enqueue
 from mailroom.templating import actions
-from mailroom.templating.context import allowed_paths
+from mailroom.templating.checks import unknown_placeholders
 from mailroom.templating.models import EmailTemplate, TemplateTranslation
 from mailroom.templating.rendering import RenderedMail, document_file, finish_html, render_template
 
@@ -63,14 +64,14 @@ def _require(actor, action: str, template: EmailTemplate) -> None:
 
 def validate_sources(template: EmailTemplate, translations: Iterable[TemplateTranslation],
                      *, simple_only: bool) -> None:
-    """Compile every field; for non-editors, only simple placeholders. Errors name the field
-    and the line, collected for the form."""
+    """Compile every field and check every placeholder path against the record type's
+    context (`checks`); for non-editors, only simple placeholders. Errors name the field and
+    the line, collected for the form."""
     errors: dict[str, list[str]] = {}
     try:
         record_type = record_types.get(template.record_type)
     except LookupError:
         raise ValidationError({"record_type": "Choose what the template applies to."}) from None
-    allowed = allowed_paths(record_type)
     sources = [(name, label, html, getattr(template, name)) for name, label, html
                in TEMPLATED_FIELDS]
     for tr in translations:
@@ -80,7 +81,7 @@ def validate_sources(template: EmailTemplate, translations: Iterable[TemplateTra
         if not source:
             continue
         if simple_only:
-            problems = check_simple(source, allowed)
+            problems = check_simple(source)
             if problems:
                 errors.setdefault(name, []).extend(
                     f"{label.capitalize()}: {p}" for p in problems)
@@ -89,6 +90,10 @@ def validate_sources(template: EmailTemplate, translations: Iterable[TemplateTra
             compile_template(source, name=template.name or "template", field=label, html=html)
         except TemplateError as exc:
             errors.setdefault(name, []).append(str(exc))
+            continue
+        errors.setdefault(name, []).extend(
+            f"{label.capitalize()}: {p}" for p in unknown_placeholders(source, record_type))
+    errors = {name: found for name, found in errors.items() if found}
     if errors:
         raise ValidationError(errors)
 
@@ -163,11 +168,18 @@ def set_active(template: EmailTemplate, active: bool, *, actor) -> EmailTemplate
     return template
 
 
-def missing_languages(template: EmailTemplate, languages: Iterable[str]) -> list[str]:
-    """Which of `languages` (e.g. the customers' ones) have no translation yet."""
-    have = {t.lang for t in template.translations.all()}
-    own = getattr(template.company, "language", None)
-    return sorted(code for code in set(languages) if code not in have and code != own)
+def missing_languages(template: EmailTemplate, languages: Iterable[str],
+                      own: str | None = None) -> list[str]:
+    """Which of `languages` (the company's: the ones its contacts speak) get the template's
+    own text for want of a translation: those with neither a translation nor the template's
+    own language (`text_lang`, else its company's; for a shared template, `own`: the language
+    of the company using it). Languages match as `rendering.choose_texts` matches them (en_GB
+    reads an en_US text)."""
+    own = template.text_lang or getattr(template.company, "language", None) or own or ""
+    covered = {normalize_locale(code, fallback="").split("_")[0]
+               for code in [own, *(t.lang for t in template.translations.all())]} - {""}
+    wanted = {normalize_locale(code, fallback="") for code in languages} - {""}
+    return sorted(code for code in wanted if code.split("_")[0] not in covered)
 
 
 # --- sending ---------------------------------------------------------------------------------
