@@ -84,15 +84,15 @@ def validate_sources(template: EmailTemplate, translations: Iterable[TemplateTra
             problems = check_simple(source)
             if problems:
                 errors.setdefault(name, []).extend(
-                    f"{label.capitalize()}: {p}" for p in problems)
+                    f"{label[:1].upper()}{label[1:]}: {p}" for p in problems)
                 continue
         try:
             compile_template(source, name=template.name or "template", field=label, html=html)
         except TemplateError as exc:
             errors.setdefault(name, []).append(str(exc))
             continue
-        errors.setdefault(name, []).extend(
-            f"{label.capitalize()}: {p}" for p in unknown_placeholders(source, record_type))
+        errors.setdefault(name, []).extend(f"{label[:1].upper()}{label[1:]}: {p}"
+                                           for p in unknown_placeholders(source, record_type))
     errors = {name: found for name, found in errors.items() if found}
     if errors:
         raise ValidationError(errors)
