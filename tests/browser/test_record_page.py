@@ -129,7 +129,8 @@ def test_phone_layout_has_no_horizontal_overflow(open_page, dana, lead, shot):
     page.locator("#chatter-partner-choices").get_by_role("button", name="Ada Lovelace").click()
     expect(page.locator("#chatter-followers .chatter-person-name")).to_have_text("Ada Lovelace")
     expect(page.locator("#chatter-follower-count")).to_have_text("1")
-    expect(page.locator("#chatter-recipients")).to_contain_text("Emailed to 1 follower: Ada Lovelace")
+    expect(page.locator("#chatter-recipients")).to_contain_text(
+        "Emailed to 1 follower: Ada Lovelace")
     width = page.evaluate("document.documentElement.scrollWidth")
     shot(page, "phone")
     assert width <= PHONE["width"], f"page is {width}px wide on a {PHONE['width']}px phone"

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from mailroom.chatter.inbox import inbox_count, inbox_source, inbox_sources
+from mailroom.chatter.templatetags.chatter import poll_seconds
 from mailroom.core.decorators import office_user_required
 
 PAGE_ITEMS = 50
@@ -39,6 +40,7 @@ def inbox(request):
         "show": show,
         "count": inbox_count(request.user),
         "sources": inbox_sources(),
+        "poll_seconds": poll_seconds(),
     }
     return render(request, "chatter/inbox.html", context)
 
@@ -47,7 +49,7 @@ def inbox(request):
 @require_GET
 def bell(request):
     return render(request, "chatter/partials/inbox_bell.html",
-                  {"count": inbox_count(request.user)})
+                  {"count": inbox_count(request.user), "poll_seconds": poll_seconds()})
 
 
 @office_user_required

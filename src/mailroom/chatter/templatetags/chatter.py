@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django import template
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -75,4 +76,10 @@ def inbox_bell(context) -> dict:
     """The header's bell with what the signed-in user has to look at."""
     request = context.get("request")
     user = getattr(request, "user", None)
-    return {"count": inbox_count(user) if user is not None and user.is_authenticated else 0}
+    return {"count": inbox_count(user) if user is not None and user.is_authenticated else 0,
+            "poll_seconds": poll_seconds()}
+
+
+def poll_seconds() -> int:
+    """How often the bell and the inbox page ask for news (MAILROOM_INBOX_POLL_SECONDS)."""
+    return max(1, int(getattr(settings, "MAILROOM_INBOX_POLL_SECONDS", 20)))
