@@ -107,6 +107,10 @@ class ActivityAdmin(CompanyScopedAdmin):
                 .annotate(viewer_today=Value(services.user_today(request.user),
                                              output_field=DateField())))
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "My activities",
+                                                  **(extra_context or {})})
+
     def has_add_permission(self, request):
         return False  # scheduled on a record, where the activity belongs
 
