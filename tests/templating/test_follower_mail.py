@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 
 import pytest
 
@@ -13,7 +14,9 @@ from mailroom.chatter.models import Follower, Message, Notification
 from mailroom.chatter.services import follow, log_note, post_message, thread_queryset
 from mailroom.contacts.models import Partner
 from mailroom.contacts.services import partner_for_user
+from mailroom.incoming.gateway import start_gateway
 from mailroom.incoming.models import InboundMail
+from mailroom.incoming.router import route_pending
 from mailroom.outgoing.models import MailServer, OutgoingMail, OutgoingRecipient
 from mailroom.outgoing.sending.engine import Sender
 from tests.incoming.conftest import deliver, domain, message, zone  # noqa: F401 - fixtures
@@ -63,7 +66,7 @@ def followed(lead, bob, customer, acme):
 
 
 def test_a_message_emails_each_follower_but_the_author_and_the_blacklisted(
-        followed, bob, customer, domain, server, sink):
+        followed, bob, customer, domain, server, sink):  # noqa: F811
     message = post_message(followed, actor=bob, body_text="Your licences are ready.")
     [mail] = OutgoingMail.objects.filter(chatter_message=message)
     assert [r.address for r in mail.recipients.all()] == ["ada@client.example"]
@@ -89,8 +92,9 @@ def test_a_message_emails_each_follower_but_the_author_and_the_blacklisted(
     assert Notification.objects.get(message=message, partner=customer).status == "sent"
 
 
-def test_the_team_gets_the_view_button_and_a_reply_comes_home_and_tells_the_team(
-        followed, bob, alice, acme, customer, deliver, server, sink):  # noqa: F811
+@pytest.mark.django_db(transaction=True)
+def test_the_team_gets_the_view_button_and_a_reply_through_the_gateway_comes_home(
+        followed, bob, alice, acme, customer, domain, server, sink):  # noqa: F811
     follow(followed, partner_for_user(alice, acme), actor=bob)
     post_message(followed, actor=bob, body_text="Quote attached soon.")
     send_all()
@@ -100,11 +104,16 @@ def test_the_team_gets_the_view_button_and_a_reply_comes_home_and_tells_the_team
     customer_copy = by_to["Ada Lovelace <ada@client.example>"]
     sink.messages.clear()
 
-    reply = message(sender="Ada Lovelace <ada@client.example>",
-                    to=customer_copy["Reply-To"], subject=f"Re: {customer_copy['Subject']}",
-                    body="Thanks, 40 please.",
-                    headers=[f"In-Reply-To: {customer_copy['Message-ID']}"])
-    routed = deliver(reply, to=[customer_copy["Reply-To"]])
+    reply_to = customer_copy["Reply-To"]
+    reply = message(sender="Ada Lovelace <ada@client.example>", to=reply_to,
+                    subject=f"Re: {customer_copy['Subject']}", body="Thanks, 40 please.",
+                    headers=[f"In-Reply-To: {customer_copy['Message-ID']}",
+                             f"References: {customer_copy['Message-ID']}"])
+    with start_gateway() as gateway:  # the customer's mail server hands the reply over SMTP
+        with smtplib.SMTP("127.0.0.1", gateway.smtp_port, timeout=10) as client:
+            assert client.sendmail("ada@client.example", [reply_to], reply.encode()) == {}
+    assert route_pending("test") == 1
+    routed = InboundMail.objects.get()
     assert routed.record == followed, routed.reason
     incoming = Message.objects.get(pk=routed.chatter_message_id)
     told = {n.partner.name for n in Notification.objects.filter(message=incoming)
