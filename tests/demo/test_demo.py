@@ -114,3 +114,15 @@ def test_back_office_shows_the_demo(seeded, client):
     for title in ("Quotations", "Taxes", "Tickets", "Applicants", "Job positions", "Projects",
                   "Tasks", "Invoices"):
         assert title in home
+
+
+def test_demo_company_sends_through_the_mail_catcher(seeded, catcher_address):
+    from mailroom.outgoing.models import MailServer
+
+    demo = Company.objects.get(name="Mailroom Demo SA")
+    server = MailServer.objects.get(company=demo)
+    assert server.name == "Demo: nothing leaves this machine"
+    assert f"{server.host}:{server.port}" == catcher_address
+    assert server.security == "none" and server.active
+    # the seeder tested it against a catcher it started for the moment: bulk mail may use it
+    assert server.test_status == "ok" and server.purpose == "both"

@@ -54,6 +54,15 @@ def child_commands(host: str, port: int, threads: int, workers: int,
     return children
 
 
+def catcher_wanted(no_catcher: bool = False) -> bool:
+    """The demo mail catcher runs when MAILROOM_MAIL_CATCHER names where (by default only for
+    the embedded SQLite default) and the demo app that owns `mailroom catcher` is installed."""
+    from django.conf import settings
+
+    return (not no_catcher and bool(settings.MAILROOM_MAIL_CATCHER.strip())
+            and CATCHER_COMMAND in get_commands())
+
+
 class Command(BaseCommand):
     help = ("Run everything in one: migrate, then the web UI + API and workers as child "
             "processes. Ctrl-C or SIGTERM stops them all.")
@@ -84,8 +93,7 @@ class Command(BaseCommand):
         connections.close_all()  # the children open their own
         gateway = not no_gateway and bool(settings.MAILROOM_GATEWAY_SMTP.strip()
                                             or settings.MAILROOM_GATEWAY_LMTP.strip())
-        catcher = (not no_catcher and bool(settings.MAILROOM_MAIL_CATCHER.strip())
-                   and CATCHER_COMMAND in get_commands())
+        catcher = catcher_wanted(no_catcher)
         supervisor = Supervisor(child_commands(host, port, threads, 0 if no_worker else workers,
                                                gateway=gateway, catcher=catcher),
                                 out=sys.stderr, stop_timeout=stop_timeout)
