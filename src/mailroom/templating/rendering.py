@@ -27,6 +27,7 @@ from mailroom.templating.models import EmailTemplate
 
 _RELATIVE = re.compile(r"^\s*(\d{1,4})\s*(minute|hour|day|week)s?\s*$", re.I)
 _SPLIT = re.compile(r"[,;\n]+")
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
 
 @dataclass
@@ -60,9 +61,10 @@ def _render(template: EmailTemplate, field_name: str, source: str, context: dict
 
 
 def _line(template, field_name, source, context, locale, tz) -> str:
-    """A one-line value (subject, addresses): rendered as text, whitespace collapsed."""
-    return " ".join(_render(template, field_name, source, context, html=False, locale=locale,
-                            tz=tz).split())
+    """A one-line value (subject, addresses): rendered as text, whitespace collapsed. Only
+    ASCII whitespace: the no-break spaces Babel puts in amounts and dates stay."""
+    return _SPACES.sub(" ", _render(template, field_name, source, context, html=False,
+                                    locale=locale, tz=tz)).strip(" ")
 
 
 def choose_language(template: EmailTemplate, context: dict, company) -> str:
