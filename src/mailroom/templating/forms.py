@@ -16,6 +16,7 @@ from mailroom.contacts.models import Partner
 from mailroom.core import record_types
 from mailroom.core.blobs import store_blob
 from mailroom.core.models import LANGUAGE_CHOICES
+from mailroom.lib.addresses import InvalidAddress, sendable_email
 from mailroom.templating import actions, services
 from mailroom.templating.models import EmailTemplate, TemplateAttachment, TemplateTranslation
 
@@ -62,6 +63,12 @@ class TemplateForm(forms.ModelForm):
         widgets = {"body_html": RichTextarea(), "description": forms.Textarea({"rows": 2}),
                    "email_to": forms.Textarea({"rows": 1}),
                    "email_cc": forms.Textarea({"rows": 1})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "text_lang" in self.fields:  # the admin's widget keeps its style
+            self.fields["text_lang"].choices = [("", "The company's language"),
+                                                *LANGUAGE_CHOICES]
 
     def _post_clean(self):
         super()._post_clean()
@@ -137,18 +144,48 @@ class PreviewForm(forms.Form):
                              choices=[("", "As the template says")] + list(LANGUAGE_CHOICES))
 
 
+class AddressListField(forms.Field):
+    """Addresses from the composer's chips: one hidden input per chip (name repeated), or a
+    comma-separated string (the API and old forms). Each is checked as the outbox checks it,
+    and a refused one is named in the error."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        values = value if isinstance(value, (list, tuple)) else [value or ""]
+        found: list[str] = []
+        for raw in values:
+            found += [a.strip() for a in str(raw).replace(";", ",").split(",") if a.strip()]
+        return found
+
+    def validate(self, value):
+        super().validate(value)
+        bad = []
+        for address in value:
+            try:
+                sendable_email(address)
+            except InvalidAddress:
+                bad.append(address)
+        if bad:
+            raise ValidationError(
+                "Not a valid email address: %(bad)s.", params={"bad": ", ".join(bad)},
+                code="invalid")
+
+
 class ComposerForm(forms.Form):
-    """The composer: a template's rendering, edited by the user before sending."""
+    """The composer: a template's rendering, edited by the user before sending.
+
+    Recipients are chips (`partners`: contacts of the record's company; `to`/`cc`: typed
+    addresses), each carried by its own hidden input; compose_fields.html draws them."""
 
     # idempotency: one mail per form ("compose:<key>" must fit the outbox's 200 characters)
     key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     template = forms.ModelChoiceField(queryset=EmailTemplate.objects.none(), required=False,
                                       empty_label="No template")
     partners = forms.ModelMultipleChoiceField(queryset=Partner.objects.none(), required=False,
-                                              label="Recipients")
-    to = forms.CharField(required=False, label="Other addresses",
-                         help_text="Comma-separated addresses.")
-    cc = forms.CharField(required=False, label="Cc")
+                                              label="To", widget=forms.MultipleHiddenInput)
+    to = AddressListField(required=False, label="To")
+    cc = AddressListField(required=False, label="Cc")
     subject = forms.CharField(max_length=998, required=False)
     body = forms.CharField(required=False, widget=RichTextarea())
     lang = forms.ChoiceField(label="Language", choices=LANGUAGE_CHOICES, required=False)
@@ -168,8 +205,21 @@ class ComposerForm(forms.Form):
             company_id=record.company_id, active=True).order_by("name")
 
     def addresses(self, name: str) -> list[str]:
-        raw = self.cleaned_data.get(name) or ""
-        return [a.strip() for a in raw.replace(";", ",").split(",") if a.strip()]
+        return list(self.cleaned_data.get(name) or [])
+
+    def chips(self, name: str) -> list:
+        """What the `name` chips show: Partner rows for `partners`, addresses otherwise;
+        from the posted data when bound (a refused form keeps what the user chose)."""
+        if self.is_bound:
+            values = self.data.getlist(name) if hasattr(self.data, "getlist") else (
+                self.data.get(name) or [])
+        else:
+            values = self.initial.get(name) or []
+        if name != "partners":
+            return AddressListField().to_python(list(values))
+        ids = [int(v) for v in values if str(v).isdigit()]
+        found = {p.pk: p for p in self.fields["partners"].queryset.filter(pk__in=ids)}
+        return [found[i] for i in ids if i in found]
 
     def clean(self):
         cleaned = super().clean()
