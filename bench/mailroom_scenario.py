@@ -33,7 +33,7 @@ def setup(sink_port: int, connections: int):
         company=company, name="sink", host="127.0.0.1", port=sink_port,
         security=MailServer.Security.NONE, auth=MailServer.Auth.NONE, verify_certificate=True,
         max_connections=connections, max_per_connection=10_000, active=True,
-        test_status=MailServer.TestStatus.OK)
+        test_status=MailServer.Status.OK)
     return company
 
 
