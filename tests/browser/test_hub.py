@@ -95,6 +95,7 @@ def test_manager_filters_opens_a_mail_and_retries_then_cancels(open_page, mia, m
     expect(page.get_by_text("Queued again.")).to_be_visible()
     expect(page.locator(".mr-hub-chips")).to_contain_text("Outgoing")
     page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("button", name="Yes, cancel the email").click()  # it asks first
     expect(page.get_by_text("Cancelled: it will not be sent.")).to_be_visible()
     expect(page.locator(".mr-hub-chips")).to_contain_text("Cancelled")
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
@@ -123,6 +124,7 @@ def test_manager_bulk_cancel_from_the_list(open_page, mia, mails):
         page.locator(f"input.action-select[value='{mail.pk}']").check()
     page.locator("select[name=action]").select_option("cancel_selected")
     page.locator("button[name=index]").first.click()
+    page.get_by_role("button", name="Yes, cancel 2 emails").click()  # it asks first
     expect(page.get_by_text("Cancelled: 2.")).to_be_visible()
     assert set(OutgoingMail.objects.filter(state="cancelled").values_list("subject",
                                                                          flat=True)) == {

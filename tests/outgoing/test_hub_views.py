@@ -238,7 +238,7 @@ def test_bulk_actions_for_managers(client_for, mia, failed, sent, acme):
     client = client_for(mia)
     listing = client.get(HUB).content.decode()
     assert "Retry selected" in listing and "Cancel selected" in listing
-    response = client.post(HUB, {"action": "cancel_selected",
+    response = client.post(HUB, {"action": "cancel_selected", "confirm": "yes",
                                  "_selected_action": [failed.pk, sent.pk, waiting.pk]},
                            follow=True)
     html = response.content.decode()

@@ -246,9 +246,9 @@ def test_temporary_failures_defer_then_deliver_once_with_the_same_message_id(
     mail = fresh(mail)
     assert mail.state == "sent" and mail.attempt_count == 2
     assert sink.message_ids() == [mail.message_id]
-    assert list(SendAttempt.objects.filter(mail=mail).order_by("started_at", "id")
-                .values_list("outcome", flat=True)) == (
-        ["sent"] if fault == "greeting_421" else ["deferred", "sent"])
+    # by id: the test clock runs ahead of the wall clock the SMTP lanes stamp attempts with
+    assert list(SendAttempt.objects.filter(mail=mail).order_by("id")
+                .values_list("outcome", flat=True)) == ["deferred", "sent"]
 
 
 def test_backoff_doubles_up_to_an_hour_then_gives_up_and_tells_the_author(

@@ -34,6 +34,8 @@ from mailroom.outgoing.forms import DkimKeyAddForm, MailServerForm
 from mailroom.outgoing.models import DkimKey, MailServer, OutgoingMail
 from mailroom.outgoing.views import (
     MAIL_STATE_COLOURS,
+    cancel_confirmation,
+    failure_summary,
     is_mail_manager,
     mail_detail_context,
     record_link,
@@ -298,8 +300,8 @@ class PriorityFilter(ChoicesDropdownFilter):
 
 @admin.register(OutgoingMail)
 class OutgoingMailAdmin(CompanyScopedAdmin):
-    list_display = ("subject_line", "to_line", "state_chip", "priority_chip", "record_link",
-                    "server_name", "created_at")
+    list_display = ("subject_line", "to_line", "state_chip", "failure", "priority_chip",
+                    "record_link", "server_name", "created_at")
     list_display_links = ("subject_line",)
     list_filter = (
         ("state", StateFilter), ServerFilter, ("created_at", CreatedFilter), RecordTypeFilter,
@@ -373,6 +375,14 @@ class OutgoingMailAdmin(CompanyScopedAdmin):
     def state_chip(self, obj: OutgoingMail):
         return obj.state, obj.get_state_display()
 
+    @display(description="Why not sent")
+    def failure(self, obj: OutgoingMail) -> str:
+        summary = failure_summary(obj)
+        if summary is None:
+            return "—"
+        short, full = summary
+        return format_html('<span class="mr-failure" title="{}">{}</span>', full, short)
+
     @display(description="Priority", ordering="priority")
     def priority_chip(self, obj: OutgoingMail) -> str:
         return obj.get_priority_display()
@@ -417,6 +427,11 @@ class OutgoingMailAdmin(CompanyScopedAdmin):
 
     @admin.action(description="Cancel selected", permissions=["manage"])
     def cancel_selected(self, request, queryset):
+        """Asks first: the confirmation page posts the same action back with confirm=yes."""
+        if request.POST.get("confirm") != "yes":
+            mails = list(queryset.prefetch_related("recipients"))
+            return cancel_confirmation(request, mails, single=False,
+                                       selected=[str(m.pk) for m in mails])
         self._act(request, queryset, services.cancel, "Cancelled",
                   "skipped: mails already sent, being sent or cancelled cannot be cancelled.")
 

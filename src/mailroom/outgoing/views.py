@@ -15,11 +15,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, DateTimeField, Max
 from django.db.models.functions import Coalesce, TruncDate
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from mailroom.core.decorators import office_user_required
 from mailroom.core.roles import Role
@@ -48,9 +48,14 @@ ACTIONS = {
 }
 # What a mail's body may load in the hub: inline styles and embedded images, nothing remote,
 # nothing that runs. The iframe is sandboxed too.
+# how the SMTP layer words a temporary refusal while the mail still waits for its next try;
+# once the mail is settled (failed for good, cancelled) nothing will retry it any more
+RETRY_PROMISE = "for now, it will be retried"
+LIST_REASON_CHARS = 60
 BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; font-src data:; "
             "sandbox; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 CHART_DAYS = 14
+ATTEMPTS_SHOWN = 200
 # unfold draws bars thin and overlapping by default; the sent/failed pair needs them side by
 # side, and a count axis in whole numbers.
 CHART_OPTIONS = {
@@ -82,6 +87,43 @@ def available_actions(mail: OutgoingMail) -> list[tuple[str, str]]:
     if mail.state in OutgoingMail.CANCELLABLE_STATES:
         names.append("cancel")
     return [(name, ACTIONS[name][1]) for name in names]
+
+
+def reason_for_state(reason: str, state: str) -> str:
+    """A stored failure reason in words true for the mail's state now: a temporary refusal
+    says "it will be retried" only while the mail still waits for that retry."""
+    if not reason or state in (*OutgoingMail.WAITING_STATES, OutgoingMail.State.SENDING):
+        return reason
+    return reason.replace(RETRY_PROMISE, "temporarily")
+
+
+def failure_summary(mail: OutgoingMail) -> tuple[str, str] | None:
+    """(a few plain words, the whole reason) for the hub's list; None when nothing failed."""
+    reason = reason_for_state(mail.failure_reason, mail.state)
+    if not mail.failure_type and not reason:
+        return None
+    if mail.failure_type:
+        short = mail.get_failure_type_display()
+    else:
+        short = reason if len(reason) <= LIST_REASON_CHARS else \
+            reason[:LIST_REASON_CHARS - 1].rstrip() + "…"
+    return short, reason or short
+
+
+def recipient_rows(mail: OutgoingMail, recipients) -> list[dict]:
+    """The recipients of the detail page with the status and reason true for the mail now:
+    a pending recipient of a cancelled mail was simply not sent."""
+    cancelled = mail.state == OutgoingMail.State.CANCELLED
+    rows = []
+    for r in recipients:
+        not_sent = cancelled and r.status == r.Status.PENDING
+        rows.append({
+            "recipient": r,
+            "status": "Not sent (cancelled)" if not_sent else r.get_status_display(),
+            "colour": "" if not_sent else RECIPIENT_COLOURS.get(r.status, ""),
+            "reason": reason_for_state(r.failure_reason, mail.state),
+        })
+    return rows
 
 
 def record_link(mail: OutgoingMail) -> tuple[str, str] | None:
@@ -120,12 +162,17 @@ def headers_of(mail: OutgoingMail) -> list[tuple[str, str]]:
 
 def mail_detail_context(mail: OutgoingMail, user) -> dict:
     recipients = list(mail.recipients.select_related("partner"))
-    attempts = list(SendAttempt.objects.filter(mail=mail).select_related("server")[:200])
+    attempt_rows = SendAttempt.objects.filter(mail=mail)
+    attempts = list(attempt_rows.select_related("server")[:ATTEMPTS_SHOWN])
     return {
         "mail": mail,
         "state_colour": MAIL_STATE_COLOURS.get(mail.state, ""),
-        "recipients": [(r, RECIPIENT_COLOURS.get(r.status, "")) for r in recipients],
-        "attempts": [(a, ATTEMPT_COLOURS.get(a.outcome, "")) for a in attempts],
+        "failure_reason": reason_for_state(mail.failure_reason, mail.state),
+        "recipients": recipient_rows(mail, recipients),
+        "attempts": [(a, ATTEMPT_COLOURS.get(a.outcome, ""),
+                      reason_for_state(a.smtp_reply, mail.state)) for a in attempts],
+        "attempts_total": attempt_rows.count() if len(attempts) == ATTEMPTS_SHOWN
+        else len(attempts),
         "headers": headers_of(mail),
         "record": record_link(mail),
         "attachments": list(mail.attachments.all()),
@@ -257,15 +304,20 @@ def mail_body(request, pk: int):
 
 
 @office_user_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def mail_action(request, pk: int, action: str):
     """Send now / Retry / Cancel one mail. From the chatter (htmx) it answers the message's
-    status line; from the detail page it redirects back with a message."""
+    status line; from the detail page it redirects back with a message. A GET acts on
+    nothing: for Cancel it is the confirmation page, whose button makes the POST."""
     if action not in ACTIONS:
         raise Http404("No such action.")
     mail = _mail_for(request, pk)
     if not is_mail_manager(request.user):
         raise PermissionDenied("Only Mail Managers can act on the email hub.")
+    if request.method == "GET":
+        if action != "cancel":
+            return HttpResponseNotAllowed(["POST"])
+        return cancel_confirmation(request, [mail], single=True)
     service, _label, done, refused = ACTIONS[action]
     try:
         count = service([mail], actor=request.user)
@@ -281,6 +333,31 @@ def mail_action(request, pk: int, action: str):
     back = local_target(request, request.POST.get("next", "")) or reverse(
         "admin:outgoing_outgoingmail_change", args=[mail.pk])
     return HttpResponseRedirect(back)
+
+
+def cancel_confirmation(request, mails: list[OutgoingMail], *, single: bool,
+                        selected: list[str] | None = None) -> HttpResponse:
+    """"Cancel these emails?" — the page between the Cancel button and the cancelling POST
+    (one mail from its detail page, or the hub's bulk action with the selected ids)."""
+    cancellable = [m for m in mails if m.state in OutgoingMail.CANCELLABLE_STATES]
+    back = local_target(request, request.GET.get("next", "")) if single else ""
+    if single and not back:
+        back = reverse("admin:outgoing_outgoingmail_change", args=[mails[0].pk])
+    context = {
+        **admin.site.each_context(request),
+        "title": "Cancel this email?" if single else f"Cancel {len(cancellable)} email(s)?",
+        "opts": OutgoingMail._meta,
+        "mails": [(m, ", ".join(r.address for r in m.recipients.all()[:3]) or "—",
+                   m.get_state_display()) for m in cancellable],
+        "skipped": len(mails) - len(cancellable),
+        "single": single,
+        "selected": selected or [],
+        "action_url": reverse("outgoing:mail_action", args=[mails[0].pk, "cancel"])
+        if single else reverse("admin:outgoing_outgoingmail_changelist"),
+        "back_url": back or reverse("admin:outgoing_outgoingmail_changelist"),
+        "hub_url": reverse("admin:outgoing_outgoingmail_changelist"),
+    }
+    return render(request, "outgoing/admin/mail_cancel.html", context)
 
 
 def _chatter_status(request, mail: OutgoingMail, error: str = "") -> HttpResponse:

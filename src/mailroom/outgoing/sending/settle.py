@@ -20,7 +20,7 @@ from mailroom.chatter.services import post_message
 from mailroom.outgoing.hooks import run_delivery_hooks
 from mailroom.outgoing.models import OutgoingMail, OutgoingRecipient, SendAttempt
 from mailroom.outgoing.sending.decide import RetryClock, Settlement, decide
-from mailroom.outgoing.sending.jobs import Job
+from mailroom.outgoing.sending.jobs import Job, attempt_row
 
 log = logging.getLogger("mailroom.sender")
 
@@ -63,9 +63,19 @@ def settle(jobs: list[Job], now: datetime, *, owner: str,
             log.warning("sender %s: lease lost on mails %s before their results were recorded; "
                         "they will be sent again as uncertain", owner, lost[:20])
         retry_at = RetryClock(now, rand)
+        for job in jobs:
+            _record_silent_attempt(job, now, owner)
         decided = [(job, decide(job, now, retry_at=retry_at)) for job in jobs
                    if job.mail.pk in mine]
         _write(decided, now)
+
+
+def _record_silent_attempt(job: Job, now: datetime, owner: str) -> None:
+    """An attempt counts (`job.attempted`) even when no conversation left a row — no server
+    could be reached, none matched, or the pass broke before sending. It gets its row here,
+    so the mail's attempt count and its list of attempts always agree."""
+    if job.attempted and not job.attempts and not job.released:
+        job.attempts.append(attempt_row(job, job.used_server, now, job.spent_ms, owner))
 
 
 def _write(decided: Iterable[tuple[Job, Settlement]], now: datetime) -> None:
