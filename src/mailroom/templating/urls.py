@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailroom.templating import views
+from mailroom.templating import mass_views, pickers, views
 
 app_name = "templating"
 
@@ -11,5 +11,11 @@ urlpatterns = [
     path("compose/<int:content_type_id>/<int:object_id>/", views.compose, name="compose"),
     path("compose/<int:content_type_id>/<int:object_id>/fill/", views.compose_fill,
          name="compose_fill"),
-    path("mass/chunk/", views.mass_chunk, name="mass_chunk"),
+    path("compose/<int:content_type_id>/<int:object_id>/recipients/", pickers.recipients,
+         name="compose_recipients"),
+    path("compose/<int:content_type_id>/<int:object_id>/preview/", views.compose_preview,
+         name="compose_preview"),
+    path("mentions/", pickers.mention_users, name="mention_users"),
+    path("mass/review/", mass_views.mass_review, name="mass_review"),
+    path("mass/chunk/", mass_views.mass_chunk, name="mass_chunk"),
 ]

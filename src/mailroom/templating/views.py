@@ -8,6 +8,7 @@ line (chatter.js already tells htmx to swap 422 like 200).
 
 from __future__ import annotations
 
+import copy
 import uuid
 
 from django.contrib import admin, messages
@@ -16,23 +17,23 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailroom.chatter.services import get_record_for_user
 from mailroom.contacts.models import Partner
 from mailroom.core import record_types
 from mailroom.core.decorators import office_user_required
 from mailroom.documents.registry import has_document
-from mailroom.lib.params import parse_id, parse_ids, parse_int
+from mailroom.lib.params import parse_id
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.services import FileToSend, enqueue
-from mailroom.templating import actions, services
-from mailroom.templating.forms import ComposerForm, MassForm, PreviewForm
+from mailroom.templating import actions, mass_views, services
+from mailroom.templating.forms import ComposerForm, PreviewForm
 from mailroom.templating.models import EmailTemplate
-from mailroom.templating.rendering import render_template
+from mailroom.templating.pickers import followers_to_propose
+from mailroom.templating.rendering import RenderedMail, finish_html, render_template
 
 RECENT = 20
-CHUNK = 20
 
 
 def _template(request, template_id: int) -> EmailTemplate:
@@ -59,9 +60,26 @@ def _error_lines(exc: Exception) -> list[str]:
 
 # --- preview and test ------------------------------------------------------------------------
 
-def _render_for(request, template):
-    """(form, record, rendered, errors) for the preview's GET parameters."""
-    form = PreviewForm(request.GET or None)
+def with_edits(template: EmailTemplate, data, user) -> EmailTemplate:
+    """`template` with the editor's unsaved fields (`src_<field>` in `data`) in place of the
+    saved ones, checked as saving would check them (ValidationError). Not saved: a copy."""
+    fields = [name for name, _label, _html in services.TEMPLATED_FIELDS] + ["layout"]
+    edits = {name: data[f"src_{name}"] for name in fields if f"src_{name}" in data}
+    if not edits:
+        return template
+    probe = copy.copy(template)
+    for name, value in edits.items():
+        setattr(probe, name, value)
+    if probe.layout not in EmailTemplate.Layout.values:
+        probe.layout = template.layout
+    services.validate_sources(probe, [], simple_only=not services.is_template_editor(user))
+    return probe
+
+
+def _render_for(request, template, data):
+    """(form, record, rendered, errors) for the preview's parameters: the record, the
+    language, and the editor's unsaved fields (`with_edits`)."""
+    form = PreviewForm(data or None)
     if not form.is_valid():
         return form, None, None, ["Choose a record to preview."]
     record = _model_of(template).objects.for_user(request.user).filter(
@@ -69,19 +87,21 @@ def _render_for(request, template):
     if record is None:
         return form, None, None, ["No such record in your companies."]
     try:
-        rendered = render_template(template, record, user=request.user,
-                                   lang=form.cleaned_data["lang"] or None)
+        rendered = render_template(with_edits(template, data, request.user), record,
+                                   user=request.user, lang=form.cleaned_data["lang"] or None)
     except (TemplateError, ValidationError) as exc:
         return form, record, None, _error_lines(exc)
     return form, record, rendered, []
 
 
 @office_user_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def preview(request, template_id: int):
-    """The rendered mail for one record and language: subject, recipients, files, HTML."""
+    """The rendered mail for one record and language: subject, recipients, files, HTML —
+    of the text in the editor (POST `src_subject`, `src_body_html`…), saved or not."""
     template = _template(request, template_id)
-    form, record, rendered, errors = _render_for(request, template)
+    form, record, rendered, errors = _render_for(
+        request, template, request.POST if request.method == "POST" else request.GET)
     return render(request, "templating/partials/preview.html", {
         "template": template, "form": form, "record": record, "rendered": rendered,
         "errors": errors}, status=422 if errors and record is not None else 200)
@@ -93,8 +113,8 @@ def send_test(request, template_id: int):
     """"Send a test to me": only to the signed-in user's address, never to the recipients,
     and never logged on the record (it is not part of its history)."""
     template = _template(request, template_id)
-    request.GET = request.POST  # the preview form's fields travel with the button
-    _form, record, rendered, errors = _render_for(request, template)
+    # the preview form's fields (and the editor's unsaved text) travel with the button
+    _form, record, rendered, errors = _render_for(request, template, request.POST)
     ok = ""
     if not errors and not request.user.email:
         errors = ["Your user has no email address."]
@@ -134,8 +154,7 @@ def _initial(record, template, user) -> tuple[dict, list[str]]:
         return initial, _error_lines(exc)
     initial.update(subject=rendered.subject, body=rendered.body, lang=rendered.lang,
                    partners=[p.pk for p in rendered.to if isinstance(p, Partner)],
-                   to=", ".join(a for a in rendered.to if isinstance(a, str)),
-                   cc=", ".join(rendered.cc),
+                   to=[a for a in rendered.to if isinstance(a, str)], cc=list(rendered.cc),
                    attach_document=template.attach_document and has_document(record))
     if rendered.scheduled_at:
         initial.update(when="later", scheduled_at=rendered.scheduled_at)
@@ -147,10 +166,12 @@ def _composer_context(request, record, form, errors=(), **extra) -> dict:
     return {**admin.site.each_context(request), "record": record, "form": form,
             "errors": list(errors), "record_url": _record_path(record),
             "has_document": has_document(record), "title": f"Send email: {record}",
-            "urls": {"compose": reverse("templating:compose",
-                                        args=[content_type.pk, record.pk]),
-                     "fill": reverse("templating:compose_fill",
-                                     args=[content_type.pk, record.pk])}, **extra}
+            "followers": followers_to_propose(record, request.user),
+            "chips": {name: form.chips(name) for name in ("partners", "to", "cc")},
+            "urls": {name: reverse(f"templating:{route}", args=[content_type.pk, record.pk])
+                     for name, route in [("compose", "compose"), ("fill", "compose_fill"),
+                                         ("recipients", "compose_recipients"),
+                                         ("preview", "compose_preview")]}, **extra}
 
 
 def _record_path(record) -> str:
@@ -245,66 +266,27 @@ def _send(request, record, templates):
                   status=422)
 
 
-# --- mass mode -------------------------------------------------------------------------------
-
-def mass_page(request, queryset):
-    """The admin action's answer: choose a template for the selected records."""
-    model = queryset.model
-    record_type = record_types.for_model(model)
-    if record_type is None:  # the action is offered on a list whose rows have no chatter
-        messages.error(request, f"{model._meta.verbose_name_plural.capitalize()} cannot be "
-                                "sent email from here.")
-        return None
-    ids = list(queryset.for_user(request.user).values_list("pk", flat=True))
-    templates = EmailTemplate.objects.for_current_company(request.user).filter(
-        record_type=record_type.key, active=True)
-    action = actions.default_action_for(record_type.key)
-    default = actions.default_template(request.user.current_company, action.key) if (
-        action and request.user.current_company_id) else None
-    form = MassForm(templates=templates, initial={"template": default})
-    return render(request, "templating/mass.html", {
-        **admin.site.each_context(request), "form": form, "ids": ",".join(map(str, ids)),
-        "count": len(ids), "record_type": record_type, "batch": uuid.uuid4().hex,
-        "content_type": ContentType.objects.get_for_model(model), "chunk": CHUNK,
-        "title": f"Send email to {len(ids)} {record_type.label_plural.lower()}",
-        "back": reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"),
-    })
-
-
 @office_user_required
 @require_POST
-def mass_chunk(request):
-    """Send one chunk: records `ids[offset:offset+20]`, batch id for idempotency. Answers the
-    progress and, while records remain, the request for the next chunk (hx-trigger=load)."""
-    content_type = get_object_or_404(
-        ContentType, pk=parse_id(request.POST.get("content_type", "")) or 0)
-    record_type = record_types.for_model(content_type.model_class()) if (
-        content_type.model_class()) else None
-    if record_type is None:
-        raise Http404("No such record type.")
-    templates = EmailTemplate.objects.for_user(request.user).filter(
-        record_type=record_type.key, active=True)
-    form = MassForm(request.POST, templates=templates)
-    batch = "".join(c for c in request.POST.get("batch", "") if c.isalnum())[:40]
-    if not form.is_valid() or not batch:
-        return render(request, "templating/partials/mass_progress.html", {
-            "errors": ["Choose a template."], "done": 0, "total": 0}, status=422)
-    ids = parse_ids(request.POST.get("ids", ""))
-    offset = parse_int(request.POST.get("offset", "") or "0")
-    if ids is None or offset is None:
-        return render(request, "templating/partials/mass_progress.html", {
-            "errors": ["The selection or the position in it is invalid: start again from "
-                       "the list."], "done": 0, "total": 0}, status=422)
-    chunk = ids[offset:offset + CHUNK]
-    found = {r.pk: r for r in record_type.model.objects.for_user(request.user).filter(
-        pk__in=chunk)}
-    errors = [f"#{pk}: no such record in your companies." for pk in chunk if pk not in found]
-    results = services.send_mass([found[pk] for pk in chunk if pk in found],
-                                 form.cleaned_data["template"], actor=request.user, batch=batch)
-    errors += [f"{r.record}: {r.error}" for r in results if r.error]
-    done = min(offset + CHUNK, len(ids))
-    return render(request, "templating/partials/mass_progress.html", {
-        "errors": errors, "done": done, "total": len(ids),
-        "sent": sum(1 for r in results if r.mail), "percent": 100 * done // max(len(ids), 1),
-        "next": {"offset": done} if done < len(ids) else None,
-        "post": request.POST, "url": reverse("templating:mass_chunk")})
+def compose_preview(request, content_type_id: int, object_id: int):
+    """htmx: the mail as it would leave with the composer's current (unsaved) subject, body
+    and recipients, in the template's layout. Nothing is written."""
+    record = get_record_for_user(content_type_id, object_id, request.user)
+    templates = _usable(record, request.user)
+    template_id = parse_id(request.POST.get("template", ""))
+    template = templates.filter(pk=template_id).first() if template_id is not None else None
+    form = ComposerForm(request.POST, record=record, templates=templates)
+    form.is_valid()  # the preview shows what there is; Send reports what is missing
+    to = [*form.chips("partners"), *form.chips("to")]
+    lang = form.cleaned_data.get("lang") or record.company.language
+    rendered = RenderedMail(template=template, lang=lang, lang_missing=False,
+                            subject=request.POST.get("subject", "").strip(),
+                            body=request.POST.get("body", ""), to=to, cc=form.chips("cc"))
+    finish_html(rendered, record.company, template.layout if template is not None else
+                EmailTemplate.Layout.BRANDED)
+    return render(request, "templating/partials/preview.html",
+                  {"rendered": rendered, "errors": []})
+
+
+# the mass sender lives in mass_views; the admin action (apps.py) imports it from here
+mass_page = mass_views.mass_page

@@ -68,8 +68,21 @@
   document.addEventListener("submit", function () {
     if (window.tinymce) window.tinymce.triggerSave();
   }, true);
-  document.addEventListener("htmx:configRequest", function () {
+  // the preview and the test send render the editor's unsaved text: its fields travel as
+  // src_<name> (the preview form has its own "lang", the record's language)
+  var EDITED = ["subject", "body_html", "email_from", "email_to", "partner_to", "email_cc",
+                "reply_to", "lang", "scheduled_send", "layout"];
+  document.addEventListener("htmx:configRequest", function (event) {
     if (window.tinymce) window.tinymce.triggerSave();
+    var elt = event.detail.elt;
+    if (!elt || !elt.closest || !elt.closest("[data-with-edits]")) return;
+    var body = document.querySelector("textarea[name=body_html]");
+    var form = body && body.form;
+    if (!form) return;
+    EDITED.forEach(function (name) {
+      var field = form.elements[name];
+      if (field && field.value !== undefined) event.detail.parameters["src_" + name] = field.value;
+    });
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
