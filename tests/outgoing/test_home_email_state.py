@@ -1,5 +1,5 @@
-"""The Home page's email state: queued / failed / needing attention of the current company,
-each linking to the hub filtered to exactly those mails."""
+"""The Home page's email state: queued / failed / needing attention / sent of the current
+company, each linking to the hub filtered to exactly those mails."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def mails(acme, globex):
         "failed": [queue(acme, "Bounced off", State.EXCEPTION)],
         "attention": [queue(acme, "Retrying", State.DEFERRED),
                       queue(acme, "Maybe twice", State.UNCERTAIN)],
-        "other": [queue(acme, "Done", State.SENT), queue(globex, "Globex failed",
-                                                         State.EXCEPTION)],
+        "sent": [queue(acme, "Done", State.SENT)],
+        "other": [queue(globex, "Globex failed", State.EXCEPTION)],
     }
 
 
@@ -44,8 +44,8 @@ def test_counts_and_links_into_the_hub(mails, mia, client_for):
     client = client_for(mia)
     shown = panel(client.get("/").content.decode())
     assert {key: count for key, (count, _) in shown.items()} == {
-        "queued": 2, "failed": 1, "attention": 2}
-    for key in ("queued", "failed", "attention"):
+        "queued": 2, "failed": 1, "attention": 2, "sent": 1}
+    for key in ("queued", "failed", "attention", "sent"):
         hub = client.get(shown[key][1])
         assert hub.status_code == 200, key
         listed = set(re.findall(r"(Waiting \d|Bounced off|Retrying|Maybe twice|Done|Globex "

@@ -1,5 +1,6 @@
-"""The Home page's email state: how many mails of the current company wait, failed or need a
-look, each a link into the email hub filtered to them, and a word when no server can send."""
+"""The Home page's email state: how many mails of the current company wait, failed, need a
+look or went out, each a link into the email hub filtered to them, and a word when no server
+can send."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ ROWS = (
     ("failed", "Failed", (State.EXCEPTION,), "not sent: open one to see why"),
     ("attention", "Needs attention", (State.DEFERRED, State.UNCERTAIN),
      "retrying, or possibly sent twice"),
+    ("sent", "Sent", (State.SENT,), "accepted by the receiving server"),
 )
+
+TONES = {"failed": "danger", "attention": "warning", "sent": "success"}
 
 
 def hub_link(states) -> str:
@@ -33,8 +37,7 @@ def email_state(request) -> dict | None:
     counts = OutgoingMail.objects.for_current_company(user).aggregate(**{
         key: Count("id", filter=Q(state__in=states)) for key, _, states, _ in ROWS})
     rows = [{"key": key, "label": label, "count": counts[key], "help": help_text,
-             "link": hub_link(states), "tone": "danger" if key == "failed" and counts[key]
-             else "warning" if key == "attention" and counts[key] else ""}
+             "link": hub_link(states), "tone": TONES.get(key, "") if counts[key] else ""}
             for key, label, states, help_text in ROWS]
     servers = MailServer.objects.for_current_company(user).filter(active=True)
     return {
