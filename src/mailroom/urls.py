@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from django.views.static import serve
 
 
@@ -21,5 +23,12 @@ urlpatterns = [
     path("templating/", include("mailroom.templating.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
     re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve_logo),
+    # browsers ask for /favicon.ico on pages that name none (the API's JSON, a raw file)
+    path("favicon.ico", RedirectView.as_view(url=static("mailroom/favicon.svg"))),
     path("", admin.site.urls),
 ]
+
+# the error pages (used with DEBUG off): 403/404 in the back-office frame, 500 without the DB
+handler403 = "mailroom.core.error_views.permission_denied"
+handler404 = "mailroom.core.error_views.page_not_found"
+handler500 = "mailroom.core.error_views.server_error"
