@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 
 from mailroom import config as _config
@@ -145,6 +146,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = CONFIG.time_zone
 USE_I18N = True
 USE_TZ = True
+# one date format everywhere ("6 Dec 2026, 14:05", like the chatter): lists, detail pages and
+# templates' |date:"DATETIME_FORMAT" read mailroom/formats/en/formats.py, which wins over
+# Django's locale formats (settings.DATE_FORMAT alone would not)
+FORMAT_MODULE_PATH = ["mailroom.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -174,9 +179,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # an ordinary 403 is one line in the log, not a traceback (core.log_filters)
+    "filters": {"one_line_403": {"()": "mailroom.core.log_filters.PermissionDeniedOneLine"}},
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
     # axes logs every failed sign-in at INFO; lockouts (WARNING) are what an operator needs
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"},
+                "django.request": {"filters": ["one_line_403"]}},
 }
 
 NINJA_PAGINATION_PER_PAGE = 50
@@ -221,6 +229,8 @@ UNFOLD = {
     "SITE_TITLE": "Mailroom",
     "SITE_HEADER": "Mailroom",
     "SITE_SYMBOL": "mail",
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml",
+                       "href": lambda request: static("mailroom/favicon.svg")}],
     "SHOW_HISTORY": False,
     "SHOW_VIEW_ON_SITE": False,
     "ENVIRONMENT": None,
