@@ -9,9 +9,11 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 from mailroom.chatter.inbox import inbox_count
 from mailroom.lib.html import sanitize_html
+from mailroom.lib.html_text import html_to_plain
 
 register = template.Library()
 
@@ -30,6 +32,15 @@ def sanitized(value: str) -> str:
     """Bodies are sanitized when stored; sanitizing again on display keeps old or imported
     rows from ever reaching the page unsafe."""
     return mark_safe(sanitize_html(value or ""))  # noqa: S308 — nh3 output
+
+
+@register.filter
+def excerpt(html: str, length: int = 140) -> str:
+    """One line of plain text from a stored HTML body, for feeds (the Home page's recent
+    activity): entities decoded (no raw `&nbsp;`), table cells and blocks kept apart by
+    lib.html_text instead of running into each other as striptags would."""
+    text = " ".join(html_to_plain(html or "").split())
+    return Truncator(text).chars(int(length))
 
 
 _REMOTE_IMAGE = re.compile(r"""<img\b[^>]*\ssrc\s*=\s*["']?\s*(?:https?:)?//""", re.I)
