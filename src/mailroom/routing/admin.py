@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.decorators import display
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from mailroom.core import record_types
 from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.routing import services
+from mailroom.routing.forms import AliasForm, record_type_label, search_records
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 
 ALIAS_STATUS_COLOURS = {"valid": "success", "invalid": "danger", "not_tested": "warning"}
@@ -80,24 +80,6 @@ class ServiceSaveMixin:
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
-
-
-def _service_errors(form: forms.ModelForm, check) -> None:
-    """Run a service validator on the form's instance; its errors land on the fields."""
-    if form.errors:
-        return
-    try:
-        check(form.instance)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            known = {k: v for k, v in exc.error_dict.items() if k in form.fields}
-            other = [e for k, v in exc.error_dict.items() if k not in form.fields for e in v]
-            if known:
-                form._update_errors(ValidationError(known))
-            if other:
-                form.add_error(None, other)
-        else:
-            form.add_error(None, exc)
 
 
 # --------------------------------------------------------------------------- alias domains
@@ -167,82 +149,6 @@ class AliasDomainAdmin(ServiceSaveMixin, CompanyScopedAdmin):
 
 
 # --------------------------------------------------------------------------- aliases
-def record_type_choices() -> list[tuple[str, str]]:
-    return sorted(((t.key, t.label) for t in record_types.all_types()), key=lambda c: c[1])
-
-
-def record_content_types():
-    ids = [ContentType.objects.get_for_model(t.model, for_concrete_model=True).pk
-           for t in record_types.all_types()]
-    return ContentType.objects.filter(pk__in=ids)
-
-
-def record_type_label(key: str) -> str:
-    try:
-        return record_types.get(key).label
-    except LookupError:
-        return key or "—"
-
-
-class AliasForm(forms.ModelForm):
-    record_type = forms.ChoiceField(label="Applies to", choices=record_type_choices,
-                                    widget=UnfoldAdminSelectWidget,
-                                    help_text="Mail to this alias creates records of this type.")
-
-    class Meta:
-        model = Alias
-        fields = ("domain", "local_part", "company", "record_type", "defaults",
-                  "thread_content_type", "thread_object_id", "parent_content_type",
-                  "parent_object_id", "contact_policy", "allowlist_only", "bounce_message",
-                  "active")
-        labels = {"thread_content_type": "Force thread: record type",
-                  "thread_object_id": "Force thread: record ID",
-                  "parent_content_type": "Parent record: type",
-                  "parent_object_id": "Parent record: ID"}
-        help_texts = {
-            "thread_object_id": "Every message is posted on this one record instead of "
-                                "creating new ones. Leave both empty to create records.",
-            "parent_object_id": "The record the alias belongs to (a project for its tasks@); "
-                                "its followers count as followers for “who may write”.",
-        }
-        widgets = {"defaults": UnfoldAdminTextareaWidget(attrs={"rows": 3,
-                                                                "spellcheck": "false"})}
-
-    def clean_local_part(self) -> str:
-        return (self.cleaned_data.get("local_part") or "").strip().lower()
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-        types = record_content_types()
-        for name in ("thread_content_type", "parent_content_type"):
-            if name in self.fields:
-                self.fields[name].queryset = types
-
-    def _check_record(self, prefix: str) -> None:
-        content_type = self.cleaned_data.get(f"{prefix}_content_type")
-        object_id = self.cleaned_data.get(f"{prefix}_object_id")
-        if not content_type or not object_id:
-            return
-        model = content_type.model_class()
-        found = model._default_manager.filter(pk=object_id) if model else None
-        if found is not None and hasattr(model, "company_id"):
-            found = found.filter(company_id=self.instance.company_id)
-        if found is None or not found.exists():
-            self.add_error(f"{prefix}_object_id",
-                           f"No {content_type.name} with ID {object_id} in this company.")
-
-    def _post_clean(self):
-        super()._post_clean()
-        if self.errors:
-            return
-        self._check_record("thread")
-        self._check_record("parent")
-        if bool(self.instance.parent_content_type_id) != bool(self.instance.parent_object_id):
-            self.add_error("parent_object_id", "Name both the type and the record.")
-        _service_errors(self, services.validate_alias)
-
-
 @admin.register(Alias)
 class AliasAdmin(ServiceSaveMixin, CompanyScopedAdmin):
     form = AliasForm
@@ -267,12 +173,47 @@ class AliasAdmin(ServiceSaveMixin, CompanyScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         user = request.user
+        urls = {"defaults": reverse("admin:routing_alias_defaults"),
+                "records": reverse("admin:routing_alias_records")}
 
         class ScopedForm(form):
             def __init__(self, *args, **kw):
-                super().__init__(*args, user=user, **kw)
+                super().__init__(*args, user=user, urls=urls, **kw)
 
         return ScopedForm
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("defaults/", view(self.defaults_view), name="routing_alias_defaults"),
+            path("records/", view(self.records_view), name="routing_alias_records"),
+            *super().get_urls(),
+        ]
+
+    def defaults_view(self, request):
+        """htmx: the default-value fields of the record type just chosen (GET, reads only)."""
+        if request.method != "GET" or not (self.has_add_permission(request)
+                                           or self.has_change_permission(request)):
+            raise PermissionDenied
+        form = self.get_form(request)()
+        company = request.GET.get("company", "")
+        company_id = int(company) if company.isdigit() and (
+            request.user.is_superuser or int(company) in set(request.user.company_ids())) \
+            else None
+        form.configure_defaults(request.GET.get("record_type", ""), company_id,
+                                reverse("admin:routing_alias_defaults"))
+        return TemplateResponse(request, "routing/admin/alias_defaults_field.html",
+                                {"field": form["defaults"]})
+
+    def records_view(self, request):
+        """The record pickers' search: records of one type in one of the user's companies."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        page = request.GET.get("page", "1")
+        results, more = search_records(request.GET.get("type"), request.GET.get("company"),
+                                       request.GET.get("term", ""), user=request.user,
+                                       page=int(page) if page.isdigit() else 1)
+        return JsonResponse({"results": results, "pagination": {"more": more}})
 
     def get_fieldsets(self, request, obj=None):
         return self.fieldsets if obj is not None else self.fieldsets[:3]
