@@ -68,6 +68,10 @@
   document.addEventListener("submit", function () {
     if (window.tinymce) window.tinymce.triggerSave();
   }, true);
+  // htmx gathers the form's values before htmx:configRequest: save the editors first
+  document.addEventListener("htmx:confirm", function () {
+    if (window.tinymce) window.tinymce.triggerSave();
+  });
   // the preview and the test send render the editor's unsaved text: its fields travel as
   // src_<name> (the preview form has its own "lang", the record's language)
   var EDITED = ["subject", "body_html", "email_from", "email_to", "partner_to", "email_cc",
