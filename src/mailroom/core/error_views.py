@@ -21,10 +21,10 @@ PAGES = {
 }
 
 
-def _reason(exception) -> str:
-    """The message the code raised for the user to read ("Only administrators can change
-    taxes."); the URL resolver's own 404 carries a dict of tried patterns, never shown."""
-    args = getattr(exception, "args", ())
+def _reason(status: int, exception) -> str:
+    """A refusal's message, written for the user ("Only administrators can change taxes.").
+    A 404's never shows: Django's own name files on disk and URL patterns."""
+    args = getattr(exception, "args", ()) if status == 403 else ()
     return args[0] if args and isinstance(args[0], str) else ""
 
 
@@ -38,8 +38,8 @@ def _page(request, status: int, exception):
     template, title, hint = PAGES[status]
     framed = _framed(request)
     context = {**(admin.site.each_context(request) if framed else {}),
-               "framed": framed, "title": title, "hint": hint, "reason": _reason(exception),
-               "status": status, "request_path": request.path}
+               "framed": framed, "title": title, "hint": hint, "status": status,
+               "reason": _reason(status, exception), "request_path": request.path}
     return render(request, template, context, status=status)
 
 
