@@ -214,7 +214,7 @@ class DefaultsWidget(forms.Widget):
                 "errors": self.errors.get(key, []),
             })
         try:
-            label = record_types.get(self.record_type).label_plural.lower()
+            label = record_types.get(self.record_type).label.lower()
         except LookupError:
             label = ""
         return {"name": name, "rows": rows, "other": other, "url": self.url,
