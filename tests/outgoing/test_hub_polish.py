@@ -156,9 +156,15 @@ def test_a_mail_given_up_on_no_longer_promises_a_retry(client_for, mia, acme):
         state="exception", failure_type=FailureType.REJECTED,
         failure_reason="Given up after 4 days of retries: The server refused the recipient "
                        "ada@client.example for now, it will be retried: 451 try later")
+    mail.refresh_from_db()
     page = client_for(mia).get(detail(mail)).content.decode()
     assert RETRY_PROMISE not in page
     assert "refused the recipient ada@client.example temporarily: 451" in page
+    request = RequestFactory().get("/")
+    request.user = mia
+    chatter = render_to_string("chatter/partials/mail_status.html", {
+        "message": type("M", (), {"pk": 1})(), "mails": [mail]}, request=request)
+    assert "Given up after 4 days" in chatter and RETRY_PROMISE not in chatter
 
 
 # ---------------------------------------------------------------- attempts agree

@@ -6,6 +6,7 @@ from django import template
 
 from mailroom.core.roles import Role
 from mailroom.outgoing.models import OutgoingMail
+from mailroom.outgoing.views import reason_for_state
 
 register = template.Library()
 
@@ -48,3 +49,10 @@ def is_mail_manager(context) -> bool:
     request = context.get("request")
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and user.has_role(Role.MAIL_MANAGER))
+
+
+@register.filter
+def reason_now(reason: str, state: str) -> str:
+    """A mail's failure reason in words true for its state now (no "it will be retried" once
+    nothing will retry it)."""
+    return reason_for_state(reason, state)
