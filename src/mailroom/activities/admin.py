@@ -117,6 +117,9 @@ class ActivityAdmin(CompanyScopedAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # completed through the actions and the record's panel (services)
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # cancelled, never deleted: the record's history keeps what was planned
+
     @display(description="Type", ordering="activity_type")
     def type_label(self, obj: Activity) -> str:
         return obj.get_activity_type_display()
