@@ -1,5 +1,6 @@
 """`mailroom run` starts the demo mail catcher as one of its parts when MAILROOM_MAIL_CATCHER is
-set, and mail sent to it over SMTP lands in the database that the UI reads."""
+set, and mail sent to it over SMTP lands in the database that the UI reads. With
+`--demo-if-empty` (what scripts/run passes) it seeds the demo first, whose server points there."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def test_run_starts_the_catcher_and_it_stores_what_it_receives(tmp_path):
                        MAILROOM_MAIL_CATCHER=f"127.0.0.1:{smtp_port}")
     out_path, err_path = tmp_path / "run.out", tmp_path / "run.err"
     with out_path.open("w") as out, err_path.open("w") as err:
-        proc = subprocess.Popen(mailroom("run", "--port", str(port), "--no-gateway"), env=env,
+        proc = subprocess.Popen(mailroom("run", "--port", str(port), "--no-gateway",
+                                         "--demo-if-empty"), env=env,
                                 cwd=tmp_path, stdout=out, stderr=err, start_new_session=True)
     try:  # generous waits: three Django processes start at once on a loaded 2-core machine
         wait_for(lambda: "catcher: SMTP on" in err_path.read_text(), 180, "the catcher",
@@ -52,6 +54,7 @@ def test_run_starts_the_catcher_and_it_stores_what_it_receives(tmp_path):
         wait_for(lambda: "Mailroom is running" in out_path.read_text(), 180, "the UI",
                  procs=[("mailroom run", proc)])
         assert f"http://127.0.0.1:{port}/demo/caught-mail/" in out_path.read_text()
+        assert "admin-demo-1" in out_path.read_text()  # seeded: the sign-in table
         children = children_of(proc.pid)
         assert len(children) == 3, children  # web + worker + catcher
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
@@ -60,7 +63,10 @@ def test_run_starts_the_catcher_and_it_stores_what_it_receives(tmp_path):
         assert refused == {}
         with sqlite3.connect(database) as db:
             rows = db.execute("select subject, envelope_to from demo_caughtmail").fetchall()
+            servers = db.execute("select name, host, port, active from outgoing_mailserver"
+                                 ).fetchall()
         assert rows == [("Caught by the part", '["ada@client.example"]')]
+        assert servers == [("Demo: nothing leaves this machine", "127.0.0.1", smtp_port, 1)]
         code = stop(proc, signal.SIGINT, timeout=20)
     finally:
         if proc.poll() is None:

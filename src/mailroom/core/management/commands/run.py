@@ -26,6 +26,7 @@ from django.db import connections
 from mailroom.core.management import SUPERVISOR_ENV
 
 CATCHER_COMMAND = "catcher"  # the demo app's `mailroom catcher`, when installed
+DEMO_COMMAND = "demo"  # the demo app's `mailroom demo`, when installed
 
 
 @dataclass
@@ -80,16 +81,22 @@ class Command(BaseCommand):
                             help="Start no demo mail catcher (also off when "
                                  "MAILROOM_MAIL_CATCHER is empty, the default with a "
                                  "database URL).")
+        parser.add_argument("--demo-if-empty", action="store_true",
+                            help="After migrating, seed the demo companies when no company "
+                                 "exists yet (scripts/run: one start-up instead of three).")
         parser.add_argument("--stop-timeout", type=float, default=15.0,
                             help="Seconds the parts get to stop before SIGKILL (default 15).")
 
     def handle(self, *args, host: str, port: int, threads: int, workers: int, no_worker: bool,
-               no_gateway: bool, no_catcher: bool, stop_timeout: float, **options) -> None:
+               no_gateway: bool, no_catcher: bool, demo_if_empty: bool, stop_timeout: float,
+               **options) -> None:
         from django.conf import settings
 
         if workers < 0:
             raise CommandError("--workers must be 0 or more.")
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
+        if demo_if_empty and DEMO_COMMAND in get_commands():  # by name: core imports no demo
+            call_command(DEMO_COMMAND, if_empty=True, stdout=self.stdout)
         connections.close_all()  # the children open their own
         gateway = not no_gateway and bool(settings.MAILROOM_GATEWAY_SMTP.strip()
                                             or settings.MAILROOM_GATEWAY_LMTP.strip())
