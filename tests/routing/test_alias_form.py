@@ -160,3 +160,16 @@ def test_force_thread_picked_by_label_and_shown_by_name(client_for, mia, support
         support, defaults="", thread_content_type=lead_type.pk, thread_object_id=""))
     assert response.status_code == 200
     assert "thread_object_id" in response.context["adminform"].form.errors
+
+
+def test_a_new_alias_offers_the_fields_of_the_type_shown_first(client_for, mia, domain, acme):
+    from mailroom.routing.forms import default_fields, record_type_choices
+
+    html = client_for(mia).get(url("alias", "add")).content.decode()
+    first = record_type_choices()[0][0]
+    assert options(html, "record_type")[0][0] == first
+    assert "Choose what the alias applies to first" not in html
+    assert default_fields(first, acme.pk)
+    for name in default_fields(first, acme.pk):
+        assert f'name="default__{name}"' in html
+    assert 'hx-trigger="change, change from:[name=company]"' in html

@@ -371,9 +371,12 @@ class AliasForm(forms.ModelForm):
             picker.search_url = urls.get("records", "")
             picker.selected_label = record_label(self._value(f"{prefix}_content_type"),
                                                  self._value(f"{prefix}_object_id"))
-        record_type = self._value("record_type") or ""
+        choices = record_type_choices()
+        # a new alias shows the first type as chosen: offer that type's fields from the start
+        record_type = self._value("record_type") or (choices[0][0] if choices else "")
         self.fields["record_type"].widget.attrs.update({
-            "hx-get": urls.get("defaults", ""), "hx-trigger": "change",
+            "hx-get": urls.get("defaults", ""),
+            "hx-trigger": "change, change from:[name=company]",
             "hx-target": "#alias-defaults", "hx-swap": "outerHTML",
             "hx-include": "[name=record_type], [name=company]"})
         self.configure_defaults(record_type, self._company_id(), urls.get("defaults", ""))
