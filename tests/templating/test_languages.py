@@ -65,6 +65,23 @@ def test_a_translation_formats_in_its_own_language(acme, bob, tess):
     assert rendered.body == expected("de_DE") == "<p>1.234,50\xa0€ · 24.11.2026</p>"
     assert rendered.subject == "Rechnung 1.234,50\xa0€"
     assert 'lang="de-DE"' in rendered.html
+    assert "Lyon · Frankreich" in rendered.text  # the footer's address in German too
+
+
+def test_display_texts_of_the_context_follow_the_text_language(acme, bob, tess):
+    template = services.save_template(EmailTemplate(
+        company=acme, name="Contact", record_type="contacts.partner", text_lang="en_US",
+        partner_to="{{ object.id }}", lang="{{ object.language }}", subject="Hello",
+        body_html="<p>{{ object.country_label }}</p>"), actor=tess, translations=[
+        TemplateTranslation(lang="de_DE", subject="Hallo",
+                            body_html="<p>{{ object.country_label }}</p>")])
+    grete = Partner.objects.create(company=acme, name="Grete", email="grete@x.example",
+                                   language="de_DE", country="FR")
+    assert render_template(template, grete, user=bob).body == "<p>Frankreich</p>"
+    grete.language = "es_ES"  # no translation: the English text, English country names
+    grete.save()
+    rendered = render_template(template, grete, user=bob)
+    assert rendered.body == "<p>France</p>" and "Lyon · France" in rendered.text
 
 
 def test_without_a_translation_the_text_and_its_formats_stay_in_the_template_language(

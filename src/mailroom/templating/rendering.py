@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
 
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import to_language
 
 from mailroom.contacts.models import Partner
 from mailroom.core.blobs import attachment_path
@@ -161,12 +162,14 @@ def render_template(template: EmailTemplate, record, *, user=None, ctx: dict | N
                     now: datetime | None = None) -> RenderedMail:
     """Everything the template says for `record`. Raises TemplateError."""
     company = getattr(record, "company", None)
-    context = build_context(record, user=user, ctx=ctx)
     company_lang = normalize_locale(getattr(company, "language", "") or "en_US")
+    context = _context(record, user, ctx, company_lang)
     lang = normalize_locale(lang, fallback=company_lang) if lang else choose_language(
         template, context, company)
     tz = getattr(company, "timezone", "") or "UTC"
     texts = choose_texts(template, lang, company_lang)
+    if to_language(texts.body_lang) != to_language(company_lang):
+        context = _context(record, user, ctx, texts.body_lang)
     subject = _line(template, "subject", texts.subject, context, texts.subject_lang, tz)
     body = _render(template, "body", texts.body, context, html=True, locale=texts.body_lang,
                    tz=tz)
@@ -191,10 +194,18 @@ def render_template(template: EmailTemplate, record, *, user=None, ctx: dict | N
     return rendered
 
 
+def _context(record, user, ctx, lang: str) -> dict:
+    """The context, its display texts (choice labels, country names) in `lang`."""
+    with translation.override(to_language(lang)):
+        return build_context(record, user=user, ctx=ctx)
+
+
 def finish_html(rendered: RenderedMail, company, layout_name: str) -> None:
-    """The body inside its layout, inlined, with its text alternative."""
-    wrapped = layout.wrap(rendered.body, company=company, subject=rendered.subject,
-                          lang=rendered.lang, layout=layout_name)
+    """The body inside its layout (the company's address in the mail's language), inlined,
+    with its text alternative."""
+    with translation.override(to_language(rendered.lang)):
+        wrapped = layout.wrap(rendered.body, company=company, subject=rendered.subject,
+                              lang=rendered.lang, layout=layout_name)
     rendered.html, rendered.text = layout.finish(wrapped)
 
 
