@@ -17,6 +17,7 @@ from mailroom.core import record_types
 from mailroom.core.blobs import store_blob
 from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.lib.addresses import InvalidAddress, sendable_email
+from mailroom.lib.params import parse_id
 from mailroom.templating import actions, services
 from mailroom.templating.models import EmailTemplate, TemplateAttachment, TemplateTranslation
 
@@ -217,7 +218,7 @@ class ComposerForm(forms.Form):
             values = self.initial.get(name) or []
         if name != "partners":
             return AddressListField().to_python(list(values))
-        ids = [int(v) for v in values if str(v).isdigit()]
+        ids = [i for i in map(parse_id, values) if i is not None]
         found = {p.pk: p for p in self.fields["partners"].queryset.filter(pk__in=ids)}
         return [found[i] for i in ids if i in found]
 
