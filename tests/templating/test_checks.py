@@ -169,3 +169,16 @@ def test_an_empty_relation_is_empty_not_an_error(acme, bob, tess):
         body_html="<p>Hello {{ object.partner.name }}{{ object.partner.name|upper }}</p>"),
         actor=tess)
     assert services.render_template(template, lonely, user=bob).body == "<p>Hello </p>"
+
+
+def test_every_placeholder_the_browser_offers_passes_the_check():
+    from mailroom.core import record_types
+    from mailroom.templating.checks import unknown_placeholders
+    from mailroom.templating.context import placeholders_for
+
+    loops = []
+    for record_type in record_types.all_types():
+        for item in placeholders_for(record_type):
+            assert unknown_placeholders(item.snippet, record_type) == [], item
+            loops += [item.snippet] if item.loop else []
+    assert "{% for line in object.lines %}{{ line.description }}{% endfor %}" in loops

@@ -30,6 +30,17 @@ PARTNER_ALWAYS = ("id", "name", "email", "language")
 class Placeholder:
     path: str  # "object.partner.name"
     label: str  # "Customer › Name"
+    loop: str = ""  # "object.lines" when the path goes through a list: read in a loop
+
+    @property
+    def snippet(self) -> str:
+        """What the placeholder browser inserts: the field, or a loop over its list."""
+        if not self.loop:
+            return f"{{{{ {self.path} }}}}"
+        name = self.loop.rsplit(".", 1)[-1]
+        item = name[:-1] if name.endswith("s") and len(name) > 1 else "item"
+        rest = self.path.removeprefix(self.loop + ".")
+        return f"{{% for {item} in {self.loop} %}}{{{{ {item}.{rest} }}}}{{% endfor %}}"
 
 
 def _plain(value: Any) -> Any:
@@ -127,8 +138,9 @@ def placeholders_for(record_type: record_types.RecordType) -> list[Placeholder]:
     model = record_type.model
     found = []
     for path in record_paths(record_type):
-        labels, current = [], model
-        for part in path.split("."):
+        labels, current, loop = [], model, ""
+        parts = path.split(".")
+        for i, part in enumerate(parts):
             try:
                 field = current._meta.get_field(part)
             except Exception:
@@ -136,8 +148,10 @@ def placeholders_for(record_type: record_types.RecordType) -> list[Placeholder]:
                 current = None
                 break
             labels.append(str(getattr(field, "verbose_name", part)).capitalize())
+            if not loop and i < len(parts) - 1 and (field.one_to_many or field.many_to_many):
+                loop = "object." + ".".join(parts[:i + 1])
             current = getattr(field, "related_model", None) or current
-        found.append(Placeholder(f"object.{path}", " › ".join(labels)))
+        found.append(Placeholder(f"object.{path}", " › ".join(labels), loop))
     found += [Placeholder(f"company.{f}", f"Company › {f.replace('_', ' ').capitalize()}")
               for f in COMPANY_FIELDS]
     found += [Placeholder(f"user.{f}", f"Sender › {f.replace('_', ' ').capitalize()}")
