@@ -71,6 +71,8 @@ def test_the_records_followers_are_proposed_but_not_myself(client_for, bob, lead
     assert ops in followers
     assert all(p.user_id != bob.pk for p in followers)
     assert f'data-add-partner="{ops.pk}"' in page.content.decode()
+    # the template's contact is already a chip
+    assert f'name="partners" value="{lead.partner_id}"' in page.content.decode()
 
 
 def test_schedule_field_is_inside_the_when_switch(client_for, bob, lead):

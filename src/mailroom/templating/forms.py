@@ -218,7 +218,7 @@ class ComposerForm(forms.Form):
             values = self.initial.get(name) or []
         if name != "partners":
             return AddressListField().to_python(list(values))
-        ids = [i for i in map(parse_id, values) if i is not None]
+        ids = [i for i in (parse_id(str(v)) for v in values) if i is not None]
         found = {p.pk: p for p in self.fields["partners"].queryset.filter(pk__in=ids)}
         return [found[i] for i in ids if i in found]
 
