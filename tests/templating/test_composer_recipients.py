@@ -71,8 +71,18 @@ def test_the_records_followers_are_proposed_but_not_myself(client_for, bob, lead
     assert ops in followers
     assert all(p.user_id != bob.pk for p in followers)
     assert f'data-add-partner="{ops.pk}"' in page.content.decode()
-    # the template's contact is already a chip
-    assert f'name="partners" value="{lead.partner_id}"' in page.content.decode()
+
+
+def test_the_templates_contact_is_a_chip_when_the_composer_opens(client_for, acme, bob, tess,
+                                                                 lead):
+    from mailroom.templating import services
+    from mailroom.templating.models import EmailTemplate
+
+    services.save_template(EmailTemplate(
+        company=acme, name="Lead follow-up", record_type="crm.lead", default_for="lead_followup",
+        partner_to="{{ object.partner.id }}", subject="Hi", body_html="<p>x</p>"), actor=tess)
+    page = client_for(bob).get(urls(lead)["compose"]).content.decode()
+    assert f'name="partners" value="{lead.partner_id}"' in page
 
 
 def test_schedule_field_is_inside_the_when_switch(client_for, bob, lead):
