@@ -1,8 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 from django.views.static import serve
 
 
@@ -23,8 +21,6 @@ urlpatterns = [
     path("templating/", include("mailroom.templating.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
     re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve_logo),
-    # browsers ask for /favicon.ico on pages that name none (the API's JSON, a raw file)
-    path("favicon.ico", RedirectView.as_view(url=static("mailroom/favicon.svg"))),
     path("", admin.site.urls),
 ]
 

@@ -151,12 +151,12 @@ def test_home_feed_reads_as_text(open_page, alice, lead, shot, viewport):
     shot(page, "home")
 
 
-def test_favicon_is_linked_and_served(open_page, alice, live_server):
-    page = open_page(alice)
-    page.goto("/")
+@pytest.mark.parametrize("path", ["/", "/login/", "/api/docs", FORBIDDEN_FOR_BOB])
+def test_favicon_is_linked_and_served(open_page, bob, path):
+    page = open_page(bob if path != "/login/" else None)
+    page.goto(path)
     href = page.locator("link[rel=icon]").first.get_attribute("href")
-    assert href and href.endswith(".svg")
+    assert href and href.endswith("mailroom/favicon.svg")
     response = page.request.get(href)
     assert response.status == 200 and "image/svg+xml" in response.headers["content-type"]
     assert b"<svg" in response.body()
-    assert page.request.get("/favicon.ico", max_redirects=2).status == 200
