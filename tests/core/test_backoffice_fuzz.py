@@ -11,6 +11,7 @@ and all at once. Deterministic: an explicit list, no randomness.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
@@ -89,6 +90,8 @@ def world(acme, globex, settings):
     valid baselines get past their 404s and hostile values reach the checks behind."""
     from django.contrib.contenttypes.models import ContentType
 
+    from mailroom.activities import services as activities
+    from mailroom.activities.tokens import make_token
     from mailroom.business.crm.models import Lead
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
@@ -110,6 +113,8 @@ def world(acme, globex, settings):
     mail = outgoing.enqueue(company=acme, email_from="Acme <billing@acme.example>",
                             to=["ada@client.example"], subject="Hi", html="<p>Hi</p>")
     inbound = stored_mail(acme)
+    approval = activities.schedule(lead, actor=alice, activity_type="approval",
+                                   due_date=datetime.date(2026, 12, 7), assignee=alice)
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -118,7 +123,8 @@ def world(acme, globex, settings):
         "ids": {"content_type_id": str(ct.pk), "object_id": str(lead.pk),
                 "message_id": str(message.pk), "attachment_id": "1",
                 "template_id": str(template.pk), "record_type": "crm.lead",
-                "mail_pk": str(mail.pk), "inbound_pk": str(inbound.pk)},
+                "mail_pk": str(mail.pk), "inbound_pk": str(inbound.pk),
+                "activity_id": str(approval.pk), "token": make_token(approval)},
         "baselines": {
             "chatter:timeline": {"before": str(message.pk)},
             "chatter:post": {"body": "Hello", "subject": "Hi", "message_type": "comment"},
@@ -150,6 +156,14 @@ def world(acme, globex, settings):
                                        "ids": str(lead.pk)},
             "templating:mass_chunk": {"content_type": str(ct.pk), "template": str(template.pk),
                                       "batch": "b1", "ids": str(lead.pk), "offset": "0"},
+            "activities:panel": {},
+            "activities:schedule": {"activity_type": "call", "summary": "Call Ada",
+                                    "due_date": "2026-12-07", "assignee": str(alice.pk),
+                                    "note": "About the quote"},
+            "activities:done": {"feedback": "Done"},
+            "activities:cancel": {},
+            "activities:decide_in_panel": {"choice": "approve", "feedback": "OK"},
+            "activities:decide": {"choice": "approve", "feedback": "OK"},
         },
     }
 
