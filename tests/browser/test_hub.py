@@ -179,6 +179,14 @@ def test_resend_a_failed_mail_from_the_record_chatter(open_page, mia, acme, lead
     expect(page.locator(f"#mail-status-{message.pk}")).to_contain_text("Queued")
     mail.refresh_from_db()
     assert mail.state == "outgoing"
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.locator(f"#mail-status-{message.pk}").get_by_role("button", name="Cancel").click()
+    expect(page.locator(f"#mail-status-{message.pk}")).to_contain_text("Queued")
+    assert dialogs and "Cancel this email?" in dialogs[0]  # asked first: kept when refused
+    mail.refresh_from_db()
+    assert mail.state == "outgoing"
+    page.once("dialog", lambda dialog: dialog.accept())
     page.locator(f"#mail-status-{message.pk}").get_by_role("button", name="Cancel").click()
     expect(page.locator(f"#mail-status-{message.pk}")).to_contain_text("Not sent: cancelled")
 
