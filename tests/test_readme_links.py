@@ -1,6 +1,8 @@
 """Every local URL the README names answers for the demo admin: `http://127.0.0.1:8000/…`
 links and the paths it quotes as code (`/outgoing/outgoingmail/`). A path with `<id>` after a
 model label (`/documents/sales.quotation/<id>.pdf`) is tried with one of that model's rows.
+A quoted single segment without a closing slash (`/approve` in "`…/done` (and `/approve`)")
+is the tail of an API path, not a page.
 
 The demo data comes from the real seeder, as a newcomer's first `scripts/run` makes it."""
 
@@ -20,12 +22,13 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 LOCAL = re.compile(r"http://127\.0\.0\.1:8000(/[^\s>)`\]]*)?")
 QUOTED_PATH = re.compile(r"`(/[^`\s]*)`")
 MODEL_ID = re.compile(r"/(\w+)\.(\w+)/<id>")
+SUFFIX = re.compile(r"/[\w-]+")
 
 
 def readme_paths() -> list[str]:
     text = README.read_text()
     paths = {match.group(1) or "/" for match in LOCAL.finditer(text)}
-    paths |= set(QUOTED_PATH.findall(text))
+    paths |= {path for path in QUOTED_PATH.findall(text) if not SUFFIX.fullmatch(path)}
     return sorted(paths)
 
 
