@@ -164,6 +164,13 @@ def world(acme, globex, settings):
             "activities:cancel": {},
             "activities:decide_in_panel": {"choice": "approve", "feedback": "OK"},
             "activities:decide": {"choice": "approve", "feedback": "OK"},
+            "chatter:inbox": {"show": "unread"},
+            "chatter:inbox_bell": {},
+            "chatter:inbox_mark": {"source": "notifications", "key": "all", "read": "1",
+                                   "show": "all"},
+            "core:preferences": {"first_name": "Mia", "last_name": "M", "language": "en_US",
+                                 "timezone": "UTC", "notify_by": "email"},
+            "demo:caught_list": {"p": "1"},
         },
     }
 
@@ -242,7 +249,8 @@ CUSTOM = custom_routes()
 def test_every_custom_view_has_a_baseline(world):
     """A new view must say which parameters it reads, so the fuzzing reaches them."""
     no_params = {"chatter:panel", "chatter:upload", "outgoing:dashboard", "outgoing:mail_body",
-                 "incoming:raw", "incoming:reprocess"}
+                 "incoming:raw", "incoming:reprocess", "demo:caught_detail", "demo:caught_body",
+                 "demo:caught_raw"}
     missing = {r.name for r in CUSTOM} - set(world["baselines"]) - no_params
     assert not missing
 

@@ -13,6 +13,7 @@ from django.utils.text import Truncator
 from mailroom.chatter.inbox import InboxItem, InboxSource
 from mailroom.chatter.models import Message, Notification
 from mailroom.lib.html_text import html_to_plain
+from mailroom.lib.params import parse_id
 
 KEY = "notifications"
 
@@ -78,9 +79,10 @@ def mark(user, key: str, read: bool) -> None:
     with transaction.atomic():
         rows = _mine(user)
         if key != "all":
-            if not key.isdigit():
+            pk = parse_id(key)
+            if pk is None:
                 return
-            rows = rows.filter(pk=int(key))
+            rows = rows.filter(pk=pk)
         Notification.objects.filter(pk__in=rows.values("pk")).update(
             is_read=read, updated_at=timezone.now())
 

@@ -232,8 +232,9 @@ class DefaultsField(forms.Field):
         if other:
             try:
                 parsed = json.loads(other)
-            except ValueError as exc:
-                raise ValidationError(f"Other values: not valid JSON ({exc.msg}).") from None
+            except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+                detail = getattr(exc, "msg", "") or "a number is too long"
+                raise ValidationError(f"Other values: not valid JSON ({detail}).") from None
             if not isinstance(parsed, dict):
                 raise ValidationError('Other values: give an object such as {"note": "…"}.')
             result.update(parsed)
