@@ -188,3 +188,12 @@ def test_no_sender_address_is_said_on_the_notification(lead, bob, customer, acme
     assert notification.status == "cancelled"
     assert "no alias domain and no email address" in notification.failure_reason
     assert not OutgoingMail.objects.filter(chatter_message=message_).exists()
+
+
+def test_an_email_from_outside_cannot_mention_anyone(lead, alice, acme, deliver):  # noqa: F811
+    reply = message(sender="Mallory <mallory@evil.example>", subject="Hi @alice",
+                    body="@alice please look at https://evil.example")
+    routed = deliver(reply, to=["sales@acme.test"])
+    assert routed.chatter_message_id
+    assert not Notification.objects.filter(message_id=routed.chatter_message_id).exists()
+    assert not Follower.objects.filter(partner__user=alice).exists()

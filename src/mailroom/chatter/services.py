@@ -198,7 +198,9 @@ def _notify(message: Message, record: MailThread, actor, author_partner) -> list
         own = partner_of_user(actor, record.company, create=False)
         author_ids.add(getattr(own, "pk", None))
     mentioned: dict[int, object] = {}
-    for user in mentioned_users(record, message.body_html):
+    # only an office user mentions: an email from outside cannot subscribe the team
+    can_mention = actor is not None and "@" in message.body_html
+    for user in mentioned_users(record, message.body_html) if can_mention else ():
         partner = partner_of_user(user, record.company, create=True)
         if partner is not None and partner.pk not in author_ids:
             mentioned[partner.pk] = partner
