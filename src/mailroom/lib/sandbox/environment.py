@@ -11,7 +11,7 @@ import datetime as dt
 import types
 from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -164,7 +164,8 @@ class _Undefined(StrictUndefined):
                 hint = f"{_type_name(obj)} object has no element {shown}"
         short = name if isinstance(name, str) and len(name) <= 80 else None
         # Jinja raises ``self._undefined_exception(message)``: the partial adds the name
-        super().__init__(hint, missing, short, partial(UndefinedField, name=short))
+        raising = partial(UndefinedField, name=short)
+        super().__init__(hint, missing, short, cast(type[TemplateRuntimeError], raising))
 
 
 class _CheckedNamespace(Namespace):

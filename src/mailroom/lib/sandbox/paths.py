@@ -167,9 +167,11 @@ class _Checker:
             return
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
             self.visit(node.node.node, scope)  # a method: the sandbox checks its name
-            for child in [*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs]:
-                if child is not None:
-                    self.visit(child, scope)
+            arguments: list[nodes.Node | None] = [*node.args, *node.kwargs, node.dyn_args,
+                                                   node.dyn_kwargs]
+            for argument in arguments:
+                if argument is not None:
+                    self.visit(argument, scope)
             return
         for child in node.iter_child_nodes():
             self.visit(child, scope)

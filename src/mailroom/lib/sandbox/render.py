@@ -104,7 +104,7 @@ def _undefined_message(exc: UndefinedField, source: str, line: int | None) -> st
     except TemplateSyntaxError:
         return _message(exc)
     for node in ast.find_all((nodes.Getattr, nodes.Name)):
-        found = node.attr if isinstance(node, nodes.Getattr) else node.name
+        found = node.attr if isinstance(node, nodes.Getattr) else getattr(node, "name", None)
         if found == exc.name and node.lineno == line:
             path = _dotted(node)
             if path:
