@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
 
+from mailroom.chatter.links import record_admin_path
 from mailroom.chatter.models import Message
 from mailroom.core import record_types
 
@@ -68,11 +69,7 @@ def _recent_activity(user, limit: int = 12) -> list[dict]:
                 .select_related("content_type").prefetch_related("tracking", "record")[:limit])
     for message in messages:
         content_type: ContentType = message.content_type
-        try:
-            link = reverse(f"admin:{content_type.app_label}_{content_type.model}_change",
-                           args=[message.object_id])
-        except NoReverseMatch:
-            link = ""
+        link = record_admin_path(content_type, message.object_id)
         record = message.record
         label = content_type.name.capitalize()
         rows.append({"message": message, "link": link,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from mailroom.chatter.inbox import InboxItem, InboxSource
+from mailroom.chatter.links import record_admin_path
 from mailroom.chatter.models import Message, Notification
 from mailroom.lib.html_text import html_to_plain
 from mailroom.lib.params import parse_id
@@ -31,12 +31,8 @@ def count(user) -> int:
 
 def record_link(message: Message) -> str:
     content_type = ContentType.objects.get_for_id(message.content_type_id)
-    try:
-        url = reverse(f"admin:{content_type.app_label}_{content_type.model}_change",
-                      args=[message.object_id])
-    except NoReverseMatch:
-        return ""
-    return f"{url}#chatter-message-{message.pk}"
+    path = record_admin_path(content_type, message.object_id)
+    return f"{path}#chatter-message-{message.pk}" if path else ""
 
 
 def _title(notification: Notification) -> str:

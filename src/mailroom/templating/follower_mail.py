@@ -26,7 +26,6 @@ from django.utils import timezone
 from mailroom.chatter.models import Attachment, Message, Notification
 from mailroom.chatter.services import thread_queryset
 from mailroom.core.blobs import attachment_path
-from mailroom.lib.html import text_to_html
 from mailroom.outgoing.services import FileToSend, enqueue
 from mailroom.routing.models import AliasDomain
 from mailroom.templating import layout
@@ -54,13 +53,8 @@ def _thread_headers(message: Message, record) -> dict[str, str]:
     references = [mid for mid in (first, parent_id) if mid]
     if message.direction == Message.Direction.INCOMING and message.message_id:
         references.append(message.message_id)  # the team's copy threads with the customer's
-    if not references:
-        return {}
-    seen: list[str] = []
-    for mid in references:
-        if mid not in seen:
-            seen.append(mid)
-    return {"References": " ".join(seen), "In-Reply-To": seen[-1]}
+    unique = list(dict.fromkeys(references))  # in order, each once
+    return {"References": " ".join(unique), "In-Reply-To": unique[-1]} if unique else {}
 
 
 def _files(message: Message) -> tuple[list[FileToSend], list[str]]:
@@ -127,7 +121,6 @@ def email_followers(message: Message, notifications, record, actor) -> None:
     kind = record._meta.verbose_name
     label = f"{kind.capitalize()}: {record}"
     view_url = record_url(record)
-    body = message.body_html or text_to_html("")
     for notification in sendable:
         partner = notification.partner
         internal = getattr(partner, "user_id", None) is not None
@@ -138,7 +131,7 @@ def email_followers(message: Message, notifications, record, actor) -> None:
             "reply_hint": "Reply to this email to answer on the record.",
             "attachment_names": names if not files else [],
         }
-        html = layout.wrap(body, company=company, subject=subject,
+        html = layout.wrap(message.body_html, company=company, subject=subject,
                            lang=partner.language or company.language, layout="notification",
                            extra=extra)
         html, text = layout.finish(html)
