@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "mailroom.templating",
     "mailroom.automation",
     "mailroom.activities",
+    "mailroom.digests",
     "mailroom.routing",
     "mailroom.incoming",
     "mailroom.api",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mailroom.core.middleware.TouchLastSeen",  # digests slow down only for absent readers
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

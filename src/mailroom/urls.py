@@ -15,6 +15,7 @@ urlpatterns = [
     path("chatter/", include("mailroom.chatter.urls")),
     path("company/", include("mailroom.core.urls")),
     path("demo/", include("mailroom.demo.urls")),
+    path("digests/", include("mailroom.digests.urls")),
     path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
     path("incoming/", include("mailroom.incoming.urls")),

@@ -98,6 +98,10 @@ class User(AbstractUser):
         help_text="Messages on records you follow, mentions and activities: by email as well "
                   "as in your Mailroom inbox, or only in the inbox.")
 
+    last_seen_at = models.DateTimeField(
+        "last seen", null=True, blank=True, editable=False,
+        help_text="Last time the user used Mailroom (updated at most every few minutes).")
+
     objects = MailroomUserManager()
 
     class Meta:

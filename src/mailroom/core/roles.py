@@ -46,6 +46,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "routing.aliasdomain": ("view",),
         "routing.alias": ("view",),
         "incoming.inboundmail": ("view",),
+        # "Send now to me" and the preview of digests they receive; tips' stats
+        "digests.digest": ("view",),
+        "digests.tip": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -58,6 +61,10 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "routing.allowedsender": ("view", "add", "change", "delete"),
         "incoming.incomingserver": ("view", "add", "change", "delete"),
         "incoming.inboundmail": ("view", "change"),
+        "digests.digest": ("view", "add", "change", "delete"),
+        "digests.tip": ("view", "add", "change", "delete"),
+        "digests.tiptranslation": ("view", "add", "change", "delete"),
+        "digests.customkpi": ("view", "add", "change", "delete"),
     },
     Role.TEMPLATE_EDITOR: {
         "templating.emailtemplate": ("view", "add", "change", "delete"),
@@ -69,6 +76,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
     "invoicing", "outgoing", "templating", "automation", "routing", "incoming", "activities",
+    "digests",
 }
 
 

@@ -10,6 +10,7 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.business.crm.kpis import register_kpis
         from mailroom.business.crm.models import Lead
         from mailroom.templating.actions import register_action
 
@@ -24,3 +25,4 @@ class CrmConfig(AppConfig):
                         "expected_revenue", "probability", "priority", "description"),
         ))
         register_action("lead_followup", "Lead follow-up", "crm.lead")
+        register_kpis()

@@ -1,0 +1,3 @@
+"""URL patterns, joined in urls.py (one file per concern)."""
+
+urlpatterns: list = []
