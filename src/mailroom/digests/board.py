@@ -56,6 +56,7 @@ class Board:
     def __init__(self, *, chart_cache: bool = True):
         self._values: dict[tuple, Number | None] = {}
         self._charts: dict[tuple, bytes] = {}
+        self._rows: dict[tuple, KpiRow] = {}
         self.chart_cache = chart_cache
         self.computed = 0  # how many values were really computed (benchmarks print it)
         self.charts_drawn = 0
@@ -73,9 +74,13 @@ class Board:
         return self._values[key]
 
     def row(self, company, kpi: Kpi, period: Period) -> KpiRow:
-        history = tuple(self.value(company, kpi, p) for p in period.history(HISTORY))
-        return KpiRow(kpi=kpi, period=period, value=history[-1], previous=history[-2],
-                      history=history, url=kpi.url(period.local_start, period.local_end))
+        key = (company.pk, kpi.key, period.periodicity, period.first_day)
+        if key not in self._rows:
+            history = tuple(self.value(company, kpi, p) for p in period.history(HISTORY))
+            self._rows[key] = KpiRow(kpi=kpi, period=period, value=history[-1],
+                                     previous=history[-2], history=history,
+                                     url=kpi.url(period.local_start, period.local_end))
+        return self._rows[key]
 
     def kpis_for(self, company, keys, user) -> list[Kpi]:
         """The KPIs of `keys` that `user` may see, in order; unknown keys are skipped."""
