@@ -177,3 +177,20 @@ def test_without_oversigning_only_present_headers_are_listed():
     h = re.search(rb"h=([^;]+);", signed).group(1).replace(b"\r\n ", b"")
     assert h == b"from:to:subject:date:message-id:mime-version:content-type"
     assert verifies(signed)
+
+
+def test_one_click_unsubscribe_headers_are_signed():
+    """RFC 8058: List-Unsubscribe and List-Unsubscribe-Post must be covered by the DKIM
+    signature, or a receiver ignores the one-click unsubscribe."""
+    message = build_message(
+        from_addr="a@acme.example", to=["b@x.test"], subject="Weekly pulse", text="x\n",
+        message_id="<1@acme>", headers={
+            "List-Unsubscribe": "<https://mail.acme.example/digests/unsubscribe/abc/>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": '"Weekly pulse" <digest-1.acme.example>'})
+    signed = signer().sign(message)
+    h = re.search(rb"h=([^;]+);", signed.replace(b"\r\n ", b"")).group(1).decode()
+    assert {"list-unsubscribe", "list-unsubscribe-post", "list-id"} <= set(h.split(":"))
+    assert verifies(signed)
+    assert not verifies(signed.replace(b"digests/unsubscribe/abc/", b"evil.test/abc/"))
+    assert not verifies(b"List-Unsubscribe: <https://evil.test/>\r\n" + signed)

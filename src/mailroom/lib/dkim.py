@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 DEFAULT_HEADERS = (
     "from", "to", "cc", "subject", "date", "message-id", "reply-to", "mime-version",
     "content-type", "auto-submitted",
+    # RFC 8058: the one-click unsubscribe headers must be covered by the signature
+    "list-unsubscribe", "list-unsubscribe-post", "list-id",
 )
 _BARE_EOL = re.compile(rb"\r\n|\r|\n")
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
