@@ -126,3 +126,16 @@ def test_demo_company_sends_through_the_mail_catcher(seeded, catcher_address):
     assert server.security == "none" and server.active
     # the seeder tested it against a catcher it started for the moment: bulk mail may use it
     assert server.test_status == "ok" and server.purpose == "both"
+
+
+def test_demo_seeds_digests_and_sends_the_weekly_one_to_the_administrator(seeded):
+    from mailroom.digests.models import Digest, DigestSend
+    from mailroom.digests.services import recipients
+
+    weekly = Digest.objects.get(name="Weekly pulse")
+    assert weekly.active and weekly.next_run_at is not None and len(weekly.kpis) >= 10
+    assert recipients(weekly).count() == 4
+    assert Digest.objects.filter(name="Support daily", periodicity="daily").exists()
+    send = DigestSend.objects.get(digest=weekly)
+    assert (send.kind, send.user.username) == ("manual", "admin")
+    assert send.mail.subject.startswith("Weekly pulse")

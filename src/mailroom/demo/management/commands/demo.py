@@ -37,11 +37,15 @@ from mailroom.chatter.models import Message
 from mailroom.chatter.services import follow, log_note, post_message, save_record
 from mailroom.contacts.models import Partner
 from mailroom.contacts.services import save_partner
+from mailroom.core import kpis
 from mailroom.core.models import Company, User
 from mailroom.core.roles import sync_role_groups
 from mailroom.core.services import save_company, save_user
 from mailroom.demo import data
 from mailroom.demo.services import create_demo_server
+from mailroom.digests.models import Digest
+from mailroom.digests.sending import send_now
+from mailroom.digests.services import save_digest
 from mailroom.incoming.router import route
 from mailroom.incoming.services import accept
 from mailroom.routing.models import AliasDomain, AllowedSender
@@ -115,6 +119,7 @@ class Seeder:
         self.seed_invoices()
         self.seed_northwind()
         self.seed_inbound()
+        self.seed_digests()
         return created
 
     def ago(self, days: int):
@@ -346,6 +351,21 @@ class Seeder:
             invoice_date=invoice_date, created_at=self.ago((self.today - invoice_date).days),
         ), actor=self.admin)
         return invoicing_services.set_lines(invoice, self._lines(specs), actor=self.admin)
+
+    def seed_digests(self) -> None:
+        """A weekly digest of every KPI for the team, a daily one for support, and one
+        weekly digest sent now to the administrator, so Caught mail shows what it looks
+        like on the first start."""
+        keys = [kpi.key for kpi in kpis.registered()]
+        weekly = save_digest(Digest(company=self.demo, name="Weekly pulse",
+                                    periodicity="weekly", kpis=keys),
+                             actor=None, recipients=[self.users[name] for name in
+                                                     ("admin", "manager", "editor", "user")])
+        support = [k for k in keys if k.startswith(("helpdesk.", "incoming.", "outgoing."))]
+        save_digest(Digest(company=self.demo, name="Support daily", periodicity="daily",
+                           kpis=support or keys[:4]),
+                    actor=None, recipients=[self.users["user"], self.users["manager"]])
+        send_now(weekly, actor=self.admin)
 
     def seed_northwind(self) -> None:
         """A few rows in the second company: the demo company's users never see them."""
