@@ -1,12 +1,12 @@
 """The registry of business record types that mail attaches to.
 
-Aliases, templates, digests and the API list record types from here, so none of them needs
+Aliases, templates, custom KPIs and the API list record types from here, so none of them needs
 to know each business app. Apps register in their AppConfig.ready().
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -21,7 +21,6 @@ class RecordType:
     template_fields: tuple[str, ...] = ()  # dotted paths templates may read
     api_fields: tuple[str, ...] = ()  # writable through the API
     api_slug: str = ""  # URL segment in /api/v1/<slug>/
-    kpis: tuple = field(default_factory=tuple)  # filled by the digests issue
 
     @property
     def slug(self) -> str:
