@@ -57,6 +57,7 @@ class TouchLastSeen:
             now = timezone.now()
             seen = getattr(user, "last_seen_at", None)
             if seen is None or now - seen >= LAST_SEEN_EVERY:
-                type(user).objects.filter(pk=user.pk).update(last_seen_at=now)
+                # request.user is a SimpleLazyObject: type(user) is not the model
+                user._meta.model.objects.filter(pk=user.pk).update(last_seen_at=now)
                 user.last_seen_at = now
         return response
