@@ -10,6 +10,8 @@ class IncomingConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): the router imports models, which cannot load before the app registry
+        from mailroom.incoming.kpis import register_kpis
         from mailroom.incoming.router import dry_run
 
         register_alias_tester(dry_run)  # routing's "Test" action routes through it
+        register_kpis()

@@ -12,6 +12,8 @@ class OutgoingConfig(AppConfig):
         # ready(): the inbox source and the Home page's email state query models, which
         # cannot load before the app registry
         from mailroom.outgoing import home, inbox
+        from mailroom.outgoing.kpis import register_kpis
 
         register_inbox_source(inbox.SOURCE)
         home.register()
+        register_kpis()

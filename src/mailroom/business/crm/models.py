@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from mailroom.business.timestamps import stamp, with_stamps
 from mailroom.chatter.models import MailThread
 from mailroom.core.scoping import CompanyOwned
 
@@ -39,6 +40,7 @@ class Lead(MailThread, CompanyOwned):
     priority = models.CharField(max_length=1, choices=Priority.choices, default=Priority.LOW)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    won_at = models.DateTimeField("won on", null=True, blank=True, editable=False)
 
     tracked_fields = ("stage", "user", "partner", "expected_revenue")
 
@@ -47,3 +49,7 @@ class Lead(MailThread, CompanyOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        changed = [f for f in ("won_at",) if stamp(self, f, reached=self.stage == self.Stage.WON)]
+        super().save(*args, **with_stamps(kwargs, changed))

@@ -10,6 +10,7 @@ class HelpdeskConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.business.helpdesk.kpis import register_kpis
         from mailroom.business.helpdesk.models import Ticket
         from mailroom.templating.actions import register_action
 
@@ -23,3 +24,4 @@ class HelpdeskConfig(AppConfig):
                         "stage"),
         ))
         register_action("acknowledge_ticket", "Acknowledge ticket", "helpdesk.ticket")
+        register_kpis()

@@ -10,6 +10,7 @@ class InvoicingConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.business.invoicing.kpis import register_kpis
         from mailroom.business.invoicing.models import Invoice
         from mailroom.business.invoicing.services import mark_invoice_sent
         from mailroom.templating.actions import (
@@ -37,3 +38,4 @@ class InvoicingConfig(AppConfig):
         register_action("invoice_reminder", "Payment reminder", "invoicing.invoice")
         register_mark_sent("invoicing.invoice", lambda invoice, mail: mark_invoice_sent(
             invoice, actor=None, when=mail.sent_at))
+        register_kpis()

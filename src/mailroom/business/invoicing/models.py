@@ -12,6 +12,7 @@ from django.utils import timezone
 from mailroom.business.company_checks import check_company
 from mailroom.business.numbering import Numbered
 from mailroom.business.sales.models import PricedDocument, PricedLine, Tax
+from mailroom.business.timestamps import stamp, with_stamps
 from mailroom.chatter.models import MailThread
 from mailroom.core.scoping import CompanyOwned
 from mailroom.lib import money
@@ -52,6 +53,8 @@ class Invoice(Numbered, PricedDocument, MailThread, CompanyOwned):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # set when the invoice's mail was delivered (not when it was queued)
     sent_at = models.DateTimeField("sent", null=True, blank=True, editable=False)
+    # when the last payment settled it in full; cleared if it is no longer fully paid
+    paid_at = models.DateTimeField("paid on", null=True, blank=True, editable=False)
 
     tracked_fields = ("state", "payment_state", "partner", "due_date", "amount_total")
 
@@ -65,6 +68,11 @@ class Invoice(Numbered, PricedDocument, MailThread, CompanyOwned):
 
     def __str__(self) -> str:
         return self.ref or "Draft invoice"
+
+    def save(self, *args, **kwargs) -> None:
+        paid = self.state == self.State.POSTED and self.payment_state == money.PAID
+        changed = [f for f in ("paid_at",) if stamp(self, f, reached=paid)]
+        super().save(*args, **with_stamps(kwargs, changed))
 
     def _year(self) -> int:
         return (self.invoice_date or timezone.localdate()).year

@@ -10,6 +10,7 @@ class ProjectsConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.business.projects.kpis import register_kpis
         from mailroom.business.projects.models import Task
         from mailroom.templating.actions import register_action
 
@@ -23,3 +24,4 @@ class ProjectsConfig(AppConfig):
                         "deadline", "priority"),
         ))
         register_action("task_update", "Task update", "projects.task")
+        register_kpis()

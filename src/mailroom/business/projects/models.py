@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailroom.business.company_checks import check_company
+from mailroom.business.timestamps import stamp, with_stamps
 from mailroom.chatter.models import MailThread
 from mailroom.core.scoping import CompanyOwned
 
@@ -75,6 +76,7 @@ class Task(MailThread, CompanyOwned):
     deadline = models.DateField(null=True, blank=True)
     priority = models.CharField(max_length=1, choices=Priority.choices, default=Priority.NORMAL)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    done_at = models.DateTimeField("done on", null=True, blank=True, editable=False)
 
     tracked_fields = ("stage", "project", "user", "deadline", "priority")
 
@@ -84,6 +86,10 @@ class Task(MailThread, CompanyOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        changed = [f for f in ("done_at",) if stamp(self, f, reached=self.stage == self.Stage.DONE)]
+        super().save(*args, **with_stamps(kwargs, changed))
 
     def clean(self) -> None:
         if self.project_id and not self.partner_id:

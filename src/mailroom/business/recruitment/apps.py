@@ -10,6 +10,7 @@ class RecruitmentConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.business.recruitment.kpis import register_kpis
         from mailroom.business.recruitment.models import Applicant
         from mailroom.templating.actions import register_action
 
@@ -24,3 +25,4 @@ class RecruitmentConfig(AppConfig):
                         "stage", "salary_expected", "description"),
         ))
         register_action("interview_invitation", "Interview invitation", "recruitment.applicant")
+        register_kpis()

@@ -10,6 +10,7 @@ class SalesConfig(AppConfig):
 
     def ready(self) -> None:
         # ready(): models cannot load before the app registry
+        from mailroom.business.sales.kpis import register_kpis
         from mailroom.business.sales.models import Quotation
         from mailroom.business.sales.services import mark_quotation_sent
         from mailroom.templating.actions import (
@@ -38,3 +39,4 @@ class SalesConfig(AppConfig):
                 mark_quotation_sent(quotation, actor=None)
 
         register_mark_sent("sales.quotation", quotation_delivered)
+        register_kpis()

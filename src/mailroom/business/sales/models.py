@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from mailroom.business.company_checks import check_company
 from mailroom.business.numbering import Numbered
+from mailroom.business.timestamps import stamp, with_stamps
 from mailroom.chatter.models import MailThread
 from mailroom.core.scoping import CompanyOwned
 from mailroom.lib import money
@@ -110,6 +111,11 @@ class Quotation(Numbered, PricedDocument, MailThread, CompanyOwned):
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     note = models.TextField("terms and conditions", blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # first time it went to the customer (kept when confirmed or cancelled; a reset to draft
+    # clears it, so sending it again counts again)
+    sent_at = models.DateTimeField("sent on", null=True, blank=True, editable=False)
+    # when it became a sales order; cleared if the order is cancelled or reset
+    confirmed_at = models.DateTimeField("confirmed on", null=True, blank=True, editable=False)
 
     tracked_fields = ("state", "partner", "user", "validity_date", "amount_total")
     ref_format = "S{number:05d}"
@@ -123,6 +129,16 @@ class Quotation(Numbered, PricedDocument, MailThread, CompanyOwned):
 
     def __str__(self) -> str:
         return self.ref or "New quotation"
+
+    def save(self, *args, **kwargs) -> None:
+        state = self.State
+        changed = []
+        if stamp(self, "sent_at", reached=self.state == state.SENT,
+                 keep=self.state != state.DRAFT):
+            changed.append("sent_at")
+        if stamp(self, "confirmed_at", reached=self.state == state.SALE):
+            changed.append("confirmed_at")
+        super().save(*args, **with_stamps(kwargs, changed))
 
     def clean(self) -> None:
         self.take_company_currency()
