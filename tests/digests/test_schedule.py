@@ -175,3 +175,12 @@ def test_a_subscription_row_keeps_who_unsubscribed_and_when(weekly, bob):
     row = DigestSubscription.objects.get(digest=weekly, user=bob)
     assert (row.subscribed, row.changed_by) == (False, "link")
     assert row.changed_at.date() == date.today() or row.changed_at is not None
+
+
+def test_two_workers_on_the_same_slot_slow_a_digest_down_one_step_only(weekly, alice, bob):
+    Digest.objects.filter(pk=weekly.pk).update(next_run_at=at(2026, 11, 30, 7))
+    first = Digest.objects.get(pk=weekly.pk)
+    second = Digest.objects.get(pk=weekly.pk)  # read by another worker before the first ran
+    sending.send_scheduled(first, at(2026, 11, 30, 7, 1))
+    sending.send_scheduled(second, at(2026, 11, 30, 7, 1))
+    assert Digest.objects.get(pk=weekly.pk).periodicity == "monthly"

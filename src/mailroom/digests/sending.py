@@ -129,9 +129,11 @@ def needs_slowdown(digest: Digest, now: datetime) -> bool:
     return latest is None or latest < now - window
 
 
-def _slow_down(digest: Digest, now: datetime) -> None:
+def _slow_down(seen: Digest, now: datetime) -> None:
     with transaction.atomic():
-        digest = Digest.objects.select_for_update().get(pk=digest.pk)
+        digest = Digest.objects.select_for_update().get(pk=seen.pk)
+        if (digest.periodicity, digest.next_run_at) != (seen.periodicity, seen.next_run_at):
+            return  # another worker ran this slot already (and may have slowed it down)
         if digest.periodicity not in SLOWER or not needs_slowdown(digest, now):
             return
         before = Periodicity(digest.periodicity)
