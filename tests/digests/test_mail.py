@@ -41,11 +41,12 @@ def _tickets(company, start, end):
 
 
 def _reply_time(company, start, end):
-    return 3 * 3600 + 20 * 60 if _week_number(start) == 0 else 4 * 3600
+    return 3 * 3600 + 20 * 60 if _week_number(start) == 0 else 3 * 3600
 
 
 def _open_rate(company, start, end):
-    return 42.5 if _week_number(start) == 0 else 40
+    week = _week_number(start)
+    return {0: 42.5, -11: None}.get(week, 40)  # the oldest week could not be computed
 
 
 def _broken(company, start, end):
@@ -106,25 +107,29 @@ def test_the_numbers_their_changes_and_charts(digest, alice):
     assert "Revenue €12,345.50" in text and "Previous week: €10,000.00" in text
     assert "▲ up 23% on the previous week" in text
     assert "Tickets solved 20" in text and "▲ up 5.3% on the previous week" in text
-    assert "Reply time 3 h 20 min" in text and "Previous week: 4 h" in text
+    assert "Reply time 3 h 20 min" in text and "Previous week: 3 h" in text
     assert "Open rate 42.5%" in text
     assert "Broken not available could not be computed this time" in text
+    assert "Previous week: not available" not in text
     # good or bad news is said in words and arrows; the colour only repeats it
     html = item["html"]
     reply = html[html.index("Reply time"):html.index("Open rate")]
-    assert "▼ down 17% on the previous week" in text_of(reply) and mail.GOOD in reply
+    # slower replies: up, and bad news (red) since less is better
+    assert "▲ up 11% on the previous week" in text_of(reply) and mail.BAD in reply
+    assert mail.GOOD not in reply
     # the list behind a number, made absolute
     assert 'href="http://testserver/crm/lead/?won=1"' in html \
         or re.search(r'href="https?://[^"]+/crm/lead/\?won=1"', html)
     # one inline PNG per number, referenced by cid:, with the numbers as alt text
     files = item["attachments"]
-    assert len(files) == 5 and all(f.mimetype == "image/png" for f in files)
+    assert len(files) == 4 and all(f.mimetype == "image/png" for f in files)  # none of nothing
     for f in files:
         assert f'src="cid:{f.content_id}"' in html
         assert Image.open(io.BytesIO(f.content)).size == (480, 120)  # 240×60 at 2x
     assert 'alt="Tickets solved, last 12 weeks: 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"' \
         in html
-    assert "Broken, last 12 weeks: n/a, n/a" in html
+    assert "Broken, last 12 weeks" not in html
+    assert 'alt="Open rate, last 12 weeks: n/a, 40%, 40%,' in html
 
 
 def test_a_french_recipient_gets_french_formats(digest, alice):
@@ -151,7 +156,7 @@ def test_a_user_without_a_language_gets_the_company_one(digest, alice):
 def test_charts_are_drawn_once_per_kpi_and_period(digest, alice, bob):
     board = Board()
     first, second = build(digest, alice, board=board), build(digest, bob, board=board)
-    assert board.charts_drawn == 5
+    assert board.charts_drawn == 4
     assert [f.content for f in first["attachments"]] == [f.content for f in second["attachments"]]
 
 
@@ -202,7 +207,7 @@ def test_the_mail_is_accepted_by_the_outbox(digest, alice, bob):
 def test_the_preview_has_the_charts_as_data_uris(digest, alice):
     subject, html = mail.preview(digest, alice, WEEK, board=Board(), tip=None, notice=False)
     assert subject.startswith("Weekly pulse · ")
-    assert "cid:" not in html and html.count('src="data:image/png;base64,') == 5
+    assert "cid:" not in html and html.count('src="data:image/png;base64,') == 4
 
 
 def test_a_number_the_user_may_not_see_is_left_out(acme, domain, alice, bob):
@@ -255,7 +260,7 @@ def test_through_the_real_sender_the_mail_is_related_and_dkim_signed(digest, ali
     html = next(part for part in related.walk()
                 if part.get_content_type() == "text/html").get_content()
     images = [part for part in related.walk() if part.get_content_type() == "image/png"]
-    assert len(images) == 5
+    assert len(images) == 4
     for image in images:
         content_id = image["Content-ID"].strip("<>")
         assert f"cid:{content_id}" in html

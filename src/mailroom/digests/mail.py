@@ -193,15 +193,19 @@ def render(digest, user, period, *, board, tip, notice: bool, manual: bool = Fal
     kpis = []
     for index, row in enumerate(board.rows(company, digest.kpis, user, period)):
         arrow, words, colour = change_words(row, locale)
-        content_id = f"chart{index + 1}.d{digest.pk}.{period.first_day:%Y%m%d}@mailroom"
-        images[content_id] = board.chart(row, charts.draw)
+        chart = ""
+        if any(value is not None for value in row.history):  # no chart of nothing
+            content_id = f"chart{index + 1}.d{digest.pk}.{period.first_day:%Y%m%d}@mailroom"
+            images[content_id] = board.chart(row, charts.draw)
+            chart = f"cid:{content_id}"
         kpis.append({
             "label": row.kpi.label, "description": row.kpi.description,
             "value": format_value(row.value, row.kpi.unit, locale, currency),
             "available": row.value is not None,
             "previous": format_value(row.previous, row.kpi.unit, locale, currency),
+            "show_previous": row.value is not None or row.previous is not None,
             "arrow": arrow, "words": words, "colour": colour,
-            "chart": f"cid:{content_id}", "alt": chart_alt(row, locale, currency),
+            "chart": chart, "alt": chart_alt(row, locale, currency),
             "url": absolute(row.url),
         })
     unsubscribe_url = unsubscribe.unsubscribe_url(digest, user)
