@@ -290,10 +290,14 @@ def test_tasks_done(acme, bob):
     "outgoing.mails_failed", "outgoing.recipients_bounced", "incoming.received",
     "incoming.quarantined", "chatter.active_users", "chatter.messages_posted",
 ])
-def test_every_kpi_is_registered_with_a_description_and_a_zero_week(key, acme):
+def test_every_kpi_is_registered_with_a_description_and_a_zero_week(key, acme, alice,
+                                                                    client_for):
     kpi = kpis.get(key)
     assert kpi.group and kpi.label and kpi.description.endswith(".")
     assert kpi.unit in set(kpis.Unit)
     assert value(acme, key) in (0, None)
-    if kpi.list_url is not None:
-        assert kpi.url(WEEK.local_start, WEEK.local_end).startswith("/")
+    if kpi.list_url is not None:  # the list behind the number opens, filtered to the week
+        url = kpi.url(WEEK.local_start, WEEK.local_end)
+        response = client_for(alice).get(url)
+        assert response.status_code == 200, url
+        assert "?e=1" not in response.get("Location", "")
