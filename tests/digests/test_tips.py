@@ -250,3 +250,22 @@ def test_install_again_updates_texts_and_keeps_admin_choices(db):
     predefined_tips.install(Tip, TipTranslation)
     tip.refresh_from_db()
     assert (tip.title, tip.active, tip.sequence) == ("Sign your mail with DKIM", False, 99)
+
+
+# --- in the digest -------------------------------------------------------------------------------
+
+def test_a_digest_carries_the_next_tip_and_counts_it(no_shipped, acme, alice, bob, domain):
+    from mailroom.digests import sending
+    from mailroom.outgoing.models import OutgoingMail
+    from tests.digests.conftest import make_digest
+
+    first = make_tip("Use aliases", body='<p>See <a href="/routing/alias/">Aliases</a>.</p>')
+    second = make_tip("Sign with DKIM", sequence=20)
+    digest = make_digest(acme, actor=alice, recipients=[bob])
+    sending.send_now(digest, actor=alice, to_all=True)
+    html = OutgoingMail.objects.get(recipients__address=bob.email).body_html
+    assert "Use aliases" in html
+    assert "/digests/tips/click/" in html and "/digests/tips/useful/" in html
+    first.refresh_from_db()
+    assert first.shown_count == 1
+    assert tips.pick(bob, acme) == second

@@ -67,6 +67,8 @@ def vote(request, token: str):
     title, _ = translation_for(tip, user.language)
     context = {"tip": tip, "tip_title": title}
     if request.method == "GET":
+        # Never record here: link scanners of mail providers fetch every link of a message
+        # (both Yes and No) before the reader sees it. Only the button's POST counts.
         answer = request.GET.get("answer", "")
         if answer not in ANSWERS:  # no answer in the link: show the one already given
             answer = (TipView.objects.filter(tip=tip, user=user)
