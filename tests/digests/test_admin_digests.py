@@ -163,7 +163,8 @@ def test_send_now_to_me_queues_one_mail_and_no_scheduled_send(acme, domain, alic
                                       {"to": "me"}, follow=True)
     assert response.status_code == 200
     assert "Sent to you" in response.content.decode()
-    assert OutgoingMail.objects.count() == 1
+    mail = OutgoingMail.objects.get()
+    assert list(mail.recipients.values_list("address", flat=True)) == ["alice@acme.example"]
     assert not DigestSend.objects.filter(kind=DigestSend.Kind.SCHEDULED).exists()
     assert DigestSend.objects.get().user == alice
 
@@ -214,3 +215,31 @@ def test_charlie_of_globex_gets_404_for_acmes_digest(acme, globex, charlie, clie
     assert client.post(reverse("digests:send_now", args=[digest.pk]),
                        {"to": "me"}).status_code == 404
     assert "Weekly pulse" not in client.get(LIST).content.decode()
+
+
+def test_a_slowed_down_digest_goes_back_to_the_chosen_periodicity(acme, alice, client_for):
+    digest = make_digest(acme, periodicity="daily")
+    Digest.objects.filter(pk=digest.pk).update(periodicity="weekly", slowed_from="daily",
+                                               slowdown_notice=True)
+    client = client_for(alice)
+    page = client.get(change_url(digest)).content.decode()
+    assert 'id="digest-slowed"' in page and "Back to daily" in page
+    client.post(reverse("digests:restore", args=[digest.pk]))
+    digest.refresh_from_db()
+    assert digest.periodicity == "daily" and not digest.slowed_from
+    assert AuditLog.objects.filter(action="digest.restore_periodicity", actor=alice).exists()
+
+
+def test_the_preview_picker_offers_a_user_only_themselves(acme, alice, bob, client_for):
+    digest = make_digest(acme, recipients=[alice, bob])
+    html = client_for(bob).get(reverse("digests:preview", args=[digest.pk])).content.decode()
+    assert f'<option value="{bob.pk}"' in html and f'<option value="{alice.pk}"' not in html
+
+
+def test_send_now_says_what_could_not_be_queued(acme, domain, alice, tess, client_for):
+    digest = make_digest(acme, recipients=[tess])  # a ".test" address the outbox refuses
+    response = client_for(alice).post(reverse("digests:send_now", args=[digest.pk]),
+                                      {"to": "all"}, follow=True)
+    html = response.content.decode()
+    assert "1 email could not be built or queued" in html
+    assert OutgoingMail.objects.count() == 0

@@ -98,6 +98,8 @@ class DigestForm(forms.ModelForm):
         if company is not None and self.instance._state.adding:
             self.instance.company = company
         self.company = company if company is not None else self.instance.company
+        if "send_time" in self.fields:
+            self.fields["send_time"].widget.format = "%H:%M"
         kpis = registry.for_company(self.company)
         self.fields["kpis"].choices = [(k.key, k.label) for k in kpis]
         self.fields["kpis"].widget = GroupedKpiWidget(groups=registry.grouped(kpis))

@@ -50,5 +50,5 @@ def save(request) -> str:
     subscribed = request.POST.get("subscribed") == "1"
     set_subscribed(digest, user, subscribed, actor=user, source=DigestSubscription.Source.SELF)
     if subscribed:
-        return f"You receive “{digest}” again."
+        return f"You now receive “{digest}”."
     return f"You no longer receive “{digest}”."
