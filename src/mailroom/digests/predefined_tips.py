@@ -5,6 +5,10 @@ absolute and signs them).
 Each has a `key`, so an upgrade can rewrite the text of the shipped tips (`install`) without
 touching what a company changed: whether it is switched on, and its sequence. Company is empty:
 every company's users get them, filtered by role and record type as any tip.
+
+Migration 0002_predefined_tips calls `install` with its historical models; to ship new or
+changed texts later, edit TIPS and add a data migration that calls `install` again. `install`
+may only use fields the historical models have (those of 0001_initial and later).
 """
 
 from __future__ import annotations
