@@ -50,3 +50,27 @@ def test_the_digest_fits_the_screen(browser, db, preview_html, shot, width):
         shot(page, f"{width}px")
     finally:
         context.close()
+
+
+def test_unsubscribe_from_the_link_without_logging_in(open_page, shot, acme, alice, bob):
+    from urllib.parse import urlparse
+
+    from mailroom.digests import unsubscribe
+    from mailroom.digests.services import recipients
+    from tests.browser.conftest import PHONE
+
+    digest = make_digest(acme, actor=alice, recipients=[_sendable(alice), _sendable(bob)])
+    page = open_page(viewport=PHONE)  # nobody signed in
+    page.goto(urlparse(unsubscribe.unsubscribe_url(digest, bob)).path)
+    shot(page, "ask")
+    page.locator("#digest-unsubscribe").click()
+    page.get_by_text("You will no longer get Weekly pulse").wait_for()
+    shot(page, "done")
+    assert not recipients(digest).filter(pk=bob.pk).exists()
+    assert recipients(digest).filter(pk=alice.pk).exists()
+    page.locator("#digest-subscribe").click()
+    page.get_by_text("You will get Weekly pulse again").wait_for()
+    assert recipients(digest).filter(pk=bob.pk).exists()
+    page.goto("/digests/unsubscribe/forged-token/")
+    assert page.get_by_text("This link is not valid").is_visible()
+    shot(page, "forged")
