@@ -45,6 +45,9 @@ def leads(company, actor, plan):
 
 def test_defined_in_the_admin_validated_computed_and_listed(client_for, alice, bob, acme,
                                                             globex):
+    form = client_for(alice).get(ADD_URL).content.decode()
+    assert "Won on · Lead" in form and "Expected revenue · Lead" in form  # from the registry
+    assert "stage equals won" in form  # the filter help shows the syntax
     response = client_for(alice).post(ADD_URL, FORM)
     assert response.status_code == 302, response.content.decode()[:3000]
     kpi_row = CustomKpi.objects.get(name="Big wins")
@@ -77,6 +80,8 @@ def test_defined_in_the_admin_validated_computed_and_listed(client_for, alice, b
     assert listing.status_code == 200
     assert [r.kpi.key for r in board.rows(acme, [kpi.key], bob, WEEK)] == [kpi.key]
 
+    assert "Big wins" in client_for(alice).get(
+        reverse("admin:digests_customkpi_changelist")).content.decode()
     change = client_for(alice).get(reverse("admin:digests_customkpi_change",
                                            args=[kpi_row.pk]))
     assert change.status_code == 200

@@ -29,13 +29,13 @@ def first_response_seconds(company, start, end) -> float | None:
     """Median time from a ticket's creation to the first message an office user wrote on it
     that is not an internal note, over the tickets opened in the window (those answered so
     far). None when none of them was answered."""
-    opened = dict(Ticket.objects.filter(company=company, created_at__gte=start,
-                                        created_at__lt=end).values_list("pk", "created_at"))
+    tickets = Ticket.objects.filter(company=company, created_at__gte=start, created_at__lt=end)
+    opened = dict(tickets.values_list("pk", "created_at"))
     if not opened:
         return None
     first = (Message.objects.filter(
         company=company, content_type=ContentType.objects.get_for_model(Ticket),
-        object_id__in=list(opened), author_user__isnull=False,
+        object_id__in=tickets.values("pk"), author_user__isnull=False,
         message_type__in=RESPONSE_TYPES)
         .values("object_id").annotate(first=Min("date")).values_list("object_id", "first"))
     delays = [max((answered - opened[pk]).total_seconds(), 0.0) for pk, answered in first]
