@@ -7,8 +7,11 @@ class DigestsConfig(AppConfig):
     verbose_name = "Digests"
 
     def ready(self) -> None:
-        # the custom KPIs are rows: their source queries models, so it needs the app registry
+        # these import models (custom KPIs are rows; the views name Digest): they need the
+        # app registry
         from mailroom.core import kpis
-        from mailroom.digests import custom_kpis
+        from mailroom.digests import custom_kpis, tip_views, views
 
         kpis.register_source(custom_kpis.for_company)
+        views.register_navigation()
+        tip_views.register_navigation()

@@ -29,7 +29,7 @@ from mailroom.digests.tips import translation_for
 
 def register_navigation() -> None:
     """The tips list in the sidebar (called from DigestsConfig.ready())."""
-    navigation.add("Settings", "Digest tips", "lightbulb", "admin:digests_tip_changelist",
+    navigation.add("Email", "Digest tips", "lightbulb", "admin:digests_tip_changelist",
                    "digests.view_tip")
 
 
