@@ -17,6 +17,7 @@ from PIL import Image
 
 from mailroom.core import kpis as registry
 from mailroom.core.kpis import Kpi, Unit
+from mailroom.core.models import LANGUAGE_CHOICES
 from mailroom.digests import mail
 from mailroom.digests.board import Board
 from mailroom.digests.models import Digest, Periodicity
@@ -268,3 +269,11 @@ def test_through_the_real_sender_the_mail_is_related_and_dkim_signed(digest, ali
     # a relay that rewrites the unsubscribe link breaks the signature
     tampered = raw.replace(b"/digests/unsubscribe/", b"/digests/unsubscribX/")
     assert not dkim.verify(tampered, dnsfunc=lambda name, timeout=5: txt.encode())
+
+
+@pytest.mark.parametrize("language", [code for code, _ in LANGUAGE_CHOICES])
+def test_every_offered_language_renders(digest, alice, language):
+    alice.language = language
+    item = build(digest, alice)
+    assert item["subject"].startswith("Weekly pulse · ") and len(item["attachments"]) == 4
+    assert f'<html lang="{language.split("_")[0]}-' in item["html"]  # zh_CN: zh-Hans-CN
