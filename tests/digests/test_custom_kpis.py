@@ -188,3 +188,13 @@ def test_inactive_custom_kpis_are_not_offered(alice, acme):
                     date_field="created_at", active=False)
     services.save_custom_kpi(kpi, actor=alice)
     assert kpi.key not in {k.key for k in kpis.for_company(acme)}
+
+
+def test_another_companys_custom_kpi_is_not_found(client_for, alice, globex):
+    theirs = CustomKpi.objects.create(company=globex, name="Globex only",
+                                      record_type="crm.lead", date_field="created_at")
+    client = client_for(alice)
+    assert client.get(reverse("admin:digests_customkpi_change",
+                              args=[theirs.pk])).status_code == 404
+    assert "Globex only" not in client.get(
+        reverse("admin:digests_customkpi_changelist")).content.decode()
