@@ -95,6 +95,8 @@ def world(acme, globex, settings):
     from mailroom.business.crm.models import Lead
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
+    from mailroom.digests.models import Digest
+    from mailroom.digests.services import save_digest
     from mailroom.outgoing import services as outgoing
     from mailroom.templating import services as templating
     from mailroom.templating.models import EmailTemplate
@@ -115,6 +117,8 @@ def world(acme, globex, settings):
     inbound = stored_mail(acme)
     approval = activities.schedule(lead, actor=alice, activity_type="approval",
                                    due_date=datetime.date(2026, 12, 7), assignee=alice)
+    digest = save_digest(Digest(company=acme, name="Weekly pulse", kpis=["crm.new_leads"]),
+                         actor=alice, recipients=[alice])
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -124,7 +128,8 @@ def world(acme, globex, settings):
                 "message_id": str(message.pk), "attachment_id": "1",
                 "template_id": str(template.pk), "record_type": "crm.lead",
                 "mail_pk": str(mail.pk), "inbound_pk": str(inbound.pk),
-                "activity_id": str(approval.pk), "token": make_token(approval)},
+                "activity_id": str(approval.pk), "token": make_token(approval),
+                "digest_id": str(digest.pk)},
         "baselines": {
             "chatter:timeline": {"before": str(message.pk)},
             "chatter:post": {"body": "Hello", "subject": "Hi", "message_type": "comment"},
@@ -171,6 +176,11 @@ def world(acme, globex, settings):
             "core:preferences": {"first_name": "Mia", "last_name": "M", "language": "en_US",
                                  "timezone": "UTC", "notify_by": "email"},
             "demo:caught_list": {"p": "1"},
+            "digests:preview": {"user": str(alice.pk)},
+            "digests:preview_body": {"user": str(alice.pk)},
+            "digests:send_now": {"to": "me"},
+            "digests:set_active": {"active": "1"},
+            "digests:restore": {},
         },
     }
 

@@ -67,3 +67,11 @@ def test_nobody_subscribes_to_another_companys_digest(acme, globex, bob, client_
 def test_without_digests_the_section_is_hidden(acme, bob, client_for):
     page = client_for(bob).get(PREFS)
     assert page.status_code == 200 and "My digests" not in page.content.decode()
+
+
+@pytest.mark.parametrize("value", ["abc", str(2**63), "\u00b2", "-1", "9" * 5000])
+def test_a_hostile_digest_id_is_a_message_not_an_error(acme, bob, client_for, value):
+    response = client_for(bob).post(PREFS, {"section": "digests", "digest": value,
+                                            "subscribed": "1"}, follow=True)
+    assert response.status_code == 200
+    assert "No such digest in your companies." in response.content.decode()
