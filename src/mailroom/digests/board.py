@@ -57,6 +57,7 @@ class Board:
         self._values: dict[tuple, Number | None] = {}
         self._charts: dict[tuple, bytes] = {}
         self._rows: dict[tuple, KpiRow] = {}
+        self._kpis: dict[int, dict[str, Kpi]] = {}  # company -> key -> KPI (custom included)
         self.chart_cache = chart_cache
         self.computed = 0  # how many values were really computed (benchmarks print it)
         self.charts_drawn = 0
@@ -84,15 +85,10 @@ class Board:
 
     def kpis_for(self, company, keys, user) -> list[Kpi]:
         """The KPIs of `keys` that `user` may see, in order; unknown keys are skipped."""
-        found = []
-        for key in keys:
-            try:
-                kpi = registry.get(key, company)
-            except LookupError:
-                continue
-            if kpi.visible(user):
-                found.append(kpi)
-        return found
+        if company.pk not in self._kpis:
+            self._kpis[company.pk] = {k.key: k for k in registry.for_company(company)}
+        known = self._kpis[company.pk]
+        return [known[key] for key in keys if key in known and known[key].visible(user)]
 
     def rows(self, company, keys, user, period: Period) -> list[KpiRow]:
         """What `user` sees for `keys`: only KPIs they may see, nothing of the others."""

@@ -26,7 +26,7 @@ from django.utils import timezone
 from mailroom.chatter.services import log_note
 from mailroom.core.access import perm, require
 from mailroom.core.services import audit
-from mailroom.digests import mail, periods, tips
+from mailroom.digests import mail, periods, permissions, tips
 from mailroom.digests.board import Board
 from mailroom.digests.models import SLOWER, Digest, DigestSend, Periodicity
 from mailroom.digests.services import recipients, schedule
@@ -96,6 +96,7 @@ def _send(digest: Digest, users: list, period: periods.Period, *, kind: str, boa
             chunk = [u for u in chunk if u.pk not in done]
         if not chunk:
             continue
+        permissions.prime(chunk)
         rows = _rows(digest, chunk, period, kind=kind, board=board, now=now, notice=notice)
         outcome.failed += len(chunk) - len(rows)
         try:
