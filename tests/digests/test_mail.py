@@ -277,3 +277,20 @@ def test_every_offered_language_renders(digest, alice, language):
     item = build(digest, alice)
     assert item["subject"].startswith("Weekly pulse · ") and len(item["attachments"]) == 4
     assert f'<html lang="{language.split("_")[0]}-' in item["html"]  # zh_CN: zh-Hans-CN
+
+
+def test_change_words_for_flat_zero_and_missing_previous():
+    from mailroom.digests.board import KpiRow
+
+    kpi = KPIS[1]
+
+    def words(value, previous):
+        row = KpiRow(kpi=kpi, period=WEEK, value=value, previous=previous,
+                     history=(previous, value), url="")
+        return mail.change_words(row, "en_US")
+
+    assert words(5, 5) == ("=", "same as the previous week", mail.NEUTRAL)
+    assert words(5, 0) == ("▲", "up from 0 in the previous week", mail.GOOD)
+    assert words(0, 4) == ("▼", "down 100% on the previous week", mail.BAD)
+    assert words(5, None) == ("", "nothing to compare with the previous week", mail.NEUTRAL)
+    assert words(Decimal("100.4"), 100) == ("▲", "up 0.4% on the previous week", mail.GOOD)

@@ -115,7 +115,7 @@ def change_words(row, locale: str) -> tuple[str, str, str]:
     arrow = "▲" if row.direction == "up" else "▼"
     change = row.change
     if change is None:  # the previous period was 0
-        return arrow, f"{row.direction} from 0 the previous {noun}", colour
+        return arrow, f"{row.direction} from 0 in the previous {noun}", colour
     return arrow, f"{row.direction} {_change_percent(change, locale)} on the previous {noun}", \
         colour
 
