@@ -196,6 +196,9 @@ def test_activate_and_deactivate(acme, alice, client_for):
 def test_bob_may_not_change_a_digest(acme, bob, client_for):
     digest = make_digest(acme, recipients=[bob])
     client = client_for(bob)
+    page = client.get(change_url(digest)).content.decode()  # read-only, with his own actions
+    assert 'id="digest-send-me"' in page and 'id="digest-preview"' in page
+    assert 'id="digest-send-all"' not in page and 'id="digest-toggle-active"' not in page
     assert client.post(change_url(digest), form_data(name="Hacked")).status_code == 403
     assert client.get(reverse("digests:send_now", args=[digest.pk]),
                       {"to": "all"}).status_code == 403
@@ -243,3 +246,14 @@ def test_send_now_says_what_could_not_be_queued(acme, domain, alice, tess, clien
     html = response.content.decode()
     assert "1 email could not be built or queued" in html
     assert OutgoingMail.objects.count() == 0
+
+
+def test_the_sidebar_has_a_digests_entry(acme, alice, bob, client_for):
+    from mailroom.core import navigation
+    from mailroom.digests.views import register_navigation
+
+    register_navigation()
+    register_navigation()  # idempotent: ready() may run twice in tests
+    entries = [e for e in navigation.ENTRIES if e.url_name == "admin:digests_digest_changelist"]
+    assert len(entries) == 1 and entries[0].title == "Digests"
+    assert f'href="{LIST}"' in client_for(alice).get(reverse("admin:index")).content.decode()
