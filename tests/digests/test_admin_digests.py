@@ -257,3 +257,14 @@ def test_the_sidebar_has_a_digests_entry(acme, alice, bob, client_for):
     entries = [e for e in navigation.ENTRIES if e.url_name == "admin:digests_digest_changelist"]
     assert len(entries) == 1 and entries[0].title == "Digests"
     assert f'href="{LIST}"' in client_for(alice).get(reverse("admin:index")).content.decode()
+
+
+def test_saving_keeps_the_order_of_the_kpis_already_shown(acme, alice, client_for,
+                                                         invoice_kpi):
+    digest = make_digest(acme, kpis=[invoice_kpi.key, "crm.new_leads"])
+    response = client_for(alice).post(change_url(digest), form_data(
+        name="Weekly pulse", periodicity="monthly", kpis=["crm.new_leads", invoice_kpi.key]))
+    assert response.status_code == 302
+    digest.refresh_from_db()
+    assert digest.periodicity == "monthly"
+    assert digest.kpis == [invoice_kpi.key, "crm.new_leads"]

@@ -127,7 +127,10 @@ class DigestForm(forms.ModelForm):
         return name
 
     def clean_kpis(self):
-        return list(dict.fromkeys(self.cleaned_data.get("kpis") or []))
+        """The KPIs picked, in the digest's order so far, then the new ones."""
+        picked = list(dict.fromkeys(self.cleaned_data.get("kpis") or []))
+        before = [key for key in (self.instance.kpis or []) if key in picked]
+        return before + [key for key in picked if key not in before]
 
     def clean(self):
         cleaned = super().clean()
