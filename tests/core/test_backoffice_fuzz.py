@@ -95,8 +95,10 @@ def world(acme, globex, settings):
     from mailroom.business.crm.models import Lead
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
-    from mailroom.digests.models import Digest
+    from mailroom.digests.models import Digest, Tip
     from mailroom.digests.services import save_digest
+    from mailroom.digests.tip_links import click_token, vote_token
+    from mailroom.digests.unsubscribe import restore_token, unsubscribe_token
     from mailroom.outgoing import services as outgoing
     from mailroom.templating import services as templating
     from mailroom.templating.models import EmailTemplate
@@ -119,6 +121,7 @@ def world(acme, globex, settings):
                                    due_date=datetime.date(2026, 12, 7), assignee=alice)
     digest = save_digest(Digest(company=acme, name="Weekly pulse", kpis=["crm.new_leads"]),
                          actor=alice, recipients=[alice])
+    tip = Tip.objects.create(title="Use aliases", body="<p>Hi</p>")
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -180,13 +183,24 @@ def world(acme, globex, settings):
             "digests:preview_body": {"user": str(alice.pk)},
             "digests:send_now": {"to": "me"},
             "digests:set_active": {"active": "1"},
+            "digests:restore_periodicity": {},
+            "digests:unsubscribe": {"action": "unsubscribe"},
             "digests:restore": {},
+            "digests:tip_click": {},
+            "digests:tip_vote": {"answer": "yes"},
+        },
+        # path values that differ per route (each signed link has its own token)
+        "paths": {
+            "digests:unsubscribe": {"token": unsubscribe_token(digest, alice)},
+            "digests:restore": {"token": restore_token(digest, alice)},
+            "digests:tip_click": {"token": click_token(tip, alice, "https://acme.example/")},
+            "digests:tip_vote": {"token": vote_token(tip, alice)},
         },
     }
 
 
 def _valid_path_values(route: Route, world) -> dict[str, str]:
-    ids = world["ids"]
+    ids = {**world["ids"], **world["paths"].get(route.name, {})}
     values = {}
     for name in route.converters:
         if name == "pk":

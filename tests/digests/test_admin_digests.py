@@ -227,7 +227,7 @@ def test_a_slowed_down_digest_goes_back_to_the_chosen_periodicity(acme, alice, c
     client = client_for(alice)
     page = client.get(change_url(digest)).content.decode()
     assert 'id="digest-slowed"' in page and "Back to daily" in page
-    client.post(reverse("digests:restore", args=[digest.pk]))
+    client.post(reverse("digests:restore_periodicity", args=[digest.pk]))
     digest.refresh_from_db()
     assert digest.periodicity == "daily" and not digest.slowed_from
     assert AuditLog.objects.filter(action="digest.restore_periodicity", actor=alice).exists()

@@ -10,8 +10,9 @@ class DigestsConfig(AppConfig):
         # these import models (custom KPIs are rows; the views name Digest): they need the
         # app registry
         from mailroom.core import kpis
-        from mailroom.digests import custom_kpis, tip_views, views
+        from mailroom.digests import custom_kpis, prefs, tip_views, views
 
         kpis.register_source(custom_kpis.for_company)
         views.register_navigation()
         tip_views.register_navigation()
+        prefs.register_preferences()

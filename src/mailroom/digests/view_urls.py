@@ -10,5 +10,5 @@ urlpatterns: list = [
     path("<int:digest_id>/preview/body/", views.preview_body, name="preview_body"),
     path("<int:digest_id>/send-now/", views.send_now, name="send_now"),
     path("<int:digest_id>/active/", views.set_active, name="set_active"),
-    path("<int:digest_id>/restore/", views.restore, name="restore"),
+    path("<int:digest_id>/restore/", views.restore, name="restore_periodicity"),
 ]
