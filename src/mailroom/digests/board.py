@@ -57,6 +57,7 @@ class Board:
         self._values: dict[tuple, Number | None] = {}
         self._charts: dict[tuple, bytes] = {}
         self._rows: dict[tuple, KpiRow] = {}
+        self._memo: dict[tuple, object] = {}
         self._kpis: dict[int, dict[str, Kpi]] = {}  # company -> key -> KPI (custom included)
         self.chart_cache = chart_cache
         self.computed = 0  # how many values were really computed (benchmarks print it)
@@ -93,6 +94,16 @@ class Board:
     def rows(self, company, keys, user, period: Period) -> list[KpiRow]:
         """What `user` sees for `keys`: only KPIs they may see, nothing of the others."""
         return [self.row(company, kpi, period) for kpi in self.kpis_for(company, keys, user)]
+
+    def memo(self, key: tuple, make):
+        """`make()` once per `key` for this board: what every recipient sharing the key gets
+        alike (the formatted KPI section of one language and permission set, the company's
+        sender address)."""
+        if not self.chart_cache:  # the benchmark's comparison: everything per recipient
+            return make()
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def chart(self, row: KpiRow, draw) -> bytes:
         """The trend chart of `row`, drawn by `draw(row)` once per company, KPI and period."""

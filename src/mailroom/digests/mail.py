@@ -22,11 +22,12 @@ from babel import dates as babel_dates
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import mark_safe
 
 from mailroom.activities.mail import system_sender
 from mailroom.core.kpis import Unit
 from mailroom.digests import charts, tips, unsubscribe
-from mailroom.digests.models import SLOWER, Periodicity
+from mailroom.digests.models import SLOWDOWN_AFTER, SLOWER, Periodicity
 from mailroom.lib import formatting
 from mailroom.outgoing.services import FileToSend
 from mailroom.templating.layout import finish, wrap
@@ -162,8 +163,6 @@ def _notice_context(digest, user, notice: bool) -> dict | None:
     """The slow-down announcement: now <periodicity> instead of <slowed_from>, and why."""
     if not notice or not digest.slowed_from:
         return None
-    from mailroom.digests.sending import SLOWDOWN_AFTER  # sending imports this module
-
     now = Periodicity(digest.periodicity)
     before = next((slow for slow, slower in SLOWER.items() if slower == now), None)
     chosen = Periodicity(digest.slowed_from)
@@ -181,17 +180,13 @@ def _list_id(digest, sender: str) -> str:
     return f'"{name}" {label}' if name else label
 
 
-def render(digest, user, period, *, board, tip, notice: bool, manual: bool = False
-           ) -> Rendered:
-    company = digest.company
-    locale = locale_of(user, company)
+def _kpi_section(digest, company, rows, period, locale: str, board) -> tuple[str, dict]:
+    """The KPI rows as HTML, and their charts: the same for every recipient who reads the
+    same language and may see the same KPIs, so `render` makes it once per such group."""
     currency = company.currency or "EUR"
-    label = period_label(period, locale)
-    subject = f"{digest.name} · {label}"
-    noun = NOUN[period.periodicity][0]
     images: dict[str, bytes] = {}
     kpis = []
-    for index, row in enumerate(board.rows(company, digest.kpis, user, period)):
+    for index, row in enumerate(rows):
         arrow, words, colour = change_words(row, locale)
         chart = ""
         if any(value is not None for value in row.history):  # no chart of nothing
@@ -208,9 +203,31 @@ def render(digest, user, period, *, board, tip, notice: bool, manual: bool = Fal
             "chart": chart, "alt": chart_alt(row, locale, currency),
             "url": absolute(row.url),
         })
+    noun = NOUN[period.periodicity][0]
+    return mark_safe(render_to_string("digests/mail_kpis.html",
+                                      {"kpis": kpis, "noun": noun})), images
+
+
+def sender_of(company, board) -> str:
+    return board.memo(("sender", company.pk), lambda: system_sender(company)
+                      or f"{company.name} <noreply@localhost>")
+
+
+def render(digest, user, period, *, board, tip, notice: bool, manual: bool = False
+           ) -> Rendered:
+    company = digest.company
+    locale = locale_of(user, company)
+    label = period_label(period, locale)
+    subject = f"{digest.name} · {label}"
+    noun = NOUN[period.periodicity][0]
+    rows = board.rows(company, digest.kpis, user, period)
+    kpis_html, images = board.memo(
+        ("kpis", digest.pk, period.periodicity, period.first_day, locale,
+         tuple(row.kpi.key for row in rows)),
+        lambda: _kpi_section(digest, company, rows, period, locale, board))
     unsubscribe_url = unsubscribe.unsubscribe_url(digest, user)
     body = render_to_string("digests/mail_body.html", {
-        "digest": digest, "company": company, "user": user, "kpis": kpis,
+        "digest": digest, "company": company, "user": user, "kpis_html": kpis_html,
         "period_label": label, "noun": noun, "manual": manual,
         "tip": _tip_context(tip, user, company),
         "notice": _notice_context(digest, user, notice),
@@ -219,14 +236,15 @@ def render(digest, user, period, *, board, tip, notice: bool, manual: bool = Fal
     })
     html = wrap(body, company=company, subject=subject, lang=locale, layout="branded")
     html, text = finish(html)
-    sender = system_sender(company) or f"{company.name} <noreply@localhost>"
+    sender = sender_of(company, board)
     headers = {
         "X-Auto-Response-Suppress": "OOF, AutoReply",
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": _list_id(digest, sender),
     }
-    return Rendered(subject=subject, html=html, text=text, images=images, headers=headers)
+    return Rendered(subject=subject, html=html, text=text, images=dict(images),
+                    headers=headers)
 
 
 def _digest_path(digest) -> str:
@@ -241,7 +259,7 @@ def build(digest, user, period, *, board, tip, notice: bool, manual: bool) -> di
     company = digest.company
     rendered = render(digest, user, period, board=board, tip=tip, notice=notice,
                       manual=manual)
-    return {"email_from": system_sender(company) or f"{company.name} <noreply@localhost>",
+    return {"email_from": sender_of(company, board),
             "to": [(user.get_full_name() or user.username, user.email)],
             "subject": rendered.subject, "html": rendered.html, "text": rendered.text,
             "headers": rendered.headers, "is_automatic": True,

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -36,6 +36,9 @@ class Periodicity(models.TextChoices):
 # The slow-down ladder: when nobody opened Mailroom for a while, send less often.
 SLOWER = {Periodicity.DAILY: Periodicity.WEEKLY, Periodicity.WEEKLY: Periodicity.MONTHLY,
           Periodicity.MONTHLY: Periodicity.QUARTERLY}
+# Nobody of the recipients seen in Mailroom for this long: send less often.
+SLOWDOWN_AFTER = {Periodicity.DAILY: timedelta(days=2), Periodicity.WEEKLY: timedelta(days=7),
+                  Periodicity.MONTHLY: timedelta(days=30)}
 
 
 class Digest(MailThread, CompanyOwned):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -28,15 +28,12 @@ from mailroom.core.access import perm, require
 from mailroom.core.services import audit
 from mailroom.digests import mail, periods, permissions, tips
 from mailroom.digests.board import Board
-from mailroom.digests.models import SLOWER, Digest, DigestSend, Periodicity
+from mailroom.digests.models import SLOWDOWN_AFTER, SLOWER, Digest, DigestSend, Periodicity
 from mailroom.digests.services import recipients, schedule
 from mailroom.outgoing.services import enqueue_many
 
 log = logging.getLogger("mailroom.digests")
 CHUNK = 200
-# Nobody of the recipients seen in Mailroom for this long: send less often.
-SLOWDOWN_AFTER = {Periodicity.DAILY: timedelta(days=2), Periodicity.WEEKLY: timedelta(days=7),
-                  Periodicity.MONTHLY: timedelta(days=30)}
 
 
 @dataclass
