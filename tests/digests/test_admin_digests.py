@@ -268,3 +268,18 @@ def test_saving_keeps_the_order_of_the_kpis_already_shown(acme, alice, client_fo
     digest.refresh_from_db()
     assert digest.periodicity == "monthly"
     assert digest.kpis == [invoice_kpi.key, "crm.new_leads"]
+
+
+def test_deleting_a_digest_goes_through_the_service_and_is_audited(client_for, acme, domain,
+                                                                   alice, mia, bob):
+    digest = make_digest(acme, recipients=[bob])
+    url = reverse("admin:digests_digest_delete", args=[digest.pk])
+    for user in (bob, mia):  # deleting is for Administrators, as everywhere in the back office
+        assert client_for(user).post(url, {"post": "yes"}).status_code == 403
+    assert Digest.objects.filter(pk=digest.pk).exists()
+    response = client_for(alice).post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Digest.objects.filter(pk=digest.pk).exists()
+    assert not DigestSubscription.objects.filter(digest_id=digest.pk).exists()
+    entry = AuditLog.objects.get(action="digest.delete")
+    assert entry.actor == alice and entry.before["name"] == digest.name

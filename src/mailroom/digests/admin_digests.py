@@ -112,8 +112,12 @@ class DigestAdmin(CompanyScopedAdmin):
         services.save_digest(form.instance, actor=request.user,
                              recipients=list(form.cleaned_data.get("recipients") or []))
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # deactivated, not deleted: its sends and chatter stay (no delete service)
+    def delete_model(self, request, obj):
+        services.delete_digest(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for digest in queryset:
+            services.delete_digest(digest, actor=request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         digest = self.get_object(request, object_id)

@@ -102,6 +102,16 @@ def save_digest(digest: Digest, *, actor, recipients: Iterable[User] | None = No
 
 
 @transaction.atomic
+def delete_digest(digest: Digest, *, actor) -> None:
+    """Delete a digest with its subscriptions and send rows; the mails it queued stay in the
+    email hub, and the audit log keeps what it was."""
+    require(actor, perm(Digest, "delete"), digest)
+    before = snapshot(digest, AUDITED)
+    audit("digest.delete", actor=actor, obj=digest, before=before)
+    digest.delete()
+
+
+@transaction.atomic
 def set_active(digest: Digest, active: bool, *, actor) -> Digest:
     require(actor, perm(Digest, "change"), digest)
     if digest.active == active:
