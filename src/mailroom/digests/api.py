@@ -44,7 +44,7 @@ class DigestOut(Schema):
 DigestList = list_schema("DigestList", DigestOut)
 
 
-class PreviewOut(Schema):
+class DigestPreviewOut(Schema):
     digest_id: int
     subject: str
     html: str = Field(description="The email as you would get it; images as data: URIs.")
@@ -137,7 +137,7 @@ def list_digests(request, filters: Query[Page]):
     return page(queryset, filters.limit, filters.offset, lambda d: digest_out(d, subscribed))
 
 
-@router.get("/{id}/preview", response={200: PreviewOut, **ERRORS},
+@router.get("/{id}/preview", response={200: DigestPreviewOut, **ERRORS},
             operation_id="digests_preview",
             summary="The digest email as you would get it (latest complete period)")
 def preview(request, id: int = row_id()):
