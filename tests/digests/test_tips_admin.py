@@ -108,8 +108,33 @@ def test_send_as_notification_mails_each_target_once(client_for, mia, tip, domai
     assert "/digests/tips/useful/" in mail.body_html
     tip.refresh_from_db()
     assert tip.shown_count == 2
-    assert set(TipView.objects.values_list("user__username", flat=True)) == {"alice", "dana"}
+    # every target finds it in their inbox, the inbox-only reader too
+    assert set(TipView.objects.filter(notified_at__isnull=False).values_list(
+        "user__username", flat=True)) == {"alice", "bob", "dana"}
     assert AuditLog.objects.filter(action="digests.tip.send").exists()
+
+
+def test_a_tip_sent_as_notification_waits_in_the_inbox_until_read(client_for, mia, tip,
+                                                                 domain, bob):
+    from mailroom.chatter.inbox import inbox_count
+    from mailroom.digests import tip_inbox
+
+    bob.notify_by = NotifyBy.INBOX
+    bob.save(update_fields=["notify_by"])
+    client_for(mia).post(LIST, {"action": "send_as_notification",
+                                "_selected_action": [tip.pk], "confirm": "yes"})
+    assert not OutgoingRecipient.objects.filter(address=bob.email).exists()
+    assert tip_inbox.count_for_user(bob) == 1 and inbox_count(bob) >= 1
+    [item] = tip_inbox.items_for_user(bob)
+    assert (item.title, item.summary, item.unread) == ("Follow your leads", "Hello Bob", True)
+    page = client_for(bob).get(item.url)  # the tip's own page: its text and the vote
+    assert "Hello Bob" in page.content.decode() and "tip-yes" in page.content.decode()
+    inbox = client_for(bob).get("/chatter/inbox/")
+    assert "Follow your leads" in inbox.content.decode()
+    tip_inbox.mark(bob, item.key, True)
+    assert tip_inbox.count_for_user(bob) == 0
+    tip_inbox.mark(bob, "tip-x²", False)  # not an id: nothing happens
+    assert tip_inbox.count_for_user(bob) == 0
 
 
 def test_users_cannot_send(client_for, bob, tip, domain):

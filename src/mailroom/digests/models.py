@@ -202,6 +202,9 @@ class TipView(models.Model):
     last_shown_at = models.DateTimeField(default=timezone.now)
     clicks = models.PositiveIntegerField(default=0)
     vote = models.CharField(max_length=3, choices=Vote.choices, blank=True)
+    # sent on its own as a notification: in the user's inbox until they mark it read
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notice_read = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -195,7 +195,8 @@ def notification_targets(tip: Tip, company) -> list[User]:
 def send_as_notification(tip: Tip, *, actor, company) -> dict[str, int]:
     """Email `tip` now to every active user of `company` it targets, in the company's branded
     layout (activities' mail helper), each in their language with their own signed links.
-    Users who chose "In Mailroom only" get no email. Counted as a show for those emailed."""
+    Every target also finds it in their Inbox (tip_inbox); users who chose "In Mailroom
+    only" get no email. Counted as a show for those emailed."""
     require(actor, perm(Tip, "change"), company,
             elsewhere="You can only send tips to your own companies.")
     if tip.company_id not in (None, company.pk):
@@ -205,7 +206,8 @@ def send_as_notification(tip: Tip, *, actor, company) -> dict[str, int]:
     now = timezone.now()
     sent, skipped = [], 0
     with transaction.atomic():
-        for user in notification_targets(tip, company):
+        targets = notification_targets(tip, company)
+        for user in targets:
             title, body = selection.render(tip, user, company)
             queued = house_mail.send(company, user, subject=title,
                                      template="digests/tip_notification.html",
@@ -216,6 +218,11 @@ def send_as_notification(tip: Tip, *, actor, company) -> dict[str, int]:
             else:
                 sent.append(user)
         selection.record_shown([(tip, user) for user in sent], now=now)
+        for user in targets:
+            view, _ = TipView.objects.get_or_create(tip=tip, user=user,
+                                                    defaults={"last_shown_at": now})
+            view.notified_at, view.notice_read = now, False
+            view.save(update_fields=["notified_at", "notice_read"])
         audit("digests.tip.send", actor=actor, obj=tip, company=company,
               after={"emailed": len(sent), "not_emailed": skipped})
     return {"sent": len(sent), "skipped": skipped}

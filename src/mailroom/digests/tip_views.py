@@ -17,6 +17,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from mailroom.core import navigation
@@ -24,7 +25,7 @@ from mailroom.core.models import User
 from mailroom.digests import tip_services
 from mailroom.digests.models import Tip, TipView
 from mailroom.digests.tip_links import ANSWERS, LinkError, read_click, read_vote
-from mailroom.digests.tips import translation_for
+from mailroom.digests.tips import render as render_tip
 
 
 def register_navigation() -> None:
@@ -64,8 +65,8 @@ def vote(request, token: str):
     user = User.objects.filter(pk=link.user_id).first()
     if tip is None or user is None:
         return _page(request, {"problem": "This tip no longer exists."}, status=410)
-    title, _ = translation_for(tip, user.language)
-    context = {"tip": tip, "tip_title": title}
+    title, body = render_tip(tip, user, tip.company or user.current_company)
+    context = {"tip": tip, "tip_title": title, "tip_body": mark_safe(body)}  # sanitized
     if request.method == "GET":
         # Never record here: link scanners of mail providers fetch every link of a message
         # (both Yes and No) before the reader sees it. Only the button's POST counts.
