@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "mailroom.automation",
     "mailroom.activities",
     "mailroom.digests",
+    "mailroom.letters",
     "mailroom.routing",
     "mailroom.incoming",
     "mailroom.api",

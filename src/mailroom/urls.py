@@ -19,6 +19,7 @@ urlpatterns = [
     path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
     path("incoming/", include("mailroom.incoming.urls")),
+    path("letters/", include("mailroom.letters.urls")),
     path("templating/", include("mailroom.templating.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
     re_path(r"^media/(?P<path>logos/[\w.\-]+)$", serve_logo),

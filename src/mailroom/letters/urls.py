@@ -1,0 +1,5 @@
+"""/letters/…: pages beyond the admin (filled as the app grows)."""
+
+app_name = "letters"
+
+urlpatterns: list = []
