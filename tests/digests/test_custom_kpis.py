@@ -198,3 +198,18 @@ def test_another_companys_custom_kpi_is_not_found(client_for, alice, globex):
                               args=[theirs.pk])).status_code == 404
     assert "Globex only" not in client.get(
         reverse("admin:digests_customkpi_changelist")).content.decode()
+
+
+def test_a_custom_kpi_is_shown_in_the_digest_email(client_for, alice, bob, acme):
+    from mailroom.digests import mail
+    from mailroom.digests.models import Digest
+    from mailroom.digests.services import save_digest
+
+    assert client_for(alice).post(ADD_URL, FORM).status_code == 302
+    key = f"custom.{CustomKpi.objects.get(name='Big wins').pk}"
+    leads(acme, bob, [(FIRST, "1000"), (LAST, "250")])
+    digest = save_digest(Digest(company=acme, name="Wins", kpis=[key]), actor=alice,
+                         recipients=[alice])
+    bob.language = "en_US"
+    html = mail.render(digest, bob, WEEK, board=Board(), tip=None, notice=False).html
+    assert "Big wins" in html and "€1,250.00" in html
