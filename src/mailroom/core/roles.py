@@ -49,6 +49,10 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         # "Send now to me" and the preview of digests they receive; tips' stats
         "digests.digest": ("view",),
         "digests.tip": ("view",),
+        "letters.letter": ("view", "add"),
+        "letters.letterevent": ("view",),
+        "letters.postalprovider": ("view",),
+        "letters.printbatch": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -65,6 +69,10 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "digests.tip": ("view", "add", "change", "delete"),
         "digests.tiptranslation": ("view", "add", "change", "delete"),
         "digests.customkpi": ("view", "add", "change", "delete"),
+        "letters.letter": ("view", "add", "change"),
+        "letters.letterevent": ("view",),
+        "letters.postalprovider": ("view", "add", "change", "delete"),
+        "letters.printbatch": ("view", "change"),
     },
     Role.TEMPLATE_EDITOR: {
         "templating.emailtemplate": ("view", "add", "change", "delete"),
@@ -76,7 +84,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
     "invoicing", "outgoing", "templating", "automation", "routing", "incoming", "activities",
-    "digests",
+    "digests", "letters",
 }
 
 

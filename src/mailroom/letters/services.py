@@ -1,0 +1,421 @@
+"""Letters' only writers: send a record by post, cancel, retry, the print room's batches.
+
+Each function is one transaction with an explicit actor. Rendering the PDF (slow) happens
+before the transaction opens; blobs are content-addressed, so one stored for a letter that
+then fails validation costs nothing but disk that the same bytes would take anyway.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from mailroom.chatter.models import MailThread
+from mailroom.chatter.services import can_access, log_note, store_attachment
+from mailroom.core.access import require
+from mailroom.core.blobs import store_bytes
+from mailroom.core.services import audit, snapshot
+from mailroom.documents.pdf import NoDocument, render_pdf
+from mailroom.documents.registry import document_for
+from mailroom.letters.models import (
+    Letter,
+    LetterEvent,
+    PostalProvider,
+    PrintBatch,
+    paper_for_country,
+    window_for_country,
+)
+from mailroom.letters.providers import ProviderError, provider_for
+from mailroom.letters.rendering import RenderedLetter, render_letter
+
+State = Letter.State
+# the address fields a letter cannot go without, with the words a person reads
+REQUIRED_ADDRESS = (("street", "street"), ("city", "city"), ("zip", "postcode (ZIP)"),
+                    ("country", "country"))
+PROVIDER_FIELDS = ["name", "kind", "active", "settings", "window_standard"]
+
+
+@dataclass
+class LetterOptions:
+    color: bool = False
+    duplex: bool = True
+    cover_page: bool = False
+    postage: str = Letter.Postage.STANDARD
+    include_document: bool = True  # the record's own PDF from the document registry
+    uploads: list[tuple[str, bytes]] = field(default_factory=list)  # PDFs instead of/after it
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)  # merged after (T&Cs)
+    provider: PostalProvider | None = None
+
+
+@dataclass
+class LetterPreview:
+    address_lines: list[str]
+    pages: int
+    sheets: int
+    price: Decimal | None
+    currency: str
+    problems: list[str]
+    provider: PostalProvider | None = None
+    paper: str = ""
+
+
+# ---------------------------------------------------------------- address
+
+
+def address_source(partner):
+    """The contact whose postal address is printed: their own, else their organisation's."""
+    if any(getattr(partner, name) for name, _ in REQUIRED_ADDRESS):
+        return partner
+    parent = partner.parent if partner.parent_id else None
+    return parent if parent is not None else partner
+
+
+def check_address(partner) -> list[str]:
+    """The missing address fields of `partner`, in plain words ("street", "postcode (ZIP)")."""
+    if partner is None:
+        return ["recipient"]
+    source = address_source(partner)
+    return [label for name, label in REQUIRED_ADDRESS
+            if not str(getattr(source, name) or "").strip()]
+
+
+def missing_address_message(partner, missing: list[str]) -> str:
+    if missing == ["recipient"]:
+        return "The letter has no recipient: choose a contact with a postal address."
+    return f"The address of {partner.name} has no {', no '.join(missing)}."
+
+
+def address_snapshot(partner) -> tuple[str, list[str], str]:
+    """(name, lines as printed, country code), frozen into the letter."""
+    source = address_source(partner)
+    lines = [partner.name]
+    if source is not partner:
+        lines.append(source.name)
+    lines += source.address_lines
+    return partner.name, lines, str(source.country.code if source.country else "")
+
+
+# ---------------------------------------------------------------- providers
+
+
+def default_provider(company, *, actor=None) -> PostalProvider:
+    """The company's first active provider; the local print room is made on first use."""
+    provider = (PostalProvider.objects.filter(company=company, active=True)
+                .order_by("id").first())
+    if provider is not None:
+        return provider
+    with transaction.atomic():
+        provider, created = PostalProvider.objects.get_or_create(
+            company=company, name="Print room",
+            defaults={"kind": PostalProvider.Kind.LOCAL,
+                      "window_standard": window_for_country(str(company.country or ""))})
+        if created:
+            audit("letters.provider.create", actor=actor, obj=provider,
+                  after=snapshot(provider, PROVIDER_FIELDS))
+    return provider
+
+
+def save_provider(provider: PostalProvider, *, actor, keep_credentials: bool = True
+                  ) -> PostalProvider:
+    """Create or change a provider (Mail Managers). A blank credentials field keeps the
+    stored ones; the audit row never holds them."""
+    require(actor, "letters.change_postalprovider" if provider.pk
+            else "letters.add_postalprovider", provider)
+    provider.full_clean()
+    with transaction.atomic():
+        before = {}
+        if provider.pk:
+            previous = PostalProvider.objects.select_for_update().get(pk=provider.pk)
+            before = snapshot(previous, PROVIDER_FIELDS)
+            if keep_credentials and not provider.credentials:
+                provider.credentials = previous.credentials
+        provider.save()
+        audit("letters.provider.change" if before else "letters.provider.create", actor=actor,
+              obj=provider, before=before, after=snapshot(provider, PROVIDER_FIELDS))
+    return provider
+
+
+def resume_provider(provider: PostalProvider, *, actor) -> PostalProvider:
+    """Lift a pause now (credit was topped up)."""
+    require(actor, "letters.change_postalprovider", provider)
+    with transaction.atomic():
+        PostalProvider.objects.filter(pk=provider.pk).update(paused_until=None, paused_reason="")
+        audit("letters.provider.resume", actor=actor, obj=provider,
+              before={"paused_reason": provider.paused_reason}, after={"paused_reason": ""})
+    provider.refresh_from_db()
+    return provider
+
+
+# ---------------------------------------------------------------- send
+
+
+def _record_label(record) -> str:
+    spec = document_for(record)
+    if spec is not None:
+        try:
+            return spec.filename(record).removesuffix(".pdf")[:200]
+        except Exception:  # noqa: BLE001 - a label is cosmetic; the record's str() will do
+            pass
+    return str(record)[:200]
+
+
+def _documents(record, options: LetterOptions) -> list[tuple[str, str, bytes]]:
+    """[(kind, name, pdf bytes)] in the order they print."""
+    docs: list[tuple[str, str, bytes]] = []
+    if options.include_document and document_for(record) is not None:
+        try:
+            rendered = render_pdf(record)
+        except NoDocument:
+            pass
+        else:
+            docs.append(("record", rendered.filename, rendered.content))
+    docs += [("upload", name, content) for name, content in options.uploads]
+    docs += [("attachment", name, content) for name, content in options.attachments]
+    return docs
+
+
+def _draft(record, partner, options: LetterOptions, provider: PostalProvider) -> Letter:
+    name, lines, country = address_snapshot(partner)
+    company = record.company
+    return Letter(
+        company=company, content_type=ContentType.objects.get_for_model(record),
+        object_id=record.pk, record_label=_record_label(record), partner=partner,
+        address_name=name, address_lines=lines, address_country=country,
+        color=options.color, duplex=options.duplex, cover_page=options.cover_page,
+        postage=options.postage, paper=paper_for_country(str(company.country or "")),
+        provider=provider)
+
+
+def _check_sender(actor, record) -> None:
+    require(actor, "letters.add_letter", record,
+            denied="Your roles do not allow you to send letters.",
+            elsewhere="This record belongs to another company.")
+    if not can_access(actor, record):
+        raise PermissionDenied("You cannot access this record.")
+
+
+def _provider(record, options: LetterOptions, actor) -> PostalProvider:
+    provider = options.provider or default_provider(record.company, actor=actor)
+    if provider.company_id != record.company_id:
+        raise ValidationError({"provider": "The postal provider belongs to another company."})
+    return provider
+
+
+def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
+            ) -> LetterPreview:
+    """What the letter will be before it is sent: the address as printed, the page and sheet
+    count, the price estimate and the problems that would stop it (red lines)."""
+    _check_sender(actor, record)
+    options = options or LetterOptions()
+    partner = partner if partner is not None else getattr(record, "partner", None)
+    missing = check_address(partner)
+    problems = [missing_address_message(partner, missing)] if missing else []
+    provider = _provider(record, options, actor)
+    if not provider.active:
+        problems.append(f"The postal provider {provider.name} is switched off.")
+    if provider.is_paused():
+        problems.append(f"The postal provider {provider.name} is paused: "
+                        f"{provider.paused_reason} Letters wait in the queue until it resumes.")
+    if partner is None:
+        return LetterPreview([], 0, 0, None, "", problems, provider)
+    letter = _draft(record, partner, options, provider)
+    docs = _documents(record, options)
+    if not docs and not options.cover_page:
+        problems.append("There is nothing to post: this record has no document; "
+                        "upload a PDF.")
+    try:
+        rendered = render_letter(letter, [content for _, _, content in docs])
+    except ValidationError as exc:
+        problems += exc.messages
+        return LetterPreview(letter.address_lines, 0, 0, None, "", problems, provider,
+                             letter.paper)
+    letter.pages, letter.sheets = rendered.pages, rendered.sheets
+    letter.paper = rendered.paper or letter.paper
+    try:
+        price, currency = provider_for(provider).price(letter)
+    except ProviderError as exc:
+        price, currency = None, ""
+        problems.append(exc.message)
+    return LetterPreview(letter.address_lines, rendered.pages, rendered.sheets, price, currency,
+                         problems, provider, letter.paper)
+
+
+def send_by_post(record, *, actor, partner=None, options: LetterOptions | None = None
+                 ) -> Letter:
+    """Queue `record` as a letter to `partner` (default: the record's customer).
+
+    Validated now — a missing address is a ValidationError naming the field, never a failed
+    letter later. The final PDF is rendered and stored now (content-addressed), the letter is
+    queued for the worker, and the record's chatter gets a note with the PDF."""
+    _check_sender(actor, record)
+    options = options or LetterOptions()
+    partner = partner if partner is not None else getattr(record, "partner", None)
+    missing = check_address(partner)
+    if missing:
+        raise ValidationError({"partner": missing_address_message(partner, missing)})
+    if partner.company_id != record.company_id:
+        raise ValidationError({"partner": "The contact belongs to another company."})
+    provider = _provider(record, options, actor)
+    if not provider.active:
+        raise ValidationError({"provider": f"The postal provider {provider.name} is switched off."})
+    letter = _draft(record, partner, options, provider)
+    docs = _documents(record, options)
+    if not docs and not options.cover_page:
+        raise ValidationError({"documents": "There is nothing to post: this record has no "
+                                            "document; upload a PDF."})
+    rendered: RenderedLetter = render_letter(letter, [content for _, _, content in docs])
+    letter.pdf_sha256, letter.pdf_size = store_bytes(rendered.pdf)
+    letter.pages, letter.sheets = rendered.pages, rendered.sheets
+    letter.paper = rendered.paper or letter.paper
+    letter.documents = []
+    for kind, name, content in docs:
+        sha256, size = store_bytes(content)
+        letter.documents.append({"kind": kind, "name": name, "sha256": sha256, "size": size})
+    try:
+        letter.price, letter.currency = provider_for(provider).price(letter)
+    except ProviderError:
+        letter.price, letter.currency = None, ""
+    now = timezone.now()
+    with transaction.atomic():
+        letter.state = State.QUEUED
+        letter.next_attempt_at = now
+        letter.created_by = actor if actor is not None and actor.pk else None
+        letter.created_at = letter.updated_at = now
+        letter.save()
+        add_event(letter, State.QUEUED, f"Queued for {provider.name}.",
+                  source=LetterEvent.Source.USER if actor else LetterEvent.Source.MAILROOM)
+        if isinstance(record, MailThread):
+            filename = f"Letter – {letter.record_label or record.pk}.pdf"
+            attachment = store_attachment(record, actor=actor, name=filename,
+                                          stream=io.BytesIO(rendered.pdf),
+                                          mimetype="application/pdf")
+            log_note(record, actor=actor, attachments=[attachment],
+                     body_text=f"Letter queued for posting to {letter.address_name} "
+                               f"({', '.join(letter.address_lines[1:])}) – {letter.pages} "
+                               f"page(s), {letter.sheets} sheet(s), through {provider.name}.")
+    return letter
+
+
+def add_event(letter: Letter, state: str, message: str = "", *, source=LetterEvent.Source.MAILROOM,
+              payload: dict | None = None, external_id: str = "") -> LetterEvent:
+    return LetterEvent.objects.create(letter=letter, state=state, message=message[:500],
+                                      payload=payload or {}, source=source,
+                                      external_id=external_id)
+
+
+# ---------------------------------------------------------------- manage
+
+
+def _require_manager(actor, letter: Letter, what: str) -> None:
+    require(actor, "letters.change_letter", letter,
+            denied=f"Only Mail Managers can {what} letters.")
+
+
+def cancel(letter: Letter, *, actor) -> Letter:
+    """Cancel while the provider still allows it (queued, or submitted to the print room and
+    not printed yet)."""
+    _require_manager(actor, letter, "cancel")
+    with transaction.atomic():
+        letter = Letter.objects.select_for_update().get(pk=letter.pk)
+        if letter.state in (State.QUEUED, State.ERROR, State.DRAFT):
+            pass
+        elif letter.state == State.SUBMITTED:
+            try:
+                provider_for(letter.provider).cancel(letter)
+            except ProviderError as exc:
+                raise ValidationError(f"{exc.message} {exc.action}".strip()) from None
+        else:
+            raise ValidationError(
+                f"A letter that is {letter.get_state_display().lower()} can no longer be "
+                f"cancelled.")
+        before = letter.state
+        letter.state = State.CANCELLED
+        letter.lease_owner, letter.lease_expires_at, letter.next_attempt_at = "", None, None
+        letter.updated_at = timezone.now()
+        letter.save()
+        add_event(letter, State.CANCELLED, f"Cancelled by {actor}." if actor else "Cancelled.",
+                  source=LetterEvent.Source.USER)
+        audit("letters.letter.cancel", actor=actor, obj=letter,
+              before={"state": before}, after={"state": letter.state})
+    return letter
+
+
+def retry(letter: Letter, *, actor) -> Letter:
+    """A letter in error goes back to the queue, its error cleared, its attempts reset."""
+    _require_manager(actor, letter, "retry")
+    with transaction.atomic():
+        letter = Letter.objects.select_for_update().get(pk=letter.pk)
+        if letter.state != State.ERROR:
+            raise ValidationError("Only a letter in error can be retried.")
+        before = {"state": letter.state, "error_code": letter.error_code}
+        letter.state = State.QUEUED
+        letter.error_code = letter.error_message = letter.error_action = ""
+        letter.attempts = 0
+        letter.next_attempt_at = letter.updated_at = timezone.now()
+        letter.save()
+        add_event(letter, State.QUEUED, f"Retried by {actor}." if actor else "Retried.",
+                  source=LetterEvent.Source.USER)
+        audit("letters.letter.retry", actor=actor, obj=letter, before=before,
+              after={"state": letter.state, "error_code": ""})
+    return letter
+
+
+def _move_batch(batch: PrintBatch, *, actor, to: str, letters_from: str, letters_to: str,
+                stamp: str, message: str) -> PrintBatch:
+    require(actor, "letters.change_printbatch", batch,
+            denied="Only Mail Managers can mark print batches.")
+    with transaction.atomic():
+        batch = PrintBatch.objects.select_for_update().get(pk=batch.pk)
+        order = [PrintBatch.State.OPEN, PrintBatch.State.PRINTED, PrintBatch.State.DISPATCHED]
+        if order.index(batch.state) >= order.index(to):
+            raise ValidationError(f"This batch is already {batch.get_state_display().lower()}.")
+        now = timezone.now()
+        before = batch.state
+        batch.state = to
+        setattr(batch, stamp, now)
+        if to == PrintBatch.State.DISPATCHED and batch.printed_at is None:
+            batch.printed_at = now
+        batch.save()
+        sources = {letters_from, State.SUBMITTED}
+        for letter in batch.letters.filter(state__in=sources).select_for_update():
+            letter.state = letters_to
+            letter.updated_at = now
+            letter.save(update_fields=["state", "updated_at"])
+            add_event(letter, letters_to, message, source=LetterEvent.Source.USER)
+        audit(f"letters.batch.{to}", actor=actor, obj=batch, before={"state": before},
+              after={"state": to})
+    return batch
+
+
+def mark_batch_printed(batch: PrintBatch, *, actor) -> PrintBatch:
+    return _move_batch(batch, actor=actor, to=PrintBatch.State.PRINTED,
+                       letters_from=State.SUBMITTED, letters_to=State.PRINTED,
+                       stamp="printed_at", message=f"Printed in batch #{batch.pk}.")
+
+
+def mark_batch_dispatched(batch: PrintBatch, *, actor) -> PrintBatch:
+    return _move_batch(batch, actor=actor, to=PrintBatch.State.DISPATCHED,
+                       letters_from=State.PRINTED, letters_to=State.DISPATCHED,
+                       stamp="dispatched_at", message=f"Handed to the post in batch #{batch.pk}.")
+
+
+def send_batch_to_printer(batch: PrintBatch, *, actor) -> str:
+    """Print the batch on the CUPS queue of its print room; "" or the plain error."""
+    from mailroom.letters.providers.local import print_batch
+
+    require(actor, "letters.change_printbatch", batch,
+            denied="Only Mail Managers can print batches.")
+    error = print_batch(batch)
+    audit("letters.batch.print", actor=actor, obj=batch, after={"error": error})
+    return error
+
+
+def letters_for_record(record: models.Model):
+    return Letter.objects.filter(content_type=ContentType.objects.get_for_model(record),
+                                 object_id=record.pk)

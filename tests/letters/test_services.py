@@ -1,0 +1,115 @@
+"""Sending a record by post: the address check, what a letter keeps, cancel and retry."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from pypdf import PdfReader
+
+from mailroom.chatter.models import Attachment, Message
+from mailroom.chatter.services import thread_queryset
+from mailroom.contacts.models import Partner
+from mailroom.core.blobs import attachment_path
+from mailroom.core.models import AuditLog
+from mailroom.letters import services
+from mailroom.letters.models import Letter, LetterEvent, PostalProvider, paper_for_country
+from mailroom.letters.services import LetterOptions
+
+
+def test_check_address_names_each_missing_field(acme):
+    partner = Partner.objects.create(company=acme, name="Nowhere Ltd", street="1 Main St")
+    assert services.check_address(partner) == ["city", "postcode (ZIP)", "country"]
+    partner.city, partner.zip, partner.country = "Leeds", "LS1 1AA", "GB"
+    assert services.check_address(partner) == []
+
+
+def test_a_contact_without_address_uses_its_organisation(acme, customer):
+    person = Partner.objects.create(company=acme, name="Grace Hopper", parent=customer)
+    assert services.check_address(person) == []
+    name, lines, country = services.address_snapshot(person)
+    assert lines[:3] == ["Grace Hopper", "Ada Lovelace", "12 Rue de la Paix"]
+    assert country == "FR"
+
+
+def test_missing_zip_refuses_the_letter_naming_the_field(acme, bob, invoice, customer):
+    customer.zip = ""
+    customer.save()
+    with pytest.raises(ValidationError) as refused:
+        services.send_by_post(invoice, actor=bob)
+    assert "postcode (ZIP)" in str(refused.value)
+    assert not Letter.objects.exists()
+    preview = services.prepare(invoice, actor=bob)
+    assert any("postcode (ZIP)" in problem for problem in preview.problems)
+
+
+def test_send_by_post_stores_pdf_snapshot_event_and_chatter_note(acme, bob, invoice, customer):
+    preview = services.prepare(invoice, actor=bob)
+    assert preview.problems == []
+    assert preview.address_lines[0] == "Ada Lovelace"
+    assert preview.pages >= 1
+
+    letter = services.send_by_post(invoice, actor=bob)
+
+    assert letter.state == Letter.State.QUEUED
+    assert letter.paper == paper_for_country("FR") == "a4"
+    stored = attachment_path(letter.pdf_sha256).read_bytes()
+    assert len(stored) == letter.pdf_size
+    assert len(PdfReader(io.BytesIO(stored)).pages) == letter.pages
+    assert letter.address_lines == ["Ada Lovelace", "12 Rue de la Paix", "75002 Paris", "France"]
+    assert letter.documents[0]["kind"] == "record"
+    # the snapshot does not follow later edits of the contact
+    customer.street = "1 New Street"
+    customer.save()
+    letter.refresh_from_db()
+    assert letter.address_lines[1] == "12 Rue de la Paix"
+    assert list(letter.events.values_list("state", flat=True)) == ["queued"]
+    # the record's chatter has a note with the PDF
+    note = thread_queryset(Message, invoice).filter(message_type=Message.Type.NOTE).last()
+    assert "Letter queued" in note.body_html
+    attachment = Attachment.objects.get(message=note)
+    assert attachment.sha256 == letter.pdf_sha256
+    # a local print room was made for the company on first use
+    assert letter.provider.kind == PostalProvider.Kind.LOCAL
+
+
+def test_a_globex_user_cannot_send_an_acme_record(charlie, invoice):
+    with pytest.raises(PermissionDenied):
+        services.send_by_post(invoice, actor=charlie)
+
+
+def test_cancel_and_retry_are_for_mail_managers_and_audited(bob, mia, invoice):
+    letter = services.send_by_post(invoice, actor=bob)
+    with pytest.raises(PermissionDenied):
+        services.cancel(letter, actor=bob)
+    with pytest.raises(ValidationError):
+        services.retry(letter, actor=mia)  # not in error
+
+    Letter.objects.filter(pk=letter.pk).update(state=Letter.State.ERROR, error_code="X",
+                                               error_message="Refused.")
+    with pytest.raises(PermissionDenied):
+        services.retry(letter, actor=bob)
+    letter = services.retry(letter, actor=mia)
+    assert letter.state == Letter.State.QUEUED and letter.error_code == ""
+    assert AuditLog.objects.filter(action="letters.letter.retry", actor=mia).exists()
+
+    letter = services.cancel(letter, actor=mia)
+    assert letter.state == Letter.State.CANCELLED
+    assert AuditLog.objects.filter(action="letters.letter.cancel", actor=mia).exists()
+    assert letter.events.filter(state="cancelled", source=LetterEvent.Source.USER).exists()
+    with pytest.raises(ValidationError):
+        services.cancel(letter, actor=mia)
+
+
+def test_attachments_are_merged_after_the_document(bob, invoice):
+    from mailroom.letters.rendering import html_to_pdf
+
+    terms = html_to_pdf("<p>Terms</p><p style='page-break-before: always'>More terms</p>")
+    plain = services.send_by_post(invoice, actor=bob)
+    with_terms = services.send_by_post(
+        invoice, actor=bob, options=LetterOptions(attachments=[("terms.pdf", terms)],
+                                                  duplex=False))
+    assert with_terms.pages == plain.pages + 2
+    assert with_terms.sheets == with_terms.pages
+    assert [d["kind"] for d in with_terms.documents] == ["record", "attachment"]
