@@ -5,3 +5,8 @@ class LettersConfig(AppConfig):
     name = "mailroom.letters"
     label = "letters"
     verbose_name = "Postal letters"
+
+    def ready(self) -> None:
+        from mailroom.letters import admin_buttons
+
+        admin_buttons.register()

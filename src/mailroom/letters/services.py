@@ -63,6 +63,7 @@ class LetterPreview:
     problems: list[str]
     provider: PostalProvider | None = None
     paper: str = ""
+    notes: list[str] = field(default_factory=list)  # worth knowing, not stopping the letter
 
 
 # ---------------------------------------------------------------- address
@@ -219,11 +220,12 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
     provider = _provider(record, options, actor)
     if not provider.active:
         problems.append(f"The postal provider {provider.name} is switched off.")
+    notes = []
     if provider.is_paused():
-        problems.append(f"The postal provider {provider.name} is paused: "
+        notes.append(f"The postal provider {provider.name} is paused: "
                         f"{provider.paused_reason} Letters wait in the queue until it resumes.")
     if partner is None:
-        return LetterPreview([], 0, 0, None, "", problems, provider)
+        return LetterPreview([], 0, 0, None, "", problems, provider, notes=notes)
     letter = _draft(record, partner, options, provider)
     docs = _documents(record, options)
     if not docs and not options.cover_page:
@@ -234,7 +236,7 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
     except ValidationError as exc:
         problems += exc.messages
         return LetterPreview(letter.address_lines, 0, 0, None, "", problems, provider,
-                             letter.paper)
+                             letter.paper, notes)
     letter.pages, letter.sheets = rendered.pages, rendered.sheets
     letter.paper = rendered.paper or letter.paper
     try:
@@ -243,7 +245,7 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
         price, currency = None, ""
         problems.append(exc.message)
     return LetterPreview(letter.address_lines, rendered.pages, rendered.sheets, price, currency,
-                         problems, provider, letter.paper)
+                         problems, provider, letter.paper, notes)
 
 
 def send_by_post(record, *, actor, partner=None, options: LetterOptions | None = None

@@ -1,5 +1,13 @@
-"""/letters/…: pages beyond the admin (filled as the app grows)."""
+"""/letters/…: pages beyond the admin."""
+
+from django.urls import path
+
+from mailroom.letters import views
 
 app_name = "letters"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("send/<int:content_type_id>/<int:object_id>/", views.send_page, name="send"),
+    path("<int:pk>/pdf/", views.letter_pdf, name="letter_pdf"),
+    path("batches/<int:pk>/pdf/", views.batch_pdf, name="batch_pdf"),
+]

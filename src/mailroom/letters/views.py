@@ -1,0 +1,133 @@
+"""/letters/…: the "Send by Post" page of a record, the letter PDF and the print batch PDF.
+
+Every page looks its row up among the viewer's companies: another company's letter, batch or
+record is a 404, exactly like a missing one. Writes go through `letters.services`.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods
+
+from mailroom.core.access import allowed
+from mailroom.core.blobs import attachment_path
+from mailroom.core.decorators import office_user_required
+from mailroom.letters import services
+from mailroom.letters.models import Letter, PostalProvider, PrintBatch
+from mailroom.letters.services import LetterOptions
+
+Postage = Letter.Postage
+
+
+def _pdf_response(sha256: str, filename: str, download: bool):
+    path = attachment_path(sha256) if sha256 else None
+    if path is None or not path.exists():
+        raise Http404("The PDF is not in the file store.")
+    response = FileResponse(path.open("rb"), content_type="application/pdf")
+    response["Content-Disposition"] = content_disposition_header(download, filename)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+@office_user_required
+def letter_pdf(request, pk: int):
+    """The exact PDF that was (or will be) posted, to those who may see the letter."""
+    if not allowed(request.user, "letters.view_letter"):
+        raise Http404("No such letter.")
+    letter = Letter.objects.for_user(request.user).filter(pk=pk).first()
+    if letter is None:
+        raise Http404("No such letter.")
+    return _pdf_response(letter.pdf_sha256, f"Letter {letter.pk} – {letter.record_label}.pdf",
+                         request.GET.get("download") == "1")
+
+
+@require_GET
+@office_user_required
+def batch_pdf(request, pk: int):
+    if not allowed(request.user, "letters.view_printbatch"):
+        raise Http404("No such print batch.")
+    batch = PrintBatch.objects.for_user(request.user).filter(pk=pk).first()
+    if batch is None:
+        raise Http404("No such print batch.")
+    return _pdf_response(batch.pdf_sha256, f"Print batch {batch.pk} {batch.day}.pdf",
+                         request.GET.get("download") == "1")
+
+
+def _record(request, content_type_id: int, object_id: int):
+    try:
+        content_type = ContentType.objects.get_for_id(content_type_id)
+    except ContentType.DoesNotExist:
+        raise Http404("No such record type.") from None
+    model = content_type.model_class()
+    if model is None or not hasattr(model.objects, "for_user"):
+        raise Http404("No such record type.")
+    record = model.objects.for_user(request.user).filter(pk=object_id).first()
+    if record is None:
+        raise Http404("No such record.")
+    return record
+
+
+def record_admin_url(record) -> str:
+    meta = record._meta
+    try:
+        return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[record.pk])
+    except NoReverseMatch:
+        return reverse("admin:index")
+
+
+def _options(request, providers) -> LetterOptions:
+    data = request.POST if request.method == "POST" else request.GET
+    provider = None
+    if data.get("provider"):
+        provider = providers.filter(pk=data.get("provider")).first()
+    postage = data.get("postage", Postage.STANDARD)
+    submitted = "postage" in data  # an unticked checkbox sends nothing
+    return LetterOptions(
+        color=data.get("color") == "on",
+        duplex=data.get("duplex") == "on" if submitted else True,
+        cover_page=data.get("cover_page") == "on",
+        postage=postage if postage in Postage.values else Postage.STANDARD,
+        provider=provider,
+        attachments=[(f.name, f.read()) for f in request.FILES.getlist("attachments")],
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@office_user_required
+def send_page(request, content_type_id: int, object_id: int):
+    """The address as it will print, the page count and the price; red lines for what stops
+    the letter. POST sends it."""
+    record = _record(request, content_type_id, object_id)
+    if not allowed(request.user, "letters.add_letter"):
+        raise PermissionDenied("Your roles do not allow you to send letters.")
+    providers = PostalProvider.objects.for_user(request.user).filter(
+        company_id=record.company_id, active=True)
+    options = _options(request, providers)
+    back = record_admin_url(record)
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            letter = services.send_by_post(record, actor=request.user, options=options)
+        except ValidationError as exc:
+            errors = exc.messages
+        else:
+            messages.success(request, f"The letter to {letter.address_name} is queued "
+                                      f"({letter.pages} page(s)).")
+            return HttpResponseRedirect(reverse("admin:letters_letter_change",
+                                                args=[letter.pk]))
+    preview = services.prepare(record, actor=request.user, options=options)
+    return render(request, "letters/send.html", {
+        **admin.site.each_context(request),
+        "title": f"Send by post: {record}",
+        "record": record, "preview": preview, "options": options, "errors": errors,
+        "providers": providers, "postages": Postage.choices, "back": back,
+        "previous": services.letters_for_record(record).select_related("provider")[:10],
+    })
