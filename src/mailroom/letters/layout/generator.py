@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.template.loader import render_to_string
-from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter, Transformation
 from weasyprint import HTML
 
 from mailroom.documents.pdf import _RENDER_LOCK, ASSETS_DIR, FONT_CONFIG, LocalOnlyFetcher
@@ -25,8 +25,9 @@ from mailroom.letters.layout.metrics import PT, text_width
 from mailroom.letters.layout.normalise import (
     MM,
     NormaliseError,
-    normalised_pages,
+    add_page,
     paper_points,
+    plan,
     read_pdf,
 )
 from mailroom.letters.layout.windows import Box, WindowStandard, standard
@@ -189,11 +190,10 @@ def build(spec: LetterSpec) -> BuiltLetter:
     size = paper_points(paper)
     if not spec.documents and not spec.cover_page:
         raise LetterLayoutError("The letter has no documents and no cover page: nothing to print.")
-    parts: list[list[PageObject]] = []
+    parts: list[tuple[str, list[tuple[PageObject, Transformation | None]]]] = []
     for number, data in enumerate(spec.documents, start=1):
         what = "The document" if len(spec.documents) == 1 else f"Document {number}"
-        pages, _ = normalised_pages(read_pdf(data, what=what), paper, what=what)
-        parts.append(pages)
+        parts.append((what, plan(read_pdf(data, what=what), paper, what=what)))
 
     writer = PdfWriter()
     blank_pages: list[int] = []
@@ -203,15 +203,15 @@ def build(spec: LetterSpec) -> BuiltLetter:
         blank_pages.append(len(writer.pages))
 
     if spec.cover_page:
-        total = sum(len(pages) for pages in parts)
+        total = sum(len(pages) for _, pages in parts)
         cover = render_cover(spec, std, documents=len(parts), pages=total)
         for page in PdfReader(io.BytesIO(cover)).pages:
             writer.add_page(page)
         if spec.duplex:
             add_blank()  # the back of the cover: the first document starts on a new sheet
-    for index, pages in enumerate(parts):
-        for page in pages:
-            writer.add_page(page)
+    for index, (what, pages) in enumerate(parts):
+        for number, (page, transform) in enumerate(pages, start=1):
+            add_page(writer, page, transform, size, number=number, what=what)
         if spec.duplex and len(pages) % 2 and index < len(parts) - 1:
             add_blank()  # so the next document starts on a recto
     output = io.BytesIO()

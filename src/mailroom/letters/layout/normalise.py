@@ -16,6 +16,7 @@ import logging
 
 from pypdf import PageObject, PdfReader, PdfWriter, Transformation
 from pypdf.errors import PyPdfError
+from pypdf.generic import DecodedStreamObject, NameObject, RectangleObject
 
 from mailroom.letters.layout.windows import PAPERS
 
@@ -77,15 +78,26 @@ def _fits(width: float, height: float, paper: tuple[float, float]) -> bool:
     return abs(width - paper[0]) <= tolerance and abs(height - paper[1]) <= tolerance
 
 
-def normalise_page(page: PageObject, paper: tuple[float, float], *, number: int = 1,
-                   what: str = "The PDF") -> PageObject:
-    """`page` as it will print on `paper` (points): the same object when it already fits."""
+def _upright(transform: Transformation, box: tuple[float, float, float, float]
+             ) -> Transformation:
+    """`transform` followed by the shift that puts the page's visible `box` (left, bottom,
+    width, height), as transformed, back at the origin."""
+    left, bottom, width, height = box
+    corners = [transform.apply_on((x, y))
+               for x in (left, left + width) for y in (bottom, bottom + height)]
+    return transform.translate(-min(x for x, _ in corners), -min(y for _, y in corners))
+
+
+def plan_page(page: PageObject, paper: tuple[float, float], *, number: int = 1,
+              what: str = "The PDF") -> Transformation | None:
+    """How `page` must move to print on `paper` (points): None when it already fits."""
     try:
         rotation = page.rotation % 360
-        _, _, width, height = _box(page)
+        box = _box(page)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as error:
         log.info("unreadable page %s: %s", number, error)
         raise NormaliseError(f"{what} could not be read: page {number} is damaged.") from None
+    _, _, width, height = box
     for side in (width, height):
         if not MIN_SIDE * MM <= abs(side) <= MAX_SIDE * MM:
             raise NormaliseError(
@@ -93,52 +105,75 @@ def normalise_page(page: PageObject, paper: tuple[float, float], *, number: int 
                 f"(page {number}); letter pages must be between {MIN_SIDE:.0f} mm and "
                 f"{MAX_SIDE:.0f} mm on each side.")
     if rotation == 0 and _fits(width, height, paper):
-        return page
+        return None
+    # Move the visible box to the origin, turn it the way a viewer shows it (/Rotate is
+    # clockwise), then a landscape page a quarter turn counter-clockwise to portrait (its top
+    # edge ends on the left, as printers do); after each turn, back into the positive quadrant.
+    transform = _upright(Transformation(), box)
     if rotation:
-        page.transfer_rotation_to_content()  # bakes /Rotate into the content and the boxes
-    left, bottom, width, height = _box(page)
-    # Move the visible box to the origin, then turn a landscape page a quarter turn to
-    # portrait (counter-clockwise: its top edge ends on the left, as printers do).
-    transform = Transformation().translate(-left, -bottom)
+        transform = _upright(transform.rotate(-rotation), box)
+        if rotation in (90, 270):
+            width, height = height, width
     if width > height:
-        transform = transform.rotate(90).translate(height, 0)
+        transform = _upright(transform.rotate(90), box)
         width, height = height, width
     usable_w = paper[0] - 2 * SAFE_MARGIN * MM
     usable_h = paper[1] - 2 * SAFE_MARGIN * MM
     scale = min(1.0, usable_w / width, usable_h / height)
-    transform = transform.scale(scale, scale).translate(
+    return transform.scale(scale, scale).translate(
         (paper[0] - width * scale) / 2, (paper[1] - height * scale) / 2)
-    target = PageObject.create_blank_page(width=paper[0], height=paper[1])
+
+
+def add_page(writer: PdfWriter, page: PageObject, transform: Transformation | None,
+             paper: tuple[float, float], *, number: int = 1, what: str = "The PDF") -> None:
+    """Append `page` to `writer`, moved by `transform` onto `paper`.
+
+    The page's own content is wrapped in `q <matrix> cm … Q` and its boxes set to the paper:
+    nothing is parsed or re-encoded (pypdf's merge_transformed_page parses every content
+    operator, several times slower). Links and other annotations are dropped from a moved
+    page: on paper they do nothing, and their rectangles would no longer match.
+    """
+    placed = writer.add_page(page)
+    if transform is None:
+        return
     try:
-        target.merge_transformed_page(page, transform)
+        content = placed.get_contents()
+        data = content.get_data() if content is not None else b""
+        matrix = " ".join(f"{value:.6f}" for value in transform.matrix[0][:2] +
+                          transform.matrix[1][:2] + transform.matrix[2][:2])
+        stream = DecodedStreamObject()
+        stream.set_data(b"q " + matrix.encode() + b" cm\n" + data + b"\nQ\n")
+        placed.replace_contents(stream)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as error:
-        log.info("page %s could not be merged: %s", number, error)
+        log.info("page %s could not be placed: %s", number, error)
         raise NormaliseError(f"{what} could not be read: page {number} is damaged.") from None
-    return target
+    target = RectangleObject([0, 0, paper[0], paper[1]])
+    placed.mediabox = target
+    placed.cropbox = target
+    for key in ("/TrimBox", "/BleedBox", "/ArtBox", "/Rotate", "/Annots"):
+        if key in placed:
+            del placed[NameObject(key)]
 
 
-def normalised_pages(reader: PdfReader, paper: str, *, what: str = "The PDF"
-                     ) -> tuple[list[PageObject], bool]:
-    """The reader's pages on `paper`, and whether any page had to change."""
+def plan(reader: PdfReader, paper: str, *, what: str = "The PDF"
+         ) -> list[tuple[PageObject, Transformation | None]]:
+    """Each page of `reader` with the move that puts it on `paper` (None: it fits)."""
     size = paper_points(paper)
-    pages, changed = [], False
-    for number, page in enumerate(reader.pages, start=1):
-        result = normalise_page(page, size, number=number, what=what)
-        changed = changed or result is not page
-        pages.append(result)
-    return pages, changed
+    return [(page, plan_page(page, size, number=number, what=what))
+            for number, page in enumerate(reader.pages, start=1)]
 
 
 def normalise(pdf_bytes: bytes, paper: str = "A4") -> bytes:
     """`pdf_bytes` with every page on `paper` ("A4" or "LETTER"); unchanged bytes when every
     page already is. Raises `NormaliseError` for a PDF that cannot be read or placed."""
     reader = read_pdf(pdf_bytes)
-    pages, changed = normalised_pages(reader, paper)
-    if not changed:
+    pages = plan(reader, paper)
+    if all(transform is None for _, transform in pages):
         return pdf_bytes
+    size = paper_points(paper)
     writer = PdfWriter()
-    for page in pages:
-        writer.add_page(page)
+    for number, (page, transform) in enumerate(pages, start=1):
+        add_page(writer, page, transform, size, number=number)
     output = io.BytesIO()
     writer.write(output)
     return output.getvalue()
