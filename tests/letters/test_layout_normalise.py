@@ -180,3 +180,18 @@ def test_zero_pages_and_absurd_sizes_are_refused():
 def test_unknown_paper_is_refused():
     with pytest.raises(NormaliseError, match="Unknown paper format"):
         normalise(pdf("A4"), "A2")
+
+
+def test_what_the_crop_box_hid_stays_hidden():
+    # a Letter page cropped to its top half: the lower words must not reappear on A4
+    reader = PdfReader(io.BytesIO(pdf("letter")))
+    writer = PdfWriter()
+    page = writer.add_page(reader.pages[0])
+    page.cropbox.lower_left = (0, 279.4 * MM / 2)
+    out = io.BytesIO()
+    writer.write(out)
+    result = normalise(out.getvalue(), "A4")
+    content = PdfReader(io.BytesIO(result)).pages[0].get_contents().get_data()
+    assert b"re W n" in content  # the visible box is the clip path
+    texts = {run.text for run in text_runs(result, 1)}
+    assert {"TOPLEFT", "TOPRIGHT"} <= texts

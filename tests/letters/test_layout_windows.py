@@ -186,3 +186,38 @@ def test_address_block_css_places_the_block_in_the_window():
     css = address_block_css("sn010130")
     assert "left: 118.0mm; top: 60.0mm" in css
     assert ".letter-return" in css
+
+
+def test_window_text_tells_whether_a_document_carries_its_own_address():
+    from mailroom.letters.layout.inspect import window_text
+
+    # Mailroom's own cover: the window shows the return line and the address
+    shown = window_text(letter("din5008b"), "din5008b")
+    assert shown[1:] == RECIPIENT and shown[0].startswith("Acme Trading GmbH ·")
+    # a plain document has nothing there: it needs a cover page
+    assert window_text(document(), "din5008b") == []
+    # a document laid out with address_block_css carries its address in the window
+    css = address_block_css("uk_dl")
+    html = (f"<style>@page {{ size: A4; margin: 0 }} {css}</style>"
+            '<div class="letter-return">Acme Ltd · 1 High Street · Leeds</div>'
+            '<div class="letter-address"><div>Jane Doe</div><div>2 Low Road</div>'
+            "<div>York YO1 2BB</div></div>")
+    assert window_text(HTML(string=html).write_pdf(), "uk_dl") == [
+        "Acme Ltd · 1 High Street · Leeds", "Jane Doe", "2 Low Road", "York YO1 2BB"]
+
+
+def test_the_company_logo_replaces_the_printed_name_at_the_top(tmp_path):
+    from PIL import Image
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (300, 80), "#1f6feb").save(logo)
+    spec = LetterSpec(sender_name=SENDER[0], sender_lines=SENDER[1], recipient_lines=RECIPIENT,
+                      standard="din5008a", logo=logo)
+    pdf = build(spec).pdf
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    assert len(page.images) == 1
+    # the name is printed once (in the sender column), not as a text letterhead
+    assert [run.text for run in text_runs(pdf, 1)].count(SENDER[0]) == 1
+    # a logo path that does not exist prints the name instead, never fails the letter
+    spec.logo = tmp_path / "missing.png"
+    assert [run.text for run in text_runs(build(spec).pdf, 1)].count(SENDER[0]) == 2

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pypdf import PageObject, PdfReader
 
 from mailroom.letters.layout.metrics import text_width
-from mailroom.letters.layout.windows import Box
+from mailroom.letters.layout.windows import Box, standard
 
 MM = 72 / 25.4
 
@@ -75,3 +75,12 @@ def runs_in(runs: list[TextRun], box: Box) -> list[TextRun]:
         if horizontally and vertically:
             found.append(run)
     return found
+
+
+def window_text(pdf: bytes, standard_key: str) -> list[str]:
+    """The text a window envelope of `standard_key` would show of `pdf`'s first page, top to
+    bottom. Empty: the document carries no address there and needs a cover page."""
+    window = standard(standard_key).window
+    runs = [run for run in text_runs(pdf, 1)
+            if window.contains(run.x, run.top, 0.1) and window.contains(run.x, run.y, 0.1)]
+    return [run.text for run in sorted(runs, key=lambda run: (round(run.y, 1), run.x))]

@@ -141,8 +141,11 @@ def add_page(writer: PdfWriter, page: PageObject, transform: Transformation | No
         data = content.get_data() if content is not None else b""
         matrix = " ".join(f"{value:.6f}" for value in transform.matrix[0][:2] +
                           transform.matrix[1][:2] + transform.matrix[2][:2])
+        # clip to the page's visible box: what its crop box hid stays hidden on the paper
+        left, bottom, width, height = _box(placed)
+        clip = f"{left:.4f} {bottom:.4f} {width:.4f} {height:.4f} re W n\n"
         stream = DecodedStreamObject()
-        stream.set_data(b"q " + matrix.encode() + b" cm\n" + data + b"\nQ\n")
+        stream.set_data(b"q " + matrix.encode() + b" cm " + clip.encode() + data + b"\nQ\n")
         placed.replace_contents(stream)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as error:
         log.info("page %s could not be placed: %s", number, error)
