@@ -113,3 +113,17 @@ def test_attachments_are_merged_after_the_document(bob, invoice):
     assert with_terms.pages == plain.pages + 2
     assert with_terms.sheets == with_terms.pages
     assert [d["kind"] for d in with_terms.documents] == ["record", "attachment"]
+
+
+def test_the_record_chatter_hears_when_the_letter_is_dispatched_or_cancelled(bob, mia, invoice):
+    from mailroom.letters import tasks
+
+    letter = services.send_by_post(invoice, actor=bob)
+    tasks.letters_step("w")
+    letter.refresh_from_db()
+    services.mark_batch_dispatched(letter.batch, actor=mia)
+    notes = thread_queryset(Message, invoice).filter(message_type=Message.Type.NOTE)
+    assert any("handed to the post" in note.body_html for note in notes)
+    other = services.send_by_post(invoice, actor=bob)
+    services.cancel(other, actor=mia)
+    assert any("was cancelled" in note.body_html for note in notes.all())

@@ -122,3 +122,33 @@ def test_provider_credentials_are_write_only(client_for, mia, acme):
     provider.refresh_from_db()
     assert provider.window_standard == "din5008b" and provider.credentials == "s3cret-token"
     assert "s3cret" not in str(list(AuditLog.objects.values_list("before", "after")))
+
+
+def test_the_list_action_sends_one_letter_per_record_with_red_lines(client_for, acme, bob,
+                                                                   invoice):
+    import datetime
+    from decimal import Decimal
+
+    from mailroom.business.invoicing import services as invoicing
+    from mailroom.business.invoicing.models import Invoice
+    from mailroom.contacts.models import Partner
+
+    nowhere = Partner.objects.create(company=acme, name="No Zip GmbH", street="Hauptstr. 1",
+                                     city="Berlin", country="DE")
+    draft = invoicing.save_invoice(Invoice(company=acme, partner=nowhere, user=bob,
+                                           invoice_date=datetime.date(2026, 11, 25)), actor=bob)
+    invoicing.set_lines(draft, [{"description": "Audit", "quantity": 1,
+                                 "price_unit": Decimal("50")}], actor=bob)
+    client = client_for(bob)
+    chosen = client.post(reverse("admin:invoicing_invoice_changelist"), {
+        "action": "send_by_post", "_selected_action": [invoice.pk, draft.pk]})
+    assert chosen.status_code == 302
+    page = client.get(chosen["Location"])
+    html = page.content.decode()
+    assert "The address of No Zip GmbH has no postcode (ZIP)." in html
+    assert "Send 1 letter" in html
+
+    ids = f"{invoice.pk},{draft.pk}"
+    done = client.post(chosen["Location"].split("?")[0], {"ids": ids, "postage": "standard"})
+    assert "1 letter queued" in done.content.decode()
+    assert list(Letter.objects.values_list("object_id", flat=True)) == [invoice.pk]

@@ -36,14 +36,18 @@ class SendByPostMixin:
 
 
 def send_by_post_action(modeladmin, request, queryset):
-    """One record: its Send by Post page. Several: one letter each is the mass action to come,
-    so say so instead of sending."""
-    ids = list(queryset.values_list("pk", flat=True)[:2])
-    if len(ids) != 1:
-        messages.warning(request, "Send by post works on one record at a time for now: "
-                                  "select a single record.")
+    """One record: its Send by Post page. Several: the page that sends one letter each."""
+    from mailroom.letters.views import MASS_LIMIT
+
+    ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:MASS_LIMIT + 1])
+    if len(ids) == 1:
+        return redirect(send_url(queryset.model, ids[0]))
+    if len(ids) > MASS_LIMIT:
+        messages.warning(request, f"Select at most {MASS_LIMIT} records to send by post.")
         return None
-    return redirect(send_url(queryset.model, ids[0]))
+    content_type = ContentType.objects.get_for_model(queryset.model)
+    return redirect(f"{reverse('letters:send_many', args=[content_type.pk])}"
+                    f"?ids={','.join(map(str, ids))}")
 
 
 def register() -> None:

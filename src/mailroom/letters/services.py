@@ -304,11 +304,26 @@ def send_by_post(record, *, actor, partner=None, options: LetterOptions | None =
     return letter
 
 
+# states the record's chatter hears about (its followers see where the envelope is)
+NOTED_STATES = {State.DISPATCHED: "was handed to the post", State.DELIVERED: "was delivered",
+                State.RETURNED: "came back to the sender", State.ERROR: "could not be posted",
+                State.CANCELLED: "was cancelled"}
+
+
 def add_event(letter: Letter, state: str, message: str = "", *, source=LetterEvent.Source.MAILROOM,
               payload: dict | None = None, external_id: str = "") -> LetterEvent:
-    return LetterEvent.objects.create(letter=letter, state=state, message=message[:500],
-                                      payload=payload or {}, source=source,
-                                      external_id=external_id)
+    """One line of the letter's timeline; the states in NOTED_STATES also leave a note on the
+    record, so whoever follows it sees where the letter is."""
+    event = LetterEvent.objects.create(letter=letter, state=state, message=message[:500],
+                                       payload=payload or {}, source=source,
+                                       external_id=external_id)
+    if state in NOTED_STATES:
+        record = letter.record
+        if isinstance(record, MailThread):
+            log_note(record, actor=None,
+                     body_text=f"The letter to {letter.address_name} {NOTED_STATES[state]}"
+                               f"{': ' + message if message else '.'}")
+    return event
 
 
 # ---------------------------------------------------------------- manage

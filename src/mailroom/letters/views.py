@@ -21,6 +21,7 @@ from mailroom.core.decorators import office_user_required
 from mailroom.letters import services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 from mailroom.letters.services import LetterOptions
+from mailroom.lib.params import parse_ids
 
 Postage = Letter.Postage
 
@@ -130,4 +131,61 @@ def send_page(request, content_type_id: int, object_id: int):
         "record": record, "preview": preview, "options": options, "errors": errors,
         "providers": providers, "postages": Postage.choices, "back": back,
         "previous": services.letters_for_record(record).select_related("provider")[:10],
+    })
+
+
+MASS_LIMIT = 200
+
+
+@require_http_methods(["GET", "POST"])
+@office_user_required
+def send_many_page(request, content_type_id: int):
+    """One letter per selected record (the list action "Send by post…"): each record's
+    address checked first (red lines), then POST sends them one by one, each in its own
+    transaction, and lists what went and what did not, record by record."""
+    try:
+        content_type = ContentType.objects.get_for_id(content_type_id)
+    except ContentType.DoesNotExist:
+        raise Http404("No such record type.") from None
+    model = content_type.model_class()
+    if model is None or not hasattr(model.objects, "for_user"):
+        raise Http404("No such record type.")
+    if not allowed(request.user, "letters.add_letter"):
+        raise PermissionDenied("Your roles do not allow you to send letters.")
+    data = request.POST if request.method == "POST" else request.GET
+    ids = parse_ids(data.get("ids", ""), limit=MASS_LIMIT)
+    if not ids:
+        raise Http404(f"Choose between 1 and {MASS_LIMIT} records.")
+    records = list(model.objects.for_user(request.user).filter(pk__in=ids).order_by("pk"))
+    rows = []
+    for record in records:
+        partner = getattr(record, "partner", None)
+        missing = services.check_address(partner)
+        rows.append({"record": record, "url": record_admin_url(record),
+                     "address": services.address_snapshot(partner)[1] if not missing else [],
+                     "problem": services.missing_address_message(partner, missing)
+                     if missing else "", "letter": None})
+    sent = request.method == "POST"
+    if sent:
+        options = LetterOptions(postage=data.get("postage", Postage.STANDARD)
+                                if data.get("postage") in Postage.values else Postage.STANDARD,
+                                duplex=data.get("duplex") == "on",
+                                color=data.get("color") == "on",
+                                cover_page=data.get("cover_page") == "on")
+        for row in rows:
+            if row["problem"]:
+                continue
+            try:
+                row["letter"] = services.send_by_post(row["record"], actor=request.user,
+                                                      options=options)
+            except (ValidationError, PermissionDenied) as exc:
+                row["problem"] = "; ".join(getattr(exc, "messages", [str(exc)]))
+    return render(request, "letters/send_many.html", {
+        **admin.site.each_context(request),
+        "title": f"Send {len(rows)} {model._meta.verbose_name_plural} by post",
+        "rows": rows, "sent": sent, "ids": ",".join(str(r["record"].pk) for r in rows),
+        "ready": sum(1 for r in rows if not r["problem"]),
+        "done": sum(1 for r in rows if r["letter"] is not None),
+        "postages": Postage.choices,
+        "back": reverse(f"admin:{content_type.app_label}_{content_type.model}_changelist"),
     })
