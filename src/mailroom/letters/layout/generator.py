@@ -23,8 +23,7 @@ from weasyprint import HTML
 from mailroom.documents.pdf import _RENDER_LOCK, ASSETS_DIR, FONT_CONFIG, LocalOnlyFetcher
 from mailroom.letters.layout.metrics import PT, text_width
 from mailroom.letters.layout.normalise import (
-    MM,
-    NormaliseError,
+    NormaliseError,  # re-exported: callers catch both errors from here
     add_page,
     paper_points,
     plan,
@@ -214,6 +213,8 @@ def build(spec: LetterSpec) -> BuiltLetter:
             add_page(writer, page, transform, size, number=number, what=what)
         if spec.duplex and len(pages) % 2 and index < len(parts) - 1:
             add_blank()  # so the next document starts on a recto
+    writer.add_metadata({"/Producer": "Mailroom", "/Creator": "Mailroom letters",
+                         "/Title": f"Letter from {spec.sender_name}"})
     output = io.BytesIO()
     writer.write(output)
     count = len(writer.pages)
@@ -223,4 +224,4 @@ def build(spec: LetterSpec) -> BuiltLetter:
 
 
 __all__ = ["BuiltLetter", "LetterLayoutError", "LetterSpec", "NormaliseError", "build",
-           "render_cover", "MM"]
+           "render_cover"]
