@@ -133,15 +133,17 @@ def test_the_numbers_their_changes_and_charts(digest, alice):
     assert 'alt="Open rate, last 12 weeks: n/a, 40%, 40%,' in html
 
 
-def test_a_french_recipient_gets_french_formats(digest, alice):
+def test_a_french_recipient_gets_french_formats_and_words(digest, alice):
     alice.language = "fr_FR"
     alice.save(update_fields=["language"])
     item = build(digest, alice)
     text = text_of(item["html"])
     assert item["subject"] == "Weekly pulse · 30 nov. – 6 déc. 2026"
-    assert "Revenue 12 345,50 € ▲ up 23 % on the previous week" in text
-    assert "Previous week: 10 000,00 €" in text
-    assert "Open rate 42,5 %" in text and "▲ up 6,2 % on the previous week" in text
+    assert ("Revenue 12 345,50 € ▲ en hausse de 23 % par rapport à la semaine précédente"
+            in text)
+    assert "Semaine précédente : 10 000,00 €" in text
+    assert "Open rate 42,5 %" in text
+    assert "▲ en hausse de 6,2 % par rapport à la semaine précédente" in text
     assert 'lang="fr-FR"' in item["html"]
     # bob keeps English: each recipient gets their own language
     assert "€12,345.50" in text_of(build(digest, Digest.objects.get(pk=digest.pk)

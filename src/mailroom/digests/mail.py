@@ -23,18 +23,16 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from mailroom.activities.mail import system_sender
 from mailroom.core.kpis import Unit
-from mailroom.digests import charts, tips, unsubscribe
+from mailroom.digests import charts, tips, unsubscribe, wording
 from mailroom.digests.models import SLOWDOWN_AFTER, SLOWER, Periodicity
 from mailroom.lib import formatting
 from mailroom.outgoing.services import FileToSend
 from mailroom.templating.layout import finish, wrap
 
-NOUN = {Periodicity.DAILY: ("day", "days"), Periodicity.WEEKLY: ("week", "weeks"),
-        Periodicity.MONTHLY: ("month", "months"),
-        Periodicity.QUARTERLY: ("quarter", "quarters")}
 GOOD, BAD, NEUTRAL = "#15803d", "#b91c1c", "#6b7280"
 PREFERENCES_PATH = "/company/preferences/"
 
@@ -79,9 +77,9 @@ def format_duration(seconds, locale: str) -> str:
 
 
 def format_value(value, unit: str, locale: str, currency: str) -> str:
-    """A KPI value by its unit; "not available" for None."""
+    """A KPI value by its unit; "not available" (in the active language) for None."""
     if value is None:
-        return "not available"
+        return gettext(wording.NOT_AVAILABLE)
     if unit == Unit.MONEY:
         return formatting.format_money(value, currency, locale)
     if unit == Unit.DURATION:
@@ -103,29 +101,32 @@ def _change_percent(change: float, locale: str) -> str:
 
 
 def change_words(row, locale: str) -> tuple[str, str, str]:
-    """(arrow, words, colour) for the change on the previous period. The words carry the
-    meaning; arrow and colour repeat it."""
-    noun = NOUN[row.period.periodicity][0]
+    """(arrow, words, colour) for the change on the previous period, in the active language.
+    The words carry the meaning; arrow and colour repeat it."""
+    periodicity = row.period.periodicity
     if row.value is None:
-        return "", "could not be computed this time", NEUTRAL
+        return "", gettext(wording.NOT_COMPUTED), NEUTRAL
     if row.previous is None:
-        return "", f"nothing to compare with the previous {noun}", NEUTRAL
+        return "", wording.say(wording.NOTHING, periodicity), NEUTRAL
     if row.direction == "flat":
-        return "=", f"same as the previous {noun}", NEUTRAL
+        return "=", wording.say(wording.SAME, periodicity), NEUTRAL
     colour = GOOD if row.good else BAD
     arrow = "▲" if row.direction == "up" else "▼"
     change = row.change
     if change is None:  # the previous period was 0
-        return arrow, f"{row.direction} from 0 in the previous {noun}", colour
-    return arrow, f"{row.direction} {_change_percent(change, locale)} on the previous {noun}", \
+        table = wording.FROM_ZERO if row.direction == "up" else wording.BELOW_ZERO
+        return arrow, wording.say(table, periodicity), colour
+    table = wording.UP if row.direction == "up" else wording.DOWN
+    return arrow, wording.say(table, periodicity, change=_change_percent(change, locale)), \
         colour
 
 
 def chart_alt(row, locale: str, currency: str) -> str:
-    plural = NOUN[row.period.periodicity][1]
-    values = ", ".join("n/a" if v is None else format_value(v, row.kpi.unit, locale, currency)
+    values = ", ".join(gettext(wording.N_A) if v is None
+                       else format_value(v, row.kpi.unit, locale, currency)
                        for v in row.history)
-    return f"{row.kpi.label}, last {len(row.history)} {plural}: {values}"
+    return wording.say(wording.HISTORY, row.period.periodicity, label=wording.label(row.kpi),
+                       count=len(row.history), values=values)
 
 
 def absolute(path: str) -> str:
@@ -167,7 +168,7 @@ def _notice_context(digest, user, notice: bool) -> dict | None:
     before = next((slow for slow, slower in SLOWER.items() if slower == now), None)
     chosen = Periodicity(digest.slowed_from)
     days = SLOWDOWN_AFTER[before].days if before in SLOWDOWN_AFTER else None
-    return {"now": now.label.lower(), "chosen": chosen.label.lower(),
+    return {"now": wording.every(now), "chosen": wording.every(chosen),
             "days": days, "url": unsubscribe.restore_url(digest, user)}
 
 
@@ -194,18 +195,17 @@ def _kpi_section(digest, company, rows, period, locale: str, board) -> tuple[str
             images[content_id] = board.chart(row, charts.draw)
             chart = f"cid:{content_id}"
         kpis.append({
-            "label": row.kpi.label, "description": row.kpi.description,
+            "label": wording.label(row.kpi), "description": row.kpi.description,
             "value": format_value(row.value, row.kpi.unit, locale, currency),
             "available": row.value is not None,
-            "previous": format_value(row.previous, row.kpi.unit, locale, currency),
+            "previous": wording.say(wording.PREVIOUS, period.periodicity, value=format_value(
+                row.previous, row.kpi.unit, locale, currency)),
             "show_previous": row.value is not None or row.previous is not None,
             "arrow": arrow, "words": words, "colour": colour,
             "chart": chart, "alt": chart_alt(row, locale, currency),
             "url": absolute(row.url),
         })
-    noun = NOUN[period.periodicity][0]
-    return mark_safe(render_to_string("digests/mail_kpis.html",
-                                      {"kpis": kpis, "noun": noun})), images
+    return mark_safe(render_to_string("digests/mail_kpis.html", {"kpis": kpis})), images
 
 
 def sender_of(company, board) -> str:
@@ -215,11 +215,18 @@ def sender_of(company, board) -> str:
 
 def render(digest, user, period, *, board, tip, notice: bool, manual: bool = False
            ) -> Rendered:
+    """The email of `user`, in their language (words, numbers, money and dates)."""
+    locale = locale_of(user, digest.company)
+    with wording.speaking(locale):
+        return _render(digest, user, period, locale, board=board, tip=tip, notice=notice,
+                       manual=manual)
+
+
+def _render(digest, user, period, locale: str, *, board, tip, notice: bool, manual: bool
+            ) -> Rendered:
     company = digest.company
-    locale = locale_of(user, company)
     label = period_label(period, locale)
     subject = f"{digest.name} · {label}"
-    noun = NOUN[period.periodicity][0]
     rows = board.rows(company, digest.kpis, user, period)
     kpis_html, images = board.memo(
         ("kpis", digest.pk, period.periodicity, period.first_day, locale,
@@ -228,7 +235,9 @@ def render(digest, user, period, *, board, tip, notice: bool, manual: bool = Fal
     unsubscribe_url = unsubscribe.unsubscribe_url(digest, user)
     body = render_to_string("digests/mail_body.html", {
         "digest": digest, "company": company, "user": user, "kpis_html": kpis_html,
-        "period_label": label, "noun": noun, "manual": manual,
+        "period_label": label, "manual": manual,
+        "compared": wording.say(wording.COMPARED, period.periodicity),
+        "every": wording.every(digest.periodicity),
         "tip": _tip_context(tip, user, company),
         "notice": _notice_context(digest, user, notice),
         "unsubscribe_url": unsubscribe_url, "preferences_url": absolute(PREFERENCES_PATH),
