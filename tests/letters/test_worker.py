@@ -168,3 +168,36 @@ def test_transient_errors_back_off_then_give_up_in_plain_words(acme, bob, invoic
     assert letter.state == Letter.State.ERROR
     assert "slow down" in letter.error_message and "gave up" in letter.error_message
     assert letter.error_action
+
+
+class Tracking(Provider):
+    """Answers a status poll with the same two events every time (a replay)."""
+
+    kind = "test-tracking"
+
+    def submit(self, letter, pdf):
+        from mailroom.letters.providers import SubmitResult
+
+        return SubmitResult(provider_id="t-1")
+
+    def status(self, letter):
+        from mailroom.letters.providers.base import StatusEvent
+
+        return [StatusEvent("dispatched", "Handed to the post.", external_id="ev-1"),
+                StatusEvent("delivered", "Delivered.", external_id="ev-2",
+                            tracking_number="RR123456789FR")]
+
+
+def test_the_status_poll_records_provider_events_once(acme, bob, invoice):
+    register_provider(Tracking)
+    provider = PostalProvider.objects.create(company=acme, name="Tracked", kind="test-tracking")
+    letter = services.send_by_post(invoice, actor=bob,
+                                   options=services.LetterOptions(provider=provider))
+    tasks.letters_step("w")
+    assert tasks.poll_letters() == 2
+    assert tasks.poll_letters() == 0  # delivered: no more polling, and replays change nothing
+    letter.refresh_from_db()
+    assert letter.state == Letter.State.DELIVERED
+    assert letter.tracking_number == "RR123456789FR"
+    assert services.record_provider_events(letter, Tracking(provider).status(letter)) == 0
+    assert letter.events.filter(source="provider").count() == 3  # submitted + the two

@@ -326,6 +326,38 @@ def add_event(letter: Letter, state: str, message: str = "", *, source=LetterEve
     return event
 
 
+# ---------------------------------------------------------------- provider news
+
+# how far along each state is: a late or replayed event never moves a letter backwards
+PROGRESS = {State.DRAFT: 0, State.QUEUED: 1, State.SUBMITTED: 2, State.PRINTED: 3,
+            State.DISPATCHED: 4, State.DELIVERED: 5, State.RETURNED: 6, State.ERROR: 6,
+            State.CANCELLED: 6}
+
+
+def record_provider_events(letter: Letter, events) -> int:
+    """Apply what a provider says about a letter (a webhook or a status poll): one timeline
+    line per event, deduplicated on the provider's event id, so a replayed webhook changes
+    nothing. Returns how many events were new."""
+    new = 0
+    with transaction.atomic():
+        letter = Letter.objects.select_for_update().get(pk=letter.pk)
+        for event in events:
+            if event.external_id and letter.events.filter(
+                    external_id=event.external_id).exists():
+                continue
+            add_event(letter, event.state, event.message, source=LetterEvent.Source.PROVIDER,
+                      payload=event.payload, external_id=event.external_id)
+            new += 1
+            if event.tracking_number:
+                letter.tracking_number = event.tracking_number[:120]
+            if PROGRESS.get(event.state, 0) > PROGRESS.get(letter.state, 0):
+                letter.state = event.state
+        if new:
+            letter.updated_at = timezone.now()
+            letter.save(update_fields=["state", "tracking_number", "updated_at"])
+    return new
+
+
 # ---------------------------------------------------------------- manage
 
 

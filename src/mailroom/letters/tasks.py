@@ -29,11 +29,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailroom.core.blobs import attachment_path
+from mailroom.core.cron import register_task
 from mailroom.core.roles import Role
 from mailroom.core.steps import register_step
 from mailroom.letters.models import Letter, LetterEvent, PostalProvider
-from mailroom.letters.providers import ProviderError, provider_for
-from mailroom.letters.services import add_event
+from mailroom.letters.providers import Provider, ProviderError, provider_for
+from mailroom.letters.services import add_event, record_provider_events
 
 log = logging.getLogger("mailroom.letters")
 
@@ -191,3 +192,28 @@ def letters_step(owner: str) -> bool:
     for letter_id in ids:
         submit_one(letter_id, owner, paused)
     return bool(ids)
+
+
+# letters still on their way, whose provider may have news a lost webhook did not bring
+POLL_STATES = (State.SUBMITTED, State.PRINTED, State.DISPATCHED)
+POLL_BATCH = 200
+
+
+@register_task("poll_letters", schedule="@every 30m")
+def poll_letters() -> int:
+    """Ask the providers that can tell (those overriding `status`) where their letters are.
+    Returns how many new events were recorded."""
+    new = 0
+    letters = (Letter.objects.filter(state__in=POLL_STATES)
+               .select_related("provider").order_by("updated_at")[:POLL_BATCH])
+    for letter in letters:
+        provider = provider_for(letter.provider)
+        if type(provider).status is Provider.status:
+            continue  # the local print room knows only what people mark
+        try:
+            events = provider.status(letter)
+        except ProviderError as exc:
+            log.warning("letters: status of letter %s: %s", letter.pk, exc.message)
+            continue
+        new += record_provider_events(letter, events)
+    return new
