@@ -22,6 +22,7 @@ leaves the letters queued; the queue resumes by itself when the pause ends.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -39,7 +40,9 @@ from mailroom.letters.services import add_event, record_provider_events
 log = logging.getLogger("mailroom.letters")
 
 State = Letter.State
-LEASE = timedelta(minutes=10)
+# how long a claimed letter stays invisible to other workers (a crashed worker's letters come
+# back after it); the environment may shorten it (the crash test does)
+LEASE = timedelta(seconds=int(os.environ.get("MAILROOM_LETTERS_LEASE_SECONDS", "600")))
 BATCH_SIZE = 20
 BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360)
 CREDIT_PAUSE = timedelta(hours=1)
