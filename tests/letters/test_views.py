@@ -152,3 +152,12 @@ def test_the_list_action_sends_one_letter_per_record_with_red_lines(client_for, 
     done = client.post(chosen["Location"].split("?")[0], {"ids": ids, "postage": "standard"})
     assert "1 letter queued" in done.content.decode()
     assert list(Letter.objects.values_list("object_id", flat=True)) == [invoice.pk]
+
+
+def test_home_counts_letters_once_the_company_has_some(client_for, bob, mia, invoice):
+    client = client_for(mia)
+    assert "home-letters-state" not in client.get("/").content.decode()
+    services.send_by_post(invoice, actor=bob)
+    html = client.get("/").content.decode()
+    assert 'data-letter-state="queued"' in html
+    assert "?state__exact=queued" in html

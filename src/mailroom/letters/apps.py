@@ -7,6 +7,7 @@ class LettersConfig(AppConfig):
     verbose_name = "Postal letters"
 
     def ready(self) -> None:
-        from mailroom.letters import admin_buttons
+        from mailroom.letters import admin_buttons, home
 
         admin_buttons.register()
+        home.register()
