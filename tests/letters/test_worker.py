@@ -201,3 +201,16 @@ def test_the_status_poll_records_provider_events_once(acme, bob, invoice):
     assert letter.tracking_number == "RR123456789FR"
     assert services.record_provider_events(letter, Tracking(provider).status(letter)) == 0
     assert letter.events.filter(source="provider").count() == 3  # submitted + the two
+
+
+def test_a_printer_queue_that_fails_is_a_plain_error_on_the_batch(bob, mia, invoice):
+    letter = services.send_by_post(invoice, actor=bob)
+    PostalProvider.objects.filter(pk=letter.provider_id).update(
+        settings={"cups_queue": "no-such-printer-queue"})
+    tasks.letters_step("w")
+    letter.refresh_from_db()
+    error = services.send_batch_to_printer(letter.batch, actor=mia)
+    assert error  # CUPS missing, or the queue unknown: either way said in words
+    assert "no-such-printer-queue" in error or "not installed" in error
+    letter.batch.refresh_from_db()
+    assert letter.batch.print_error == error

@@ -193,7 +193,7 @@ class PostalProviderAdmin(CompanyScopedAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["name"]
     readonly_fields = ["paused_until", "paused_reason"]
-    actions_detail = ["resume"]
+    actions_detail = ["test_connection", "resume"]
 
     @display(description="Paused")
     def paused_label(self, obj: PostalProvider):
@@ -206,6 +206,15 @@ class PostalProviderAdmin(CompanyScopedAdmin):
 
     def has_resume_permission(self, request, object_id=None):
         return allowed(request.user, "letters.change_postalprovider")
+
+    @action(description="Test connection", url_path="test", icon="network_check",
+            permissions=["resume"])
+    def test_connection(self, request, object_id):
+        provider = self.get_queryset(request).filter(pk=object_id).first()
+        if provider is not None:
+            ok, message = services.test_provider(provider, actor=request.user)
+            (messages.success if ok else messages.error)(request, message)
+        return redirect(reverse("admin:letters_postalprovider_change", args=[object_id]))
 
     @action(description="Resume now", url_path="resume", icon="play_arrow",
             permissions=["resume"])

@@ -142,6 +142,17 @@ def save_provider(provider: PostalProvider, *, actor, keep_credentials: bool = T
     return provider
 
 
+def test_provider(provider: PostalProvider, *, actor) -> tuple[bool, str]:
+    """Test connection: (works, what the provider said, in plain words). Audited."""
+    require(actor, "letters.change_postalprovider", provider)
+    try:
+        ok, message = True, provider_for(provider).test_connection()
+    except ProviderError as exc:
+        ok, message = False, f"{exc.message} {exc.action}".strip()
+    audit("letters.provider.test", actor=actor, obj=provider, after={"ok": ok})
+    return ok, message
+
+
 def resume_provider(provider: PostalProvider, *, actor) -> PostalProvider:
     """Lift a pause now (credit was topped up)."""
     require(actor, "letters.change_postalprovider", provider)

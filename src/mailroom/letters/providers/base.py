@@ -66,6 +66,11 @@ class Provider:
         """An estimate before sending: (amount or None when unknown, currency)."""
         return None, ""
 
+    def test_connection(self) -> str:
+        """Check the credentials and the way to the provider; a plain sentence on success,
+        ProviderError otherwise."""
+        return "Nothing to check."
+
     def parse_webhook(self, request) -> list[tuple[str, StatusEvent]]:
         """[(provider letter id, event)] from a verified webhook request."""
         return []

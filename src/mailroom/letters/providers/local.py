@@ -74,6 +74,25 @@ class LocalPrintRoom(Provider):
         if batch is not None:
             rebuild_batch_pdf(batch)
 
+    def test_connection(self) -> str:
+        queue = (self.row.settings or {}).get("cups_queue", "")
+        if not queue:
+            return ("The print room works offline: batches wait in Letters › Print batches "
+                    "to be printed by hand.")
+        if shutil.which("lpstat") is None:
+            raise ProviderError("NO_CUPS", "The CUPS commands (lp, lpstat) are not installed on "
+                                "this server.", action="Install CUPS, or clear cups_queue.")
+        try:
+            done = subprocess.run(["lpstat", "-p", str(queue)], capture_output=True, text=True,
+                                  timeout=15, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ProviderError("NO_CUPS", f"CUPS did not answer ({exc}).") from None
+        if done.returncode != 0:
+            raise ProviderError("UNKNOWN_QUEUE", f"The printer queue {queue} is unknown to CUPS: "
+                                f"{(done.stderr or done.stdout).strip()[:200]}",
+                                action="Check the queue name with lpstat -p.")
+        return f"The printer queue {queue} answers: {done.stdout.strip()[:200]}"
+
     def _price(self, letter) -> Decimal:
         settings = self.row.settings or {}
         return (_decimal(settings.get("price_per_letter"))
