@@ -12,7 +12,13 @@ from pypdf import PdfReader
 from mailroom.core.blobs import attachment_path
 from mailroom.letters import services, tasks
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
-from mailroom.letters.providers import PROVIDERS, Provider, ProviderError, register_provider
+from mailroom.letters.providers import (
+    PROVIDERS,
+    Provider,
+    ProviderError,
+    local,
+    register_provider,
+)
 from mailroom.outgoing.models import OutgoingMail
 
 
@@ -30,6 +36,8 @@ def test_a_queued_letter_is_submitted_once_even_when_two_steps_run(bob, invoice)
     assert letter.provider_ref == f"local-{letter.idempotency_key}"
     batch = letter.batch
     assert batch.state == PrintBatch.State.OPEN and batch.letter_count == 1
+    assert batch.pdf_sha256 == ""  # built when somebody asks for it
+    batch = local.batch_pdf(batch)
     batch_pdf = attachment_path(batch.pdf_sha256).read_bytes()
     text = pdf_text(batch_pdf)
     assert f"Print batch #{batch.pk}" in text and "Ada Lovelace" in text
@@ -64,6 +72,7 @@ def test_a_crash_after_the_print_room_accepted_does_not_print_twice(bob, invoice
     batch = letter.batch
     assert PrintBatch.objects.count() == 1
     assert batch.letter_count == 2
+    batch = local.batch_pdf(batch)
     assert pdf_text(attachment_path(batch.pdf_sha256).read_bytes()).count("Ada Lovelace") >= 2
     assert batch.letters.count() == 2
 
@@ -214,3 +223,23 @@ def test_a_printer_queue_that_fails_is_a_plain_error_on_the_batch(bob, mia, invo
     assert "no-such-printer-queue" in error or "not installed" in error
     letter.batch.refresh_from_db()
     assert letter.batch.print_error == error
+
+
+def test_the_batch_pdf_follows_letters_joining_and_leaving(bob, mia, invoice):
+    first = services.send_by_post(invoice, actor=bob)
+    tasks.letters_step("w")
+    first.refresh_from_db()
+    one = local.batch_pdf(first.batch).pdf_sha256
+    pages_one = len(PdfReader(io.BytesIO(attachment_path(one).read_bytes())).pages)
+    assert local.batch_pdf(first.batch).pdf_sha256 == one  # nothing changed: no rebuild
+
+    second = services.send_by_post(invoice, actor=bob)
+    tasks.letters_step("w")
+    two = local.batch_pdf(first.batch)
+    assert two.letter_count == 2 and two.pdf_sha256 != one
+
+    services.cancel(second, actor=mia)  # submitted, not printed: it leaves the batch
+    again = local.batch_pdf(first.batch)
+    assert again.letter_count == 1
+    pages = len(PdfReader(io.BytesIO(attachment_path(again.pdf_sha256).read_bytes())).pages)
+    assert pages == pages_one

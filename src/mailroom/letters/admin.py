@@ -255,7 +255,7 @@ class PrintBatchAdmin(CompanyScopedAdmin):
 
     @display(description="PDF")
     def pdf_link(self, obj: PrintBatch):
-        if not obj.pdf_sha256:
+        if not obj.letter_count and not obj.pdf_sha256:
             return "—"
         url = reverse("letters:batch_pdf", args=[obj.pk])
         return format_html('<a href="{}" target="_blank" rel="noopener">Open</a> · '

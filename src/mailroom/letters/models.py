@@ -109,6 +109,9 @@ class PrintBatch(CompanyOwned):
     letter_count = models.PositiveIntegerField(default=0, editable=False)
     sheet_count = models.PositiveIntegerField(default=0, editable=False)
     print_error = models.CharField(max_length=500, blank=True, editable=False)
+    # bumped whenever a letter joins or leaves; the PDF is rebuilt on demand for the latest
+    pdf_revision = models.PositiveIntegerField(default=0, editable=False)
+    pdf_built_revision = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     printed_at = models.DateTimeField(null=True, blank=True, editable=False)
     dispatched_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -383,9 +383,10 @@ def cancel(letter: Letter, *, actor) -> Letter:
     _require_manager(actor, letter, "cancel")
     with transaction.atomic():
         letter = Letter.objects.select_for_update().get(pk=letter.pk)
-        if letter.state in (State.QUEUED, State.ERROR, State.DRAFT):
+        if letter.state in (State.ERROR, State.DRAFT) or (
+                letter.state == State.QUEUED and letter.batch_id is None):
             pass
-        elif letter.state == State.SUBMITTED:
+        elif letter.state in (State.SUBMITTED, State.QUEUED):
             try:
                 provider_for(letter.provider).cancel(letter)
             except ProviderError as exc:
@@ -442,7 +443,8 @@ def _move_batch(batch: PrintBatch, *, actor, to: str, letters_from: str, letters
         if to == PrintBatch.State.DISPATCHED and batch.printed_at is None:
             batch.printed_at = now
         batch.save()
-        sources = {letters_from, State.SUBMITTED}
+        # QUEUED: in the batch (the print room accepted them) but not yet recorded by the worker
+        sources = {letters_from, State.SUBMITTED, State.QUEUED}
         for letter in batch.letters.filter(state__in=sources).select_for_update():
             letter.state = letters_to
             letter.updated_at = now
@@ -454,6 +456,11 @@ def _move_batch(batch: PrintBatch, *, actor, to: str, letters_from: str, letters
 
 
 def mark_batch_printed(batch: PrintBatch, *, actor) -> PrintBatch:
+    from mailroom.letters.providers.local import batch_pdf
+
+    require(actor, "letters.change_printbatch", batch,
+            denied="Only Mail Managers can mark print batches.")
+    batch_pdf(batch)  # what was printed is the PDF kept with the batch
     return _move_batch(batch, actor=actor, to=PrintBatch.State.PRINTED,
                        letters_from=State.SUBMITTED, letters_to=State.PRINTED,
                        stamp="printed_at", message=f"Printed in batch #{batch.pk}.")

@@ -58,6 +58,11 @@ def batch_pdf(request, pk: int):
     batch = PrintBatch.objects.for_user(request.user).filter(pk=pk).first()
     if batch is None:
         raise Http404("No such print batch.")
+    if not batch.letter_count and not batch.pdf_sha256:
+        raise Http404("This print batch has no letters.")
+    from mailroom.letters.providers.local import batch_pdf
+
+    batch = batch_pdf(batch)
     return _pdf_response(batch.pdf_sha256, f"Print batch {batch.pk} {batch.day}.pdf",
                          request.GET.get("download") == "1")
 

@@ -17,6 +17,7 @@ import subprocess
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from mailroom.core.blobs import attachment_path, store_bytes
@@ -60,7 +61,7 @@ class LocalPrintRoom(Provider):
                 batch = PrintBatch.objects.create(company_id=letter.company_id,
                                                   provider=self.row, paper=letter.paper)
             Letter.objects.filter(pk=letter.pk).update(batch=batch)
-        rebuild_batch_pdf(batch)
+            batch_changed(batch)
         return SubmitResult(provider_id=_reference(letter), price=self._price(letter),
                             currency=letter.company.currency,
                             message=f"Added to print batch #{batch.pk}.")
@@ -72,7 +73,7 @@ class LocalPrintRoom(Provider):
                                 action="Take it out of the printed pile by hand.")
         Letter.objects.filter(pk=letter.pk).update(batch=None)
         if batch is not None:
-            rebuild_batch_pdf(batch)
+            batch_changed(batch)
 
     def test_connection(self) -> str:
         queue = (self.row.settings or {}).get("cups_queue", "")
@@ -123,17 +124,36 @@ td, th {{ border-bottom: 0.3pt solid #999; padding: 1.5mm; text-align: left; }}
     return html_to_pdf(markup)
 
 
-def rebuild_batch_pdf(batch: PrintBatch) -> PrintBatch:
-    """The batch PDF again: the cover sheet listing the letters, then each letter."""
-    letters = list(batch.letters.exclude(state=Letter.State.CANCELLED).order_by("id"))
+def _batch_letters(batch: PrintBatch) -> list[Letter]:
+    return list(batch.letters.exclude(state=Letter.State.CANCELLED).order_by("id"))
+
+
+def batch_changed(batch: PrintBatch) -> None:
+    """A letter joined or left: new counts now, a new PDF when somebody asks for it."""
+    letters = _batch_letters(batch)
+    PrintBatch.objects.filter(pk=batch.pk).update(
+        letter_count=len(letters), sheet_count=sum(letter.sheets for letter in letters) + 1,
+        pdf_revision=F("pdf_revision") + 1)
+
+
+def batch_pdf(batch: PrintBatch) -> PrintBatch:
+    """The batch with an up-to-date PDF: the cover sheet listing its letters, then each letter
+    (each on its own sheets). Rebuilt only when letters changed since the last build; a build
+    that raced with a new letter is not kept as current."""
+    batch.refresh_from_db()
+    if batch.pdf_sha256 and batch.pdf_built_revision == batch.pdf_revision:
+        return batch
+    revision = batch.pdf_revision
+    letters = _batch_letters(batch)
     parts = [_cover_sheet(batch, letters)]
     parts += [attachment_path(letter.pdf_sha256).read_bytes() for letter in letters]
     pdf, _pages = _merge(parts, duplex=True)
     sha256, size = store_bytes(pdf, max_bytes=1 << 34)
-    PrintBatch.objects.filter(pk=batch.pk).update(
-        pdf_sha256=sha256, pdf_size=size, letter_count=len(letters),
-        sheet_count=sum(letter.sheets for letter in letters) + 1)
+    PrintBatch.objects.filter(pk=batch.pk, pdf_revision=revision).update(
+        pdf_sha256=sha256, pdf_size=size, pdf_built_revision=revision)
     batch.refresh_from_db()
+    if batch.pdf_built_revision != batch.pdf_revision:  # changed meanwhile: build again
+        return batch_pdf(batch)
     return batch
 
 
@@ -141,6 +161,7 @@ def print_batch(batch: PrintBatch) -> str:
     """Send the batch PDF to the CUPS queue named in the provider's settings. Returns "" on
     success, else the plain-words error (also kept on the batch)."""
     queue = (batch.provider.settings or {}).get("cups_queue", "")
+    batch = batch_pdf(batch)
     error = ""
     if not queue:
         error = "No printer queue is set for this print room (settings: cups_queue)."
