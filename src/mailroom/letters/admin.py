@@ -13,7 +13,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from unfold.decorators import action, display
 
 from mailroom.core.access import allowed
@@ -63,9 +65,9 @@ def _act(request, function, obj, done: str):
 
 @admin.register(Letter)
 class LetterAdmin(CompanyScopedAdmin):
-    list_display = ["id", "address_name", "record_label", "record_type_label", "state_chip",
+    list_display = ["id", "recipient", "document", "record_type_label", "state_chip",
                     "provider", "pages", "price_label", "created_at"]
-    list_display_links = ["id", "address_name"]
+    list_display_links = ["id", "recipient"]
     list_filter = ["state", "provider", "created_at", RecordTypeFilter]
     search_fields = ["address_name", "record_label", "tracking_number", "provider_ref",
                      "partner__name"]
@@ -73,7 +75,7 @@ class LetterAdmin(CompanyScopedAdmin):
     list_select_related = ["provider", "content_type"]
     actions_detail = ["retry_letter", "cancel_letter"]
     fieldsets = [
-        (None, {"fields": ["state_chip", "pdf_link", "record_link", "address_block",
+        (None, {"fields": ["state_text", "pdf_link", "record_link", "address_block",
                            "provider", "provider_ref", "tracking_number", "price_label"]}),
         ("Problem", {"fields": ["error_code", "error_message", "error_action", "attempts",
                                 "next_attempt_at"]}),
@@ -102,6 +104,24 @@ class LetterAdmin(CompanyScopedAdmin):
     def state_chip(self, obj: Letter):
         return obj.state, obj.get_state_display()
 
+    @display(description="State")
+    def state_text(self, obj: Letter):
+        return obj.get_state_display()
+
+    def get_fieldsets(self, request, obj=None):
+        """The Problem section only when there is one."""
+        if obj is not None and not obj.error_code and obj.state != Letter.State.ERROR:
+            return [fs for fs in self.fieldsets if fs[0] != "Problem"]
+        return self.fieldsets
+
+    @display(description="Recipient", ordering="address_name")
+    def recipient(self, obj: Letter):
+        return obj.address_name
+
+    @display(description="Document", ordering="record_label")
+    def document(self, obj: Letter):
+        return obj.record_label
+
     @display(description="Record type")
     def record_type_label(self, obj: Letter):
         return obj.content_type.name
@@ -115,8 +135,9 @@ class LetterAdmin(CompanyScopedAdmin):
         if not obj.pdf_sha256:
             return "—"
         url = reverse("letters:letter_pdf", args=[obj.pk])
-        return format_html('<a href="{}" target="_blank" rel="noopener">Open the PDF</a> · '
-                           '<a href="{}?download=1">Download</a>', url, url)
+        return format_html('<a class="text-primary-600" href="{}" target="_blank" '
+                           'rel="noopener">Open the PDF</a> · <a class="text-primary-600" '
+                           'href="{}?download=1">Download</a>', url, url)
 
     @display(description="Record")
     def record_link(self, obj: Letter):
@@ -125,7 +146,8 @@ class LetterAdmin(CompanyScopedAdmin):
                           args=[obj.object_id])
         except Exception:  # noqa: BLE001 - a record type without an admin page
             return obj.record_label
-        return format_html('<a href="{}">{}</a>', url, obj.record_label or obj.object_id)
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url,
+                           obj.record_label or obj.object_id)
 
     @display(description="Address (as printed)")
     def address_block(self, obj: Letter):
@@ -138,12 +160,16 @@ class LetterAdmin(CompanyScopedAdmin):
 
     @display(description="Events")
     def timeline(self, obj: Letter):
+        cell = "padding:.25rem 1rem .25rem 0;text-align:left;vertical-align:top"
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((event.at.strftime("%Y-%m-%d %H:%M"), event.get_state_display(),
+            "", f"<tr><td style='{cell}'>{{}}</td><td style='{cell}'>{{}}</td>"
+                f"<td style='{cell}'>{{}}</td><td style='{cell}'>{{}}</td></tr>",
+            ((timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M"), event.get_state_display(),
               event.get_source_display(), event.message) for event in obj.events.all()))
-        return format_html("<table class='mr-letter-events'><tr><th>When</th><th>State</th>"
-                           "<th>By</th><th>What</th></tr>{}</table>", rows)
+        head = "".join(f"<th style='{cell}'>{name}</th>" for name in ("When", "State", "By",
+                                                                       "What"))
+        return format_html("<table class='mr-letter-events'><tr>{}</tr>{}</table>",
+                           mark_safe(head), rows)  # noqa: S308 - fixed strings
 
     def _letter(self, request, object_id) -> Letter:
         letter = self.get_queryset(request).filter(pk=object_id).first()
@@ -258,13 +284,14 @@ class PrintBatchAdmin(CompanyScopedAdmin):
         if not obj.letter_count and not obj.pdf_sha256:
             return "—"
         url = reverse("letters:batch_pdf", args=[obj.pk])
-        return format_html('<a href="{}" target="_blank" rel="noopener">Open</a> · '
-                           '<a href="{}?download=1">Download</a>', url, url)
+        return format_html('<a class="text-primary-600" href="{}" target="_blank" '
+                           'rel="noopener">Open</a> · <a class="text-primary-600" '
+                           'href="{}?download=1">Download</a>', url, url)
 
     @display(description="Letters")
     def letters_list(self, obj: PrintBatch):
         return format_html_join(
-            "", '<div><a href="{}">#{} {}</a> – {}</div>',
+            "", '<div><a class="text-primary-600" href="{}">#{} {}</a> – {}</div>',
             ((reverse("admin:letters_letter_change", args=[letter.pk]), letter.pk,
               letter.address_name, letter.get_state_display())
              for letter in obj.letters.order_by("id")))

@@ -97,7 +97,8 @@ class LocalPrintRoom(Provider):
     def _price(self, letter) -> Decimal:
         settings = self.row.settings or {}
         return (_decimal(settings.get("price_per_letter"))
-                + _decimal(settings.get("price_per_sheet")) * letter.sheets)
+                + _decimal(settings.get("price_per_sheet")) * letter.sheets
+                ).quantize(Decimal("0.01"))
 
     def price(self, letter):
         return self._price(letter), letter.company.currency
