@@ -20,6 +20,8 @@ CRASH_FILE = os.environ.get("MAILROOM_TEST_CRASH_FILE", "")
 
 
 def _count(word: str) -> None:
+    if not COUNT_FILE:
+        return
     fd = os.open(COUNT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, f"{word}\n".encode())
@@ -34,7 +36,7 @@ class CrashingPrintRoom(LocalPrintRoom):
     def submit(self, letter, pdf):
         known = Letter.objects.filter(pk=letter.pk, batch__isnull=False).exists()
         result = super().submit(letter, pdf)
-        _count("known" if known else "accepted")
+        _count(f"{'known' if known else 'accepted'} {letter.pk}")
         if CRASH_FILE and not os.path.exists(CRASH_FILE):
             open(CRASH_FILE, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
+from tests.outgoing.test_workers_pg import database_url, postgres_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def test_a_worker_killed_after_acceptance_never_prints_a_letter_twice(tmp_path: 
         first = subprocess.Popen(mailroom("worker", "--steps", "letters", "--name", "w1"),
                                  env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     assert first.wait(timeout=120) == -signal.SIGKILL, (tmp_path / "w1.log").read_text()
-    assert counts.read_text().split() == ["accepted"]
+    assert [line.split()[0] for line in counts.read_text().splitlines()] == ["accepted"]
 
     def state() -> str:
         with sqlite3.connect(database) as conn:
@@ -65,10 +66,58 @@ def test_a_worker_killed_after_acceptance_never_prints_a_letter_twice(tmp_path: 
                  procs=[("w2", second)])
     finally:
         stop(second)
-    assert counts.read_text().split() == ["accepted", "known"]
+    assert [line.split()[0] for line in counts.read_text().splitlines()] == ["accepted", "known"]
     with sqlite3.connect(database) as conn:
         batches = conn.execute("SELECT id, letter_count FROM letters_printbatch").fetchall()
         events = [row[0] for row in conn.execute(
             "SELECT state FROM letters_letterevent ORDER BY id")]
     assert len(batches) == 1 and batches[0][1] == 1
     assert events == ["queued", "submitted"]
+
+
+MANY = """
+from django.core.management import call_command
+from mailroom.contacts.models import Partner
+from mailroom.core.models import Company
+from mailroom.letters import services
+from mailroom.letters.models import PostalProvider
+call_command("migrate", interactive=False, verbosity=0)
+company = Company.objects.create(name="Acme", country="FR")
+partner = Partner.objects.create(company=company, name="Ada Lovelace", street="12 Rue de la Paix",
+                                 zip="75002", city="Paris", country="FR")
+provider = PostalProvider.objects.create(company=company, name="Counting room",
+                                         kind="test-crash")
+for _ in range({count}):
+    services.send_by_post(partner, actor=None, partner=partner,
+                          options=services.LetterOptions(provider=provider, cover_page=True))
+"""
+
+
+def test_two_workers_submit_every_letter_exactly_once(tmp_path: Path, database_url):  # noqa: F811
+    count = 30
+    counts = tmp_path / "counts.log"
+    env = mailroom_env(tmp_path, database_url,
+                       MAILROOM_WORKER_MODULES="tests.letters.crash_provider",
+                       MAILROOM_TEST_COUNT_FILE=str(counts))
+    setup = subprocess.run(mailroom("shell", "--no-imports", "-c", MANY.format(count=count)),
+                           env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert setup.returncode == 0, setup.stderr
+
+    def lines() -> list[str]:
+        return counts.read_text().splitlines() if counts.exists() else []
+
+    workers = []
+    for name in ("w1", "w2"):
+        with (tmp_path / f"{name}.log").open("w") as out:
+            workers.append((name, subprocess.Popen(
+                mailroom("worker", "--steps", "letters", "--name", name), env=env, cwd=REPO,
+                stdout=out, stderr=subprocess.STDOUT)))
+    try:
+        wait_for(lambda: len(lines()) >= count, 120, f"{count} letters submitted",
+                 procs=workers)
+    finally:
+        codes = [stop(proc) for _, proc in workers]
+    assert codes == [0, 0]
+    accepted = [line.split()[1] for line in lines() if line.startswith("accepted")]
+    assert len(accepted) == len(set(accepted)) == count
+    assert not [line for line in lines() if line.startswith("known")]

@@ -121,6 +121,12 @@ class PrintBatch(CompanyOwned):
         verbose_name = "print batch"
         verbose_name_plural = "print batches"
         indexes = [models.Index(fields=["provider", "state", "day", "paper"])]
+        constraints = [
+            # one open pile per print room, day and paper, however many workers add to it
+            models.UniqueConstraint(fields=["provider", "day", "paper"],
+                                    condition=models.Q(state="open"),
+                                    name="letters_one_open_batch"),
+        ]
 
     def __str__(self) -> str:
         return f"Print batch {self.day:%Y-%m-%d} {self.get_paper_display()} #{self.pk}"

@@ -52,14 +52,9 @@ class LocalPrintRoom(Provider):
                 return SubmitResult(provider_id=_reference(letter), price=self._price(letter),
                                     currency=letter.company.currency,
                                     message=f"Already in print batch #{known}.")
-            batch = (PrintBatch.objects
-                     .filter(provider=self.row, company_id=letter.company_id,
-                             state=PrintBatch.State.OPEN, paper=letter.paper,
-                             day=timezone.localdate())
-                     .order_by("id").first())
-            if batch is None:
-                batch = PrintBatch.objects.create(company_id=letter.company_id,
-                                                  provider=self.row, paper=letter.paper)
+            batch, _ = PrintBatch.objects.get_or_create(
+                provider=self.row, state=PrintBatch.State.OPEN, paper=letter.paper,
+                day=timezone.localdate(), defaults={"company_id": letter.company_id})
             Letter.objects.filter(pk=letter.pk).update(batch=batch)
             batch_changed(batch)
         return SubmitResult(provider_id=_reference(letter), price=self._price(letter),
