@@ -161,3 +161,17 @@ def test_home_counts_letters_once_the_company_has_some(client_for, bob, mia, inv
     html = client.get("/").content.decode()
     assert 'data-letter-state="queued"' in html
     assert "?state__exact=queued" in html
+
+
+def test_a_paused_provider_shows_in_the_mail_managers_inbox(client_for, mia, acme):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mailroom.letters.models import PostalProvider
+
+    PostalProvider.objects.create(company=acme, name="Empty account", kind="local",
+                                  paused_until=timezone.now() + timedelta(hours=1),
+                                  paused_reason="No credit left.")
+    page = client_for(mia).get(reverse("chatter:inbox")).content.decode()
+    assert "Empty account is paused" in page and "No credit left." in page

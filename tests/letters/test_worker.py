@@ -143,6 +143,13 @@ def test_a_credit_error_pauses_the_provider_tells_managers_once_and_resumes(
     assert notices.count() == 1
     assert notices.get().recipients.get().address == "mia@acme.example"
 
+    # the Inbox says it too (for those who read Mailroom, not email), to Mail Managers only
+    from mailroom.chatter.inbox import inbox_source
+
+    letters_inbox = inbox_source("letters")
+    assert letters_inbox.count(mia) == 1 and letters_inbox.count(bob) == 0
+    assert "Broke post is paused" in letters_inbox.items(mia, 10)[0].title
+
     # credit comes back and the pause ends: both letters go out, no new notice
     CreditCounter.broke = False
     PostalProvider.objects.filter(pk=broke_provider.pk).update(
@@ -152,6 +159,7 @@ def test_a_credit_error_pauses_the_provider_tells_managers_once_and_resumes(
         letter.refresh_from_db()
         assert letter.state == Letter.State.SUBMITTED
     assert notices.count() == 1
+    assert letters_inbox.count(mia) == 0
 
 
 class Flaky(Provider):
@@ -177,6 +185,10 @@ def test_transient_errors_back_off_then_give_up_in_plain_words(acme, bob, invoic
     assert letter.state == Letter.State.ERROR
     assert "slow down" in letter.error_message and "gave up" in letter.error_message
     assert letter.error_action
+    from mailroom.chatter.inbox import inbox_source
+
+    [item] = inbox_source("letters").items(bob, 10)  # the sender hears of it in the Inbox
+    assert item.tone == "danger" and "slow down" in item.summary
 
 
 class Tracking(Provider):

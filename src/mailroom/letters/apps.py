@@ -7,7 +7,8 @@ class LettersConfig(AppConfig):
     verbose_name = "Postal letters"
 
     def ready(self) -> None:
-        from mailroom.letters import admin_buttons, home
+        from mailroom.letters import admin_buttons, home, inbox
 
         admin_buttons.register()
         home.register()
+        inbox.register()
