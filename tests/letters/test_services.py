@@ -106,7 +106,7 @@ def test_attachments_are_merged_after_the_document(bob, invoice):
     from mailroom.letters.rendering import html_to_pdf
 
     terms = html_to_pdf("<p>Terms</p><p style='page-break-before: always'>More terms</p>")
-    plain = services.send_by_post(invoice, actor=bob)
+    plain = services.send_by_post(invoice, actor=bob, options=LetterOptions(duplex=False))
     with_terms = services.send_by_post(
         invoice, actor=bob, options=LetterOptions(attachments=[("terms.pdf", terms)],
                                                   duplex=False))
@@ -127,3 +127,29 @@ def test_the_record_chatter_hears_when_the_letter_is_dispatched_or_cancelled(bob
     other = services.send_by_post(invoice, actor=bob)
     services.cancel(other, actor=mia)
     assert any("was cancelled" in note.body_html for note in notes.all())
+
+
+
+def test_a_document_without_the_address_in_the_window_gets_a_cover_page(bob, invoice):
+    """The invoice prints the customer's address outside the DIN 5008 A window, so the letter
+    gets a cover page with it — else the envelope would show nothing."""
+    preview = services.prepare(invoice, actor=bob, options=LetterOptions(duplex=False))
+    assert any("cover page" in note for note in preview.notes)
+    letter = services.send_by_post(invoice, actor=bob, options=LetterOptions(duplex=False))
+    assert letter.cover_page
+    assert letter.pages == preview.pages
+
+
+def test_a_document_showing_the_address_in_the_window_goes_as_it_is(acme, bob, customer):
+    from mailroom.letters.rendering import html_to_pdf
+
+    own = html_to_pdf(
+        "<style>@page { size: A4; margin: 0 } .a { position: absolute; left: 26mm; "
+        "top: 46mm; font: 10pt sans-serif }</style><div class='a'>Ada Lovelace<br>"
+        "12 Rue de la Paix<br>75002 Paris<br>France</div>")
+    options = LetterOptions(include_document=False, uploads=[("letter.pdf", own)],
+                            duplex=False)
+    preview = services.prepare(customer, actor=bob, partner=customer, options=options)
+    assert preview.notes == [] and preview.problems == []
+    letter = services.send_by_post(customer, actor=bob, partner=customer, options=options)
+    assert not letter.cover_page and letter.pages == 1

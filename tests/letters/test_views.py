@@ -21,7 +21,8 @@ def test_send_page_shows_the_address_pages_and_price_then_sends(client_for, bob,
     assert page.status_code == 200
     html = page.content.decode()
     assert "12 Rue de la Paix" in html and "75002 Paris" in html
-    assert 'class="mr-letter-pages">1<' in html
+    # the invoice shows no address in the window: a cover page (and its blank back) in front
+    assert 'class="mr-letter-pages">3<' in html and "mr-letter-note" in html
     assert "mr-red-line" not in html
 
     sent = client.post(send_url(invoice), {"postage": "priority", "duplex": "on"})

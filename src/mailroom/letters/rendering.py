@@ -123,6 +123,21 @@ def _with_layout(letter, documents: list[bytes]) -> RenderedLetter | None:
                           paper="letter" if built.paper.upper() == "LETTER" else "a4")
 
 
+def window_shows(pdf: bytes, standard_key: str, name: str) -> bool:
+    """Whether the envelope window of `standard_key` shows `name` on `pdf`'s first page — if
+    not, the letter needs a cover page carrying the address (or it travels blind)."""
+    try:
+        from mailroom.letters.layout.inspect import window_text
+    except ImportError:
+        return False
+    try:
+        lines = window_text(pdf, standard_key)
+    except Exception:  # noqa: BLE001 - an unreadable first page: the cover page is the safe side
+        return False
+    wanted = " ".join(name.split()).casefold()
+    return any(wanted in " ".join(line.split()).casefold() for line in lines)
+
+
 def render_letter(letter, documents: list[bytes]) -> RenderedLetter:
     """The final PDF of `letter` (an unsaved or saved Letter with its address snapshot,
     options and provider set) made of `documents` (PDF bytes, in order)."""

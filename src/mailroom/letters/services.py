@@ -32,7 +32,7 @@ from mailroom.letters.models import (
     window_for_country,
 )
 from mailroom.letters.providers import ProviderError, provider_for
-from mailroom.letters.rendering import RenderedLetter, render_letter
+from mailroom.letters.rendering import RenderedLetter, render_letter, window_shows
 
 State = Letter.State
 # the address fields a letter cannot go without, with the words a person reads
@@ -192,6 +192,18 @@ def _documents(record, options: LetterOptions) -> list[tuple[str, str, bytes]]:
     return docs
 
 
+COVER_NOTE = ("The document's first page does not show {name} in the envelope window: a "
+              "cover page with the address goes in front of it.")
+
+
+def _needs_cover(letter: Letter, docs) -> bool:
+    """No cover page asked for, but the first document would show no (or another) address in
+    the window: the letter gets one, or it would travel without a readable address."""
+    if letter.cover_page or not docs:
+        return False
+    return not window_shows(docs[0][2], letter.provider.window_standard, letter.address_name)
+
+
 def _draft(record, partner, options: LetterOptions, provider: PostalProvider) -> Letter:
     name, lines, country = address_snapshot(partner)
     company = record.company
@@ -242,6 +254,9 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
     if not docs and not options.cover_page:
         problems.append("There is nothing to post: this record has no document; "
                         "upload a PDF.")
+    if _needs_cover(letter, docs):
+        letter.cover_page = True
+        notes.append(COVER_NOTE.format(name=letter.address_name))
     try:
         rendered = render_letter(letter, [content for _, _, content in docs])
     except ValidationError as exc:
@@ -282,6 +297,8 @@ def send_by_post(record, *, actor, partner=None, options: LetterOptions | None =
     if not docs and not options.cover_page:
         raise ValidationError({"documents": "There is nothing to post: this record has no "
                                             "document; upload a PDF."})
+    if _needs_cover(letter, docs):
+        letter.cover_page = True
     rendered: RenderedLetter = render_letter(letter, [content for _, _, content in docs])
     letter.pdf_sha256, letter.pdf_size = store_bytes(rendered.pdf)
     letter.pages, letter.sheets = rendered.pages, rendered.sheets
