@@ -4,13 +4,24 @@ one letter, cancel before printing, refuse to cancel after, a price, a connectio
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
-from mailroom.letters import services
+from mailroom.letters import services, tasks
 from mailroom.letters.models import Letter, PostalProvider
-from mailroom.letters.providers import ProviderError, provider_for
+from mailroom.letters.providers import (
+    ProviderError,
+    SubmitResult,
+    provider_for,
+    register_provider,
+)
+from mailroom.letters.providers.base import StatusEvent
+from mailroom.letters.providers.local import LocalPrintRoom
 
 KINDS = ["local"]
 
@@ -71,3 +82,49 @@ def test_price_and_connection_test_answer_in_plain_words(queued, provider_row, m
     assert isinstance(price, Decimal) and price > 0 and currency == "EUR"
     ok, message = services.test_provider(provider_row, actor=mia)
     assert ok and message
+
+
+class Signed(LocalPrintRoom):
+    """A provider whose webhooks are signed with HMAC-SHA256 of the body (the shape Pingen
+    and Lob use), keyed by the provider's credentials."""
+
+    kind = "test-signed"
+
+    def submit(self, letter, pdf):
+        return SubmitResult(provider_id=f"s-{letter.pk}")
+
+    def parse_webhook(self, request):
+        expected = hmac.new(self.row.credentials.encode(), request.body,
+                            hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("X-Signature", "")):
+            raise ProviderError("BAD_SIGNATURE", "The webhook signature does not match.")
+        body = json.loads(request.body)
+        return [(body["letter"], StatusEvent(body["state"], body["message"],
+                                             external_id=body["id"]))]
+
+
+def test_webhooks_are_verified_and_a_replay_changes_nothing(client, acme, bob, invoice):
+    register_provider(Signed)
+    row = PostalProvider.objects.create(company=acme, name="Signed", kind="test-signed",
+                                        credentials="hook-secret")
+    letter = services.send_by_post(invoice, actor=bob,
+                                   options=services.LetterOptions(provider=row))
+    tasks.letters_step("w")
+    letter.refresh_from_db()
+    body = json.dumps({"letter": letter.provider_ref, "state": "dispatched",
+                       "message": "Handed to the post.", "id": "evt-1"}).encode()
+    url = reverse("letters:webhook", args=[row.pk])
+
+    def post(signature: str):
+        return client.post(url, body, content_type="application/json",
+                           HTTP_X_SIGNATURE=signature)
+
+    good = hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+    assert post("0" * 64).status_code == 403  # forged
+    letter.refresh_from_db()
+    assert letter.state == "submitted"
+    assert post(good).json() == {"recorded": 1, "ignored": 0}
+    assert post(good).json() == {"recorded": 0, "ignored": 0}  # replayed
+    letter.refresh_from_db()
+    assert letter.state == "dispatched"
+    assert letter.events.filter(external_id="evt-1").count() == 1

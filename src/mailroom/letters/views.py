@@ -9,11 +9,12 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailroom.core.access import allowed
 from mailroom.core.blobs import attachment_path
@@ -194,3 +195,32 @@ def send_many_page(request, content_type_id: int):
         "postages": Postage.choices,
         "back": reverse(f"admin:{content_type.app_label}_{content_type.model}_changelist"),
     })
+
+
+@csrf_exempt
+@require_POST
+def provider_webhook(request, provider_id: int):
+    """POST /letters/webhooks/<provider id>/: a provider's status events.
+
+    The provider class verifies the signature (`parse_webhook` raises ProviderError with code
+    "BAD_SIGNATURE": 403) and turns the body into events; each is recorded once per provider
+    event id, so a replayed webhook changes nothing. Events for letters Mailroom does not know
+    are acknowledged and ignored (the provider would otherwise retry them forever)."""
+    from mailroom.letters.providers import ProviderError, provider_for
+
+    row = PostalProvider.objects.filter(pk=provider_id, active=True).first()
+    if row is None:
+        return JsonResponse({"detail": "No such postal provider."}, status=404)
+    try:
+        events = provider_for(row).parse_webhook(request)
+    except ProviderError as exc:
+        status = 403 if exc.code == "BAD_SIGNATURE" else 400
+        return JsonResponse({"detail": exc.message}, status=status)
+    recorded = ignored = 0
+    for provider_ref, event in events:
+        letter = Letter.objects.filter(provider=row, provider_ref=provider_ref).first()
+        if letter is None:
+            ignored += 1
+            continue
+        recorded += services.record_provider_events(letter, [event])
+    return JsonResponse({"recorded": recorded, "ignored": ignored})
