@@ -153,3 +153,13 @@ def test_a_document_showing_the_address_in_the_window_goes_as_it_is(acme, bob, c
     assert preview.notes == [] and preview.problems == []
     letter = services.send_by_post(customer, actor=bob, partner=customer, options=options)
     assert not letter.cover_page and letter.pages == 1
+
+
+def test_a_letter_being_handed_to_the_provider_cannot_be_cancelled_meanwhile(bob, mia, invoice):
+    from mailroom.letters import tasks
+
+    letter = services.send_by_post(invoice, actor=bob)
+    assert tasks.claim("worker-a") == [letter.pk]
+    with pytest.raises(ValidationError) as refused:
+        services.cancel(letter, actor=mia)
+    assert "right now" in str(refused.value)

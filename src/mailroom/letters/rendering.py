@@ -69,7 +69,7 @@ body {{ font-family: sans-serif; font-size: 10pt; margin: 0; }}
     return html_to_pdf(markup)
 
 
-def _merge(parts: list[bytes], *, duplex: bool) -> tuple[bytes, int]:
+def merge_pdfs(parts: list[bytes], *, duplex: bool) -> tuple[bytes, int]:
     """Each part starts on a new sheet when duplex (a blank back page after an odd part)."""
     writer = PdfWriter()
     for index, part in enumerate(parts):
@@ -147,5 +147,5 @@ def render_letter(letter, documents: list[bytes]) -> RenderedLetter:
     parts = list(documents)
     if letter.cover_page or not parts:
         parts.insert(0, _cover_page(letter))
-    pdf, pages = _merge(parts, duplex=letter.duplex)
+    pdf, pages = merge_pdfs(parts, duplex=letter.duplex)
     return RenderedLetter(pdf=pdf, pages=pages, sheets=sheets_for(pages, letter.duplex))

@@ -400,6 +400,10 @@ def cancel(letter: Letter, *, actor) -> Letter:
     _require_manager(actor, letter, "cancel")
     with transaction.atomic():
         letter = Letter.objects.select_for_update().get(pk=letter.pk)
+        if (letter.state == State.QUEUED and letter.lease_expires_at
+                and letter.lease_expires_at > timezone.now()):
+            raise ValidationError("This letter is being handed to the provider right now; "
+                                  "try again in a minute.")
         if letter.state in (State.ERROR, State.DRAFT) or (
                 letter.state == State.QUEUED and letter.batch_id is None):
             pass

@@ -23,7 +23,7 @@ from django.utils import timezone
 from mailroom.core.blobs import attachment_path, store_bytes
 from mailroom.letters.models import Letter, PrintBatch
 from mailroom.letters.providers.base import Provider, ProviderError, SubmitResult, register_provider
-from mailroom.letters.rendering import _merge, html_to_pdf
+from mailroom.letters.rendering import html_to_pdf, merge_pdfs
 
 PAPER_CSS = {"a4": "A4", "letter": "letter"}
 
@@ -143,7 +143,7 @@ def batch_pdf(batch: PrintBatch) -> PrintBatch:
     letters = _batch_letters(batch)
     parts = [_cover_sheet(batch, letters)]
     parts += [attachment_path(letter.pdf_sha256).read_bytes() for letter in letters]
-    pdf, _pages = _merge(parts, duplex=True)
+    pdf, _pages = merge_pdfs(parts, duplex=True)
     sha256, size = store_bytes(pdf, max_bytes=1 << 34)
     PrintBatch.objects.filter(pk=batch.pk, pdf_revision=revision).update(
         pdf_sha256=sha256, pdf_size=size, pdf_built_revision=revision)
