@@ -176,3 +176,36 @@ def test_a_paused_provider_shows_in_the_mail_managers_inbox(client_for, mia, acm
                                   paused_reason="No credit left.")
     page = client_for(mia).get(reverse("chatter:inbox")).content.decode()
     assert "Empty account is paused" in page and "No credit left." in page
+
+
+def test_the_mass_send_goes_in_chunks_and_a_replayed_chunk_sends_nothing_twice(
+        client_for, acme, bob, customer):
+    import datetime
+    import uuid
+    from decimal import Decimal
+
+    from mailroom.business.invoicing import services as invoicing
+    from mailroom.business.invoicing.models import Invoice
+    from mailroom.letters import views
+
+    invoices = []
+    for day in range(1, views.CHUNK + 3):
+        draft = invoicing.save_invoice(Invoice(company=acme, partner=customer, user=bob,
+                                               invoice_date=datetime.date(2026, 11, day)),
+                                       actor=bob)
+        invoices.append(invoicing.set_lines(draft, [{"description": "Audit", "quantity": 1,
+                                                     "price_unit": Decimal("50")}], actor=bob))
+    client = client_for(bob)
+    url = reverse("letters:send_many", args=[ContentType.objects.get_for_model(Invoice).pk])
+    data = {"ids": ",".join(str(i.pk) for i in invoices), "batch": uuid.uuid4().hex,
+            "postage": "standard", "duplex": "on", "offset": "0"}
+    first = client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+    assert f"Sending… {views.CHUNK} of {len(invoices)}" in first
+    assert f'"offset": "{views.CHUNK}"' in first  # the next chunk asks for itself
+    assert Letter.objects.count() == views.CHUNK
+    client.post(url, data, HTTP_HX_REQUEST="true")  # the same chunk again: nothing new
+    assert Letter.objects.count() == views.CHUNK
+    last = client.post(url, {**data, "offset": str(views.CHUNK)},
+                       HTTP_HX_REQUEST="true").content.decode()
+    assert f"Done: {len(invoices)} of {len(invoices)}" in last
+    assert Letter.objects.count() == len(invoices)

@@ -8,12 +8,13 @@ then fails validation costs nothing but disk that the same bytes would take anyw
 from __future__ import annotations
 
 import io
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from mailroom.chatter.models import MailThread
@@ -274,14 +275,22 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
                          problems, provider, letter.paper, notes)
 
 
-def send_by_post(record, *, actor, partner=None, options: LetterOptions | None = None
-                 ) -> Letter:
+def send_by_post(record, *, actor, partner=None, options: LetterOptions | None = None,
+                 idempotency_key: uuid.UUID | None = None) -> Letter:
     """Queue `record` as a letter to `partner` (default: the record's customer).
 
     Validated now — a missing address is a ValidationError naming the field, never a failed
     letter later. The final PDF is rendered and stored now (content-addressed), the letter is
-    queued for the worker, and the record's chatter gets a note with the PDF."""
+    queued for the worker, and the record's chatter gets a note with the PDF.
+
+    `idempotency_key`: a repeated call with the same key (a mass send's chunk posted twice, an
+    API client retrying) returns the letter already made instead of a second one."""
     _check_sender(actor, record)
+    if idempotency_key is not None:
+        existing = Letter.objects.filter(idempotency_key=idempotency_key,
+                                         company_id=record.company_id).first()
+        if existing is not None:
+            return existing
     options = options or LetterOptions()
     partner = partner if partner is not None else getattr(record, "partner", None)
     missing = check_address(partner)
@@ -312,24 +321,41 @@ def send_by_post(record, *, actor, partner=None, options: LetterOptions | None =
     except ProviderError:
         letter.price, letter.currency = None, ""
     now = timezone.now()
-    with transaction.atomic():
-        letter.state = State.QUEUED
-        letter.next_attempt_at = now
-        letter.created_by = actor if actor is not None and actor.pk else None
-        letter.created_at = letter.updated_at = now
-        letter.save()
-        add_event(letter, State.QUEUED, f"Queued for {provider.name}.",
-                  source=LetterEvent.Source.USER if actor else LetterEvent.Source.MAILROOM)
-        if isinstance(record, MailThread):
-            filename = f"Letter – {letter.record_label or record.pk}.pdf"
-            attachment = store_attachment(record, actor=actor, name=filename,
-                                          stream=io.BytesIO(rendered.pdf),
-                                          mimetype="application/pdf")
-            log_note(record, actor=actor, attachments=[attachment],
-                     body_text=f"Letter queued for posting to {letter.address_name} "
-                               f"({', '.join(letter.address_lines[1:])}) – {letter.pages} "
-                               f"page(s), {letter.sheets} sheet(s), through {provider.name}.")
+    if idempotency_key is not None:
+        letter.idempotency_key = idempotency_key
+    try:
+        with transaction.atomic():
+            _queue(letter, record, provider, rendered, actor, now)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        existing = Letter.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None or existing.company_id != record.company_id:
+            raise ValidationError("This idempotency key was used for another letter.") from None
+        return existing
     return letter
+
+
+def _queue(letter: Letter, record, provider: PostalProvider, rendered: RenderedLetter, actor,
+           now) -> None:
+    """Write the queued letter, its first event and the note on the record (one transaction,
+    the caller's)."""
+    letter.state = State.QUEUED
+    letter.next_attempt_at = now
+    letter.created_by = actor if actor is not None and actor.pk else None
+    letter.created_at = letter.updated_at = now
+    letter.save()
+    add_event(letter, State.QUEUED, f"Queued for {provider.name}.",
+              source=LetterEvent.Source.USER if actor else LetterEvent.Source.MAILROOM)
+    if isinstance(record, MailThread):
+        filename = f"Letter – {letter.record_label or record.pk}.pdf"
+        attachment = store_attachment(record, actor=actor, name=filename,
+                                      stream=io.BytesIO(rendered.pdf),
+                                      mimetype="application/pdf")
+        log_note(record, actor=actor, attachments=[attachment],
+                 body_text=f"Letter queued for posting to {letter.address_name} "
+                           f"({', '.join(letter.address_lines[1:])}) – {letter.pages} "
+                           f"page(s), {letter.sheets} sheet(s), through {provider.name}.")
 
 
 # states the record's chatter hears about (its followers see where the envelope is)

@@ -6,6 +6,8 @@ record is a 404, exactly like a missing one. Writes go through `letters.services
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,7 +24,7 @@ from mailroom.core.decorators import office_user_required
 from mailroom.letters import services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 from mailroom.letters.services import LetterOptions
-from mailroom.lib.params import parse_ids
+from mailroom.lib.params import parse_ids, parse_int
 
 Postage = Letter.Postage
 
@@ -141,14 +143,47 @@ def send_page(request, content_type_id: int, object_id: int):
 
 
 MASS_LIMIT = 200
+CHUNK = 5  # letters per htmx round trip: the progress bar moves every second or so
+
+
+def _mass_key(batch: str, content_type_id: int, record_id: int) -> uuid.UUID | None:
+    """The idempotency key of one record's letter in one mass send: a chunk posted twice (a
+    double click, a retried request) makes no second letter."""
+    try:
+        namespace = uuid.UUID(batch)
+    except (TypeError, ValueError):
+        return None
+    return uuid.uuid5(namespace, f"{content_type_id}:{record_id}")
+
+
+def _mass_options(data) -> LetterOptions:
+    postage = data.get("postage")
+    return LetterOptions(postage=postage if postage in Postage.values else Postage.STANDARD,
+                         duplex=data.get("duplex") == "on", color=data.get("color") == "on",
+                         cover_page=data.get("cover_page") == "on")
+
+
+def _send_rows(request, rows, content_type_id: int, data) -> None:
+    options = _mass_options(data)
+    for row in rows:
+        if row["problem"]:
+            continue
+        try:
+            row["letter"] = services.send_by_post(
+                row["record"], actor=request.user, options=options,
+                idempotency_key=_mass_key(data.get("batch", ""), content_type_id,
+                                          row["record"].pk))
+        except (ValidationError, PermissionDenied) as exc:
+            row["problem"] = "; ".join(getattr(exc, "messages", [str(exc)]))
 
 
 @require_http_methods(["GET", "POST"])
 @office_user_required
 def send_many_page(request, content_type_id: int):
     """One letter per selected record (the list action "Send by post…"): each record's
-    address checked first (red lines), then POST sends them one by one, each in its own
-    transaction, and lists what went and what did not, record by record."""
+    address checked first (red lines), then the letters go out in chunks of CHUNK with a
+    progress bar (htmx), each in its own transaction, with a result per record. Without
+    JavaScript one POST sends them all."""
     try:
         content_type = ContentType.objects.get_for_id(content_type_id)
     except ContentType.DoesNotExist:
@@ -171,26 +206,28 @@ def send_many_page(request, content_type_id: int):
                      "address": services.address_snapshot(partner)[1] if not missing else [],
                      "problem": services.missing_address_message(partner, missing)
                      if missing else "", "letter": None})
+    ready = [row for row in rows if not row["problem"]]
+    if request.method == "POST" and request.headers.get("HX-Request"):
+        start = parse_int(data.get("offset", "0"), minimum=0) or 0
+        chunk = ready[start:start + CHUNK]
+        _send_rows(request, chunk, content_type_id, data)
+        done = min(start + CHUNK, len(ready))
+        return render(request, "letters/partials/mass_progress.html", {
+            "rows": chunk, "done": done, "total": len(ready),
+            "percent": int(done * 100 / len(ready)) if ready else 100,
+            "next": done if done < len(ready) else None,
+            "post": {key: data.get(key, "") for key in ("ids", "batch", "postage", "duplex",
+                                                        "color", "cover_page")},
+            "url": request.path,
+        })
     sent = request.method == "POST"
     if sent:
-        options = LetterOptions(postage=data.get("postage", Postage.STANDARD)
-                                if data.get("postage") in Postage.values else Postage.STANDARD,
-                                duplex=data.get("duplex") == "on",
-                                color=data.get("color") == "on",
-                                cover_page=data.get("cover_page") == "on")
-        for row in rows:
-            if row["problem"]:
-                continue
-            try:
-                row["letter"] = services.send_by_post(row["record"], actor=request.user,
-                                                      options=options)
-            except (ValidationError, PermissionDenied) as exc:
-                row["problem"] = "; ".join(getattr(exc, "messages", [str(exc)]))
+        _send_rows(request, rows, content_type_id, data)
     return render(request, "letters/send_many.html", {
         **admin.site.each_context(request),
         "title": f"Send {len(rows)} {model._meta.verbose_name_plural} by post",
         "rows": rows, "sent": sent, "ids": ",".join(str(r["record"].pk) for r in rows),
-        "ready": sum(1 for r in rows if not r["problem"]),
+        "ready": len(ready), "batch": uuid.uuid4().hex,
         "done": sum(1 for r in rows if r["letter"] is not None),
         "postages": Postage.choices,
         "back": reverse(f"admin:{content_type.app_label}_{content_type.model}_changelist"),
