@@ -59,3 +59,34 @@ def test_a_missing_postcode_is_a_red_line(open_page, shot, bob, invoice, custome
     expect(page.locator(".mr-red-line")).to_contain_text("has no postcode (ZIP)")
     expect(page.get_by_role("button", name="Send by post")).to_be_disabled()
     shot(page, "red-line")
+
+
+def test_send_invoices_by_post_from_the_list_with_a_progress_bar(open_page, shot, acme, bob,
+                                                                 invoice):
+    import datetime
+    from decimal import Decimal
+
+    from mailroom.business.invoicing import services as invoicing
+    from mailroom.business.invoicing.models import Invoice
+    from mailroom.contacts.models import Partner
+
+    nowhere = Partner.objects.create(company=acme, name="No Zip GmbH", street="Hauptstr. 1",
+                                     city="Berlin", country="DE")
+    draft = invoicing.save_invoice(Invoice(company=acme, partner=nowhere, user=bob,
+                                           invoice_date=datetime.date(2026, 11, 25)), actor=bob)
+    invoicing.set_lines(draft, [{"description": "Audit", "quantity": 1,
+                                 "price_unit": Decimal("50")}], actor=bob)
+    page = open_page(bob)
+    page.goto(reverse("admin:invoicing_invoice_changelist"))
+    page.locator("#action-toggle").check(force=True)
+    page.select_option("select[name=action]", "send_by_post")
+    page.locator("button[name=index]").click()
+    table = page.locator("#letters-mass")
+    expect(table.locator("tr", has_text="No Zip GmbH")).to_contain_text("has no postcode (ZIP)")
+    expect(page.locator("#mass-start")).to_contain_text("Send 1 letter")
+    page.click("#mass-start")
+    expect(page.locator("#mass-status")).to_contain_text("Done: 1 of 1")
+    expect(page.locator("#mass-start")).to_be_disabled()
+    expect(page.locator(f"#result-{invoice.pk}")).to_contain_text("Queued")
+    shot(page, "mass-done")
+    assert list(Letter.objects.values_list("object_id", flat=True)) == [invoice.pk]
