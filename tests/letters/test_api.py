@@ -39,3 +39,15 @@ def test_a_missing_zip_is_a_field_error(client, bob, invoice, customer):
     assert refused.status_code == 422
     assert "postcode (ZIP)" in refused.content.decode()
     assert not Letter.objects.exists()
+
+
+def test_the_same_idempotency_key_gives_the_same_letter(client, bob, invoice):
+    auth = headers(bob)
+    body = json.dumps({"record_type": "invoicing.invoice", "record_id": invoice.pk})
+    first = client.post("/api/v1/letters", body, content_type="application/json",
+                        HTTP_IDEMPOTENCY_KEY="reminder-2026-12-01", **auth)
+    again = client.post("/api/v1/letters", body, content_type="application/json",
+                        HTTP_IDEMPOTENCY_KEY="reminder-2026-12-01", **auth)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert Letter.objects.count() == 1

@@ -6,16 +6,17 @@ Letters of other companies answer 404, exactly like ones that do not exist. Writ
 No `from __future__ import annotations` here: ninja reads the view functions' annotations.
 """
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
-from ninja import Query, Router, Schema
+from ninja import Header, Query, Router, Schema
 from pydantic import Field
 
 from mailroom.api.auth import actor, require_perm
 from mailroom.api.crud import ERRORS, Page, list_schema, page, row_id
-from mailroom.api.errors import ApiError, field_error
+from mailroom.api.errors import ApiError, field_error, idempotency_key_from
 from mailroom.contacts.models import Partner
 from mailroom.core import record_types
 from mailroom.letters import services
@@ -67,6 +68,10 @@ LetterList = list_schema("LetterList", LetterOut)
 
 
 class LetterIn(Schema):
+    idempotency_key: str | None = Field(
+        None, max_length=200,
+        description="Sending the same key again returns the letter already made (also as the "
+                    "Idempotency-Key header).")
     record_type: str = Field(description="A registered record type, e.g. invoicing.invoice.")
     record_id: int = Field(ge=1)
     partner_id: int | None = Field(None, description="Default: the record's customer.")
@@ -137,10 +142,23 @@ def get_letter(request, id: int = row_id()):
     return letter_out(_letter(actor(request), id))
 
 
-@router.post("", response={201: LetterOut, **ERRORS}, operation_id="letters_create",
-             summary="Send a record by post (queued; the worker hands it to the provider)")
-def create_letter(request, data: LetterIn):
+@router.post("", response={201: LetterOut, 200: LetterOut, **ERRORS},
+             operation_id="letters_create",
+             summary="Send a record by post (queued; the worker hands it to the provider)",
+             description="201 with the new letter; 200 with the first one when the "
+                         "idempotency key was already used. A missing address answers 422 "
+                         "naming the field.")
+def create_letter(request, data: LetterIn,
+                  idempotency_header: str | None = Header(None, alias="Idempotency-Key",
+                                                          max_length=200)):
     user = actor(request) or AnonymousUser()
+    key = idempotency_key_from(data.idempotency_key, idempotency_header)
+    letter_key = uuid.uuid5(uuid.NAMESPACE_URL, f"mailroom:letters:{user.pk}:{key}") \
+        if key else None
+    if letter_key is not None:
+        known = _letters(user).filter(idempotency_key=letter_key).first()
+        if known is not None:
+            return 200, letter_out(known)
     try:
         record_type = record_types.get(data.record_type)
     except LookupError:
@@ -155,7 +173,8 @@ def create_letter(request, data: LetterIn):
             raise field_error("partner_id", "No such contact that you can see.")
     options = services.LetterOptions(color=data.color, duplex=data.duplex,
                                      cover_page=data.cover_page, postage=data.postage)
-    letter = services.send_by_post(record, actor=user, partner=partner, options=options)
+    letter = services.send_by_post(record, actor=user, partner=partner, options=options,
+                                   idempotency_key=letter_key)
     return 201, letter_out(_letter(user, letter.pk))
 
 
