@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from mailroom.letters import services, tasks
+from mailroom.letters import provider_services, services, tasks
 from mailroom.letters.models import Letter, PostalProvider
 from mailroom.letters.providers import (
     ProviderError,
@@ -80,7 +80,7 @@ def test_cancel_before_printing_and_refuse_after(bob, mia, invoice, queued, prov
 def test_price_and_connection_test_answer_in_plain_words(queued, provider_row, mia):
     price, currency = provider_for(provider_row).price(queued)
     assert isinstance(price, Decimal) and price > 0 and currency == "EUR"
-    ok, message = services.test_provider(provider_row, actor=mia)
+    ok, message = provider_services.test_provider(provider_row, actor=mia)
     assert ok and message
 
 

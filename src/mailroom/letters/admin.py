@@ -21,7 +21,7 @@ from unfold.decorators import action, display
 from mailroom.core.access import allowed
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
-from mailroom.letters import services
+from mailroom.letters import provider_services, services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 
 LETTER_COLOURS = {
@@ -227,7 +227,7 @@ class PostalProviderAdmin(CompanyScopedAdmin):
             if obj.is_paused() else "—"
 
     def save_model(self, request, obj, form, change):
-        services.save_provider(obj, actor=request.user,
+        provider_services.save_provider(obj, actor=request.user,
                                keep_credentials=not form.cleaned_data.get("credentials"))
 
     def has_resume_permission(self, request, object_id=None):
@@ -238,7 +238,7 @@ class PostalProviderAdmin(CompanyScopedAdmin):
     def test_connection(self, request, object_id):
         provider = self.get_queryset(request).filter(pk=object_id).first()
         if provider is not None:
-            ok, message = services.test_provider(provider, actor=request.user)
+            ok, message = provider_services.test_provider(provider, actor=request.user)
             (messages.success if ok else messages.error)(request, message)
         return redirect(reverse("admin:letters_postalprovider_change", args=[object_id]))
 
@@ -252,7 +252,8 @@ class PostalProviderAdmin(CompanyScopedAdmin):
                             question="Send the waiting letters again now?")
         provider = self.get_queryset(request).filter(pk=object_id).first()
         if provider is not None:
-            _act(request, services.resume_provider, provider, "The provider's queue resumes.")
+            _act(request, provider_services.resume_provider, provider,
+                 "The provider's queue resumes.")
         return redirect(reverse("admin:letters_postalprovider_change", args=[object_id]))
 
 

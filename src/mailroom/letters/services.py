@@ -21,7 +21,7 @@ from mailroom.chatter.models import MailThread
 from mailroom.chatter.services import can_access, log_note, store_attachment
 from mailroom.core.access import require
 from mailroom.core.blobs import store_bytes
-from mailroom.core.services import audit, snapshot
+from mailroom.core.services import audit
 from mailroom.documents.pdf import NoDocument, render_pdf
 from mailroom.documents.registry import document_for
 from mailroom.letters.models import (
@@ -30,8 +30,8 @@ from mailroom.letters.models import (
     PostalProvider,
     PrintBatch,
     paper_for_country,
-    window_for_country,
 )
+from mailroom.letters.provider_services import default_provider
 from mailroom.letters.providers import ProviderError, provider_for
 from mailroom.letters.rendering import RenderedLetter, render_letter, window_shows
 
@@ -39,7 +39,6 @@ State = Letter.State
 # the address fields a letter cannot go without, with the words a person reads
 REQUIRED_ADDRESS = (("street", "street"), ("city", "city"), ("zip", "postcode (ZIP)"),
                     ("country", "country"))
-PROVIDER_FIELDS = ["name", "kind", "active", "settings", "window_standard"]
 
 
 @dataclass
@@ -101,68 +100,6 @@ def address_snapshot(partner) -> tuple[str, list[str], str]:
         lines.append(source.name)
     lines += source.address_lines
     return partner.name, lines, str(source.country.code if source.country else "")
-
-
-# ---------------------------------------------------------------- providers
-
-
-def default_provider(company, *, actor=None) -> PostalProvider:
-    """The company's first active provider; the local print room is made on first use."""
-    provider = (PostalProvider.objects.filter(company=company, active=True)
-                .order_by("id").first())
-    if provider is not None:
-        return provider
-    with transaction.atomic():
-        provider, created = PostalProvider.objects.get_or_create(
-            company=company, name="Print room",
-            defaults={"kind": PostalProvider.Kind.LOCAL,
-                      "window_standard": window_for_country(str(company.country or ""))})
-        if created:
-            audit("letters.provider.create", actor=actor, obj=provider,
-                  after=snapshot(provider, PROVIDER_FIELDS))
-    return provider
-
-
-def save_provider(provider: PostalProvider, *, actor, keep_credentials: bool = True
-                  ) -> PostalProvider:
-    """Create or change a provider (Mail Managers). A blank credentials field keeps the
-    stored ones; the audit row never holds them."""
-    require(actor, "letters.change_postalprovider" if provider.pk
-            else "letters.add_postalprovider", provider)
-    provider.full_clean()
-    with transaction.atomic():
-        before = {}
-        if provider.pk:
-            previous = PostalProvider.objects.select_for_update().get(pk=provider.pk)
-            before = snapshot(previous, PROVIDER_FIELDS)
-            if keep_credentials and not provider.credentials:
-                provider.credentials = previous.credentials
-        provider.save()
-        audit("letters.provider.change" if before else "letters.provider.create", actor=actor,
-              obj=provider, before=before, after=snapshot(provider, PROVIDER_FIELDS))
-    return provider
-
-
-def test_provider(provider: PostalProvider, *, actor) -> tuple[bool, str]:
-    """Test connection: (works, what the provider said, in plain words). Audited."""
-    require(actor, "letters.change_postalprovider", provider)
-    try:
-        ok, message = True, provider_for(provider).test_connection()
-    except ProviderError as exc:
-        ok, message = False, f"{exc.message} {exc.action}".strip()
-    audit("letters.provider.test", actor=actor, obj=provider, after={"ok": ok})
-    return ok, message
-
-
-def resume_provider(provider: PostalProvider, *, actor) -> PostalProvider:
-    """Lift a pause now (credit was topped up)."""
-    require(actor, "letters.change_postalprovider", provider)
-    with transaction.atomic():
-        PostalProvider.objects.filter(pk=provider.pk).update(paused_until=None, paused_reason="")
-        audit("letters.provider.resume", actor=actor, obj=provider,
-              before={"paused_reason": provider.paused_reason}, after={"paused_reason": ""})
-    provider.refresh_from_db()
-    return provider
 
 
 # ---------------------------------------------------------------- send
