@@ -8,6 +8,7 @@ from mailroom.business.sales.document_admin import DocumentAdminMixin, LineInlin
 from mailroom.chatter.admin_base import RecordAdmin, register_state_colours
 from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
+from mailroom.letters.admin_buttons import SendByPostMixin
 from mailroom.templating.admin import SendByEmailMixin
 
 PAYMENT_COLOURS = {"not_paid": "warning", "partial": "info", "paid": "success"}
@@ -21,7 +22,7 @@ class InvoiceLineInline(LineInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
+class InvoiceAdmin(SendByEmailMixin, SendByPostMixin, DocumentAdminMixin, RecordAdmin):
     list_display = ("ref", "partner", "invoice_date", "due_date", "total", "due",
                     "state_chip", "payment_chip")
     list_display_links = ("ref", "partner")
@@ -43,7 +44,7 @@ class InvoiceAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
     )
     actions = ["post", "pay_in_full", "cancel"]
     actions_submit_line = ["save_and_post"]
-    actions_detail = ["send_by_email", *DocumentAdminMixin.actions_detail]
+    actions_detail = ["send_by_email", "send_by_post", *DocumentAdminMixin.actions_detail]
     line_model = InvoiceLine
     set_lines_service = staticmethod(services.set_lines)
 

@@ -9,6 +9,7 @@ from mailroom.core import navigation
 from mailroom.core.admin_actions import apply_each
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.roles import Role
+from mailroom.letters.admin_buttons import SendByPostMixin
 from mailroom.templating.admin import SendByEmailMixin
 
 register_state_colours({"sale": "success"})
@@ -19,7 +20,7 @@ class QuotationLineInline(LineInline):
 
 
 @admin.register(Quotation)
-class QuotationAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
+class QuotationAdmin(SendByEmailMixin, SendByPostMixin, DocumentAdminMixin, RecordAdmin):
     list_display = ("ref", "partner", "user", "date", "validity_date", "total", "state_chip")
     list_display_links = ("ref", "partner")
     list_filter = ("state", "user", "date")
@@ -39,7 +40,7 @@ class QuotationAdmin(SendByEmailMixin, DocumentAdminMixin, RecordAdmin):
     )
     actions = ["confirm", "mark_sent", "cancel"]  # invoicing adds "Create invoices"
     actions_submit_line = ["save_and_confirm"]
-    actions_detail = ["send_by_email", *DocumentAdminMixin.actions_detail]
+    actions_detail = ["send_by_email", "send_by_post", *DocumentAdminMixin.actions_detail]
     line_model = QuotationLine
     set_lines_service = staticmethod(services.set_lines)
 
