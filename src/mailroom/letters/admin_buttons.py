@@ -16,6 +16,8 @@ from unfold.decorators import action
 
 from mailroom.chatter.admin_base import register_record_list_action
 from mailroom.core import navigation
+from mailroom.letters.models import Letter, PostalProvider, PrintBatch
+from mailroom.letters.views import MASS_LIMIT
 from mailroom.lib.params import parse_id
 
 
@@ -37,7 +39,6 @@ class SendByPostMixin:
 
 def send_by_post_action(modeladmin, request, queryset):
     """One record: its Send by Post page. Several: the page that sends one letter each."""
-    from mailroom.letters.views import MASS_LIMIT
 
     ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:MASS_LIMIT + 1])
     if len(ids) == 1:
@@ -52,7 +53,6 @@ def send_by_post_action(modeladmin, request, queryset):
 
 def register() -> None:
     """Called from LettersConfig.ready(); idempotent."""
-    from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 
     if not any(e.url_name == "admin:letters_letter_changelist" for e in navigation.ENTRIES):
         navigation.add_model("Email", "Letters", "local_post_office", Letter)

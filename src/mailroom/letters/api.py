@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
+from django.urls import reverse
 from ninja import Header, Query, Router, Schema
 from pydantic import Field
 
@@ -88,7 +89,6 @@ class LetterFilters(Page):
 
 
 def letter_out(letter: Letter) -> dict:
-    from django.urls import reverse
 
     return {
         "id": letter.pk, "company_id": letter.company_id, "record_type": letter.record_type,

@@ -33,6 +33,7 @@ from mailroom.letters.models import (
 )
 from mailroom.letters.provider_services import default_provider
 from mailroom.letters.providers import ProviderError, provider_for
+from mailroom.letters.providers.local import batch_pdf, print_batch
 from mailroom.letters.rendering import RenderedLetter, render_letter, window_shows
 
 State = Letter.State
@@ -440,7 +441,6 @@ def _move_batch(batch: PrintBatch, *, actor, to: str, letters_from: str, letters
 
 
 def mark_batch_printed(batch: PrintBatch, *, actor) -> PrintBatch:
-    from mailroom.letters.providers.local import batch_pdf
 
     require(actor, "letters.change_printbatch", batch,
             denied="Only Mail Managers can mark print batches.")
@@ -458,7 +458,6 @@ def mark_batch_dispatched(batch: PrintBatch, *, actor) -> PrintBatch:
 
 def send_batch_to_printer(batch: PrintBatch, *, actor) -> str:
     """Print the batch on the CUPS queue of its print room; "" or the plain error."""
-    from mailroom.letters.providers.local import print_batch
 
     require(actor, "letters.change_printbatch", batch,
             denied="Only Mail Managers can print batches.")

@@ -29,8 +29,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mailroom.activities.mail import send
 from mailroom.core.blobs import attachment_path
 from mailroom.core.cron import register_task
+from mailroom.core.models import User
 from mailroom.core.roles import Role
 from mailroom.core.steps import register_step
 from mailroom.letters.models import Letter, LetterEvent, PostalProvider
@@ -95,8 +97,6 @@ def _pause(provider: PostalProvider, reason: str, now) -> bool:
 
 def notify_paused(provider: PostalProvider, reason: str, now) -> int:
     """Tell the company's Mail Managers that letters wait: one mail each, per pause."""
-    from mailroom.activities.mail import send
-    from mailroom.core.models import User
 
     managers = (User.objects.filter(companies=provider.company_id, is_active=True,
                                     groups__name=Role.MAIL_MANAGER.value).distinct())

@@ -23,6 +23,8 @@ from mailroom.core.blobs import attachment_path
 from mailroom.core.decorators import office_user_required
 from mailroom.letters import services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
+from mailroom.letters.providers import ProviderError, provider_for
+from mailroom.letters.providers import local as print_room
 from mailroom.letters.services import LetterOptions
 from mailroom.lib.params import parse_ids, parse_int
 
@@ -63,9 +65,8 @@ def batch_pdf(request, pk: int):
         raise Http404("No such print batch.")
     if not batch.letter_count and not batch.pdf_sha256:
         raise Http404("This print batch has no letters.")
-    from mailroom.letters.providers.local import batch_pdf
 
-    batch = batch_pdf(batch)
+    batch = print_room.batch_pdf(batch)
     return _pdf_response(batch.pdf_sha256, f"Print batch {batch.pk} {batch.day}.pdf",
                          request.GET.get("download") == "1")
 
@@ -243,7 +244,6 @@ def provider_webhook(request, provider_id: int):
     "BAD_SIGNATURE": 403) and turns the body into events; each is recorded once per provider
     event id, so a replayed webhook changes nothing. Events for letters Mailroom does not know
     are acknowledged and ignored (the provider would otherwise retry them forever)."""
-    from mailroom.letters.providers import ProviderError, provider_for
 
     row = PostalProvider.objects.filter(pk=provider_id, active=True).first()
     if row is None:
