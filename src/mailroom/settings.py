@@ -186,7 +186,9 @@ LOGGING = {
     "filters": {"one_line_403": {"()": "mailroom.core.log_filters.PermissionDeniedOneLine"}},
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
     # axes logs every failed sign-in at INFO; lockouts (WARNING) are what an operator needs
+    # WeasyPrint logs every render step at INFO: one line per PDF step is noise in a worker
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"},
+                "weasyprint": {"level": "WARNING"},
                 "django.request": {"filters": ["one_line_403"]}},
 }
 
