@@ -188,6 +188,12 @@ def world(acme, globex, settings):
             "digests:restore": {},
             "digests:tip_click": {},
             "digests:tip_vote": {"answer": "yes"},
+            "letters:send": {"postage": "standard", "duplex": "on", "cover_page": "on",
+                             "partner": str(partner.pk)},
+            "letters:send_many": {"ids": str(lead.pk), "offset": "0", "key": "k1"},
+            "letters:letter_pdf": {"download": "1"},
+            "letters:batch_pdf": {"download": "1"},
+            "letters:webhook": {},
         },
         # path values that differ per route (each signed link has its own token)
         "paths": {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -23,6 +24,7 @@ from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
 from mailroom.letters import provider_services, services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
+from mailroom.lib.params import parse_id
 
 LETTER_COLOURS = {
     "draft": "info", "queued": "info", "submitted": "primary", "printed": "primary",
@@ -30,6 +32,14 @@ LETTER_COLOURS = {
     "error": "danger", "cancelled": "danger",
 }
 BATCH_COLOURS = {"open": "info", "printed": "primary", "dispatched": "success"}
+
+
+def _pk(object_id) -> int:
+    """The id in a detail action's URL; anything but a number is a 404, not a ValueError."""
+    pk = parse_id(str(object_id))
+    if pk is None:
+        raise Http404("No such object.")
+    return pk
 
 
 class RecordTypeFilter(admin.SimpleListFilter):
@@ -172,7 +182,7 @@ class LetterAdmin(CompanyScopedAdmin):
                            mark_safe(head), rows)  # noqa: S308 - fixed strings
 
     def _letter(self, request, object_id) -> Letter:
-        letter = self.get_queryset(request).filter(pk=object_id).first()
+        letter = self.get_queryset(request).filter(pk=_pk(object_id)).first()
         if letter is None:
             raise PermissionDenied("No such letter.")
         return letter
@@ -236,7 +246,7 @@ class PostalProviderAdmin(CompanyScopedAdmin):
     @action(description="Test connection", url_path="test", icon="network_check",
             permissions=["resume"])
     def test_connection(self, request, object_id):
-        provider = self.get_queryset(request).filter(pk=object_id).first()
+        provider = self.get_queryset(request).filter(pk=_pk(object_id)).first()
         if provider is not None:
             ok, message = provider_services.test_provider(provider, actor=request.user)
             (messages.success if ok else messages.error)(request, message)
@@ -250,7 +260,7 @@ class PostalProviderAdmin(CompanyScopedAdmin):
                             back=reverse("admin:letters_postalprovider_change",
                                          args=[object_id]),
                             question="Send the waiting letters again now?")
-        provider = self.get_queryset(request).filter(pk=object_id).first()
+        provider = self.get_queryset(request).filter(pk=_pk(object_id)).first()
         if provider is not None:
             _act(request, provider_services.resume_provider, provider,
                  "The provider's queue resumes.")
@@ -298,7 +308,7 @@ class PrintBatchAdmin(CompanyScopedAdmin):
              for letter in obj.letters.order_by("id")))
 
     def _batch(self, request, object_id) -> PrintBatch:
-        batch = self.get_queryset(request).filter(pk=object_id).first()
+        batch = self.get_queryset(request).filter(pk=_pk(object_id)).first()
         if batch is None:
             raise PermissionDenied("No such print batch.")
         return batch
