@@ -115,6 +115,11 @@ def test_two_workers_submit_every_letter_exactly_once(tmp_path: Path, database_u
     try:
         wait_for(lambda: len(lines()) >= count, 120, f"{count} letters submitted",
                  procs=workers)
+        # on a busy machine one worker may finish the queue before the other has started:
+        # stop them only once both run (a SIGTERM during start-up is not a clean stop)
+        wait_for(lambda: all("running steps" in (tmp_path / f"{name}.log").read_text()
+                             for name, _ in workers), 120, "both workers to run",
+                 procs=workers)
     finally:
         codes = [stop(proc) for _, proc in workers]
     assert codes == [0, 0]
