@@ -316,27 +316,28 @@ class PrintBatchAdmin(CompanyScopedAdmin):
     def _back(self, object_id):
         return redirect(reverse("admin:letters_printbatch_change", args=[object_id]))
 
+    def _move(self, request, object_id, title: str, service, *, question: str, done: str):
+        """GET asks first; the POST moves the batch and its letters through `service`."""
+        if request.method != "POST":
+            return _confirm(request, title=title, button=title, question=question,
+                            back=reverse("admin:letters_printbatch_change", args=[object_id]))
+        _act(request, service, self._batch(request, object_id), done)
+        return self._back(object_id)
+
     @action(description="Mark printed", url_path="printed", icon="print",
             permissions=["mark"])
     def mark_printed(self, request, object_id):
-        if request.method != "POST":
-            return _confirm(request, title="Mark printed", button="Mark printed",
-                            back=reverse("admin:letters_printbatch_change", args=[object_id]),
-                            question="Every letter of the batch becomes printed.")
-        _act(request, services.mark_batch_printed, self._batch(request, object_id),
-             "The batch and its letters are printed.")
-        return self._back(object_id)
+        return self._move(request, object_id, "Mark printed", services.mark_batch_printed,
+                          question="Every letter of the batch becomes printed.",
+                          done="The batch and its letters are printed.")
 
     @action(description="Mark dispatched", url_path="dispatched", icon="local_shipping",
             permissions=["mark"])
     def mark_dispatched(self, request, object_id):
-        if request.method != "POST":
-            return _confirm(request, title="Mark dispatched", button="Mark dispatched",
-                            back=reverse("admin:letters_printbatch_change", args=[object_id]),
-                            question="Every letter of the batch was handed to the post.")
-        _act(request, services.mark_batch_dispatched, self._batch(request, object_id),
-             "The batch and its letters are handed to the post.")
-        return self._back(object_id)
+        return self._move(request, object_id, "Mark dispatched",
+                          services.mark_batch_dispatched,
+                          question="Every letter of the batch was handed to the post.",
+                          done="The batch and its letters are handed to the post.")
 
     @action(description="Send to printer", url_path="print", icon="print_connect",
             permissions=["mark"])
