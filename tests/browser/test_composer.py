@@ -30,6 +30,13 @@ def lead_template(acme, tess):
         actor=tess)
 
 
+def wait_for_editor(page, field_id):
+    """TinyMCE registers an editor before it has loaded the textarea: content set before
+    `initialized` is overwritten by the textarea's."""
+    page.wait_for_function(
+        f"window.tinymce && tinymce.get('{field_id}') && tinymce.get('{field_id}').initialized")
+
+
 def compose_url(record) -> str:
     return reverse("templating:compose",
                    args=[ContentType.objects.get_for_model(record).pk, record.pk])
@@ -117,7 +124,7 @@ def test_preview_shows_the_unsaved_edits(open_page, bob, lead, lead_template, sh
     page = open_page(bob)
     page.goto(compose_url(lead))
     page.fill("#id_subject", "A subject typed just now")
-    page.wait_for_function("window.tinymce && tinymce.get('id_body')")
+    wait_for_editor(page, "id_body")
     page.evaluate("tinymce.get('id_body').setContent('<p>Words still in the editor</p>')")
     page.click("#composer-preview-button")
     expect(page.locator("#preview-subject")).to_have_text("A subject typed just now")
@@ -131,7 +138,7 @@ def test_template_editor_preview_shows_the_unsaved_edits(open_page, tess, lead, 
     page = open_page(tess)
     page.goto(reverse("admin:templating_emailtemplate_change", args=[lead_template.pk]))
     page.fill("#id_subject", "Unsaved {{ object.name }}")
-    page.wait_for_function("window.tinymce && tinymce.get('id_body_html')")
+    wait_for_editor(page, "id_body_html")
     page.evaluate("tinymce.get('id_body_html').setContent('<p>Not saved yet</p>')")
     page.select_option("#preview-record", str(lead.pk))
     page.click("#preview-button")

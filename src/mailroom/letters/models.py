@@ -1,8 +1,8 @@
 """Postal letters: a record's document printed, enveloped and posted, tracked to the door.
 
 - PostalProvider: who prints and posts a company's letters. "local" is the print room in the
-  office (the default, works offline); "pingen" and "lob" come later behind the same
-  interface (`letters.providers`). A credit error pauses a provider (`paused_until`).
+  office (the default, works offline); "pingen" and "lob" post through those services, behind
+  the same interface (`letters.providers`). A credit error pauses a provider (`paused_until`).
 - Letter: one envelope. It keeps a SNAPSHOT of the postal address at send time, the exact
   final PDF (content-addressed blob) and an idempotency key sent to the provider, so a crash
   between the provider's acceptance and our write never posts a letter twice.
@@ -62,7 +62,8 @@ def window_for_country(country_code: str) -> str:
 class PostalProvider(CompanyOwned):
     class Kind(models.TextChoices):
         LOCAL = "local", "Local print room"
-        # "pingen", "lob": next, behind the same interface
+        PINGEN = "pingen", "Pingen"
+        LOB = "lob", "Lob"
 
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.LOCAL)
