@@ -161,6 +161,9 @@ class Letter(CompanyOwned):
     address_name = models.CharField(max_length=200)
     address_lines = models.JSONField(default=list)
     address_country = models.CharField(max_length=2, blank=True)
+    # the same address field by field: name, organisation, street, street2, zip, city, state,
+    # country (providers that want structured addresses, such as Lob, get these)
+    address_parts = models.JSONField(default=dict, blank=True)
     # what goes in the envelope: [{"name", "sha256", "size", "kind": record|upload|attachment}]
     documents = models.JSONField(default=list, blank=True)
     # options

@@ -143,6 +143,19 @@ def _needs_cover(letter: Letter, docs) -> bool:
     return not window_shows(docs[0][2], letter.provider.window_standard, letter.address_name)
 
 
+ADDRESS_PARTS = ("street", "street2", "zip", "city", "state")
+
+
+def address_parts(partner) -> dict[str, str]:
+    """The printed address field by field (providers such as Lob take it that way)."""
+    source = address_source(partner)
+    parts = {name: str(getattr(source, name) or "") for name in ADDRESS_PARTS}
+    parts["name"] = partner.name
+    parts["organisation"] = source.name if source is not partner else ""
+    parts["country"] = str(source.country.code if source.country else "")
+    return parts
+
+
 def _draft(record, partner, options: LetterOptions, provider: PostalProvider) -> Letter:
     name, lines, country = address_snapshot(partner)
     company = record.company
@@ -150,7 +163,7 @@ def _draft(record, partner, options: LetterOptions, provider: PostalProvider) ->
         company=company, content_type=ContentType.objects.get_for_model(record),
         object_id=record.pk, record_label=_record_label(record), partner=partner,
         address_name=name, address_lines=lines, address_country=country,
-        color=options.color, duplex=options.duplex, cover_page=options.cover_page,
+        address_parts=address_parts(partner), color=options.color, duplex=options.duplex, cover_page=options.cover_page,
         postage=options.postage, paper=paper_for_country(str(company.country or "")),
         provider=provider)
 
