@@ -240,8 +240,8 @@ def test_invoice_due_in_three_days_is_reminded_once(acme, bob, customer):
                                            invoice_date=today,
                                            due_date=today + datetime.timedelta(days=3)),
                                    actor=bob)
-    assert run_date_rules().startswith("1 automated emails queued")
-    assert run_date_rules().startswith("0 automated emails queued")  # the next hour
+    assert run_date_rules().startswith("1 automated actions done")
+    assert run_date_rules().startswith("0 automated actions done")  # the next hour
     [mail] = mails_for(due)
     assert mail.is_automatic and addresses(mail) == [customer.email]
     assert mail.idempotency_key.endswith(f"date:due_date={due.due_date.isoformat()}")
@@ -346,7 +346,7 @@ def test_admin_shows_service_refusals(client, alice, acme):
     client.force_login(alice)
     assert client.get("/automation/automationrule/").status_code == 200
     form = {"name": "Ack", "company": acme.pk, "record_type": "helpdesk.ticket",
-            "trigger": "state", "state_field": "stage", "state_value": "sale",
+            "action": "email", "trigger": "state", "state_field": "stage", "state_value": "sale",
             "date_field": "", "days": 0, "when": "before", "conditions": "{}",
             "template": template.pk, "active": "on"}
     response = client.post("/automation/automationrule/add/", form)

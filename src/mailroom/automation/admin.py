@@ -1,15 +1,18 @@
-"""Automated email rules in the back office: company scoped, saved through services so the
-form shows exactly the refusals the services give (as red lines under the field)."""
+"""Automation rules in the back office: company scoped, saved through services so the form
+shows exactly the refusals the services give (as red lines under the field). What a rule
+does (its action) is chosen from `automation.actions`, filled in by the apps installed."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from mailroom.automation import services
+from mailroom.automation import actions, services
 from mailroom.automation.models import AutomationRule, AutomationRun
 from mailroom.core import navigation, record_types
 from mailroom.core.admin_actions import apply_each
@@ -39,7 +42,22 @@ def _value_choices() -> list:
     return groups
 
 
+def _template_help() -> str:
+    """What the template is for, action by action: required for emails, a reminder page for
+    letters (each action says so when it registers)."""
+    parts = []
+    for action in actions.all_actions():
+        if action.template == "required":
+            parts.append(f"{action.label}: required, it is what is sent.")
+        elif action.template_help:
+            parts.append(f"{action.label}: {action.template_help}")
+    return " ".join(parts)
+
+
 class AutomationRuleForm(forms.ModelForm):
+    action = forms.ChoiceField(label="Action", choices=actions.choices,
+                               widget=UnfoldAdminSelectWidget,
+                               help_text="What the rule does when it fires.")
     record_type = forms.ChoiceField(label="Applies to", choices=_record_type_choices,
                                     widget=UnfoldAdminSelectWidget)
     state_field = forms.ChoiceField(required=False, choices=lambda: _field_choices(
@@ -54,8 +72,14 @@ class AutomationRuleForm(forms.ModelForm):
 
     class Meta:
         model = AutomationRule
-        fields = ("name", "company", "record_type", "trigger", "state_field", "state_value",
-                  "date_field", "days", "when", "conditions", "template", "active")
+        fields = ("name", "company", "record_type", "action", "trigger", "state_field",
+                  "state_value", "date_field", "days", "when", "conditions", "template",
+                  "active")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "template" in self.fields:
+            self.fields["template"].help_text = _template_help()
 
     def _post_clean(self):
         super()._post_clean()
@@ -70,18 +94,18 @@ class AutomationRuleForm(forms.ModelForm):
 @admin.register(AutomationRule)
 class AutomationRuleAdmin(CompanyScopedAdmin):
     form = AutomationRuleForm
-    list_display = ("name", "record_type_label", "trigger_label", "template", "active",
-                    "last_sent", "error_chip")
-    list_filter = ("trigger", "active", "record_type")
+    list_display = ("name", "record_type_label", "trigger_label", "action_label", "template",
+                     "active", "last_sent", "error_chip")
+    list_filter = ("action", "trigger", "active", "record_type")
     search_fields = ("name", "template__name")
     readonly_fields = ("last_run_at", "last_error", "last_error_at", "updated_at",
                        "updated_by")
     fieldsets = (
-        (None, {"fields": ("name", "company", "record_type", "template", "active")}),
+        (None, {"fields": ("name", "company", "record_type", "action", "template", "active")}),
         ("When", {"fields": ("trigger", ("state_field", "state_value"),
                              ("date_field", "days", "when"), "conditions"),
                   "description": "Automated emails carry Auto-Submitted: auto-generated; "
-                                 "records created from automatic mail never trigger them."}),
+                                 "records created from automatic mail trigger no rule."}),
         ("Last run", {"fields": ("last_run_at", "last_error", "last_error_at", "updated_at",
                                  "updated_by")}),
     )
@@ -91,11 +115,15 @@ class AutomationRuleAdmin(CompanyScopedAdmin):
     def record_type_label(self, obj: AutomationRule) -> str:
         return obj.record_type_label
 
+    @display(description="Action")
+    def action_label(self, obj: AutomationRule) -> str:
+        return obj.action_label
+
     @display(description="When")
     def trigger_label(self, obj: AutomationRule) -> str:
         return obj.describe_trigger()
 
-    @display(description="Last sent")
+    @display(description="Last done")
     def last_sent(self, obj: AutomationRule):
         run = obj.runs.filter(error="").only("created_at").first()
         return run.created_at if run else "—"
@@ -129,12 +157,30 @@ class AutomationRuleAdmin(CompanyScopedAdmin):
 
 @admin.register(AutomationRun)
 class AutomationRunAdmin(CompanyScopedAdmin):
-    """What each rule sent, or why not: read only."""
+    """What each rule did (the mail, the letter), or why not: read only."""
 
-    list_display = ("created_at", "rule", "content_type", "object_id", "event", "mail",
-                    "error")
+    list_display = ("created_at", "rule", "content_type", "object_id", "event",
+                    "outcome_link", "error")
     list_filter = ("rule",)
     search_fields = ("event", "error", "rule__name")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("rule", "content_type",
+                                                            "outcome_type")
+
+    @display(description="Made")
+    def outcome_link(self, obj: AutomationRun):
+        """A link to what the action made: its admin page when there is one."""
+        if obj.outcome_type_id is None or obj.outcome_id is None:
+            return "—"
+        model = obj.outcome_type.model_class()
+        name = f"{model._meta.verbose_name} #{obj.outcome_id}" if model else "—"
+        try:
+            url = reverse(f"admin:{obj.outcome_type.app_label}_{obj.outcome_type.model}"
+                          "_change", args=[obj.outcome_id])
+        except NoReverseMatch:
+            return name
+        return format_html('<a href="{}">{}</a>', url, name)
 
     def has_add_permission(self, request):
         return False

@@ -1,5 +1,6 @@
-"""Automated emails: "when a <record type> is created / enters <state> / has a date N days
-away, send <template>".
+"""Automations: "when a <record type> is created / enters <state> / has a date N days away,
+<action>" — send <template> by email (built in) or any action an upper app registers in
+`automation.actions` (letters: post the record's document with the template as a reminder).
 
 A rule belongs to one company. Each time it fires for a record it writes one AutomationRun,
 unique per (rule, record, event): that row is the claim that makes a rule send once per event
@@ -9,6 +10,7 @@ even when the same change is saved twice or several workers run the date task at
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
 from django.db import models
 from django.utils.timezone import now
 
@@ -43,8 +45,11 @@ class AutomationRule(models.Model):
         default=dict, blank=True,
         help_text='Only records whose fields have these values, e.g. {"state": ["posted"], '
                   '"payment_state": ["not_paid", "partial"]}.')
+    # a key of automation.actions; no database choices: apps add actions without migrations
+    action = models.CharField(max_length=40, default="email",
+                              help_text="What the rule does when it fires.")
     template = models.ForeignKey("templating.EmailTemplate", on_delete=models.PROTECT,
-                                 related_name="+")
+                                 related_name="+", null=True, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(default=now)
@@ -59,7 +64,7 @@ class AutomationRule(models.Model):
 
     class Meta:
         ordering = ["record_type", "name"]
-        verbose_name = "automated email rule"
+        verbose_name = "automation rule"
         constraints = [models.UniqueConstraint(fields=["company", "name"],
                                                name="automation_rule_name_unique")]
         indexes = [models.Index(fields=["company", "record_type", "active"])]
@@ -74,6 +79,12 @@ class AutomationRule(models.Model):
         except LookupError:
             return self.record_type
 
+    @property
+    def action_label(self) -> str:
+        from mailroom.automation.actions import label_of  # actions imports templating
+
+        return label_of(self.action)
+
     def describe_trigger(self) -> str:
         """The rule in words, for lists and chatter notes."""
         if self.trigger == self.Trigger.STATE:
@@ -87,7 +98,8 @@ class AutomationRule(models.Model):
 
 class AutomationRun(models.Model):
     """One firing of a rule for one record and event (created, state:stage=interview,
-    date:due_date=2025-06-01): the mail it queued, or why it could not."""
+    date:due_date=2025-06-01): what its action made (`outcome`: the queued mail, the
+    letter; `mail` too for emails), or why it could not."""
 
     rule = models.ForeignKey(AutomationRule, on_delete=models.CASCADE, related_name="runs")
     company = models.ForeignKey("core.Company", on_delete=models.CASCADE, related_name="+")
@@ -97,6 +109,10 @@ class AutomationRun(models.Model):
     event = models.CharField(max_length=120)
     mail = models.ForeignKey("outgoing.OutgoingMail", on_delete=models.SET_NULL, null=True,
                              blank=True, related_name="+")
+    outcome_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+    outcome_id = models.PositiveBigIntegerField(null=True, blank=True)
+    outcome = GenericForeignKey("outcome_type", "outcome_id")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=now)
 
@@ -113,4 +129,4 @@ class AutomationRun(models.Model):
 
     @property
     def ok(self) -> bool:
-        return not self.error and self.mail_id is not None
+        return not self.error and (self.mail_id is not None or self.outcome_id is not None)

@@ -1,4 +1,4 @@
-"""Automation services: the only writers of automated email rules. The switch that keeps mail
+"""Automation services: the only writers of automation rules. The switch that keeps mail
 which is itself automatic from triggering more mail is `core.automatic` (the router, below
 automation, sets it).
 
@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from mailroom.automation import actions
 from mailroom.automation.models import AutomationRule
 from mailroom.core import record_types
 from mailroom.core.access import perm, require
@@ -89,6 +90,36 @@ def _plural(key: str) -> str:
         return key
 
 
+def _check_action(rule: AutomationRule, plural: str) -> dict[str, list[str]]:
+    """The action exists, has the template it needs, and can act on this record type."""
+    try:
+        action = actions.get_action(rule.action)
+    except LookupError:
+        known = ", ".join(label for _, label in actions.choices())
+        return {"action": [f"Choose what the rule does: {known}."]}
+    template = rule.template if rule.template_id else None
+    if template is None:
+        if action.template == "required":
+            return {"template": [f"Choose the template to send: “{action.label}” needs "
+                                 f"one."]}
+    elif action.template == "unused":
+        rule.template = None
+    elif template.record_type != rule.record_type:
+        return {"template": [f"“{template.name}” is a template for "
+                             f"{_plural(template.record_type)}, not {plural}."]}
+    elif template.company_id not in (None, rule.company_id):
+        return {"template": ["This template belongs to another company."]}
+    elif not template.active:
+        return {"template": [f"“{template.name}” is archived."]}
+    if action.validate is not None:
+        try:
+            action.validate(rule)
+        except ValidationError as exc:
+            return exc.message_dict if hasattr(exc, "error_dict") else {
+                "action": exc.messages}
+    return {}
+
+
 def validate_rule(rule: AutomationRule) -> None:
     """Refuse a rule that could never fire or would send the wrong template, naming the field.
 
@@ -127,16 +158,7 @@ def validate_rule(rule: AutomationRule) -> None:
         rule.conditions = normalize_conditions(model, rule.conditions)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    template = rule.template if rule.template_id else None
-    if template is None:
-        errors["template"] = ["Choose the template to send."]
-    elif template.record_type != rule.record_type:
-        errors["template"] = [f"“{template.name}” is a template for "
-                              f"{_plural(template.record_type)}, not {plural}."]
-    elif template.company_id not in (None, rule.company_id):
-        errors["template"] = ["This template belongs to another company."]
-    elif not template.active:
-        errors["template"] = [f"“{template.name}” is archived."]
+    errors.update(_check_action(rule, plural))
     if not (rule.name or "").strip():
         errors["name"] = ["Give the rule a name."]
     if errors:

@@ -1,4 +1,5 @@
-"""The hourly task that sends date-based automated emails (invoice due in 3 days…).
+"""The hourly task that runs date-based automations (invoice due in 3 days: an email; 30
+days overdue: a letter).
 
 Hourly rather than daily so that each company's day starts on time in its own time zone and
 a worker that was down catches up within the hour; the runs table makes the extra passes
@@ -34,5 +35,5 @@ def run_date_rules() -> str:
             broken += 1
             continue
         sent, failed = sent + ok, failed + bad
-    text = f"{sent} automated emails queued, {failed} could not be rendered"
+    text = f"{sent} automated actions done (mails queued, letters posted), {failed} failed"
     return text + (f", {broken} rules failed (see the log)" if broken else "")

@@ -23,14 +23,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from mailroom.automation.actions import get_action
 from mailroom.automation.models import AutomationRule, AutomationRun
 from mailroom.chatter.services import log_note
 from mailroom.core import record_types
 from mailroom.core.automatic import is_suppressed
 from mailroom.lib.sandbox import TemplateError
-from mailroom.templating.actions import ACTIONS
-from mailroom.templating.rendering import render_template
-from mailroom.templating.services import send_rendered
+from mailroom.outgoing.models import OutgoingMail
 
 log = logging.getLogger("mailroom.automation")
 Trigger = AutomationRule.Trigger
@@ -94,31 +93,22 @@ def on_record_saved(sender, record, created: bool, changes: dict, actor=None,
             fire(rule, record, event)
 
 
-# --- sending -----------------------------------------------------------------------------------
+# --- acting ------------------------------------------------------------------------------------
 
 def idempotency_key(rule: AutomationRule, record: models.Model, event: str) -> str:
     return f"auto:{rule.pk}:{record._meta.label_lower}:{record.pk}:{event}"[:200]
 
 
-def _signer(record: models.Model):
-    """The record's responsible user (salesperson, recruiter) signs the mail's text, so
-    "Best regards, {{ user.name }}" still reads right; the mail itself is sent by the system."""
-    user = getattr(record, "user", None) if hasattr(record, "user_id") else None
-    return user if user is not None and getattr(user, "is_active", False) else None
-
-
-def _send(rule: AutomationRule, record: models.Model, key: str):
-    template = rule.template
-    if not template.active:
-        raise ValidationError(f"the template “{template.name}” is archived.")
-    if template.record_type != rule.record_type or template.company_id not in (
-            None, record.company_id):
-        raise ValidationError(f"the template “{template.name}” is not usable for this record.")
-    rendered = render_template(template, record, user=_signer(record))
-    action = ACTIONS.get(template.default_for)
-    return send_rendered(record, rendered, actor=None, is_automatic=True,
-                         idempotency_key=key, on_sent=action.on_sent if action else "",
-                         server=template.server, auto_delete=template.auto_delete)
+def _run_action(rule: AutomationRule, record: models.Model, key: str) -> models.Model:
+    """The rule's action (automation.actions), checked again at firing time: an app that
+    registered it may be gone, or the rule may have lost its template since."""
+    try:
+        action = get_action(rule.action)
+    except LookupError:
+        raise ValidationError(f"the action “{rule.action}” is not available.") from None
+    if action.template == "required" and rule.template_id is None:
+        raise ValidationError("the rule has no template to send.")
+    return action.run(rule, record, key)
 
 
 def _reason(exc: Exception) -> str:
@@ -129,16 +119,23 @@ def _reason(exc: Exception) -> str:
     return f"an unexpected error ({type(exc).__name__}); the log has the details."
 
 
+def _noun(rule: AutomationRule) -> str:
+    try:
+        return get_action(rule.action).noun
+    except LookupError:
+        return "action"
+
+
 def _report(rule: AutomationRule, record: models.Model, reason: str) -> None:
     log_note(record, actor=None,
-             body_text=f"Automated email “{rule.name}” could not be sent: {reason}")
+             body_text=f"Automated {_noun(rule)} “{rule.name}” could not be sent: {reason}")
     AutomationRule.objects.filter(pk=rule.pk).update(last_error=reason[:4000],
                                                      last_error_at=timezone.now())
 
 
 def fire(rule: AutomationRule, record: models.Model, event: str) -> AutomationRun | None:
-    """Send the rule's template for the record once for `event`. Returns the run, or None
-    when this event already fired. Never raises for a render or validation failure."""
+    """Run the rule's action for the record once for `event`. Returns the run, or None when
+    this event already fired. Never raises for a render or validation failure."""
     content_type = ContentType.objects.get_for_model(record, for_concrete_model=True)
     try:
         with transaction.atomic():
@@ -149,7 +146,7 @@ def fire(rule: AutomationRule, record: models.Model, event: str) -> AutomationRu
         return None  # already fired for this event
     try:
         with transaction.atomic():
-            mail = _send(rule, record, idempotency_key(rule, record, event))
+            outcome = _run_action(rule, record, idempotency_key(rule, record, event))
     except Exception as exc:  # the business change must commit whatever the template does
         if not isinstance(exc, (TemplateError, ValidationError)):
             log.exception("automation rule %s failed for %s %s", rule.pk,
@@ -159,8 +156,12 @@ def fire(rule: AutomationRule, record: models.Model, event: str) -> AutomationRu
         run.save(update_fields=["error"])
         _report(rule, record, reason)
         return run
-    run.mail = mail
-    run.save(update_fields=["mail"])
+    if isinstance(outcome, OutgoingMail):
+        run.mail = outcome
+    if outcome is not None:
+        run.outcome_type = ContentType.objects.get_for_model(outcome)
+        run.outcome_id = outcome.pk
+    run.save(update_fields=["mail", "outcome_type", "outcome_id"])
     return run
 
 
