@@ -72,7 +72,7 @@ class FakePingen:
         self.by_key: dict[str, str] = {}  # Idempotency-Key → letter id
         self.created = 0
         self.create_requests = 0
-        self.failures: list[tuple] = []
+        self.failures: list[tuple[tuple[str, str], tuple]] = []
         self.requests: list[tuple[str, str, dict]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -99,11 +99,19 @@ class FakePingen:
         return json.dumps({"client_id": self.client_id, "client_secret": self.client_secret,
                            "webhook_signing_key": self.webhook_key})
 
-    def fail_next(self, answer: tuple, times: int = 1) -> None:
+    def fail_next(self, answer: tuple, times: int = 1, on: tuple[str, str] = ("", "")) -> None:
         """Answer the next `times` API requests (not token requests) with `answer`:
-        (status, JSON body, headers)."""
+        (status, JSON body, headers); `on` = (method, path ending) picks which requests."""
         with self.lock:
-            self.failures += [answer] * times
+            self.failures += [(on, answer)] * times
+
+    def _failure(self, method: str, path: str) -> tuple | None:
+        with self.lock:
+            for i, ((want_method, want_end), answer) in enumerate(self.failures):
+                if want_method in ("", method) and path.endswith(want_end):
+                    del self.failures[i]
+                    return answer
+        return None
 
     def advance(self, letter_id: str, status: str, code: str, name: str,
                 tracking_number: str = "") -> dict:
@@ -238,8 +246,7 @@ def _handler(fake: FakePingen):
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if token not in fake.tokens:
                 return self._answer(*UNAUTHENTICATED)
-            with fake.lock:
-                failure = fake.failures.pop(0) if fake.failures else None
+            failure = fake._failure(method, path)
             if failure is not None:
                 return self._answer(*failure)
             return self._answer(*self._route(method, path, raw))
