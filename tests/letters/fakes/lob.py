@@ -281,7 +281,8 @@ def _handler(fake: FakeLob):
                 fields, files = _form(self.headers["Content-Type"], raw)
             with fake.lock:
                 fake.requests.append({"method": method, "path": path,
-                                      "headers": dict(self.headers), "fields": fields,
+                                      "headers": {k.lower(): v for k, v in self.headers.items()},
+                                      "fields": fields,
                                       "files": {k: len(v) for k, v in files.items()}})
                 failure = fake.failures.pop(0) if fake.failures else None
             if failure is not None:
