@@ -277,7 +277,7 @@ class LobProvider(Provider):
         if not isinstance(event, dict):
             raise ProviderError("BAD_WEBHOOK", "The webhook body is not a Lob event.")
         event_type = str((event.get("event_type") or {}).get("id") or "")
-        body = event.get("body") if isinstance(event.get("body"), dict) else {}
+        body: dict = event["body"] if isinstance(event.get("body"), dict) else {}
         ref = str(body.get("id") or event.get("reference_id") or "")
         if event_type not in EVENT_STATES or not ref.startswith("ltr_"):
             return []  # another resource or an event that moves no letter: acknowledged
