@@ -7,8 +7,9 @@ class LettersConfig(AppConfig):
     verbose_name = "Postal letters"
 
     def ready(self) -> None:
-        from mailroom.letters import admin_buttons, home, inbox
+        from mailroom.letters import admin_buttons, automation_action, home, inbox
 
         admin_buttons.register()
         home.register()
         inbox.register()
+        automation_action.register()

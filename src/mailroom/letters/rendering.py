@@ -71,6 +71,7 @@ def render_letter(letter, documents: list[bytes]) -> RenderedLetter:
         cover_page=letter.cover_page,
         logo=logo_path(company),
         accent=company.primary_color,
+        message=getattr(letter, "cover_message", ""),
     )
     try:
         built = build(spec)

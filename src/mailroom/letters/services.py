@@ -52,6 +52,8 @@ class LetterOptions:
     uploads: list[tuple[str, bytes]] = field(default_factory=list)  # PDFs instead of/after it
     attachments: list[tuple[str, bytes]] = field(default_factory=list)  # merged after (T&Cs)
     provider: PostalProvider | None = None
+    # printed on a cover page below the address (an automation's reminder): text or HTML
+    message: str = ""
 
 
 @dataclass
@@ -159,13 +161,18 @@ def address_parts(partner) -> dict[str, str]:
 def _draft(record, partner, options: LetterOptions, provider: PostalProvider) -> Letter:
     name, lines, country = address_snapshot(partner)
     company = record.company
-    return Letter(
+    letter = Letter(
         company=company, content_type=ContentType.objects.get_for_model(record),
         object_id=record.pk, record_label=_record_label(record), partner=partner,
         address_name=name, address_lines=lines, address_country=country,
         address_parts=address_parts(partner), color=options.color, duplex=options.duplex, cover_page=options.cover_page,
         postage=options.postage, paper=paper_for_country(str(company.country or "")),
         provider=provider)
+    # not a column: the PDF that prints it is rendered once, when the letter is queued
+    letter.cover_message = options.message
+    if options.message.strip():
+        letter.cover_page = True
+    return letter
 
 
 def _check_sender(actor, record) -> None:

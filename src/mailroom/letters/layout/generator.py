@@ -4,8 +4,10 @@ blank backs in duplex so every document starts on a fresh sheet.
 
 The cover page is one WeasyPrint render (`letters/layout/cover.html`, every element
 absolutely positioned in mm from `windows.py`); the documents are never re-rendered, only
-merged page by page with pypdf. The caller (the letters services) owns what to send and to
-whom: `build` is pure — bytes in, bytes out.
+merged page by page with pypdf. A cover may carry a message below the window (a payment
+reminder written by an automation): it flows onto a second page if long, never into the
+window, and the documents then start on a fresh sheet. The caller (the letters services)
+owns what to send and to whom: `build` is pure — bytes in, bytes out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nh3
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from pypdf import PageObject, PdfReader, PdfWriter, Transformation
 from weasyprint import HTML
 
@@ -30,6 +34,7 @@ from mailroom.letters.layout.normalise import (
     read_pdf,
 )
 from mailroom.letters.layout.windows import Box, WindowStandard, standard
+from mailroom.lib.html import text_to_html
 
 MAX_ADDRESS_LINES = 8
 ADDRESS_MAX_PT = 10.0
@@ -38,6 +43,13 @@ RETURN_MAX_PT = 7.0
 RETURN_MIN_PT = 5.0
 LINE_HEIGHT = 1.2  # line height / font size for the address
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MESSAGE_BOTTOM_MM = 20.0  # the message keeps this margin at the foot of every page
+# A message prints text and its structure only: no attributes (styles could move it into the
+# window), no images (nothing remote is fetched anyway).
+MESSAGE_TAGS = {"p", "br", "div", "span", "strong", "b", "em", "i", "u", "s", "small", "ul",
+                "ol", "li", "h1", "h2", "h3", "h4", "blockquote", "table", "thead", "tbody",
+                "tr", "td", "th", "hr", "pre", "code", "a"}
+_TAG = re.compile(r"<[a-zA-Z/][^>]*>")
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {"title": "Enclosed", "page": "{n} page", "pages": "{n} pages",
@@ -72,6 +84,7 @@ class LetterSpec:
     cover_page: bool = True
     logo: Path | None = None  # a local image file; None prints the company name only
     accent: str = "#1f6feb"  # the company's primary colour, used when `colour`
+    message: str = ""  # on the cover below the window: plain text or HTML (sanitised here)
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,17 @@ def return_line(spec: LetterSpec, box: Box) -> tuple[str, float]:
         del parts[1]  # keep the name and the last lines (town, country)
 
 
+def message_html(message: str) -> str:
+    """The cover's message as safe HTML: plain text becomes paragraphs; HTML keeps its text
+    and structure only (`MESSAGE_TAGS`, no attributes)."""
+    if not (message or "").strip():
+        return ""
+    if not _TAG.search(message):
+        return text_to_html(message)
+    return nh3.clean(message, tags=MESSAGE_TAGS, attributes={}, link_rel=None,
+                     strip_comments=True).strip()
+
+
 def _layout(std: WindowStandard) -> dict:
     """Boxes for the cover's brand (top left), sender details (the column beside the window),
     divider and note (below the first fold), all outside the window and the protected zones."""
@@ -169,6 +193,9 @@ def render_cover(spec: LetterSpec, std: WindowStandard, *, documents: int, pages
         "labels": labels,
         "contents": (f"{_count(labels, 'document', documents)} · {_count(labels, 'page', pages)}"
                      if documents else ""),
+        # sanitised by message_html: structure tags only, no attributes
+        "message": mark_safe(message_html(spec.message)),  # noqa: S308
+        "message_bottom": MESSAGE_BOTTOM_MM,
         **_layout(std),
     }
     html = render_to_string("letters/layout/cover.html", context)
@@ -203,10 +230,11 @@ def build(spec: LetterSpec) -> BuiltLetter:
 
     if spec.cover_page:
         total = sum(len(pages) for _, pages in parts)
-        cover = render_cover(spec, std, documents=len(parts), pages=total)
-        for page in PdfReader(io.BytesIO(cover)).pages:
+        cover = PdfReader(io.BytesIO(render_cover(spec, std, documents=len(parts),
+                                                   pages=total))).pages
+        for page in cover:
             writer.add_page(page)
-        if spec.duplex:
+        if spec.duplex and len(cover) % 2:
             add_blank()  # the back of the cover: the first document starts on a new sheet
     for index, (what, pages) in enumerate(parts):
         for number, (page, transform) in enumerate(pages, start=1):
