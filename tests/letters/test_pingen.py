@@ -22,6 +22,7 @@ from mailroom.letters.providers import provider_for
 from mailroom.letters.providers.pingen_api import PingenConfig
 from mailroom.outgoing.models import OutgoingMail
 from tests.letters.fakes.pingen import (
+    IN_PROGRESS,
     INVALID_ADDRESS,
     NO_CREDIT,
     RATE_LIMITED,
@@ -145,6 +146,7 @@ def test_a_refused_letter_is_in_error_with_the_reason_and_what_to_do(
 @pytest.mark.parametrize(("answer", "code", "words"), [
     (RATE_LIMITED, "RATE_LIMITED", "It asks to wait 30 seconds"),
     (SERVER_ERROR, "PINGEN_UNAVAILABLE", "Pingen had a problem of its own (HTTP 503)"),
+    (IN_PROGRESS, "IN_PROGRESS", "still handling an earlier attempt"),
 ])
 def test_rate_limits_and_pingen_outages_are_retried_later(bob, invoice, pingen, fake,
                                                           answer, code, words):

@@ -52,6 +52,9 @@ RATE_LIMITED = (429, {"errors": [{"code": "too_many_requests", "title": "Too Man
                 {"Retry-After": "30"})
 SERVER_ERROR = (503, {"errors": [{"code": "service_unavailable",
                                   "title": "Service Unavailable"}]}, {})
+IN_PROGRESS = (409, {"errors": [{"code": "idempotency_key_in_use",
+                                  "title": "A request with this Idempotency-Key is in progress."}]},
+               {})
 UNAUTHENTICATED = (401, {"errors": [{"code": "unauthenticated",
                                      "title": "Unauthenticated."}]}, {})
 

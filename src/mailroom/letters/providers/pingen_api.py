@@ -167,6 +167,11 @@ def error_for(response: httpx.Response, doing: str) -> ProviderError:
         return ProviderError("PINGEN_UNAVAILABLE", f"Pingen had a problem of its own "
                              f"(HTTP {status}) while {doing}.", transient=True,
                              action="Nothing: Mailroom tries again by itself.")
+    if status == 409:  # the same Idempotency-Key is still being handled by Pingen
+        return ProviderError("IN_PROGRESS", f"Pingen is still handling an earlier attempt at "
+                             f"this letter while {doing}.", transient=True,
+                             action="Nothing: Mailroom asks again by itself and gets the same "
+                                    "letter.")
     words = _words(response)
     if status == 402 or any(w in words for w in ("credit", "balance", "insufficient", "funds")):
         return ProviderError("INSUFFICIENT_CREDIT", f"The Pingen account has not enough credit "
