@@ -193,6 +193,15 @@ def test_no_credit_pauses_the_provider_and_tells_managers_once(bob, mia, domain,
     assert notices.count() == 1
 
 
+def test_a_letter_pingen_keeps_until_credit_comes_says_so(bob, invoice, pingen, fake):
+    fake.initial_status = "awaiting_credits"  # prepaid: Pingen keeps it, posts it once paid
+    letter = _send(invoice, bob, pingen)
+    _step()
+    letter = _fresh(letter)
+    assert letter.state == State.SUBMITTED and letter.provider_ref in fake.letters
+    assert "top up the Pingen balance" in letter.events.last().message
+
+
 def test_bad_credentials_are_a_plain_error_and_a_revoked_token_is_renewed(
         bob, mia, invoice, pingen, fake):
     wrong = json.loads(fake.credentials) | {"client_secret": "not-the-secret"}

@@ -66,6 +66,8 @@ class FakePingen:
         self.organisation_id = str(uuid.uuid4())
         self.webhook_key = secrets.token_hex(16)
         self.currency = "EUR"
+        # what a new letter's status is ("awaiting_credits": a prepaid balance too low)
+        self.initial_status = "validating"
         self.lock = threading.Lock()
         self.tokens: set[str] = set()
         self.token_requests = 0
@@ -185,7 +187,7 @@ class FakePingen:
             self.letters[letter_id] = {
                 "type": "letters", "id": letter_id,
                 "attributes": {
-                    "status": "validating",
+                    "status": self.initial_status,
                     "file_original_name": attributes.get("file_original_name", ""),
                     "file_pages": None, "address": "", "country": "FR",
                     "address_position": attributes["address_position"],

@@ -126,11 +126,13 @@ class PingenProvider(Provider):
         if state not in ("submitted", "printed", "dispatched"):
             state = "submitted"  # a refusal comes as a letter event: the webhook or poll says it
         replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+        message = (f"{'Already accepted' if replayed else 'Accepted'} by Pingen "
+                   f"(status: {status or 'unknown'}).")
+        if status == "awaiting_credits":  # Pingen keeps it and posts it once the balance is up
+            message += " Pingen waits for credit: top up the Pingen balance to have it posted."
         return SubmitResult(
             provider_id=str(data["id"]), price=_decimal(attributes.get("price_value")),
-            currency=str(attributes.get("price_currency") or ""), state=state,
-            message=(f"{'Already accepted' if replayed else 'Accepted'} by Pingen "
-                     f"(status: {status or 'unknown'})."))
+            currency=str(attributes.get("price_currency") or ""), state=state, message=message)
 
     def cancel(self, letter) -> None:
         if not letter.provider_ref:
