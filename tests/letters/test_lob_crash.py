@@ -1,6 +1,7 @@
 """kill -9 a `mailroom worker --steps letters` between Lob's acceptance and the database write:
 after a restart the letter is recorded, and the fake Lob (which dedupes on the Idempotency-Key
-header as Lob does, and counts outside the database) made exactly one letter.
+header as Lob does, and counts outside the database) made exactly one letter. On SQLite and on
+PostgreSQL (whose claim takes `FOR UPDATE SKIP LOCKED`).
 """
 
 # ruff: noqa: F811 - the fixtures imported from the fake's module are the tests' arguments
@@ -16,6 +17,7 @@ import pytest
 
 from tests.core.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
 from tests.letters.fakes.lob import lob_fake  # noqa: F401 - fixture
+from tests.outgoing.test_workers_pg import database_url, postgres_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +41,20 @@ services.send_by_post(partner, actor=None, partner=partner,
 """
 
 
+def _query(database_url: str, sql: str) -> list[tuple]:
+    """Read the database directly (not through the Django connection of this process)."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            return conn.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return [tuple(str(value) for value in row) for row in conn.execute(sql).fetchall()]
+
+
 def test_a_worker_killed_after_lob_accepted_never_posts_a_letter_twice(tmp_path: Path,
-                                                                       lob_fake):
-    database = tmp_path / "letters.sqlite3"
-    env = mailroom_env(tmp_path, f"sqlite:///{database}",
+                                                                       lob_fake, database_url):
+    env = mailroom_env(tmp_path, database_url,
                        MAILROOM_WORKER_MODULES="tests.letters.lob_crash_worker",
                        MAILROOM_TEST_CRASH_FILE=str(tmp_path / "crashed"),
                        MAILROOM_LETTERS_LEASE_SECONDS="2")
@@ -54,10 +66,10 @@ def test_a_worker_killed_after_lob_accepted_never_posts_a_letter_twice(tmp_path:
     def posts() -> list[dict]:
         return [r for r in lob_fake.requests if r["method"] == "POST"]
 
-    def row() -> tuple[str, str, str]:
-        with sqlite3.connect(database) as conn:
-            return conn.execute(
-                "SELECT state, provider_ref, idempotency_key FROM letters_letter").fetchone()
+    def row() -> tuple:
+        [found] = _query(database_url,
+                         "SELECT state, provider_ref, idempotency_key FROM letters_letter")
+        return found
 
     with (tmp_path / "w1.log").open("w") as out:
         first = subprocess.Popen(mailroom("worker", "--steps", "letters", "--name", "w1"),
@@ -80,6 +92,5 @@ def test_a_worker_killed_after_lob_accepted_never_posts_a_letter_twice(tmp_path:
     assert lob_fake.created == 1 and provider_ref == made
     keys = [r["headers"]["idempotency-key"].replace("-", "") for r in posts()]
     assert len(keys) == 2 and set(keys) == {key.replace("-", "")}
-    with sqlite3.connect(database) as conn:
-        events = [r[0] for r in conn.execute("SELECT state FROM letters_letterevent ORDER BY id")]
-    assert events == ["queued", "submitted"]
+    events = _query(database_url, "SELECT state FROM letters_letterevent ORDER BY id")
+    assert [state for state, in events] == ["queued", "submitted"]
