@@ -319,6 +319,32 @@ def test_webhooks_forged_stale_and_replayed_change_nothing(client, lob_fake, lob
     assert _post(client, lob_row, body, headers).json() == {"recorded": 0, "ignored": 0}
 
 
+BODIES = [
+    (b"not json", 400, None),
+    (b"[]", 400, None),
+    (b'{"event_type": "letter.mailed", "body": "ltr_1"}', 200, {"recorded": 0, "ignored": 0}),
+    (b'{"id": "evt_1", "event_type": {"id": "letter.mailed"}, "body": {"id": "ltr_1", '
+     b'"tracking_events": {"name": "Mailed"}}}', 200, {"recorded": 0, "ignored": 1}),
+]
+
+
+@pytest.mark.parametrize("body,status,answer", BODIES, ids=["text", "list", "flat", "odd"])
+def test_a_signed_webhook_of_an_odd_shape_is_a_clear_answer_never_a_crash(
+        client, lob_fake, lob_row, body, status, answer):
+    response = _post(client, lob_row, body, lob_fake.sign(body))
+    assert response.status_code == status
+    assert response.json() == answer if answer else response.json()["detail"]
+
+
+def test_a_timestamp_in_seconds_is_understood_too(client, lob_fake, lob_row, bob, invoice):
+    letter = _queue(invoice, bob, lob_row)
+    tasks.letters_step("w")
+    letter.refresh_from_db()
+    body, _ = lob_fake.webhook(letter.provider_ref, "letter.delivered")
+    headers = lob_fake.sign(body, timestamp_ms=int(time.time()))  # seconds, not milliseconds
+    assert _post(client, lob_row, body, headers).json() == {"recorded": 1, "ignored": 0}
+
+
 def test_without_a_webhook_secret_every_webhook_is_refused(client, lob_fake, lob_row, bob,
                                                            invoice):
     letter = _queue(invoice, bob, lob_row)

@@ -149,11 +149,15 @@ class FakeLob:
                                     "resource": "letters", "object": "event_type"},
                      "date_created": _iso(_now()), "object": "event"}
         body = json.dumps(event).encode()
+        return body, self.sign(body, timestamp_ms)
+
+    def sign(self, body: bytes, timestamp_ms: int | None = None) -> dict:
+        """The headers Lob sends with a webhook `body`."""
         stamp = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
         signature = hmac.new(self.webhook_secret.encode(), stamp.encode() + b"." + body,
                              hashlib.sha256).hexdigest()
-        return body, {"Lob-Signature": signature, "Lob-Signature-Timestamp": stamp,
-                      "Content-Type": "application/json"}
+        return {"Lob-Signature": signature, "Lob-Signature-Timestamp": stamp,
+                "Content-Type": "application/json"}
 
     # -- Lob's behaviour
 

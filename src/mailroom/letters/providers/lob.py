@@ -276,7 +276,8 @@ class LobProvider(Provider):
             raise ProviderError("BAD_WEBHOOK", "The webhook body is not JSON.") from None
         if not isinstance(event, dict):
             raise ProviderError("BAD_WEBHOOK", "The webhook body is not a Lob event.")
-        event_type = str((event.get("event_type") or {}).get("id") or "")
+        kind = event.get("event_type")
+        event_type = str(kind.get("id") or "") if isinstance(kind, dict) else str(kind or "")
         body: dict = event["body"] if isinstance(event.get("body"), dict) else {}
         ref = str(body.get("id") or event.get("reference_id") or "")
         if event_type not in EVENT_STATES or not ref.startswith("ltr_"):
@@ -285,7 +286,8 @@ class LobProvider(Provider):
         external_id = str(event.get("id") or "")
         # a tracking event carries Lob's tracking event id, the same one a status poll sees:
         # the timeline gets one line for it however the news arrives
-        for tracking in reversed(body.get("tracking_events") or []):
+        tracked = body.get("tracking_events")
+        for tracking in reversed(tracked if isinstance(tracked, list) else []):
             if (isinstance(tracking, dict) and TRACKING_STATES.get(
                     str(tracking.get("name") or "").lower()) == event_type and tracking.get("id")):
                 external_id = str(tracking["id"])
