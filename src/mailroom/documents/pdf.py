@@ -215,17 +215,40 @@ def render_html(record, *, lang: str | None = None) -> str:
     return render_to_string(spec.template, context)
 
 
+def pdf_from_html(html: str, logo: Path | None = None) -> bytes:
+    """A document's HTML (from `render_html`) as PDF bytes. Touches no database, so it can run
+    in another process (the letters' render pool does)."""
+    fetcher = LocalOnlyFetcher(files=(logo,) if logo else ())
+    with _RENDER_LOCK:
+        document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
+        return document.write_pdf(stylesheets=[base_stylesheet()], font_config=FONT_CONFIG)
+
+
+@dataclass(frozen=True)
+class DocumentSource:
+    """What it takes to print a record's document without the database: its file name, its
+    HTML and the logo file the HTML may load."""
+
+    filename: str
+    html: str
+    logo: Path | None = None
+
+    def render(self) -> RenderedDocument:
+        return RenderedDocument(filename=self.filename, content=pdf_from_html(self.html, self.logo))
+
+
+def document_source(record, *, lang: str | None = None) -> DocumentSource:
+    """The record's document ready to render (the database work of `render_pdf`)."""
+    spec = _spec(record)
+    logo = logo_path(record.company)
+    html = render_to_string(spec.template, build_context(record, spec, lang=lang, logo=logo))
+    return DocumentSource(filename=spec.filename(record), html=html, logo=logo)
+
+
 def render_pdf(record, *, lang: str | None = None) -> RenderedDocument:
     """`record` as a PDF, with money and dates in `lang` (default: the customer's language,
     else the company's). Raises `NoDocument` for a record type without a document.
 
     Does not check access: callers load the record through the user's scoped queryset.
     """
-    spec = _spec(record)
-    logo = logo_path(record.company)
-    html = render_to_string(spec.template, build_context(record, spec, lang=lang, logo=logo))
-    fetcher = LocalOnlyFetcher(files=(logo,) if logo else ())
-    with _RENDER_LOCK:
-        document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
-        content = document.write_pdf(stylesheets=[base_stylesheet()], font_config=FONT_CONFIG)
-    return RenderedDocument(filename=spec.filename(record), content=content)
+    return document_source(record, lang=lang).render()

@@ -54,12 +54,12 @@ def merge_pdfs(parts: list[bytes], *, duplex: bool) -> tuple[bytes, int]:
     return out.getvalue(), len(writer.pages)
 
 
-def render_letter(letter, documents: list[bytes]) -> RenderedLetter:
-    """The final PDF of `letter` (an unsaved or saved Letter with its address snapshot,
+def letter_spec(letter, documents: list[bytes]) -> LetterSpec:
+    """The layout's view of `letter` (an unsaved or saved Letter with its address snapshot,
     options and provider set) made of `documents` (PDF bytes, in order)."""
     company = letter.company
     partner = letter.partner
-    spec = LetterSpec(
+    return LetterSpec(
         sender_name=company.name,
         sender_lines=list(company.address_lines),
         recipient_lines=list(letter.address_lines),
@@ -73,12 +73,21 @@ def render_letter(letter, documents: list[bytes]) -> RenderedLetter:
         accent=company.primary_color,
         message=getattr(letter, "cover_message", ""),
     )
-    try:
-        built = build(spec)
-    except (LetterLayoutError, NormaliseError) as exc:
-        raise ValidationError({"documents": str(exc)}) from None
+
+
+def rendered(built) -> RenderedLetter:
     return RenderedLetter(pdf=built.pdf, pages=built.pages, sheets=built.sheets,
                           paper="letter" if built.paper.upper() == "LETTER" else "a4")
+
+
+def render_letter(letter, documents: list[bytes]) -> RenderedLetter:
+    """The final PDF of `letter` made of `documents`; a layout problem is a ValidationError
+    in plain words."""
+    try:
+        built = build(letter_spec(letter, documents))
+    except (LetterLayoutError, NormaliseError) as exc:
+        raise ValidationError({"documents": str(exc)}) from None
+    return rendered(built)
 
 
 def window_shows(pdf: bytes, standard_key: str, name: str) -> bool:

@@ -22,7 +22,7 @@ from mailroom.chatter.services import can_access, log_note, store_attachment
 from mailroom.core.access import require
 from mailroom.core.blobs import store_bytes
 from mailroom.core.services import audit
-from mailroom.documents.pdf import NoDocument, render_pdf
+from mailroom.documents.pdf import NoDocument, document_source
 from mailroom.documents.registry import document_for
 from mailroom.letters.models import (
     Letter,
@@ -34,7 +34,10 @@ from mailroom.letters.models import (
 from mailroom.letters.provider_services import default_provider
 from mailroom.letters.providers import ProviderError, provider_for
 from mailroom.letters.providers.local import batch_pdf, print_batch
-from mailroom.letters.rendering import RenderedLetter, render_letter, window_shows
+from mailroom.letters.render_jobs import JobDocument, RenderJob, RenderOutcome
+from mailroom.letters.render_jobs import run as run_job
+from mailroom.letters.render_pool import render_all
+from mailroom.letters.rendering import RenderedLetter, letter_spec
 
 State = Letter.State
 # the address fields a letter cannot go without, with the words a person reads
@@ -118,31 +121,30 @@ def _record_label(record) -> str:
     return str(record)[:200]
 
 
-def _documents(record, options: LetterOptions) -> list[tuple[str, str, bytes]]:
-    """[(kind, name, pdf bytes)] in the order they print."""
-    docs: list[tuple[str, str, bytes]] = []
+def _job_documents(record, options: LetterOptions) -> tuple[JobDocument, ...]:
+    """What goes in the envelope, in the order it prints: the record's own document (its HTML,
+    rendered by the job), then uploads, then attachments."""
+    docs: list[JobDocument] = []
     if options.include_document and document_for(record) is not None:
         try:
-            rendered = render_pdf(record)
+            source = document_source(record)
         except NoDocument:
             pass
         else:
-            docs.append(("record", rendered.filename, rendered.content))
-    docs += [("upload", name, content) for name, content in options.uploads]
-    docs += [("attachment", name, content) for name, content in options.attachments]
-    return docs
+            docs.append(JobDocument("record", source.filename, source=source))
+    docs += [JobDocument("upload", name, pdf=content) for name, content in options.uploads]
+    docs += [JobDocument("attachment", name, pdf=content)
+             for name, content in options.attachments]
+    return tuple(docs)
+
+
+def _job(letter: Letter, docs: tuple[JobDocument, ...]) -> RenderJob:
+    return RenderJob(spec=letter_spec(letter, []), documents=docs,
+                     address_name=letter.address_name)
 
 
 COVER_NOTE = ("The document's first page does not show {name} in the envelope window: a "
               "cover page with the address goes in front of it.")
-
-
-def _needs_cover(letter: Letter, docs) -> bool:
-    """No cover page asked for, but the first document would show no (or another) address in
-    the window: the letter gets one, or it would travel without a readable address."""
-    if letter.cover_page or not docs:
-        return False
-    return not window_shows(docs[0][2], letter.provider.window_standard, letter.address_name)
 
 
 ADDRESS_PARTS = ("street", "street2", "zip", "city", "state")
@@ -165,7 +167,8 @@ def _draft(record, partner, options: LetterOptions, provider: PostalProvider) ->
         company=company, content_type=ContentType.objects.get_for_model(record),
         object_id=record.pk, record_label=_record_label(record), partner=partner,
         address_name=name, address_lines=lines, address_country=country,
-        address_parts=address_parts(partner), color=options.color, duplex=options.duplex, cover_page=options.cover_page,
+        address_parts=address_parts(partner), color=options.color, duplex=options.duplex,
+        cover_page=options.cover_page,
         postage=options.postage, paper=paper_for_country(str(company.country or "")),
         provider=provider)
     # not a column: the PDF that prints it is rendered once, when the letter is queued
@@ -209,19 +212,21 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
     if partner is None:
         return LetterPreview([], 0, 0, None, "", problems, provider, notes=notes)
     letter = _draft(record, partner, options, provider)
-    docs = _documents(record, options)
+    docs = _job_documents(record, options)
     if not docs and not options.cover_page:
         problems.append("There is nothing to post: this record has no document; "
                         "upload a PDF.")
-    if _needs_cover(letter, docs):
-        letter.cover_page = True
-        notes.append(COVER_NOTE.format(name=letter.address_name))
-    try:
-        rendered = render_letter(letter, [content for _, _, content in docs])
-    except ValidationError as exc:
-        problems += exc.messages
         return LetterPreview(letter.address_lines, 0, 0, None, "", problems, provider,
                              letter.paper, notes)
+    outcome = run_job(_job(letter, docs))
+    if outcome.cover_added:
+        letter.cover_page = True
+        notes.append(COVER_NOTE.format(name=letter.address_name))
+    if outcome.letter is None:
+        problems.append(outcome.error)
+        return LetterPreview(letter.address_lines, 0, 0, None, "", problems, provider,
+                             letter.paper, notes)
+    rendered = outcome.letter
     letter.pages, letter.sheets = rendered.pages, rendered.sheets
     letter.paper = rendered.paper or letter.paper
     try:
@@ -233,16 +238,20 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
                          problems, provider, letter.paper, notes)
 
 
-def send_by_post(record, *, actor, partner=None, options: LetterOptions | None = None,
-                 idempotency_key: uuid.UUID | None = None) -> Letter:
-    """Queue `record` as a letter to `partner` (default: the record's customer).
+@dataclass
+class _Planned:
+    """A letter checked and snapshotted, waiting for its PDF."""
 
-    Validated now — a missing address is a ValidationError naming the field, never a failed
-    letter later. The final PDF is rendered and stored now (content-addressed), the letter is
-    queued for the worker, and the record's chatter gets a note with the PDF.
+    record: models.Model
+    letter: Letter
+    job: RenderJob
 
-    `idempotency_key`: a repeated call with the same key (a mass send's chunk posted twice, an
-    API client retrying) returns the letter already made instead of a second one."""
+
+def _plan(record, *, actor, partner, options: LetterOptions | None,
+          idempotency_key: uuid.UUID | None) -> Letter | _Planned:
+    """Everything before the PDF: permission, the address (a missing field is a
+    ValidationError naming it), the provider, the snapshot. An idempotency key already used
+    gives the letter made with it."""
     _check_sender(actor, record)
     if idempotency_key is not None:
         existing = Letter.objects.filter(idempotency_key=idempotency_key,
@@ -260,38 +269,94 @@ def send_by_post(record, *, actor, partner=None, options: LetterOptions | None =
     if not provider.active:
         raise ValidationError({"provider": f"The postal provider {provider.name} is switched off."})
     letter = _draft(record, partner, options, provider)
-    docs = _documents(record, options)
+    if idempotency_key is not None:
+        letter.idempotency_key = idempotency_key
+    docs = _job_documents(record, options)
     if not docs and not options.cover_page:
         raise ValidationError({"documents": "There is nothing to post: this record has no "
                                             "document; upload a PDF."})
-    if _needs_cover(letter, docs):
-        letter.cover_page = True
-    rendered: RenderedLetter = render_letter(letter, [content for _, _, content in docs])
+    return _Planned(record, letter, _job(letter, docs))
+
+
+def _finish(planned: _Planned, outcome: RenderOutcome, *, actor) -> Letter:
+    """Store the rendered letter and queue it (one transaction)."""
+    record, letter = planned.record, planned.letter
+    if outcome.letter is None:
+        raise ValidationError({"documents": outcome.error})
+    rendered = outcome.letter
+    letter.cover_page = letter.cover_page or outcome.cover_added
     letter.pdf_sha256, letter.pdf_size = store_bytes(rendered.pdf)
     letter.pages, letter.sheets = rendered.pages, rendered.sheets
     letter.paper = rendered.paper or letter.paper
     letter.documents = []
-    for kind, name, content in docs:
+    for kind, name, content in outcome.documents:
         sha256, size = store_bytes(content)
         letter.documents.append({"kind": kind, "name": name, "sha256": sha256, "size": size})
+    provider = letter.provider
     try:
         letter.price, letter.currency = provider_for(provider).price(letter)
     except ProviderError:
         letter.price, letter.currency = None, ""
     now = timezone.now()
-    if idempotency_key is not None:
-        letter.idempotency_key = idempotency_key
+    key = letter.idempotency_key
     try:
         with transaction.atomic():
             _queue(letter, record, provider, rendered, actor, now)
     except IntegrityError:
-        if idempotency_key is None:
+        existing = Letter.objects.filter(idempotency_key=key).first()
+        if existing is None:
             raise
-        existing = Letter.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None or existing.company_id != record.company_id:
+        if existing.company_id != record.company_id:
             raise ValidationError("This idempotency key was used for another letter.") from None
         return existing
     return letter
+
+
+def send_by_post(record, *, actor, partner=None, options: LetterOptions | None = None,
+                 idempotency_key: uuid.UUID | None = None) -> Letter:
+    """Queue `record` as a letter to `partner` (default: the record's customer).
+
+    Validated now — a missing address is a ValidationError naming the field, never a failed
+    letter later. The final PDF is rendered and stored now (content-addressed), the letter is
+    queued for the worker, and the record's chatter gets a note with the PDF.
+
+    `idempotency_key`: a repeated call with the same key (a mass send's chunk posted twice, an
+    API client retrying) returns the letter already made instead of a second one."""
+    planned = _plan(record, actor=actor, partner=partner, options=options,
+                    idempotency_key=idempotency_key)
+    if isinstance(planned, Letter):
+        return planned
+    return _finish(planned, run_job(planned.job), actor=actor)
+
+
+def send_many_by_post(records, *, actor, options: LetterOptions | None = None,
+                      keys: dict | None = None) -> list[Letter | Exception]:
+    """One letter per record (the list action), rendered on every core by the render pool
+    while the finished ones are stored and queued, each in its own transaction. Returns, per
+    record and in order, its Letter or the ValidationError/PermissionDenied that stopped it
+    (in plain words; the other letters go on). `keys`: record pk → idempotency key."""
+    keys = keys or {}
+    results: list[Letter | Exception | None] = []
+    planned: list[tuple[int, _Planned]] = []
+    for record in records:
+        try:
+            plan = _plan(record, actor=actor, partner=None, options=options,
+                         idempotency_key=keys.get(record.pk))
+        except (ValidationError, PermissionDenied) as exc:
+            results.append(exc)
+            continue
+        if isinstance(plan, Letter):
+            results.append(plan)
+        else:
+            planned.append((len(results), plan))
+            results.append(None)
+    outcomes = render_all([plan.job for _, plan in planned])
+    for (index, plan), outcome in zip(planned, outcomes, strict=True):
+        try:
+            results[index] = _finish(plan, outcome, actor=actor)
+        except (ValidationError, PermissionDenied) as exc:
+            results[index] = exc
+    return [result for result in results if result is not None]
 
 
 def _queue(letter: Letter, record, provider: PostalProvider, rendered: RenderedLetter, actor,

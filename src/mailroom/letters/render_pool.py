@@ -1,0 +1,106 @@
+"""Render many letters on every core: a pool of processes, each running `render_jobs.run`.
+
+WeasyPrint lays out one page at a time on one core (and is not thread-safe), so a mass "Send
+by post" of 200 invoices would use half of a two-core machine. The pool renders letters side
+by side in child processes while this process stores and queues the finished ones in order.
+
+- Children start from a fresh `forkserver` (never `fork` of a threaded web or worker
+  process) and set Django up once; they never open a database connection — a job carries
+  its HTML and PDFs, the outcome its PDFs.
+- `MAILROOM_LETTER_RENDERERS` sets the number of processes (default: the number of cores,
+  at most 4); 0 or 1 renders in this process. One letter is always rendered here: starting
+  a process costs more than the letter.
+- A pool that breaks (a child killed by the OOM killer) is dropped and the letters are
+  rendered here instead: slower, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from mailroom.letters.render_jobs import RenderJob, RenderOutcome, run
+
+log = logging.getLogger("mailroom.letters")
+MAX_DEFAULT = 4
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def size() -> int:
+    """How many processes render letters side by side (1: in this process)."""
+    raw = os.environ.get("MAILROOM_LETTER_RENDERERS", "")
+    try:
+        wanted = int(raw) if raw.strip() else min(os.cpu_count() or 1, MAX_DEFAULT)
+    except ValueError:
+        wanted = 1
+    return max(1, wanted)
+
+
+def _child_setup() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailroom.settings")
+    django.setup()
+
+
+def _executor(workers: int) -> ProcessPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                        initializer=_child_setup)
+            _pool_size = workers
+        return _pool
+
+
+def _drop(pool: ProcessPoolExecutor) -> None:
+    global _pool
+    with _lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the children (tests, and a process that is about to exit)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def render_all(jobs: list[RenderJob]) -> Iterator[RenderOutcome]:
+    """The outcome of each job, in the jobs' order, as soon as each is ready (the caller
+    stores letter 1 while letters 2 and 3 are still rendering)."""
+    workers = min(size(), len(jobs))
+    if workers <= 1:
+        yield from (run(job) for job in jobs)
+        return
+    pool = _executor(workers)
+    futures = []
+    try:
+        futures = [pool.submit(run, job) for job in jobs]
+    except (BrokenProcessPool, RuntimeError):
+        _drop(pool)
+    for index, job in enumerate(jobs):
+        if index < len(futures):
+            try:
+                yield futures[index].result()
+                continue
+            except BrokenProcessPool:
+                log.warning("letters: the render pool broke; rendering in this process")
+                _drop(pool)
+                futures = futures[:index]
+        yield run(job)
