@@ -160,6 +160,25 @@ def test_lob_out_of_reach_is_retried_later(lob_fake, lob_row, bob, invoice):
     assert "could not reach Lob" in letter.error_message
 
 
+def test_a_timeout_after_lob_made_the_letter_is_retried_without_a_second_one(
+        lob_fake, lob_row, bob, invoice):
+    PostalProvider.objects.filter(pk=lob_row.pk).update(
+        settings={**lob_row.settings, "timeout_seconds": "0.5"})
+    lob_fake.stall_next(2)  # Lob makes the letter, the answer comes too late
+    letter = _queue(invoice, bob, lob_row)
+    tasks.letters_step("w")
+    letter.refresh_from_db()
+    assert letter.state == "queued" and letter.error_code == "LOB_TIMEOUT"
+    assert "did not answer in time" in letter.error_message and lob_fake.created == 1
+
+    _due(letter)
+    tasks.letters_step("w")
+    letter.refresh_from_db()
+    [made] = lob_fake.letters
+    assert letter.state == "submitted" and letter.provider_ref == made
+    assert lob_fake.created == 1 and len(_posted(lob_fake)) == 2
+
+
 ACCOUNT = [
     ("payment", error(401, "payment_method_unverified", "You must have a verified bank account "
                       "or credit card to submit live requests."), "LOB_ACCOUNT"),

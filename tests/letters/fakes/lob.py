@@ -93,6 +93,7 @@ class FakeLob:
         self.created = 0  # letters really made (a repeated key makes none)
         self.create_requests = 0
         self.failures: list[tuple] = []
+        self.stalls: list[float] = []  # seconds to wait before the next answers
         self.requests: list[dict] = []  # {"method", "path", "headers", "fields", "files"}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -121,6 +122,12 @@ class FakeLob:
         """Answer the next `times` requests with `answer`: (status, JSON body, headers)."""
         with self.lock:
             self.failures += [answer] * times
+
+    def stall_next(self, seconds: float) -> None:
+        """Do the next request's work at once but answer only after `seconds` (a client that
+        gave up earlier never hears that it worked)."""
+        with self.lock:
+            self.stalls.append(seconds)
 
     def mail(self, letter_id: str) -> None:
         """The cancellation window closes: Lob has the letter in production."""
@@ -295,7 +302,15 @@ def _handler(fake: FakeLob):
             if not self._authorised():
                 self._answer(*UNAUTHORIZED)
                 return
-            self._answer(*self._route(method, path, fields, files))
+            answer = self._route(method, path, fields, files)
+            with fake.lock:
+                stall = fake.stalls.pop(0) if fake.stalls else 0
+            if stall:
+                time.sleep(stall)
+            try:
+                self._answer(*answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting
 
         def _route(self, method: str, path: str, fields: dict, files: dict) -> tuple:
             if method == "POST" and path == "/v1/letters":

@@ -8,7 +8,7 @@
   `registered_service` (the extra service for registered postage: certified, the default,
   certified_return_receipt or registered), and the price estimate: `price_per_letter`,
   `price_per_sheet`, `price_color_per_sheet`, `price_extra_service` (US dollars; Lob has no
-  price endpoint, so the estimate comes from the settings).
+  price endpoint, so the estimate comes from the settings), `timeout_seconds` (default 30).
 - Lob posts letters from and to US addresses only here: another country is said in plain words
   at preview (the price check) and at submit.
 - Never twice: every POST /v1/letters carries the letter's idempotency key in the

@@ -17,7 +17,7 @@ import httpx
 from mailroom.letters.providers.base import ProviderError
 
 DEFAULT_BASE_URL = "https://api.lob.com"
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+TIMEOUT_SECONDS = 30.0  # settings `timeout_seconds` may change it (0.1 to 120)
 
 # Lob's error codes (lower case on the wire) grouped by what the user has to do
 ACCOUNT_CODES = {"payment_method_unverified", "billing_address_required", "email_required",
@@ -59,6 +59,15 @@ def base_url(settings: dict) -> str:
                         "Mailroom sends letters and the API key over TLS only.",
                         action="Clear base_url in the provider's settings (Lob's own address "
                                "is used) or give an https:// address.")
+
+
+def timeout(settings: dict) -> httpx.Timeout:
+    try:
+        seconds = float((settings or {}).get("timeout_seconds") or TIMEOUT_SECONDS)
+    except (TypeError, ValueError):
+        seconds = TIMEOUT_SECONDS
+    seconds = min(max(seconds, 0.1), 120.0)
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
 
 def _lob_error(response: httpx.Response) -> tuple[str, str]:
@@ -133,9 +142,11 @@ def request(settings: dict, api_key: str, method: str, path: str, doing: str,
     explicit timeouts. Returns the JSON answer or raises ProviderError."""
     url = f"{base_url(settings)}{path}"
     try:
-        with httpx.Client(timeout=TIMEOUT, verify=True, follow_redirects=False) as client:
+        with httpx.Client(timeout=timeout(settings), verify=True,
+                          follow_redirects=False) as client:
             response = client.request(method, url, auth=(api_key, ""), **kwargs)
     except httpx.TimeoutException:
+        # Lob may have done it all the same: the retry carries the same idempotency key
         raise ProviderError("LOB_TIMEOUT", f"Lob did not answer in time when asked to {doing}.",
                             transient=True, action=RETRY_ACTION) from None
     except httpx.HTTPError as exc:
