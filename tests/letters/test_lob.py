@@ -390,6 +390,10 @@ def test_connection_test_says_what_works_and_what_does_not(lob_fake, lob_row, mi
     ok, message = provider_services.test_provider(lob_row, actor=mia)
     assert not ok and "not an https:// address" in message
 
+    lob_row.settings = {**lob_row.settings, "base_url": f"{lob_fake.url}/v1"}  # /v1 twice
+    ok, message = provider_services.test_provider(lob_row, actor=mia)
+    assert not ok and "does not lead to Lob's letters API" in message
+
     lob_row.settings = {}
     lob_row.credentials = ""
     ok, message = provider_services.test_provider(lob_row, actor=mia)

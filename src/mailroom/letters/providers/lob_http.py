@@ -128,6 +128,11 @@ def error_for(response: httpx.Response, doing: str) -> ProviderError:
                              action="Correct the postal address (the contact's, or the "
                                     "company's return address), cancel this letter and send "
                                     "it again.")
+    if code == "unrecognized_endpoint":
+        return ProviderError("BAD_URL", "The Lob address in the provider's settings (base_url) "
+                             f"does not lead to Lob's letters API.{said_text}", credit=True,
+                             action="Clear base_url (Lob's own address is used) or correct it, "
+                                    "then press Resume on the provider.")
     if status == 404:
         return ProviderError("NOT_FOUND", f"Lob does not know this letter.{said_text}",
                              action="Check in the Lob dashboard that the letter exists in this "
