@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from mailroom.core.models import AuditLog
 from mailroom.letters import services, tasks
-from mailroom.letters.models import Letter
+from mailroom.letters.models import Letter, PostalProvider
 
 
 def send_url(record) -> str:
@@ -24,9 +24,11 @@ def test_send_page_shows_the_address_pages_and_price_then_sends(client_for, bob,
     # the invoice shows no address in the window: a cover page (and its blank back) in front
     assert 'class="mr-letter-pages">3<' in html and "mr-letter-note" in html
     assert "mr-red-line" not in html
+    assert not PostalProvider.objects.exists()  # a page view writes nothing
 
     sent = client.post(send_url(invoice), {"postage": "priority", "duplex": "on"})
     letter = Letter.objects.get()
+    assert letter.provider.name == "Print room"  # made with the first letter
     assert sent.status_code == 302
     assert sent["Location"] == reverse("admin:letters_letter_change", args=[letter.pk])
     assert letter.postage == "priority" and letter.duplex and not letter.color

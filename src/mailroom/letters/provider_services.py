@@ -13,12 +13,17 @@ from mailroom.letters.providers import ProviderError, provider_for
 PROVIDER_FIELDS = ["name", "kind", "active", "settings", "window_standard"]
 
 
-def default_provider(company, *, actor=None) -> PostalProvider:
-    """The company's first active provider; the local print room is made on first use."""
+def default_provider(company, *, actor=None, create: bool = True) -> PostalProvider:
+    """The company's first active provider; the local print room is made on first use (on
+    the first letter sent; `create=False`, for a preview, gives it unsaved: a page view
+    writes nothing)."""
     provider = (PostalProvider.objects.filter(company=company, active=True)
                 .order_by("id").first())
     if provider is not None:
         return provider
+    if not create:
+        return PostalProvider(company=company, name="Print room", kind=PostalProvider.Kind.LOCAL,
+                              window_standard=window_for_country(str(company.country or "")))
     with transaction.atomic():
         provider, created = PostalProvider.objects.get_or_create(
             company=company, name="Print room",

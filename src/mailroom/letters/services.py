@@ -186,8 +186,8 @@ def _check_sender(actor, record) -> None:
         raise PermissionDenied("You cannot access this record.")
 
 
-def _provider(record, options: LetterOptions, actor) -> PostalProvider:
-    provider = options.provider or default_provider(record.company, actor=actor)
+def _provider(record, options: LetterOptions, actor, *, create: bool = True) -> PostalProvider:
+    provider = options.provider or default_provider(record.company, actor=actor, create=create)
     if provider.company_id != record.company_id:
         raise ValidationError({"provider": "The postal provider belongs to another company."})
     return provider
@@ -202,7 +202,7 @@ def prepare(record, *, actor, partner=None, options: LetterOptions | None = None
     partner = partner if partner is not None else getattr(record, "partner", None)
     missing = check_address(partner)
     problems = [missing_address_message(partner, missing)] if missing else []
-    provider = _provider(record, options, actor)
+    provider = _provider(record, options, actor, create=False)
     if not provider.active:
         problems.append(f"The postal provider {provider.name} is switched off.")
     notes = []
