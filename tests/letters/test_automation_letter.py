@@ -24,7 +24,7 @@ from mailroom.chatter.services import thread_queryset
 from mailroom.core.blobs import attachment_path
 from mailroom.letters.layout.generator import LetterSpec, build, message_html
 from mailroom.letters.layout.inspect import runs_in, text_runs
-from mailroom.letters.layout.windows import standard
+from mailroom.letters.layout.windows import STANDARDS, standard
 from mailroom.letters.models import Letter
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.templating.models import EmailTemplate
@@ -112,6 +112,18 @@ def test_overdue_invoice_gets_one_letter_with_the_reminder_first(acme, bob, cust
 
     assert run_date_rules().startswith("0 automated actions done")  # the next hour
     assert len(letters_for(invoice)) == 1
+
+
+def test_the_run_list_links_to_the_letter(acme, bob, customer, client, alice):
+    letter_rule(acme)
+    invoice = overdue_invoice(acme, bob, customer)
+    run_date_rules()
+    [letter] = letters_for(invoice)
+    client.force_login(alice)
+    page = client.get("/automation/automationrun/").content.decode()
+    assert f'href="/letters/letter/{letter.pk}/change/"' in page
+    assert f"letter #{letter.pk}" in page
+    assert "Send a letter (by post)" in client.get("/automation/automationrule/").content.decode()
 
 
 def test_a_second_firing_for_the_same_event_posts_no_second_letter(acme, bob, customer):
@@ -207,3 +219,19 @@ def test_a_long_message_flows_on_and_the_document_starts_on_a_fresh_sheet():
     first_after = len(cover) + (len(cover) % 2)  # a blank back after an odd cover
     assert "Invoice body" in reader.pages[first_after].extract_text()
     assert first_after % 2 == 0  # a recto
+
+
+@pytest.mark.parametrize("key", sorted(STANDARDS))
+def test_the_message_stays_out_of_the_window_and_the_protected_zones(key):
+    std = standard(key)
+    address = ["Ada Lovelace", "12 Rue de la Paix", "75002 Paris", "France"]
+    spec = LetterSpec(sender_name="Acme", sender_lines=["Lyon", "France"],
+                      recipient_lines=address, standard=key,
+                      message="<h3>Reminder: INV/2026/0001</h3>" + "<p>Please pay.</p>" * 30)
+    runs = text_runs(build(spec).pdf, 1)
+    assert any(run.text == "Reminder: INV/2026/0001" for run in runs)
+    in_window = {run.text for run in runs_in(runs, std.window)}
+    assert set(address) <= in_window
+    assert not {text for text in in_window if "Reminder" in text or "pay" in text}
+    for zone in std.protected_zones():
+        assert runs_in(runs, zone.box) == [], (zone.name, runs_in(runs, zone.box))
