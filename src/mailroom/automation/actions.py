@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -24,6 +24,9 @@ from django.db import models
 from mailroom.templating.actions import ACTIONS
 from mailroom.templating.rendering import RenderedMail, render_template
 from mailroom.templating.services import send_rendered
+
+if TYPE_CHECKING:
+    from mailroom.automation.models import AutomationRule
 
 TemplateUse = Literal["required", "optional", "unused"]
 
@@ -78,14 +81,14 @@ def label_of(key: str) -> str:
 
 # --- the template, for every action that uses one -----------------------------------------------
 
-def signer(record: models.Model):
+def signer(record: models.Model) -> Any:
     """The record's responsible user (salesperson, recruiter) signs the text, so
     "Best regards, {{ user.name }}" still reads right; the action itself is the system's."""
     user = getattr(record, "user", None) if hasattr(record, "user_id") else None
     return user if user is not None and getattr(user, "is_active", False) else None
 
 
-def render_rule_template(rule, record: models.Model) -> RenderedMail:
+def render_rule_template(rule: AutomationRule, record: models.Model) -> RenderedMail:
     """The rule's template rendered for `record`, after checking it is still usable (it may
     have been archived or moved since the rule was saved)."""
     template = rule.template
@@ -99,10 +102,11 @@ def render_rule_template(rule, record: models.Model) -> RenderedMail:
 
 # --- the built-in action: send the template by email ----------------------------------------------
 
-def send_email(rule, record: models.Model, idempotency_key: str):
+def send_email(rule: AutomationRule, record: models.Model, idempotency_key: str) -> Any:
     """Today's behaviour: the rendered template queued as an automatic email."""
     rendered = render_rule_template(rule, record)
     template = rule.template
+    assert template is not None  # render_rule_template used it
     action = ACTIONS.get(template.default_for)
     return send_rendered(record, rendered, actor=None, is_automatic=True,
                          idempotency_key=idempotency_key,

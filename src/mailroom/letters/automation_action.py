@@ -15,9 +15,11 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.html import escape
 
 from mailroom.automation.actions import register_action, render_rule_template
+from mailroom.automation.models import AutomationRule
 from mailroom.core import record_types
 from mailroom.documents.registry import spec_for_label
 from mailroom.letters.models import Letter
@@ -35,7 +37,7 @@ def letter_key(idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"mailroom:automation:{idempotency_key}")
 
 
-def reminder(rule, record) -> str:
+def reminder(rule: AutomationRule, record: models.Model) -> str:
     """The rule's template rendered for the record as the cover's message (subject as its
     heading, then the body), or "" when the rule has no template."""
     if rule.template_id is None:
@@ -45,7 +47,7 @@ def reminder(rule, record) -> str:
     return heading + rendered.body
 
 
-def send_letter(rule, record, idempotency_key: str) -> Letter:
+def send_letter(rule: AutomationRule, record: models.Model, idempotency_key: str) -> Letter:
     """Post the record's document to its partner through the company's default provider."""
     message = reminder(rule, record)
     options = LetterOptions(message=message, cover_page=bool(message),
@@ -54,7 +56,7 @@ def send_letter(rule, record, idempotency_key: str) -> Letter:
                         idempotency_key=letter_key(idempotency_key))
 
 
-def validate(rule) -> None:
+def validate(rule: AutomationRule) -> None:
     """Only record types that print as a document and have a customer can go by post."""
     try:
         record_type = record_types.get(rule.record_type)
