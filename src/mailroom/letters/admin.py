@@ -8,6 +8,7 @@ credentials are write-only: never rendered back, a blank field keeps the stored 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -228,8 +229,18 @@ class PostalProviderAdmin(CompanyScopedAdmin):
     list_display = ["name", "kind", "active", "window_standard", "paused_label"]
     list_filter = ["kind", "active"]
     search_fields = ["name"]
-    readonly_fields = ["paused_until", "paused_reason"]
+    readonly_fields = ["webhook_url", "paused_until", "paused_reason"]
     actions_detail = ["test_connection", "resume"]
+
+    @display(description="Webhook URL")
+    def webhook_url(self, obj: PostalProvider):
+        """Where Pingen or Lob sends its status events (set it in their dashboard)."""
+        if not obj.pk:
+            return "Shown once the provider is saved."
+        if obj.kind == PostalProvider.Kind.LOCAL:
+            return "The print room needs none: people mark batches printed and dispatched."
+        path = reverse("letters:webhook", args=[obj.pk])
+        return f"{settings.BASE_URL.rstrip('/')}{path}"
 
     @display(description="Paused")
     def paused_label(self, obj: PostalProvider):

@@ -71,9 +71,14 @@ class PostalProvider(CompanyOwned):
     settings = models.JSONField(
         default=dict, blank=True,
         help_text='Provider options. Local print room: {"cups_queue": "office-laser", '
-                  '"price_per_sheet": "0.10", "price_per_letter": "0.85"}.')
-    credentials = EncryptedTextField(blank=True, default="",
-                                     help_text="Encrypted at rest; never shown again.")
+                  '"price_per_sheet": "0.10", "price_per_letter": "0.85"}. Pingen: '
+                  '{"organisation_id": "…", "environment": "production" or "staging"}. Lob: '
+                  '{"mail_type": "usps_first_class", "price_per_letter": "1.05"}.')
+    credentials = EncryptedTextField(
+        blank=True, default="",
+        help_text='Encrypted at rest; never shown again. Pingen: {"client_id": "…", '
+                  '"client_secret": "…", "webhook_signing_key": "…"}. Lob: {"api_key": '
+                  '"live_…", "webhook_secret": "…"}.')
     window_standard = models.CharField(max_length=12, choices=WindowStandard.choices,
                                        default=WindowStandard.DIN5008_A)
     paused_until = models.DateTimeField(null=True, blank=True, editable=False)
