@@ -120,6 +120,11 @@ class PingenProvider(Provider):
             response = api.request("POST", api.org_path("/letters"), doing, body=body,
                                    headers={"Idempotency-Key": str(letter.idempotency_key)})
             data = api.data(response, doing)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ProviderError("PINGEN_UNAVAILABLE", "Pingen accepted the letter but did not "
+                                "say its id.", transient=True,
+                                action="Nothing: Mailroom asks again with the same key and "
+                                       "gets the same letter.")
         attributes = data.get("attributes") or {}
         status = str(attributes.get("status") or "")
         state = STATUS_STATES.get(status, "submitted")
@@ -228,7 +233,10 @@ class PingenProvider(Provider):
         return f"Connected to the Pingen organisation {name}.{money}{hooks}"
 
     def parse_webhook(self, request) -> list[tuple[str, StatusEvent]]:
-        key = self.config.webhook_signing_key
+        try:
+            key = self.config.webhook_signing_key
+        except ProviderError:  # unreadable settings: say no more to an anonymous caller
+            key = ""
         if not key:
             raise ProviderError("BAD_SIGNATURE", "This Pingen provider has no webhook signing "
                                 "key, so Mailroom cannot trust webhooks for it.")
