@@ -16,7 +16,11 @@ from mailroom.letters.providers.base import (
 
 
 def provider_for(row) -> Provider:
-    from mailroom.letters.providers import local  # noqa: F401  (registers "local")
+    from mailroom.letters.providers import (
+        lob,  # noqa: F401  (registers "lob")
+        local,  # noqa: F401  (registers "local")
+        pingen,  # noqa: F401  (registers "pingen")
+    )
 
     try:
         cls = PROVIDERS[row.kind]
