@@ -163,3 +163,29 @@ def test_a_letter_being_handed_to_the_provider_cannot_be_cancelled_meanwhile(bob
     with pytest.raises(ValidationError) as refused:
         services.cancel(letter, actor=mia)
     assert "right now" in str(refused.value)
+
+
+def test_a_letter_a_provider_may_already_have_cannot_be_cancelled_blindly(bob, mia, invoice,
+                                                                         acme):
+    """An attempt that got no answer (a timeout, a worker killed after the provider accepted)
+    may have left the letter with Pingen or Lob: cancelling only in Mailroom would let it be
+    posted. The refusal says why; a letter never tried cancels at once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    remote = PostalProvider.objects.create(company=acme, name="Remote", kind="pingen")
+    options = LetterOptions(provider=remote)
+    tried = services.send_by_post(invoice, actor=bob, options=options)
+    Letter.objects.filter(pk=tried.pk).update(  # what a timed-out attempt leaves
+        attempts=1, error_code="TIMEOUT", next_attempt_at=timezone.now() + timedelta(minutes=5))
+    with pytest.raises(ValidationError) as refused:
+        services.cancel(tried, actor=mia)
+    assert "may already have this letter" in str(refused.value)
+    crashed = services.send_by_post(invoice, actor=bob, options=options)
+    Letter.objects.filter(pk=crashed.pk).update(  # a worker died holding it
+        lease_owner="dead-worker", lease_expires_at=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(ValidationError):
+        services.cancel(crashed, actor=mia)
+    fresh = services.send_by_post(invoice, actor=bob, options=options)
+    assert services.cancel(fresh, actor=mia).state == "cancelled"

@@ -453,6 +453,17 @@ def cancel(letter: Letter, *, actor) -> Letter:
                 and letter.lease_expires_at > timezone.now()):
             raise ValidationError("This letter is being handed to the provider right now; "
                                   "try again in a minute.")
+        if (letter.state == State.QUEUED and not letter.provider_ref
+                and letter.provider.kind != PostalProvider.Kind.LOCAL
+                and (letter.attempts or letter.lease_owner)):
+            # an attempt that timed out or a worker that died may have left the letter with
+            # the provider under its idempotency key: only the next attempt can tell
+            when = (f" (next attempt at {timezone.localtime(letter.next_attempt_at):%H:%M})"
+                    if letter.next_attempt_at else "")
+            raise ValidationError(
+                f"{letter.provider.name} may already have this letter from an earlier attempt "
+                f"that got no answer; Mailroom asks again with the same key{when} and then "
+                f"you can cancel it there while the provider allows.")
         if letter.state in (State.ERROR, State.DRAFT) or (
                 letter.state == State.QUEUED and letter.batch_id is None):
             pass
