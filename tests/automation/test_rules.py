@@ -338,6 +338,8 @@ def test_install_example_rules(acme):
     assert {(r.record_type, r.trigger) for r in created} == {
         ("sales.quotation", "state"), ("helpdesk.ticket", "created"),
         ("invoicing.invoice", "date"), ("recruitment.applicant", "state")}
+    assert {(r.action, r.days, r.when) for r in created if r.trigger == "date"} == {
+        ("email", 3, "before"), ("letter", 30, "after")}  # letters is installed
     assert services.install_example_rules(acme) == []  # idempotent
 
 

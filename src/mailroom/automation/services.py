@@ -223,18 +223,26 @@ EXAMPLES = (
     ("Applicant moved to interview: invite", "recruitment.applicant",
      dict(trigger=Trigger.STATE, state_field="stage", state_value="interview"),
      "interview_invitation"),
+    # issue 14: by post, the reminder printed on the cover (only where letters is installed)
+    ("Invoice 30 days overdue: letter with the reminder", "invoicing.invoice",
+     dict(action="letter", trigger=Trigger.DATE, date_field="due_date", days=30,
+          when=AutomationRule.When.AFTER,
+          conditions={"state": ["posted"], "payment_state": ["not_paid", "partial"]}),
+     "invoice_reminder"),
 )
 
 
 def install_example_rules(company, *, actor=None) -> list[AutomationRule]:
-    """Create the four example rules for `company` with its default templates (idempotent:
-    rules whose name exists, or whose template is missing, are skipped). For the demo and
-    for administrators who want a starting point; nothing calls it on its own."""
+    """Create the example rules for `company` with its default templates (idempotent:
+    rules whose name exists, whose template is missing or whose action no installed app
+    offers are skipped). For the demo and for administrators who want a starting point;
+    nothing calls it on its own."""
     created = []
+    offered = {key for key, _ in actions.choices()}
     for name, record_type, settings, action in EXAMPLES:
         template = default_template(company, action)
-        if template is None or AutomationRule.objects.filter(company=company,
-                                                             name=name).exists():
+        if template is None or settings.get("action", actions.EMAIL) not in offered or \
+                AutomationRule.objects.filter(company=company, name=name).exists():
             continue
         created.append(save_rule(AutomationRule(company=company, name=name,
                                                 record_type=record_type, template=template,
