@@ -202,7 +202,7 @@ def test_a_letter_pingen_keeps_until_credit_comes_says_so(bob, invoice, pingen, 
     assert "top up the Pingen balance" in letter.events.last().message
 
 
-def test_bad_credentials_are_a_plain_error_and_a_revoked_token_is_renewed(
+def test_bad_credentials_pause_the_queue_and_a_revoked_token_is_renewed(
         bob, mia, invoice, pingen, fake):
     wrong = json.loads(fake.credentials) | {"client_secret": "not-the-secret"}
     PostalProvider.objects.filter(pk=pingen.pk).update(credentials=json.dumps(wrong))
@@ -210,13 +210,17 @@ def test_bad_credentials_are_a_plain_error_and_a_revoked_token_is_renewed(
     letter = _send(invoice, bob, pingen)
     _step()
     letter = _fresh(letter)
-    assert letter.state == State.ERROR and letter.error_code == "BAD_CREDENTIALS"
-    assert "Pingen refused the client ID and secret" in letter.error_message
-    assert "client ID and secret" in letter.error_action
+    pingen.refresh_from_db()
+    # every letter would fail alike: they wait, the provider is paused with the reason
+    assert letter.state == State.QUEUED and pingen.is_paused()
+    assert "Pingen refused the client ID and secret" in pingen.paused_reason
     ok, message = provider_services.test_provider(pingen, actor=mia)
     assert not ok and "refused the client ID and secret" in message
 
     PostalProvider.objects.filter(pk=pingen.pk).update(credentials=fake.credentials)
+    provider_services.resume_provider(pingen, actor=mia)
+    _step()
+    assert _fresh(letter).state == State.SUBMITTED
     other = _send(invoice, bob, pingen)
     fake.fail_next(UNAUTHENTICATED)  # the token was revoked at Pingen meanwhile
     _step()

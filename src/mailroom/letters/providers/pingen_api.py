@@ -157,8 +157,9 @@ def error_for(response: httpx.Response, doing: str) -> ProviderError:
     said = _detail(response)
     told = f" Pingen said: {said}" if said else ""
     if status == 401:
+        # every letter would fail the same way: pause the queue and tell the managers once
         return ProviderError("BAD_CREDENTIALS", f"Pingen refused the client ID and secret while "
-                             f"{doing}.{told}", action=CREDENTIALS_ACTION)
+                             f"{doing}.{told}", action=CREDENTIALS_ACTION, credit=True)
     if status == 429:
         return ProviderError("RATE_LIMITED", f"Pingen is receiving too many requests from this "
                              f"account (rate limit) while {doing}.{_retry_after(response)}",
@@ -258,7 +259,7 @@ class PingenClient:
                       or "") if isinstance(said, dict) else ""
             raise ProviderError("BAD_CREDENTIALS", "Pingen refused the client ID and secret"
                                 + (f": {str(reason)[:200]}" if reason else "."),
-                                action=CREDENTIALS_ACTION)
+                                action=CREDENTIALS_ACTION, credit=True)
         if response.status_code != 200:
             raise error_for(response, doing)
         try:
