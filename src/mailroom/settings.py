@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "mailroom.activities",
     "mailroom.digests",
     "mailroom.letters",
+    "mailroom.campaigns",
     "mailroom.routing",
     "mailroom.incoming",
     "mailroom.api",

@@ -12,6 +12,7 @@ def serve_logo(request, path: str):
 urlpatterns = [
     path("api/", include("mailroom.api.urls")),
     path("activities/", include("mailroom.activities.urls")),
+    path("campaigns/", include("mailroom.campaigns.urls")),
     path("chatter/", include("mailroom.chatter.urls")),
     path("company/", include("mailroom.core.urls")),
     path("demo/", include("mailroom.demo.urls")),

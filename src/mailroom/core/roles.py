@@ -53,6 +53,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "letters.letterevent": ("view",),
         "letters.postalprovider": ("view",),
         "letters.printbatch": ("view",),
+        "campaigns.mailinglist": ("view",),
+        "campaigns.subscription": ("view",),
+        "campaigns.importjob": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -73,6 +76,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "letters.letterevent": ("view",),
         "letters.postalprovider": ("view", "add", "change", "delete"),
         "letters.printbatch": ("view", "change"),
+        "campaigns.mailinglist": ("view", "add", "change", "delete"),
+        "campaigns.subscription": ("view", "add", "change", "delete"),
+        "campaigns.importjob": ("view", "add", "change"),
     },
     Role.TEMPLATE_EDITOR: {
         "templating.emailtemplate": ("view", "add", "change", "delete"),
@@ -84,7 +90,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 OUR_APPS = {
     "core", "contacts", "chatter", "crm", "helpdesk", "recruitment", "projects", "sales",
     "invoicing", "outgoing", "templating", "automation", "routing", "incoming", "activities",
-    "digests", "letters",
+    "digests", "letters", "campaigns",
 }
 
 

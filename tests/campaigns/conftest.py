@@ -1,0 +1,34 @@
+"""Campaigns fixtures: acme's newsletter list, a Mail Manager of globex, and a helper that
+writes a CSV file as people export it from a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from mailroom.campaigns import services
+from mailroom.campaigns.models import MailingList
+from tests.conftest import make_user
+
+
+@pytest.fixture
+def newsletter(acme, mia):
+    return services.save_list(MailingList(company=acme, name="Newsletter"), actor=mia)
+
+
+@pytest.fixture
+def gina(globex):
+    return make_user("gina", [globex], "Mail Manager")
+
+
+@pytest.fixture
+def globex_list(globex, gina):
+    return services.save_list(MailingList(company=globex, name="Globex news"), actor=gina)
+
+
+def csv_bytes(rows: list[list[str]], delimiter: str = ",") -> bytes:
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter).writerows(rows)
+    return out.getvalue().encode("utf-8")
