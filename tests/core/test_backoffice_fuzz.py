@@ -92,6 +92,8 @@ def world(acme, globex, settings):
 
     from mailroom.activities import services as activities
     from mailroom.activities.tokens import make_token
+    from mailroom.campaigns import services as campaigns
+    from mailroom.campaigns.models import MailingList
     from mailroom.business.crm.models import Lead
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
@@ -122,6 +124,11 @@ def world(acme, globex, settings):
     digest = save_digest(Digest(company=acme, name="Weekly pulse", kpis=["crm.new_leads"]),
                          actor=alice, recipients=[alice])
     tip = Tip.objects.create(title="Use aliases", body="<p>Hi</p>")
+    mailing_list = campaigns.save_list(MailingList(company=acme, name="News"), actor=alice)
+    contact_import = campaigns.create_import(
+        mailing_list, actor=alice, filename="people.csv", file_format="csv",
+        content=b"email,name\nada@client.example,Ada\n", consent_how="Trade fair",
+        mapping={"email": 0, "name": 1}, has_header=True, total=1)
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -132,7 +139,8 @@ def world(acme, globex, settings):
                 "template_id": str(template.pk), "record_type": "crm.lead",
                 "mail_pk": str(mail.pk), "inbound_pk": str(inbound.pk),
                 "activity_id": str(approval.pk), "token": make_token(approval),
-                "digest_id": str(digest.pk)},
+                "digest_id": str(digest.pk), "list_id": str(mailing_list.pk),
+                "job_id": str(contact_import.pk)},
         "baselines": {
             "chatter:timeline": {"before": str(message.pk)},
             "chatter:post": {"body": "Hello", "subject": "Hi", "message_type": "comment"},
@@ -194,6 +202,14 @@ def world(acme, globex, settings):
             "letters:letter_pdf": {"download": "1"},
             "letters:batch_pdf": {"download": "1"},
             "letters:webhook": {},
+            "campaigns:import_upload": {"consent_how": "Trade fair"},
+            "campaigns:import_map": {"map_email": "0", "map_name": "1", "map_tags": "",
+                                     "has_header": "on", "action": "preview"},
+            "campaigns:import_job": {},
+            "campaigns:import_progress": {},
+            "campaigns:import_retry": {},
+            "campaigns:bad_rows_csv": {},
+            "campaigns:export_csv": {"status": "subscribed"},
         },
         # path values that differ per route (each signed link has its own token)
         "paths": {
