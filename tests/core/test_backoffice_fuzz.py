@@ -92,9 +92,9 @@ def world(acme, globex, settings):
 
     from mailroom.activities import services as activities
     from mailroom.activities.tokens import make_token
+    from mailroom.business.crm.models import Lead
     from mailroom.campaigns import services as campaigns
     from mailroom.campaigns.models import MailingList
-    from mailroom.business.crm.models import Lead
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
     from mailroom.digests.models import Digest, Tip
