@@ -214,3 +214,40 @@ def test_unsubscribe_action_in_the_subscriptions_list(client_for, mia, acme, new
     assert response.status_code == 302
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.UNSUBSCRIBED
+
+
+def test_office_users_follow_an_import_but_do_not_download_its_rows(client_for, mia, bob,
+                                                                    newsletter):
+    services.create_import(newsletter, actor=mia, filename="a.csv", file_format="csv",
+                           content=b"email\nnobody\n", consent_how="Fair",
+                           mapping={"email": 0}, has_header=True, total=1)
+    job = ImportJob.objects.get()
+    services.start_import(job, actor=mia, mapping={"email": 0}, has_header=True, total=1)
+    tasks.contact_imports_step("w1")
+    client = client_for(bob)
+    page = body(client.get(f"/campaigns/imports/{job.pk}/"))
+    assert "1 row left out" in page and "bad-rows.csv" not in page and "Retry" not in page
+    assert client.get(f"/campaigns/imports/{job.pk}/bad-rows.csv").status_code == 403
+    assert client.post(f"/campaigns/imports/{job.pk}/retry/").status_code == 403
+
+
+def test_an_excel_file_goes_through_the_wizard(client_for, mia, newsletter):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["Name", "Email address", "Country"])
+    book.active.append(["Ada", "ada@client.example", "FR"])
+    out = io.BytesIO()
+    book.save(out)
+    client = client_for(mia)
+    response = upload(client, newsletter, out.getvalue(), "people.xlsx")
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and job.file_format == "xlsx"
+    assert job.mapping == {"email": 1, "name": 0, "country": 2}
+    client.post(f"/campaigns/imports/{job.pk}/map/", {
+        "map_email": "1", "map_name": "0", "map_country": "2", "has_header": "on",
+        "action": "import"})
+    tasks.contact_imports_step("w1")
+    subscription = Subscription.objects.get(mailing_list=newsletter)
+    assert subscription.email == "ada@client.example"
+    assert str(subscription.partner.country) == "FR"

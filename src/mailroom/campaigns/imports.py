@@ -30,7 +30,7 @@ FIELD_LABELS = {"email": "Email (required)", "name": "Name", "company": "Company
 # header words that name each field, compared without case, spaces or punctuation
 SYNONYMS = {
     "email": {"email", "emailaddress", "mail", "courriel", "emailadresse", "correo",
-              "eaddress", "address"},
+              "eaddress"},
     "name": {"name", "fullname", "contact", "contactname", "nom", "person"},
     "company": {"company", "companyname", "organisation", "organization", "org", "employer",
                 "societe", "firma", "business"},
@@ -63,7 +63,7 @@ def _cell(value) -> str:
         return str(int(value))
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
-    return str(value).strip()
+    return str(value).replace("\x00", "").strip()
 
 
 def _csv_rows(content: bytes) -> Iterator[list[str]]:
@@ -241,7 +241,7 @@ def classify(rows: Iterable[tuple[int, list[str]]], mapping: dict[str, int],
     `check_contacts=False` skips the database (rows already imported only feed `seen`)."""
     results: list[RowResult] = []
     for line, values in rows:
-        result = RowResult(line=line, values=values[:50])
+        result = RowResult(line=line, values=[cell[:500] for cell in values[:50]])
         raw = _get(values, mapping, "email")
         result.fields = {name: _get(values, mapping, name) for name in FIELDS}
         try:

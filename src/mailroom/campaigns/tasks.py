@@ -23,6 +23,7 @@ import time
 from datetime import timedelta
 from itertools import islice
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -45,6 +46,7 @@ from mailroom.core.steps import register_step
 log = logging.getLogger("mailroom.campaigns")
 
 State = ImportJob.State
+Reason = ImportBadRow.Reason
 CHUNK_SIZE = 1000
 STEP_SECONDS = 20.0
 LEASE = timedelta(seconds=int(os.environ.get("MAILROOM_IMPORT_LEASE_SECONDS", "600")))
@@ -158,11 +160,18 @@ class _Writer:
                                              message=result.message[:300],
                                              values=result.values))
                 continue
-            if result.subscription_status:  # already on the list, subscribed or unconfirmed
-                counts["updated"] += 1
-                self.contact(result)  # adds the file's tags
+            try:
+                with transaction.atomic():  # a contact the database refuses is a bad row
+                    partner, created = self.contact(result)
+            except ValidationError as exc:
+                bad_rows.append(ImportBadRow(
+                    job=job, row=result.line, email=result.email, reason=Reason.INVALID,
+                    message=f"The contact could not be saved: {'; '.join(exc.messages)}"[:300],
+                    values=result.values))
                 continue
-            partner, created = self.contact(result)
+            if result.subscription_status:  # already on the list, subscribed or unconfirmed
+                counts["updated"] += 1  # (its contact got the file's tags)
+                continue
             counts["contacts_created"] += created
             new_subscriptions.append(Subscription(
                 company_id=job.company_id, mailing_list_id=job.mailing_list_id,

@@ -181,10 +181,10 @@ def import_map(request, job_id: int):
                  back=_list_url(job.mailing_list))
 
 
-def _progress_context(job: ImportJob) -> dict:
-    reasons = dict(ImportBadRow.Reason.choices)
+def _progress_context(request, job: ImportJob) -> dict:
     return {"job": job, "bad_rows": list(job.bad_rows.all()[:BAD_ROWS_SHOWN]),
-            "reasons": reasons}
+            "may_retry": allowed(request.user, IMPORT_PERM),
+            "may_download": allowed(request.user, EXPORT_PERM)}
 
 
 @require_GET
@@ -195,16 +195,15 @@ def import_job(request, job_id: int):
     if job.state == ImportJob.State.DRAFT:
         return redirect("campaigns:import_map", job_id=job.pk)
     return _page(request, "campaigns/import_job.html", title=str(job),
-                 back=_list_url(job.mailing_list), may_retry=allowed(request.user, IMPORT_PERM),
-                 **_progress_context(job))
+                 back=_list_url(job.mailing_list), **_progress_context(request, job))
 
 
 @require_GET
 @office_user_required
 def import_progress(request, job_id: int):
     job = _job(request, job_id)
-    return render(request, "campaigns/partials/import_progress.html", {
-        **_progress_context(job), "may_retry": allowed(request.user, IMPORT_PERM)})
+    return render(request, "campaigns/partials/import_progress.html",
+                  _progress_context(request, job))
 
 
 @require_POST
