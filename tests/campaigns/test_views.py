@@ -251,3 +251,10 @@ def test_an_excel_file_goes_through_the_wizard(client_for, mia, newsletter):
     subscription = Subscription.objects.get(mailing_list=newsletter)
     assert subscription.email == "ada@client.example"
     assert str(subscription.partner.country) == "FR"
+
+
+def test_a_filename_with_control_characters_is_cleaned(client_for, mia, newsletter):
+    response = upload(client_for(mia), newsletter, b"email\nada@client.example\n",
+                      "peo\x00ple\r.csv")
+    assert response.status_code == 302
+    assert ImportJob.objects.get().filename == "people.csv"

@@ -200,6 +200,11 @@ def _require_importer(actor, mailing_list: MailingList) -> None:
             denied="Only Mail Managers can import contacts.")
 
 
+def _clean_filename(filename: str) -> str:
+    name = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()
+    return (name or "upload")[-255:]
+
+
 def create_import(mailing_list: MailingList, *, actor, filename: str, content: bytes,
                   file_format: str, consent_how: str, mapping: dict, has_header: bool,
                   total: int) -> ImportJob:
@@ -212,7 +217,7 @@ def create_import(mailing_list: MailingList, *, actor, filename: str, content: b
                                               "(kept as consent evidence)."})
     sha256, size = store_bytes(content)
     job = ImportJob(company_id=mailing_list.company_id, mailing_list=mailing_list,
-                    filename=(filename or "upload")[-255:], file_format=file_format,
+                    filename=_clean_filename(filename), file_format=file_format,
                     file_sha256=sha256, file_size=size, consent_how=consent_how.strip()[:500],
                     mapping=mapping, has_header=has_header, total=total,
                     created_by=actor if actor is not None and actor.pk else None)
