@@ -55,7 +55,7 @@ def setup(count: int):
         invoice = invoicing.set_lines(invoice, [
             {"description": f"Position {line}", "quantity": Decimal("2"),
              "price_unit": Decimal("49.90")} for line in range(8)], actor=user)
-        invoices.append(invoice)
+        invoices.append(invoicing.post_invoice(invoice, actor=user))
     return user, invoices
 
 

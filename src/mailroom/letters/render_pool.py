@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from mailroom.letters.render_jobs import RenderJob, RenderOutcome, run
@@ -81,26 +81,44 @@ def shutdown() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def render_all(jobs: list[RenderJob]) -> Iterator[RenderOutcome]:
-    """The outcome of each job, in the jobs' order, as soon as each is ready (the caller
-    stores letter 1 while letters 2 and 3 are still rendering)."""
-    workers = min(size(), len(jobs))
-    if workers <= 1:
-        yield from (run(job) for job in jobs)
-        return
-    pool = _executor(workers)
-    futures = []
-    try:
-        futures = [pool.submit(run, job) for job in jobs]
-    except (BrokenProcessPool, RuntimeError):
-        _drop(pool)
-    for index, job in enumerate(jobs):
-        if index < len(futures):
+class Renderer:
+    """Jobs handed to the pool as soon as each is planned (the children start on the first
+    letter while this process plans the next), outcomes taken back in order."""
+
+    def __init__(self, expected: int):
+        workers = min(size(), expected)
+        self.pool = _executor(workers) if workers > 1 else None
+        self.items: list[tuple[RenderJob, Future | None]] = []
+
+    def submit(self, job: RenderJob) -> None:
+        future = None
+        if self.pool is not None:
             try:
-                yield futures[index].result()
-                continue
-            except BrokenProcessPool:
-                log.warning("letters: the render pool broke; rendering in this process")
-                _drop(pool)
-                futures = futures[:index]
-        yield run(job)
+                future = self.pool.submit(run, job)
+            except (BrokenProcessPool, RuntimeError):  # broken or shut down: render here
+                _drop(self.pool)
+                self.pool = None
+        self.items.append((job, future))
+
+    def results(self) -> Iterator[RenderOutcome]:
+        """Each job's outcome in order, as soon as it is ready (the caller stores letter 1
+        while letters 2 and 3 are still rendering)."""
+        for job, future in self.items:
+            if future is not None:
+                try:
+                    yield future.result()
+                    continue
+                except BrokenProcessPool:
+                    log.warning("letters: the render pool broke; rendering in this process")
+                    if self.pool is not None:
+                        _drop(self.pool)
+                        self.pool = None
+            yield run(job)
+
+
+def render_all(jobs: list[RenderJob]) -> Iterator[RenderOutcome]:
+    """The outcome of each job, in order (see `Renderer`)."""
+    renderer = Renderer(len(jobs))
+    for job in jobs:
+        renderer.submit(job)
+    return renderer.results()

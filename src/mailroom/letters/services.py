@@ -36,7 +36,7 @@ from mailroom.letters.providers import ProviderError, provider_for
 from mailroom.letters.providers.local import batch_pdf, print_batch
 from mailroom.letters.render_jobs import JobDocument, RenderJob, RenderOutcome
 from mailroom.letters.render_jobs import run as run_job
-from mailroom.letters.render_pool import render_all
+from mailroom.letters.render_pool import Renderer
 from mailroom.letters.rendering import RenderedLetter, letter_spec
 
 State = Letter.State
@@ -336,8 +336,10 @@ def send_many_by_post(records, *, actor, options: LetterOptions | None = None,
     record and in order, its Letter or the ValidationError/PermissionDenied that stopped it
     (in plain words; the other letters go on). `keys`: record pk → idempotency key."""
     keys = keys or {}
+    records = list(records)
     results: list[Letter | Exception | None] = []
     planned: list[tuple[int, _Planned]] = []
+    renderer = Renderer(len(records))
     for record in records:
         try:
             plan = _plan(record, actor=actor, partner=None, options=options,
@@ -348,10 +350,10 @@ def send_many_by_post(records, *, actor, options: LetterOptions | None = None,
         if isinstance(plan, Letter):
             results.append(plan)
         else:
+            renderer.submit(plan.job)  # rendering starts while the next record is planned
             planned.append((len(results), plan))
             results.append(None)
-    outcomes = render_all([plan.job for _, plan in planned])
-    for (index, plan), outcome in zip(planned, outcomes, strict=True):
+    for (index, plan), outcome in zip(planned, renderer.results(), strict=True):
         try:
             results[index] = _finish(plan, outcome, actor=actor)
         except (ValidationError, PermissionDenied) as exc:

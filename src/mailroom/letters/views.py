@@ -144,7 +144,7 @@ def send_page(request, content_type_id: int, object_id: int):
 
 
 MASS_LIMIT = 200
-CHUNK = 8  # letters per htmx round trip: the progress bar moves every second or so
+CHUNK = 12  # letters per htmx round trip: the progress bar moves every second or so
 
 
 def _mass_key(batch: str, content_type_id: int, record_id: int) -> uuid.UUID | None:
