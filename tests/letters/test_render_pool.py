@@ -100,3 +100,11 @@ def test_the_number_of_renderers_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv("MAILROOM_LETTER_RENDERERS")
     assert 1 <= render_pool.size() <= render_pool.MAX_DEFAULT
 
+
+
+def test_an_idle_pool_is_stopped(acme, bob, two_renderers, monkeypatch):
+    """A web process that sent one mass mailing does not keep its renderers' memory."""
+    monkeypatch.setattr(render_pool, "IDLE_SECONDS", 0.0)
+    services.send_many_by_post(_invoices(acme, bob, 2), actor=bob)
+    render_pool._stop_if_idle()
+    assert render_pool._pool is None

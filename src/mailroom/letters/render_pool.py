@@ -12,6 +12,8 @@ by side in child processes while this process stores and queues the finished one
   a process costs more than the letter.
 - A pool that breaks (a child killed by the OOM killer) is dropped and the letters are
   rendered here instead: slower, never lost.
+- A pool left idle for `IDLE_SECONDS` is shut down: a web process that sent one mass mailing
+  does not keep its renderers' memory for the rest of the day.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,10 +31,13 @@ from mailroom.letters.render_jobs import RenderJob, RenderOutcome, run
 
 log = logging.getLogger("mailroom.letters")
 MAX_DEFAULT = 4
+IDLE_SECONDS = 120.0
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+_last_used = 0.0
+_idle_timer: threading.Timer | None = None
 
 
 def size() -> int:
@@ -72,6 +78,32 @@ def _drop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _touch() -> None:
+    """The pool was just used: (re)arm the idle shutdown."""
+    global _last_used, _idle_timer
+    with _lock:
+        _last_used = time.monotonic()
+        if _idle_timer is None:
+            _idle_timer = threading.Timer(IDLE_SECONDS, _stop_if_idle)
+            _idle_timer.daemon = True
+            _idle_timer.start()
+
+
+def _stop_if_idle() -> None:
+    global _pool, _idle_timer
+    with _lock:
+        _idle_timer = None
+        idle = time.monotonic() - _last_used
+        if idle < IDLE_SECONDS:  # used meanwhile: look again later
+            _idle_timer = threading.Timer(IDLE_SECONDS - idle, _stop_if_idle)
+            _idle_timer.daemon = True
+            _idle_timer.start()
+            return
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
 def shutdown() -> None:
     """Stop the children (tests, and a process that is about to exit)."""
     global _pool
@@ -103,6 +135,8 @@ class Renderer:
     def results(self) -> Iterator[RenderOutcome]:
         """Each job's outcome in order, as soon as it is ready (the caller stores letter 1
         while letters 2 and 3 are still rendering)."""
+        if self.pool is not None:
+            _touch()
         for job, future in self.items:
             if future is not None:
                 try:
