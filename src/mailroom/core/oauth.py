@@ -24,7 +24,6 @@ retry can help.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import ssl
 import threading
@@ -42,6 +41,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from mailroom.core.mail_servers import MailServerBase, OAuthProvider
+from mailroom.lib.netloc import secure_url
 
 TOKEN_URLS = {
     OAuthProvider.GOOGLE: "https://oauth2.googleapis.com/token",
@@ -259,15 +259,8 @@ def _check_config(server: MailServerBase) -> None:
 
 def _check_url(url: str) -> None:
     """Secrets travel only over HTTPS (plain HTTP only to a loopback test endpoint)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https":
+    if secure_url(url):
         return
-    if parts.scheme == "http" and parts.hostname:
-        try:
-            if parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback:
-                return
-        except ValueError:
-            pass
     raise OAuthConfigError(f"The OAuth token endpoint {url!r} must use https.")
 
 

@@ -8,7 +8,6 @@ address is refused), offers no TLS or AUTH, and never relays anything anywhere.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -19,16 +18,9 @@ from aiosmtpd.smtp import SMTP
 from django.conf import settings
 from django.db import close_old_connections
 
+from mailroom.lib.netloc import is_loopback
+
 log = logging.getLogger("mailroom.catcher")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Handler:

@@ -9,12 +9,10 @@ billing address, a key Lob does not accept).
 
 from __future__ import annotations
 
-import ipaddress
-from urllib.parse import urlsplit
-
 import httpx
 
 from mailroom.letters.providers.base import ProviderError
+from mailroom.lib.netloc import secure_url
 
 DEFAULT_BASE_URL = "https://api.lob.com"
 TIMEOUT_SECONDS = 30.0  # settings `timeout_seconds` may change it (0.1 to 120)
@@ -37,23 +35,11 @@ RESUME_ACTION = ("Fix it in the Lob dashboard (or enter another key in Letters â
                  "providers), then press Resume on the provider.")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def base_url(settings: dict) -> str:
     """The API root from the provider's settings (`base_url`), https only â€” plain http only to
     a loopback address (a local test double)."""
     url = str((settings or {}).get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if secure_url(url):
         return url
     raise ProviderError("INSECURE_URL", f"The Lob address {url} is not an https:// address; "
                         "Mailroom sends letters and the API key over TLS only.",

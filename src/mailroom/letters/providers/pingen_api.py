@@ -15,16 +15,15 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from mailroom.letters.providers.base import ProviderError
+from mailroom.lib.netloc import secure_url
 
 ENVIRONMENTS = {
     "production": ("https://api.pingen.com", "https://identity.pingen.com"),
@@ -45,20 +44,8 @@ CREDENTIALS_ACTION = ("Enter the Pingen client ID and secret again in Letters â€
                       "providers, then press Test connection and Retry.")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _checked_url(url: str, what: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url.rstrip("/")
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if secure_url(url):
         return url.rstrip("/")
     raise ProviderError("BAD_SETTINGS", f"The Pingen {what} {url!r} is not an https:// address "
                         "(plain http is allowed on this machine's loopback only).",
