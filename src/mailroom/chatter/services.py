@@ -6,6 +6,7 @@ records with Odoo-style tracking lines, and the attachment and follower writers.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -31,7 +32,7 @@ from mailroom.chatter.models import (
     TrackingValue,
 )
 from mailroom.chatter.notifiers import partner_of_user, run_notifiers
-from mailroom.core.blobs import store_blob
+from mailroom.core.blobs import store_blob, store_bytes
 from mailroom.core.roles import Role
 from mailroom.core.services import audit, snapshot
 from mailroom.lib.html import sanitize_html, text_to_html
@@ -310,7 +311,10 @@ def store_attachment(record: MailThread, *, actor, name: str, stream: IO[bytes],
 
     require_access(actor, record)
     name = os.path.basename((name or "").replace("\\", "/")).strip()[:255] or "attachment"
-    sha256, size = store_blob(stream)
+    if isinstance(stream, io.BytesIO):  # already in memory: a blob the store holds costs a stat
+        sha256, size = store_bytes(stream.getvalue())
+    else:
+        sha256, size = store_blob(stream)
     mimetype = (mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream")[:255]
     return Attachment.objects.create(
         **_thread_fields(record), message=message, name=name, mimetype=mimetype,
