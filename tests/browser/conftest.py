@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,18 @@ def open_page(browser, live_server, transactional_db):
     yield _open
     for context in contexts:
         context.close()
+    _wait_for_requests(live_server)
     assert not errors, f"JavaScript errors: {errors}"
+
+
+def _wait_for_requests(live_server, timeout: float = 10.0) -> None:
+    """Let the requests a closed page left in flight (a poll every second) finish before the
+    database is flushed: on SQLite the live server shares the test's connection, and a flush
+    meeting a request half-way fails with "database table is locked"."""
+    httpd = getattr(getattr(live_server, "thread", None), "httpd", None)
+    deadline = time.monotonic() + timeout
+    for thread in list(getattr(httpd, "_threads", None) or []):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @pytest.fixture
