@@ -83,7 +83,8 @@ def _wait_for_requests(live_server, timeout: float = 10.0) -> None:
     meeting a request half-way fails with "database table is locked"."""
     httpd = getattr(getattr(live_server, "thread", None), "httpd", None)
     deadline = time.monotonic() + timeout
-    for thread in list(getattr(httpd, "_threads", None) or []):
+    threads = getattr(httpd, "_threads", None)  # socketserver's list; a stub before any request
+    for thread in list(threads) if isinstance(threads, list) else []:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
