@@ -38,6 +38,42 @@ NEEDS_POSTGRES = pytest.mark.skipif(
     reason="PostgreSQL is not reachable at MAILROOM_TEST_POSTGRES_URL (CI=true requires it)")
 
 
+def pytest_configure(config):
+    _serialise_live_server_on_sqlite()
+
+
+def _serialise_live_server_on_sqlite() -> None:
+    """On SQLite the live server's request threads share the test's one in-memory connection,
+    and sqlite3 connections are not made for concurrent use: a page fetching its stylesheet
+    while another request saved the session saw the session row twice ("get() returned more
+    than one Session", CI). Requests run one at a time there; PostgreSQL keeps them parallel.
+    The body is drawn inside the lock too, so a streamed CSV export is no exception."""
+    import threading
+
+    from django.core.servers.basehttp import ThreadedWSGIServer
+    from django.test.testcases import LiveServerThread
+
+    class SerialWSGIServer(ThreadedWSGIServer):
+        def set_app(self, application):
+            lock = threading.Lock()
+
+            def serial(environ, start_response):
+                from django.db import connection
+
+                if connection.vendor != "sqlite":
+                    return application(environ, start_response)
+                with lock:
+                    result = application(environ, start_response)
+                    try:
+                        return [b"".join(result)]
+                    finally:
+                        getattr(result, "close", lambda: None)()
+
+            super().set_app(serial)
+
+    LiveServerThread.server_class = SerialWSGIServer
+
+
 @functools.cache
 def _empty_dns_zone():
     from tests.lib.dns_zone import DnsZone
