@@ -181,3 +181,15 @@ class ImportBadRow(models.Model):
 
     def __str__(self) -> str:
         return f"Row {self.row}: {self.message}"
+
+
+# campaigns, their recipients and events, the suppression list: a module of their own
+from mailroom.campaigns.campaign_models import (  # noqa: E402,F401
+    Campaign,
+    CampaignEvent,
+    CampaignRecipient,
+    CampaignTranslation,
+    Exclusion,
+    Layout,
+    Suppression,
+)
