@@ -20,6 +20,7 @@ urlpatterns = [
     path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
     path("incoming/", include("mailroom.incoming.urls")),
+    path("l/", include("mailroom.campaigns.public_urls")),
     path("letters/", include("mailroom.letters.urls")),
     path("templating/", include("mailroom.templating.urls")),
     # company logos are public (mail clients load them); nothing else under media/ is served
