@@ -12,6 +12,7 @@
   user can see who was left out; duplicates are only counted.
 - CampaignEvent: what happened to a recipient (sent, delivered, opened, clicked, bounced,
   complained, unsubscribed, replied), one table, in order — what later webhooks read.
+- CampaignLink: a link of the body, numbered for the click redirect.
 - Suppression: an address the company must not mail in bulk again (unsubscribed from all,
   hard-bounced, complained, or added by hand or import), with the reason and when.
 """
@@ -120,6 +121,25 @@ class CampaignTranslation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} ({self.lang})"
+
+
+class CampaignLink(models.Model):
+    """A link of the campaign's body, tracked: the click redirect goes only to these URLs
+    (never to one the request names: no open redirect). Its id is the number in the tracked
+    link; one row per URL and campaign, shared by the languages and variants."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="links")
+    url = models.CharField(max_length=2000)
+    clicks = models.PositiveIntegerField(default=0, help_text="Every click, people's repeats "
+                                                              "included.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "url"],
+                                               name="campaigns_link_once")]
+
+    def __str__(self) -> str:
+        return self.url
 
 
 class Exclusion(models.TextChoices):

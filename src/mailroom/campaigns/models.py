@@ -187,6 +187,7 @@ class ImportBadRow(models.Model):
 from mailroom.campaigns.campaign_models import (  # noqa: E402,F401
     Campaign,
     CampaignEvent,
+    CampaignLink,
     CampaignRecipient,
     CampaignTranslation,
     Exclusion,
