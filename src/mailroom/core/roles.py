@@ -56,6 +56,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "campaigns.mailinglist": ("view",),
         "campaigns.subscription": ("view",),
         "campaigns.importjob": ("view",),
+        "campaigns.campaign": ("view",),
+        "campaigns.campaignrecipient": ("view",),
+        "campaigns.suppression": ("view",),
     },
     Role.MAIL_MANAGER: {
         "core.cronjob": ("view", "change"),
@@ -79,6 +82,10 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "campaigns.mailinglist": ("view", "add", "change", "delete"),
         "campaigns.subscription": ("view", "add", "change", "delete"),
         "campaigns.importjob": ("view", "add", "change"),
+        "campaigns.campaign": ("view", "add", "change", "delete"),
+        "campaigns.campaigntranslation": ("view", "add", "change", "delete"),
+        "campaigns.campaignrecipient": ("view",),
+        "campaigns.suppression": ("view", "add", "delete"),
     },
     Role.TEMPLATE_EDITOR: {
         "templating.emailtemplate": ("view", "add", "change", "delete"),
