@@ -374,6 +374,32 @@ def send_now(mails: Iterable[OutgoingMail], *, actor) -> int:
         changes={"next_attempt_at": timezone.now()})
 
 
+def cancel_unsent(mail_ids: Iterable[int], *, reason: str) -> int:
+    """Cancel, in one UPDATE per 1,000, those of `mail_ids` not sent yet, with `reason` (a
+    campaign cancelled by its owner: the caller checked the permission and audits once for
+    all). A mail a worker holds right now is left alone: it is being sent."""
+    ids = list(mail_ids)
+    count = 0
+    for first in range(0, len(ids), 1000):
+        count += OutgoingMail.objects.filter(
+            pk__in=ids[first:first + 1000], state__in=OutgoingMail.CANCELLABLE_STATES,
+            lease_owner="").update(state=OutgoingMail.State.CANCELLED,
+                                   failure_reason=reason[:500], lease_expires_at=None)
+    return count
+
+
+def wake(mail_ids: Iterable[int]) -> int:
+    """Let waiting mails go at the next worker pass (a resumed campaign's held mails)."""
+    ids = list(mail_ids)
+    count = 0
+    now = timezone.now()
+    for first in range(0, len(ids), 1000):
+        count += OutgoingMail.objects.filter(
+            pk__in=ids[first:first + 1000], state__in=OutgoingMail.WAITING_STATES,
+            next_attempt_at__gt=now).update(next_attempt_at=now)
+    return count
+
+
 def record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, *, hard: bool, reason: str,
                   smtp_code: int | None, actor=None) -> None:
     """A delivery report says `recipient` of `mail` bounced: mark the recipient and its chatter
