@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from mailroom.letters import provider_services, services, tasks
+from mailroom.letters import lifecycle, provider_services, services, tasks
 from mailroom.letters.models import Letter, PostalProvider
 from mailroom.letters.providers import provider_for
 from mailroom.outgoing.models import OutgoingMail
@@ -114,7 +114,7 @@ def test_a_refusal_puts_the_letter_in_error_in_plain_words(lob_fake, lob_row, bo
     assert action in letter.error_action
     assert lob_fake.created == 0
     # the retry path: fixed at Lob's end, Retry posts it
-    services.retry(letter, actor=mia)
+    lifecycle.retry(letter, actor=mia)
     tasks.letters_step("w")
     letter.refresh_from_db()
     assert letter.state == "submitted" and lob_fake.created == 1
@@ -250,13 +250,13 @@ def test_cancel_while_lob_allows_it_and_a_plain_refusal_after(lob_fake, lob_row,
     letter.refresh_from_db()
     other.refresh_from_db()
 
-    services.cancel(letter, actor=mia)
+    lifecycle.cancel(letter, actor=mia)
     letter.refresh_from_db()
     assert letter.state == "cancelled" and lob_fake.letters[letter.provider_ref]["deleted"]
 
     lob_fake.mail(other.provider_ref)  # the cancellation window closed
     with pytest.raises(ValidationError) as refused:
-        services.cancel(other, actor=mia)
+        lifecycle.cancel(other, actor=mia)
     assert "can no longer be cancelled" in " ".join(refused.value.messages)
     other.refresh_from_db()
     assert other.state == "submitted"

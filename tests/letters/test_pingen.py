@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mailroom.core.blobs import attachment_path
-from mailroom.letters import provider_services, services, tasks
+from mailroom.letters import lifecycle, provider_services, services, tasks
 from mailroom.letters.models import Letter, PostalProvider, WindowStandard
 from mailroom.letters.providers import provider_for
 from mailroom.letters.providers.pingen_api import PingenConfig
@@ -341,14 +341,14 @@ def test_the_status_poll_follows_the_letter_to_the_door(bob, invoice, pingen, fa
 def test_cancel_while_pingen_allows_it_and_a_plain_refusal_after(bob, mia, invoice, pingen,
                                                                  fake):
     letter = _submitted(invoice, bob, pingen)
-    services.cancel(letter, actor=mia)
+    lifecycle.cancel(letter, actor=mia)
     assert _fresh(letter).state == State.CANCELLED
     assert fake.letters[letter.provider_ref]["attributes"]["status"] == "cancelled"
 
     printing = _submitted(invoice, bob, pingen)
     fake.advance(printing.provider_ref, "printing", "processing", "Processing")
     with pytest.raises(ValidationError) as refused:
-        services.cancel(printing, actor=mia)
+        lifecycle.cancel(printing, actor=mia)
     assert "no longer lets this letter be cancelled" in str(refused.value)
     assert _fresh(printing).state == State.SUBMITTED
 
@@ -357,5 +357,5 @@ def test_a_late_status_never_moves_a_letter_back(bob, invoice, pingen, fake):
     letter = _submitted(invoice, bob, pingen)
     Letter.objects.filter(pk=letter.pk).update(state=State.DELIVERED,
                                                updated_at=timezone.now() - timedelta(hours=1))
-    services.record_provider_events(letter, provider_for(pingen).status(letter))
+    lifecycle.record_provider_events(letter, provider_for(pingen).status(letter))
     assert _fresh(letter).state == State.DELIVERED

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from mailroom.letters import provider_services, services, tasks
+from mailroom.letters import lifecycle, provider_services, services, tasks
 from mailroom.letters.models import Letter, PostalProvider
 from mailroom.letters.providers import (
     ProviderError,
@@ -64,7 +64,7 @@ def _printed(request, provider_row, letter: Letter, manager) -> None:
     """Move a submitted letter on to printed at the provider (the print room: a person marks
     its batch printed; elsewhere the kind's fake is told, through `<kind>_driver`)."""
     if provider_row.kind == "local":
-        services.mark_batch_printed(letter.batch, actor=manager)
+        lifecycle.mark_batch_printed(letter.batch, actor=manager)
     else:
         request.getfixturevalue(f"{provider_row.kind}_driver").printed(letter)
 

@@ -13,7 +13,7 @@ from mailroom.chatter.services import thread_queryset
 from mailroom.contacts.models import Partner
 from mailroom.core.blobs import attachment_path
 from mailroom.core.models import AuditLog
-from mailroom.letters import services
+from mailroom.letters import lifecycle, services
 from mailroom.letters.models import Letter, LetterEvent, PostalProvider, paper_for_country
 from mailroom.letters.services import LetterOptions
 
@@ -82,24 +82,24 @@ def test_a_globex_user_cannot_send_an_acme_record(charlie, invoice):
 def test_cancel_and_retry_are_for_mail_managers_and_audited(bob, mia, invoice):
     letter = services.send_by_post(invoice, actor=bob)
     with pytest.raises(PermissionDenied):
-        services.cancel(letter, actor=bob)
+        lifecycle.cancel(letter, actor=bob)
     with pytest.raises(ValidationError):
-        services.retry(letter, actor=mia)  # not in error
+        lifecycle.retry(letter, actor=mia)  # not in error
 
     Letter.objects.filter(pk=letter.pk).update(state=Letter.State.ERROR, error_code="X",
                                                error_message="Refused.")
     with pytest.raises(PermissionDenied):
-        services.retry(letter, actor=bob)
-    letter = services.retry(letter, actor=mia)
+        lifecycle.retry(letter, actor=bob)
+    letter = lifecycle.retry(letter, actor=mia)
     assert letter.state == Letter.State.QUEUED and letter.error_code == ""
     assert AuditLog.objects.filter(action="letters.letter.retry", actor=mia).exists()
 
-    letter = services.cancel(letter, actor=mia)
+    letter = lifecycle.cancel(letter, actor=mia)
     assert letter.state == Letter.State.CANCELLED
     assert AuditLog.objects.filter(action="letters.letter.cancel", actor=mia).exists()
     assert letter.events.filter(state="cancelled", source=LetterEvent.Source.USER).exists()
     with pytest.raises(ValidationError):
-        services.cancel(letter, actor=mia)
+        lifecycle.cancel(letter, actor=mia)
 
 
 def test_attachments_are_merged_after_the_document(bob, invoice):
@@ -121,11 +121,11 @@ def test_the_record_chatter_hears_when_the_letter_is_dispatched_or_cancelled(bob
     letter = services.send_by_post(invoice, actor=bob)
     tasks.letters_step("w")
     letter.refresh_from_db()
-    services.mark_batch_dispatched(letter.batch, actor=mia)
+    lifecycle.mark_batch_dispatched(letter.batch, actor=mia)
     notes = thread_queryset(Message, invoice).filter(message_type=Message.Type.NOTE)
     assert any("handed to the post" in note.body_html for note in notes)
     other = services.send_by_post(invoice, actor=bob)
-    services.cancel(other, actor=mia)
+    lifecycle.cancel(other, actor=mia)
     assert any("was cancelled" in note.body_html for note in notes.all())
 
 
@@ -161,7 +161,7 @@ def test_a_letter_being_handed_to_the_provider_cannot_be_cancelled_meanwhile(bob
     letter = services.send_by_post(invoice, actor=bob)
     assert tasks.claim("worker-a") == [letter.pk]
     with pytest.raises(ValidationError) as refused:
-        services.cancel(letter, actor=mia)
+        lifecycle.cancel(letter, actor=mia)
     assert "right now" in str(refused.value)
 
 
@@ -180,12 +180,12 @@ def test_a_letter_a_provider_may_already_have_cannot_be_cancelled_blindly(bob, m
     Letter.objects.filter(pk=tried.pk).update(  # what a timed-out attempt leaves
         attempts=1, error_code="TIMEOUT", next_attempt_at=timezone.now() + timedelta(minutes=5))
     with pytest.raises(ValidationError) as refused:
-        services.cancel(tried, actor=mia)
+        lifecycle.cancel(tried, actor=mia)
     assert "may already have this letter" in str(refused.value)
     crashed = services.send_by_post(invoice, actor=bob, options=options)
     Letter.objects.filter(pk=crashed.pk).update(  # a worker died holding it
         lease_owner="dead-worker", lease_expires_at=timezone.now() - timedelta(minutes=1))
     with pytest.raises(ValidationError):
-        services.cancel(crashed, actor=mia)
+        lifecycle.cancel(crashed, actor=mia)
     fresh = services.send_by_post(invoice, actor=bob, options=options)
-    assert services.cancel(fresh, actor=mia).state == "cancelled"
+    assert lifecycle.cancel(fresh, actor=mia).state == "cancelled"

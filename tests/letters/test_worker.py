@@ -10,7 +10,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from mailroom.core.blobs import attachment_path
-from mailroom.letters import services, tasks
+from mailroom.letters import lifecycle, services, tasks
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 from mailroom.letters.providers import (
     PROVIDERS,
@@ -84,11 +84,11 @@ def test_marking_a_batch_printed_then_dispatched_moves_its_letters(bob, mia, inv
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        services.mark_batch_printed(letter.batch, actor=bob)
-    services.mark_batch_printed(letter.batch, actor=mia)
+        lifecycle.mark_batch_printed(letter.batch, actor=bob)
+    lifecycle.mark_batch_printed(letter.batch, actor=mia)
     letter.refresh_from_db()
     assert letter.state == Letter.State.PRINTED
-    services.mark_batch_dispatched(letter.batch, actor=mia)
+    lifecycle.mark_batch_dispatched(letter.batch, actor=mia)
     letter.refresh_from_db()
     assert letter.state == Letter.State.DISPATCHED
     assert list(letter.events.values_list("state", flat=True))[-2:] == ["printed", "dispatched"]
@@ -220,7 +220,7 @@ def test_the_status_poll_records_provider_events_once(acme, bob, invoice):
     letter.refresh_from_db()
     assert letter.state == Letter.State.DELIVERED
     assert letter.tracking_number == "RR123456789FR"
-    assert services.record_provider_events(letter, Tracking(provider).status(letter)) == 0
+    assert lifecycle.record_provider_events(letter, Tracking(provider).status(letter)) == 0
     assert letter.events.filter(source="provider").count() == 3  # submitted + the two
 
 
@@ -230,7 +230,7 @@ def test_a_printer_queue_that_fails_is_a_plain_error_on_the_batch(bob, mia, invo
         settings={"cups_queue": "no-such-printer-queue"})
     tasks.letters_step("w")
     letter.refresh_from_db()
-    error = services.send_batch_to_printer(letter.batch, actor=mia)
+    error = lifecycle.send_batch_to_printer(letter.batch, actor=mia)
     assert error  # CUPS missing, or the queue unknown: either way said in words
     assert "no-such-printer-queue" in error or "not installed" in error
     letter.batch.refresh_from_db()
@@ -250,7 +250,7 @@ def test_the_batch_pdf_follows_letters_joining_and_leaving(bob, mia, invoice):
     two = local.batch_pdf(first.batch)
     assert two.letter_count == 2 and two.pdf_sha256 != one
 
-    services.cancel(second, actor=mia)  # submitted, not printed: it leaves the batch
+    lifecycle.cancel(second, actor=mia)  # submitted, not printed: it leaves the batch
     again = local.batch_pdf(first.batch)
     assert again.letter_count == 1
     pages = len(PdfReader(io.BytesIO(attachment_path(again.pdf_sha256).read_bytes())).pages)

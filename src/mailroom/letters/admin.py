@@ -23,7 +23,7 @@ from unfold.decorators import action, display
 from mailroom.core.access import allowed
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.secret_forms import WriteOnlySecrets, secret_field
-from mailroom.letters import provider_services, services
+from mailroom.letters import lifecycle, provider_services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 from mailroom.lib.params import parse_id
 
@@ -195,7 +195,7 @@ class LetterAdmin(CompanyScopedAdmin):
         if request.method != "POST":
             return _confirm(request, title=f"Retry {letter}", button="Retry", back=back,
                             question="Put this letter back in the queue?")
-        _act(request, services.retry, letter, "The letter is queued again.")
+        _act(request, lifecycle.retry, letter, "The letter is queued again.")
         return redirect(back)
 
     @action(description="Cancel", url_path="cancel", icon="cancel", permissions=["manage"])
@@ -205,7 +205,7 @@ class LetterAdmin(CompanyScopedAdmin):
         if request.method != "POST":
             return _confirm(request, title=f"Cancel {letter}", button="Cancel the letter",
                             back=back, question="It will not be printed or posted.")
-        _act(request, services.cancel, letter, "The letter is cancelled.")
+        _act(request, lifecycle.cancel, letter, "The letter is cancelled.")
         return redirect(back)
 
 
@@ -338,7 +338,7 @@ class PrintBatchAdmin(CompanyScopedAdmin):
     @action(description="Mark printed", url_path="printed", icon="print",
             permissions=["mark"])
     def mark_printed(self, request, object_id):
-        return self._move(request, object_id, "Mark printed", services.mark_batch_printed,
+        return self._move(request, object_id, "Mark printed", lifecycle.mark_batch_printed,
                           question="Every letter of the batch becomes printed.",
                           done="The batch and its letters are printed.")
 
@@ -346,7 +346,7 @@ class PrintBatchAdmin(CompanyScopedAdmin):
             permissions=["mark"])
     def mark_dispatched(self, request, object_id):
         return self._move(request, object_id, "Mark dispatched",
-                          services.mark_batch_dispatched,
+                          lifecycle.mark_batch_dispatched,
                           question="Every letter of the batch was handed to the post.",
                           done="The batch and its letters are handed to the post.")
 
@@ -357,7 +357,7 @@ class PrintBatchAdmin(CompanyScopedAdmin):
             return _confirm(request, title="Send to printer", button="Send to printer",
                             back=reverse("admin:letters_printbatch_change", args=[object_id]),
                             question="Print the whole batch on the print room's printer queue.")
-        error = services.send_batch_to_printer(self._batch(request, object_id),
+        error = lifecycle.send_batch_to_printer(self._batch(request, object_id),
                                                actor=request.user)
         if error:
             messages.error(request, error)

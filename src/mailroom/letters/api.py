@@ -20,7 +20,7 @@ from mailroom.api.crud import ERRORS, Page, list_schema, page, row_id
 from mailroom.api.errors import ApiError, field_error, idempotency_key_from
 from mailroom.contacts.models import Partner
 from mailroom.core import record_types
-from mailroom.letters import services
+from mailroom.letters import lifecycle, services
 from mailroom.letters.models import Letter
 
 prefix = "/letters"
@@ -182,7 +182,7 @@ def create_letter(request, data: LetterIn,
              operation_id="letters_cancel", summary="Cancel while the provider allows it")
 def cancel_letter(request, id: int = row_id()):
     user = actor(request)
-    services.cancel(_letter(user, id), actor=user)
+    lifecycle.cancel(_letter(user, id), actor=user)
     return letter_out(_letter(user, id))
 
 
@@ -190,5 +190,5 @@ def cancel_letter(request, id: int = row_id()):
              operation_id="letters_retry", summary="Queue a letter in error again")
 def retry_letter(request, id: int = row_id()):
     user = actor(request)
-    services.retry(_letter(user, id), actor=user)
+    lifecycle.retry(_letter(user, id), actor=user)
     return letter_out(_letter(user, id))

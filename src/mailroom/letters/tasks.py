@@ -35,9 +35,9 @@ from mailroom.core.cron import register_task
 from mailroom.core.models import User
 from mailroom.core.roles import Role
 from mailroom.core.steps import register_step
+from mailroom.letters.lifecycle import add_event, record_provider_events
 from mailroom.letters.models import Letter, LetterEvent, PostalProvider
 from mailroom.letters.providers import Provider, ProviderError, provider_for
-from mailroom.letters.services import add_event, record_provider_events
 
 log = logging.getLogger("mailroom.letters")
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mailroom.core.access import allowed
 from mailroom.core.blobs import attachment_path
 from mailroom.core.decorators import office_user_required
-from mailroom.letters import services
+from mailroom.letters import lifecycle, services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
 from mailroom.letters.providers import ProviderError, provider_for
 from mailroom.letters.providers import local as print_room
@@ -139,7 +139,7 @@ def send_page(request, content_type_id: int, object_id: int):
         "title": f"Send by post: {record}",
         "record": record, "preview": preview, "options": options, "errors": errors,
         "providers": providers, "postages": Postage.choices, "back": back,
-        "previous": services.letters_for_record(record).select_related("provider")[:10],
+        "previous": lifecycle.letters_for_record(record).select_related("provider")[:10],
     })
 
 
@@ -261,5 +261,5 @@ def provider_webhook(request, provider_id: int):
         if letter is None:
             ignored += 1
             continue
-        recorded += services.record_provider_events(letter, [event])
+        recorded += lifecycle.record_provider_events(letter, [event])
     return JsonResponse({"recorded": recorded, "ignored": ignored})
