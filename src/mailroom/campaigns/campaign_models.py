@@ -1,5 +1,6 @@
 """Campaigns: one bulk mail to an audience, each recipient traced from queueing to click.
 
+- Segment: a dynamic audience built from conditions (segments.py), resolved at send time.
 - Campaign: what is sent (subject, preview text, body in a layout, translations), from whom,
   to which lists minus which lists, and where it stands. The worker resolves the audience
   into CampaignRecipient rows, then renders and queues them in batches; `queued` against
@@ -19,6 +20,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -30,6 +33,33 @@ class Layout(models.TextChoices):  # templating's layouts (templates/templating/
     BRANDED = "branded", "Branded: logo, colours and footer"
     PLAIN = "plain", "Plain: a simple readable frame"
     NONE = "none", "None: the body exactly as written"
+
+
+class Segment(CompanyOwned):
+    """A dynamic audience: the contacts matching `rules` when a campaign is sent (never a
+    stored list). `rules` is built in the UI: [{"field": "country", "op": "is", "value":
+    "BE"}, …] combined by `match` (all / any); segments.py reads and counts them."""
+
+    class Match(models.TextChoices):
+        ALL = "all", "All conditions"
+        ANY = "any", "Any condition"
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    match = models.CharField(max_length=3, choices=Match.choices, default=Match.ALL)
+    rules = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = CompanyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"],
+                                               name="campaigns_segment_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Campaign(CompanyOwned):
@@ -60,11 +90,27 @@ class Campaign(CompanyOwned):
                                    blank=True, verbose_name="send to lists")
     exclude_lists = models.ManyToManyField("campaigns.MailingList", related_name="+",
                                            blank=True, verbose_name="except people on")
+    segments = models.ManyToManyField(Segment, related_name="campaigns", blank=True,
+                                      verbose_name="send to segments")
     server = models.ForeignKey("outgoing.MailServer", on_delete=models.SET_NULL, null=True,
                                blank=True, related_name="+",
                                help_text="Blank: any server set for bulk mail.")
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
+    # the reputation guard: pause when, after `guard_after` sends, the rates pass these
+    bounce_limit = models.DecimalField(
+        "pause above hard-bounce rate (%)", max_digits=5, decimal_places=2, default=Decimal("5"),
+        help_text="Share of sent mails that bounced hard; receivers distrust senders above 5%.")
+    complaint_limit = models.DecimalField(
+        "pause above complaint rate (%)", max_digits=5, decimal_places=2, default=Decimal("0.3"),
+        help_text="Gmail and Yahoo ask bulk senders to stay under 0.3% spam complaints.")
+    guard_after = models.PositiveIntegerField(
+        "check after this many sends", default=200,
+        help_text="Rates over fewer mails say little; the guard watches from here on.")
+    deliverability_override = models.CharField(
+        max_length=500, blank=True,
+        help_text="Why the campaign was sent although its domain failed the deliverability "
+                  "check (who and why; audited).")
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     state_reason = models.CharField(max_length=500, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)

@@ -192,5 +192,6 @@ from mailroom.campaigns.campaign_models import (  # noqa: E402,F401
     CampaignTranslation,
     Exclusion,
     Layout,
+    Segment,
     Suppression,
 )
