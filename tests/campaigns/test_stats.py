@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from mailroom.campaigns import stats
 from mailroom.campaigns.campaign_models import CampaignEvent, CampaignLink, CampaignRecipient
-from mailroom.outgoing.models import FailureType, OutgoingRecipient
+from mailroom.outgoing.models import OutgoingRecipient
+from mailroom.outgoing.services import record_bounce
 from tests.campaigns.test_tracking import make_campaign, make_trace
 
 Kind = CampaignEvent.Kind
@@ -21,22 +22,26 @@ def event(trace, kind, at, **fields):
                                         at=at, **fields)
 
 
-def bounce(trace, failure_type):
-    OutgoingRecipient.objects.create(mail=trace.mail, address=trace.email,
-                                     status=OutgoingRecipient.Status.BOUNCED,
-                                     failure_type=failure_type)
+def bounce(trace, *, hard: bool):
+    """A delivery report for the trace's mail, through the outbox's own service."""
+    recipient = OutgoingRecipient.objects.create(mail=trace.mail, address=trace.email,
+                                                 status=OutgoingRecipient.Status.SENT)
+    record_bounce(trace.mail, recipient, hard=hard, reason="550 no such user" if hard
+                  else "452 mailbox full", smtp_code=550 if hard else 452)
 
 
 def build(acme):
-    """10 targeted (2 more excluded): 8 sent of which 3 bounced (hard, soft, unknown), 1
-    failed, 1 still queued; 4 people opened (one after a machine open), 2 machine-only
+    """11 targeted (2 more excluded): 9 sent of which 4 bounced (the trace marked: hard, soft,
+    no detail; the trace not marked yet, only its outbox recipient: hard), 1 failed, 1 still
+    queued; 4 people opened (one after a machine open), 2 machine-only
     opens, 2 clicked, 1 replied, 1 unsubscribed, 1 complained."""
-    campaign = make_campaign(acme, total=10, queued=9, exclusions={"duplicate": 1,
+    campaign = make_campaign(acme, total=11, queued=10, exclusions={"duplicate": 1,
                                                                    "suppressed": 1})
     sent = [make_trace(campaign, sent_at=NINE - timedelta(hours=1)) for _ in range(5)]
     bounced = [make_trace(campaign, sent_at=NINE, status=Status.BOUNCED) for _ in range(3)]
-    bounce(bounced[0], FailureType.HARD_BOUNCE)
-    bounce(bounced[1], FailureType.SOFT_BOUNCE)
+    bounce(bounced[0], hard=True)
+    bounce(bounced[1], hard=False)
+    bounce(make_trace(campaign, sent_at=NINE), hard=True)
     make_trace(campaign, status=Status.FAILED)
     make_trace(campaign, status=Status.QUEUED)
     make_trace(campaign, status=Status.EXCLUDED, exclusion="duplicate")
@@ -77,11 +82,11 @@ def test_summary_counts_people_from_the_traces(acme, django_assert_max_num_queri
         figures = stats.summary(campaign)
     rates = figures.pop("rates")
     assert figures == {
-        "targeted": 10, "excluded": 2, "queued": 9, "sent": 8, "delivered": 5, "opened": 4,
-        "machine_opened": 2, "clicked": 2, "replied": 1, "bounced": 3, "bounced_hard": 1,
+        "targeted": 11, "excluded": 2, "queued": 10, "sent": 9, "delivered": 5, "opened": 4,
+        "machine_opened": 2, "clicked": 2, "replied": 1, "bounced": 4, "bounced_hard": 2,
         "bounced_soft": 1, "unsubscribed": 1, "complained": 1, "failed": 1}
-    assert rates == {"opened": 50.0, "clicked": 25.0, "replied": 12.5, "bounced": 37.5,
-                     "unsubscribed": 12.5, "complained": 12.5}
+    assert rates == {"opened": 44.4, "clicked": 22.2, "replied": 11.1, "bounced": 44.4,
+                     "unsubscribed": 11.1, "complained": 11.1}
 
 
 def test_an_empty_campaign_has_zero_rates(acme):
@@ -91,14 +96,24 @@ def test_an_empty_campaign_has_zero_rates(acme):
 
 
 def test_timeline_buckets_events_per_hour(acme, settings):
-    settings.TIME_ZONE = "UTC"
+    settings.TIME_ZONE = "Europe/Paris"
     campaign = build(acme)
-    assert stats.timeline(campaign) == [
+    late = CampaignEvent.objects.filter(campaign=campaign, kind=Kind.UNSUBSCRIBED).get()
+    late.at = NINE + timedelta(hours=3)  # two quiet hours between
+    late.save()
+    paris = ZoneInfo("Europe/Paris")
+    points = stats.timeline(campaign)
+    assert points == [
         {"at": NINE.replace(minute=0), "opened": 2, "machine_opened": 3, "clicked": 0,
          "unsubscribed": 0},
         {"at": TEN.replace(minute=0), "opened": 2, "machine_opened": 0, "clicked": 4,
-         "unsubscribed": 1},
+         "unsubscribed": 0},
+        {"at": NINE.replace(minute=0) + timedelta(hours=2), "opened": 0, "machine_opened": 0,
+         "clicked": 0, "unsubscribed": 0},
+        {"at": NINE.replace(minute=0) + timedelta(hours=3), "opened": 0, "machine_opened": 0,
+         "clicked": 0, "unsubscribed": 1},
     ]
+    assert points[0]["at"].tzinfo == paris and points[0]["at"].hour == 10  # 09:00 UTC
 
 
 def test_links_most_clicked_first_with_the_people(acme):

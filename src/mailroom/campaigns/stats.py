@@ -10,11 +10,11 @@ bounced, unsubscribed, complained)}.
 Where the figures come from (one row per address: the trace, CampaignRecipient):
 - targeted, excluded, queued: the campaign's own counters (the audience after exclusions,
   the addresses left out, the mails queued so far);
-- sent: traces whose mail left (status sent or bounced); bounced: status bounced; delivered:
-  sent minus bounced; failed: status failed (never left);
-- bounced_hard / bounced_soft: bounced traces whose outbox recipient (or, failing that, the
-  mail) says hard or soft bounce (failure_type); a bounce without that detail counts in
-  `bounced` only;
+- sent: traces whose mail left (status sent or bounced); bounced: of those, the ones marked
+  bounced or whose outbox recipient a bounce report marked (OutgoingRecipient.status);
+  delivered: sent minus bounced; failed: status failed (never left);
+- bounced_hard / bounced_soft: bounced traces whose outbox recipient says hard or soft bounce
+  (failure_type); a bounce without that detail counts in `bounced` only;
 - opened: people who opened (a person's open, or a click); machine_opened: traces opened only
   by a privacy proxy or scanner so far (tracking.py) — the two never overlap;
 - clicked, replied, unsubscribed: the trace's first click, reply and unsubscribe;
@@ -23,8 +23,11 @@ Where the figures come from (one row per address: the trace, CampaignRecipient):
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Left, TruncHour
+from django.utils import timezone
 
 from mailroom.campaigns.campaign_models import CampaignEvent, CampaignLink, CampaignRecipient
 from mailroom.outgoing.models import FailureType, OutgoingRecipient
@@ -34,31 +37,33 @@ KEYS = ("targeted", "excluded", "queued", "sent", "delivered", "opened", "machin
         "complained", "failed")
 RATES = ("opened", "clicked", "replied", "bounced", "unsubscribed", "complained")
 TIMELINE = ("opened", "machine_opened", "clicked", "unsubscribed")
+HOUR = timedelta(hours=1)
 
 Status = CampaignRecipient.Status
 Kind = CampaignEvent.Kind
 
 
-def _bounce(failure_type: str) -> Exists:
-    return Exists(OutgoingRecipient.objects.filter(mail=OuterRef("mail"),
-                                                   failure_type=failure_type))
+def _outbox(**fields) -> Exists:
+    """Whether the trace's outbox recipient (a campaign mail has one) matches `fields`."""
+    return Exists(OutgoingRecipient.objects.filter(mail=OuterRef("mail"), **fields))
 
 
 def summary(campaign) -> dict:
-    bounced = Q(status=Status.BOUNCED)
-    # the outbox says which kind of bounce: on the address (or, failing that, the mail)
-    hard = Q(hard=True) | Q(mail__failure_type=FailureType.HARD_BOUNCE)
-    soft = Q(soft=True) | Q(mail__failure_type=FailureType.SOFT_BOUNCE)
+    sent = Q(status__in=[Status.SENT, Status.BOUNCED])
+    # a bounce report marks the outbox recipient (outgoing.services.record_bounce), with
+    # whether it was hard or soft; a trace marked bounced counts even without that detail
+    bounced = sent & (Q(status=Status.BOUNCED) | Q(outbox_bounced=True))
     traces = (CampaignRecipient.objects.filter(campaign=campaign)
-              .annotate(hard=_bounce(FailureType.HARD_BOUNCE),
-                        soft=_bounce(FailureType.SOFT_BOUNCE),
+              .annotate(outbox_bounced=_outbox(status=OutgoingRecipient.Status.BOUNCED),
+                        hard=_outbox(failure_type=FailureType.HARD_BOUNCE),
+                        soft=_outbox(failure_type=FailureType.SOFT_BOUNCE),
                         complaint=Exists(CampaignEvent.objects.filter(
                             recipient=OuterRef("pk"), kind=Kind.COMPLAINED))))
     figures = traces.aggregate(
-        sent=Count("pk", filter=Q(status__in=[Status.SENT, Status.BOUNCED])),
+        sent=Count("pk", filter=sent),
         bounced=Count("pk", filter=bounced),
-        bounced_hard=Count("pk", filter=bounced & hard),
-        bounced_soft=Count("pk", filter=bounced & soft & ~hard),
+        bounced_hard=Count("pk", filter=bounced & Q(hard=True)),
+        bounced_soft=Count("pk", filter=bounced & Q(soft=True, hard=False)),
         failed=Count("pk", filter=Q(status=Status.FAILED)),
         opened=Count("pk", filter=Q(opened_at__isnull=False, machine_open=False)),
         machine_opened=Count("pk", filter=Q(opened_at__isnull=False, machine_open=True)),
@@ -69,15 +74,15 @@ def summary(campaign) -> dict:
     )
     figures.update(targeted=campaign.total, excluded=campaign.excluded, queued=campaign.queued,
                    delivered=figures["sent"] - figures["bounced"])
-    sent = figures["sent"]
     figures = {key: figures[key] for key in KEYS}
-    figures["rates"] = {name: round(100 * figures[name] / sent, 1) if sent else 0.0
-                        for name in RATES}
+    figures["rates"] = {name: round(100 * figures[name] / figures["sent"], 1)
+                        if figures["sent"] else 0.0 for name in RATES}
     return figures
 
 
 def timeline(campaign) -> list[dict]:
-    """Per hour (the company's time zone, hours with nothing left out): people's opens,
+    """Per hour (the current time zone, from the first event's hour to the last's, quiet
+    hours as zeros): people's opens,
     machine opens, clicks (every one) and unsubscribes, from the events."""
     opened = Q(kind=Kind.OPENED)
     rows = (CampaignEvent.objects
@@ -89,7 +94,17 @@ def timeline(campaign) -> list[dict]:
                       clicked=Count("pk", filter=Q(kind=Kind.CLICKED)),
                       unsubscribed=Count("pk", filter=Q(kind=Kind.UNSUBSCRIBED)))
             .order_by("hour"))
-    return [{"at": row["hour"], **{key: row[key] for key in TIMELINE}} for row in rows]
+    # keyed by the UTC instant (aware datetimes in one zone compare by wall clock)
+    counted = {row["hour"].astimezone(UTC): row for row in rows}
+    if not counted:
+        return []
+    # every hour from the first to the last, quiet ones as zeros: a chart's x axis is time
+    zone, hours, last = timezone.get_current_timezone(), [min(counted)], max(counted)
+    while hours[-1] < last:
+        hours.append(hours[-1] + HOUR)
+    empty = dict.fromkeys(TIMELINE, 0)
+    return [{"at": hour.astimezone(zone),
+             **{key: counted.get(hour, empty)[key] for key in TIMELINE}} for hour in hours]
 
 
 def links(campaign) -> list[dict]:
