@@ -8,22 +8,29 @@ admin offers "Unsubscribe" and nothing that could put someone back without their
 
 from __future__ import annotations
 
+import csv
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
 from unfold.decorators import action, display
 
 from mailroom.campaigns import services
-from mailroom.campaigns.models import ImportJob, MailingList, Subscription
+from mailroom.campaigns import suppression as suppression_services
+from mailroom.campaigns.models import ImportJob, MailingList, Subscription, Suppression
 from mailroom.core.access import allowed
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.lib.params import parse_id
 
 Status = Subscription.Status
+Reason = Suppression.Reason
 STATUS_COLOURS = {"subscribed": "success", "unconfirmed": "info", "unsubscribed": "warning",
                   "bounced": "danger", "complained": "danger"}
 IMPORT_COLOURS = {"draft": "info", "queued": "info", "running": "primary", "done": "success",
@@ -199,3 +206,105 @@ class ImportJobAdmin(CompanyScopedAdmin):
     @display(description="Progress")
     def progress(self, obj: ImportJob):
         return f"{obj.done} / {obj.total}"
+
+
+# --- Email › Suppression list ----------------------------------------------------------------
+
+SUPPRESSION_COLOURS = {"unsubscribed": "warning", "bounced": "danger", "complained": "danger",
+                       "manual": "info", "import": "info"}
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(CompanyScopedAdmin):
+    """Read-only rows with their reason and date; adding, removing, importing and exporting
+    go through `campaigns.suppression` (audited)."""
+
+    list_display = ["email", "reason_chip", "note", "created_at", "created_by"]
+    list_filter = ["reason"]
+    search_fields = ["email", "note"]
+    list_select_related = ["created_by"]
+    fields = ["company", "email", "reason", "note"]
+    actions_list = ["import_suppressions", "export_suppressions"]
+
+    @display(description="Reason", label=SUPPRESSION_COLOURS, ordering="reason")
+    def reason_chip(self, obj: Suppression):
+        return obj.reason, obj.get_reason_display()
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["company", "email", "reason", "note", "created_at", "created_by"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) or self.fields
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a row is added or removed, never edited
+
+    def has_delete_permission(self, request, obj=None):
+        # removing is `unsuppress` (audited), a Mail Manager's job: not only Administrators'
+        return allowed(request.user, "campaigns.delete_suppression")
+
+    def save_model(self, request, obj, form, change):
+        row, _ = suppression_services.suppress(obj.company, obj.email, obj.reason or Reason.MANUAL,
+                                      actor=request.user, note=obj.note)
+        obj.pk, obj.email = row.pk, row.email
+
+    def delete_model(self, request, obj):
+        suppression_services.unsuppress(obj.company, obj.email, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for row in queryset.select_related("company"):
+            suppression_services.unsuppress(row.company, row.email, actor=request.user)
+
+    def has_import_permission(self, request):
+        return allowed(request.user, "campaigns.add_suppression")
+
+    def _company(self, request):
+        company = getattr(request.user, "current_company", None)
+        if company is None:
+            raise PermissionDenied("Choose a company first.")
+        return company
+
+    @action(description="Import CSV", url_path="import", icon="upload_file",
+            permissions=["import"])
+    def import_suppressions(self, request):
+        company = self._company(request)
+        result, errors = None, []
+        if request.method == "POST":
+            upload = request.FILES.get("file")
+            try:
+                if upload is None:
+                    raise ValidationError("Choose a CSV file.")
+                if upload.size > suppression_services.MAX_IMPORT_BYTES:
+                    raise ValidationError("The file is larger than 20 MB; split it.")
+                result = suppression_services.import_csv(company, upload.read(), actor=request.user,
+                                                note=request.POST.get("note", "")[:500])
+            except (ValidationError, PermissionDenied) as exc:
+                errors = list(getattr(exc, "messages", [str(exc)]))
+        return TemplateResponse(request, "campaigns/suppression_import.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Import into the suppression list of {company}", "result": result,
+            "errors": errors, "back": reverse("admin:campaigns_suppression_changelist")})
+
+    @action(description="Export CSV", url_path="export", icon="download",
+            permissions=["view"])
+    def export_suppressions(self, request):
+        company = self._company(request)
+        writer = csv.writer(_Echo())
+        rows = suppression_services.export_rows(company, actor=request.user)
+
+        def lines():
+            yield "\ufeff" + writer.writerow(suppression_services.EXPORT_HEADER)
+            for row in rows:
+                yield writer.writerow(["'" + v if v[:1] in "=+-@\t\r" and v else v
+                                       for v in row])
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"suppression list {company} {timezone.localdate().isoformat()}.csv")
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailroom.campaigns.models import ImportJob, MailingList, Subscription
+from mailroom.campaigns.models import ImportJob, MailingList, Subscription, Suppression
 from mailroom.core import navigation
 
 
@@ -13,3 +13,4 @@ def register() -> None:
         navigation.add_model("Email", "Mailing lists", "list_alt", MailingList)
         navigation.add_model("Email", "Subscriptions", "how_to_reg", Subscription)
         navigation.add_model("Email", "Contact imports", "upload_file", ImportJob)
+        navigation.add_model("Email", "Suppression list", "block", Suppression)

@@ -7,6 +7,7 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
-        from mailroom.campaigns import admin_nav
+        from mailroom.campaigns import admin_nav, send_checks
 
         admin_nav.register()
+        send_checks.register()  # the sender drops a campaign mail whose recipient left

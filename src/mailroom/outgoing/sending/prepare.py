@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from mailroom.outgoing.compose import Composer
+from mailroom.outgoing.hooks import run_send_checks
 from mailroom.outgoing.models import FailureType, MailServer, OutgoingMail, OutgoingRecipient
 from mailroom.outgoing.sending import circuit, server_choice
 from mailroom.outgoing.sending.jobs import Job, attempt_row, broken_reason
 
 log = logging.getLogger("mailroom.sender")
+
+SEND_CHECK_DEFER = timedelta(minutes=5)  # a mail a send check holds back waits this long
 
 
 def prepare(ids: list[int], now: datetime, composer: Composer, owner: str) -> list[Job]:
@@ -27,6 +30,10 @@ def prepare(ids: list[int], now: datetime, composer: Composer, owner: str) -> li
     that may take it now — or its outcome when it cannot go out (see `_prepare_one`)."""
     mails = list(OutgoingMail.objects.filter(pk__in=ids).order_by(
         "priority", "next_attempt_at", "id"))
+    verdicts = run_send_checks(mails)
+    if verdicts:
+        cancelled = _cancel({k: v[1] for k, v in verdicts.items() if v[0] == "cancel"}, owner)
+        mails = [m for m in mails if m.pk not in cancelled]
     recipients: dict[int, list[OutgoingRecipient]] = defaultdict(list)
     for recipient in OutgoingRecipient.objects.filter(mail_id__in=ids).order_by("id"):
         recipients[recipient.mail_id].append(recipient)
@@ -39,12 +46,34 @@ def prepare(ids: list[int], now: datetime, composer: Composer, owner: str) -> li
     for mail in mails:
         job = Job(mail, recipients[mail.pk])
         jobs.append(job)
+        verdict = verdicts.get(mail.pk)
+        if verdict is not None and verdict[0] == "defer" and job.pending:
+            job.wait(now + SEND_CHECK_DEFER, verdict[1])
+            continue
         try:
             _prepare_one(job, servers[mail.company_id], now, composer, owner)
         except Exception as exc:  # a bug must not block the batch: this mail fails alone
             log.exception("sender: cannot prepare mail %s", mail.pk)
             _unbuildable(job, None, now, FailureType.UNKNOWN, broken_reason(exc), owner)
     return jobs
+
+
+def _cancel(reasons: dict[int, str], owner: str) -> set[int]:
+    """Cancel the mails a send check stopped, with its reason, if this worker still holds
+    them (one UPDATE per reason): they leave the batch before anything is built."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for mail_id, reason in reasons.items():
+        by_reason[reason].append(mail_id)
+    done: set[int] = set()
+    for reason, mail_ids in by_reason.items():
+        mine = OutgoingMail.objects.filter(pk__in=mail_ids, state=OutgoingMail.State.SENDING,
+                                           lease_owner=owner)
+        done.update(mine.values_list("pk", flat=True))
+        mine.update(state=OutgoingMail.State.CANCELLED, failure_type="",
+                    failure_reason=reason[:4000], lease_owner="", lease_expires_at=None)
+    if done:
+        log.info("sender %s: %d mail(s) cancelled by a send check", owner, len(done))
+    return done
 
 
 def _unbuildable(job: Job, server: MailServer | None, now: datetime, failure_type: str,
