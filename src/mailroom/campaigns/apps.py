@@ -11,3 +11,6 @@ class CampaignsConfig(AppConfig):
 
         admin_nav.register()
         send_checks.register()  # the sender drops a campaign mail whose recipient left
+        from mailroom.campaigns import engine
+
+        engine.register()  # the `campaigns` worker step and the `campaigns.sent` hook

@@ -1,0 +1,178 @@
+"""A campaign's audience: its lists minus its excluded lists, one trace row per address.
+
+The subscriptions of the campaign's lists are read in address order (`.iterator()`, never
+all at once), so every address's subscriptions come together: one row per address, however
+many lists it is on. An address is sent to when one of its subscriptions is "subscribed";
+unconfirmed ones are neither sent to nor counted. Every address left out is counted in
+`Campaign.exclusions` by reason, and gets an EXCLUDED row saying why — except duplicates
+(the same address subscribed on two lists), which are only counted.
+
+Rows are written CHUNK at a time with one executemany each. A worker that dies mid-way
+leaves `audience_done` false; the next pass deletes the partial rows and starts again (no
+mail is queued before the audience is done, so nothing else points at them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from itertools import groupby
+
+from django.db import transaction
+from django.utils import timezone
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+from mailroom.campaigns.engine.rows import RowWriter
+from mailroom.campaigns.models import (
+    Campaign,
+    CampaignRecipient,
+    Exclusion,
+    Subscription,
+    Suppression,
+)
+from mailroom.lib.addresses import InvalidAddress, sendable_email
+from mailroom.lib.formatting import normalize_locale
+
+CHUNK = 2000
+SubStatus = Subscription.Status
+Status = CampaignRecipient.Status
+
+# a person's worst answer wins when no list of the campaign still has them subscribed
+_LEFT = {SubStatus.COMPLAINED: Exclusion.COMPLAINED, SubStatus.BOUNCED: Exclusion.BOUNCED,
+         SubStatus.UNSUBSCRIBED: Exclusion.UNSUBSCRIBED}
+_REASONS = {
+    Exclusion.INVALID: "The address is not one mail can be sent to: {detail}",
+    Exclusion.SUPPRESSED: "The address is on the suppression list.",
+    Exclusion.BLACKLISTED: "The contact is blacklisted (bounces or opt-out).",
+    Exclusion.UNSUBSCRIBED: "Unsubscribed from the campaign's lists.",
+    Exclusion.BOUNCED: "Mail to this address bounced before.",
+    Exclusion.COMPLAINED: "This person marked an earlier mail as spam.",
+    Exclusion.EXCLUDED_LIST: "On a list the campaign excludes.",
+}
+
+
+def campaign_language(campaign: Campaign) -> str:
+    return normalize_locale(campaign.lang or getattr(campaign.company, "language", "") or "en_US")
+
+
+def language_chooser(campaign: Campaign):
+    """contact language -> the language of the texts they get: a translation of the campaign
+    in their language (exactly, else in another region of it), else the campaign's own."""
+    own = campaign_language(campaign)
+    translated = {normalize_locale(t.lang): normalize_locale(t.lang)
+                  for t in campaign.translations.all()}
+    by_language = {}
+    for code in sorted(translated):
+        by_language.setdefault(code.split("_")[0], code)
+    cache: dict[str, str] = {}
+
+    def choose(contact_lang: str) -> str:
+        if contact_lang not in cache:
+            code = normalize_locale(contact_lang, fallback=own)
+            if code.split("_")[0] == own.split("_")[0]:
+                cache[contact_lang] = own
+            else:
+                cache[contact_lang] = translated.get(code) or by_language.get(
+                    code.split("_")[0], own)
+        return cache[contact_lang]
+
+    return choose
+
+
+# A plain lower-case ASCII address (what imports and subscribe store) that is certainly
+# sendable: a dot-atom of at most 64 characters at a domain of letter-digit-hyphen labels
+# with a letter TLD. Anything else goes through lib.addresses, which decides.
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PLAIN_ADDRESS = re.compile(
+    rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+([a-z]{{2,63}})")
+_SPECIAL = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _key(email: str) -> tuple[str, str]:
+    """(dedupe key, "" when sendable, else the reason it is not)."""
+    plain = _PLAIN_ADDRESS.fullmatch(email)
+    if plain and plain[1] not in _SPECIAL and len(email) <= 254 and "xn--" not in email:
+        return email, ""
+    try:
+        address = sendable_email(email)
+    except InvalidAddress as exc:
+        return email.strip().lower(), str(exc)
+    return address.lower(), ""
+
+
+def resolve(campaign: Campaign) -> None:
+    """Write the campaign's traces and exclusion counts; sets `total` and `audience_done`."""
+    campaign = Campaign.objects.select_related("company").get(pk=campaign.pk)
+    CampaignRecipient.objects.filter(campaign=campaign).delete()  # a crashed earlier pass
+    lists = list(campaign.lists.values_list("pk", flat=True))
+    excluded_lists = list(campaign.exclude_lists.values_list("pk", flat=True))
+    company_id = campaign.company_id
+    suppressed = set(Suppression.objects.filter(company_id=company_id)
+                     .values_list("email", flat=True).iterator(chunk_size=5000))
+    suppressed = {s.lower() for s in suppressed}
+    on_excluded = {e.lower() for e in Subscription.objects.filter(
+        company_id=company_id, mailing_list_id__in=excluded_lists)
+        .values_list("email", flat=True).iterator(chunk_size=5000)}
+    choose = language_chooser(campaign)
+    rows = (Subscription.objects.filter(company_id=company_id, mailing_list_id__in=lists)
+            .exclude(status=SubStatus.UNCONFIRMED)
+            .order_by("email", "id")
+            .values_list("email", "status", "id", "partner_id", "partner__name",
+                         "partner__language", "partner__is_blacklisted")
+            .iterator(chunk_size=CHUNK))
+    counts: Counter[str] = Counter()
+    seen: set[str] = set()  # dedupe keys across the raw spellings grouped below
+    total = 0
+    now = timezone.now()
+    writer = RowWriter(CampaignRecipient, _VARYING, {
+        "campaign_id": campaign.pk, "created_at": now, "message_id": "", "variant": "a"})
+    batch: list[tuple] = []
+    for email, group in groupby(rows, key=lambda row: row[0].lower()):
+        group = list(group)
+        subscribed = [row for row in group if row[1] == SubStatus.SUBSCRIBED]
+        key, invalid = _key(email)
+        first = (subscribed or group)[0]
+        _, _, sub_id, partner_id, name, contact_lang, blacklisted = first
+        if key in seen:
+            counts[Exclusion.DUPLICATE] += max(len(subscribed), 1)
+            continue
+        seen.add(key)
+        counts[Exclusion.DUPLICATE] += max(len(subscribed) - 1, 0)
+        exclusion, detail = "", ""
+        if not subscribed:
+            worst = {row[1] for row in group}
+            exclusion = next(r for s, r in _LEFT.items() if s in worst)
+        elif invalid:
+            exclusion, detail = Exclusion.INVALID, invalid
+        elif key in suppressed:
+            exclusion = Exclusion.SUPPRESSED
+        elif blacklisted:
+            exclusion = Exclusion.BLACKLISTED
+        elif key in on_excluded:
+            exclusion = Exclusion.EXCLUDED_LIST
+        if exclusion:
+            counts[exclusion] += 1
+        else:
+            total += 1
+        batch.append((
+            partner_id, sub_id, key if not invalid else email.strip()[:254], (name or "")[:200],
+            choose(contact_lang or ""), Status.EXCLUDED if exclusion else Status.PENDING,
+            exclusion, _REASONS[exclusion].format(detail=detail)[:500] if exclusion else ""))
+        if len(batch) >= CHUNK:
+            _write(writer, batch)
+            batch = []
+    _write(writer, batch)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        total=total, exclusions=dict(sorted(counts.items())), audience_done=True,
+        updated_at=timezone.now())
+
+
+_VARYING = ("partner_id", "subscription_id", "email", "name", "lang", "status", "exclusion",
+            "reason")
+
+
+def _write(writer: RowWriter, batch: list[tuple]) -> None:
+    if batch:
+        with transaction.atomic():
+            writer.insert(batch)
