@@ -42,3 +42,9 @@ def open_url(token: str) -> str:
 def click_base(token: str) -> str:
     """The click redirect without its link number: `<base>/<n>` opens link n."""
     return _absolute(reverse("campaigns_public:click", args=[token, 0]))[:-2]
+
+
+def confirm_url(company_id: int, subscription_id: int) -> str:
+    """A double opt-in list's confirmation link (GET: a page with a button; POST confirms)."""
+    token = tokens.make(tokens.CONFIRM, company_id, subscription_id)
+    return _absolute(reverse("campaigns_public:confirm", args=[token]))

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mailroom.campaigns import confirmation
 from mailroom.campaigns.models import ImportJob, MailingList, Subscription
 from mailroom.contacts.models import Partner
 from mailroom.core.access import require
@@ -141,6 +142,7 @@ def subscribe(mailing_list: MailingList, partner: Partner, *, actor,
             current.updated_at = now
             current.full_clean()
             current.save()
+            _ask_to_confirm(current)
             return current
         subscription = Subscription(
             company_id=mailing_list.company_id, mailing_list=mailing_list, partner=partner,
@@ -150,7 +152,16 @@ def subscribe(mailing_list: MailingList, partner: Partner, *, actor,
             created_at=now, updated_at=now)
         subscription.full_clean(validate_constraints=False)
         subscription.save()
+        _ask_to_confirm(subscription)
     return subscription
+
+
+def _ask_to_confirm(subscription: Subscription) -> None:
+    """A new unconfirmed subscriber gets the confirmation mail, queued in this transaction.
+    Imports never come here (their people consented before; the import records how)."""
+    if subscription.status == Status.UNCONFIRMED and \
+            subscription.source != Subscription.Source.IMPORT:
+        confirmation.queue_confirmation(subscription)
 
 
 def unsubscribe(subscription: Subscription, *, actor, reason: str = "") -> Subscription:

@@ -15,6 +15,7 @@ from mailroom.lib import verp
 
 UNSUBSCRIBE = b"mailroom-campaign-unsubscribe\0"
 TRACK = b"mailroom-campaign-track\0"
+CONFIRM = b"mailroom-subscription-confirm\0"  # names a Subscription, not a recipient
 
 
 def make(purpose: bytes, company_id: int, recipient_id: int) -> str:
