@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
-from mailroom.campaigns import links
+from mailroom.campaigns import links, tracking
 from mailroom.campaigns.campaign_models import CampaignEvent, CampaignLink
 from mailroom.campaigns.tracking import instrument
 from tests.campaigns.test_tracking import make_campaign, make_trace
@@ -179,3 +180,36 @@ def test_a_hit_costs_few_queries(client, campaign, trace):
     assert (first, again) == (3, 1)  # read, mark, event; already opened: the read only
     assert statements(lambda: client.get(click_url(trace, link.pk))) == 4  # + the counter
     assert statements(lambda: client.get(click_url(trace, link.pk))) == 3  # no first mark
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_fetches_at_once_record_one_open_and_two_clicks(acme):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is one connection")
+    campaign = make_campaign(acme)
+    trace = make_trace(campaign, sent_at=timezone.now() - AN_HOUR_AGO)
+    link = CampaignLink.objects.create(campaign=campaign, url="https://acme.example/")
+    barrier, errors = threading.Barrier(4), []
+
+    def hit(record):
+        try:
+            barrier.wait()
+            record()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    work = [lambda: tracking.record_open(acme.pk, trace.pk, user_agent=IPHONE)] * 2
+    work += [lambda: tracking.record_click(acme.pk, trace.pk, link.pk)] * 2
+    threads = [threading.Thread(target=hit, args=(record,)) for record in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    link.refresh_from_db()
+    trace.refresh_from_db()
+    assert link.clicks == 2 and trace.clicked_at is not None and not trace.machine_open
+    assert opens(trace) == [False]  # one open, whichever of the four came first
+    assert CampaignEvent.objects.filter(recipient=trace, kind=Kind.CLICKED).count() == 2
