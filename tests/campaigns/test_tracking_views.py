@@ -152,6 +152,7 @@ def test_a_click_goes_only_to_the_recipients_own_links(client, acme, campaign, t
     response = client.get(click_url(trace, other.pk))
     assert response.status_code == 404 and "Location" not in response
     assert client.get(click_url(trace, own.pk + other.pk + 100)).status_code == 404
+    assert client.get(click_url(trace, 10**25)).status_code == 404  # beyond any id column
     token = links.track_token(acme.pk, trace.pk)
     forged = token[:-1] + ("a" if token[-1] != "a" else "b")
     assert client.get(path(f"{links.click_base(forged)}/{own.pk}")).status_code == 404

@@ -118,6 +118,8 @@ def link_ids(campaign, urls) -> dict[str, int]:
 
 
 def instrument(campaign, source: str, *, opens: bool, clicks: bool) -> str:
+    """The source with its trackable links tracked (`clicks`) and the pixel added (`opens`);
+    idempotent: instrumenting the result again changes nothing."""
     if clicks:
         parser = _Links(source)
         parser.feed(source)
