@@ -55,6 +55,7 @@ def test_choose_lists_then_unsubscribe_from_all(open_page, shot, page_url, custo
     expect(newsletter).to_be_checked()
     expect(product_news).not_to_be_checked()
     expect(page.locator(".tag")).to_have_count(1)  # "You got this email through this list"
+    expect(page.get_by_role("button", name="Unsubscribe from “Newsletter”")).to_be_visible()
     _no_horizontal_overflow(page)
     shot(page, "start")
 

@@ -247,3 +247,23 @@ def test_the_page_speaks_the_mails_language(trace):
     trace.save(update_fields=["lang"])
     response = Client().get(page_path(token_for(trace)))
     assert '<html lang="fr-fr">' in response.content.decode()
+
+
+def test_unsubscribe_from_the_lists_this_mail_came_through(trace, subscribed, product_news,
+                                                          customer, mia):
+    other = services.subscribe(product_news, customer, actor=mia, consent_how="Form")
+    client, csrf = _csrf_client(token_for(trace))
+    page = client.get(page_path(token_for(trace))).content.decode()
+    assert "Unsubscribe from “Newsletter”" in page
+    response = client.post(page_path(token_for(trace)),
+                           {"csrfmiddlewaretoken": csrf, "action": "leave"},
+                           REMOTE_ADDR="203.0.113.9")
+    assert "Done: you are unsubscribed from “Newsletter”." in response.content.decode()
+    assert "Unsubscribe from “Newsletter”" not in response.content.decode()  # nothing to leave
+    subscribed.refresh_from_db()
+    other.refresh_from_db()
+    assert subscribed.status == Status.UNSUBSCRIBED and other.status == Status.SUBSCRIBED
+    assert "preference centre from campaign" in subscribed.consent_how
+    trace.refresh_from_db()
+    assert trace.unsubscribed_at is not None
+    assert CampaignEvent.objects.filter(recipient=trace).count() == 1

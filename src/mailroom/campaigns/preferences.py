@@ -100,12 +100,13 @@ def _leave(subscriptions, reason: str) -> list[str]:
     return left
 
 
-def one_click(trace: CampaignRecipient, *, ip: str | None) -> list[str]:
+def one_click(trace: CampaignRecipient, *, ip: str | None,
+              via: str = "one-click unsubscribe") -> list[str]:
     """RFC 8058: leave every list the campaign was sent to (a campaign sent to a segment, not
     to lists: the address goes on the suppression list). The names of the lists left (empty
     when already off them all)."""
     campaign = trace.campaign
-    how = f"one-click unsubscribe from campaign “{campaign.name}”"
+    how = f"{via} from campaign “{campaign.name}”"
     with transaction.atomic():
         left = _leave(person_subscriptions(trace).filter(
             mailing_list__in=campaign.lists.all(), status__in=ACTIVE), f"{how}, {_stamp(ip)}")

@@ -6,8 +6,9 @@ signing in (the signed token names the recipient's trace, see tokens.py).
   answered with a short plain text. A GET there (some clients open it) shows the preference
   centre and changes nothing, so link scanners change nothing either.
 - GET/POST /l/u/<token>/ — the preference centre: the address, the company, its lists (those
-  the campaign was sent to and every public one) with a checkbox each; "Save my choices" and
-  "Unsubscribe from all". A page form: CSRF-protected.
+  the campaign was sent to and every public one) with a checkbox each; "Save my choices",
+  "Unsubscribe from <the lists this mail came through>" and "Unsubscribe from all". A page
+  form: CSRF-protected.
 
 A forged or edited token is a 404 with a short plain message. The page speaks the mail's
 language and wears the company's colours and logo; its stylesheet is inline (no CDN).
@@ -50,10 +51,12 @@ def _names(names: list[str]) -> str:
 def _page(request, trace: CampaignRecipient, token: str, *, done: str = "", problem: str = "",
           status: int = 200) -> HttpResponse:
     company = trace.campaign.company
+    choices = prefs.choices(trace)
     response = render(request, "campaigns/public/preferences.html", {
-        "trace": trace, "token": token, "company": company, "choices": prefs.choices(trace),
+        "trace": trace, "token": token, "company": company, "choices": choices,
         "logo_url": company.logo.url if company.logo else "", "done": done,
         "problem": problem, "lang": translation.get_language(),
+        "sent_to": [c for c in choices if c.sent_to and c.subscribed],
         "colour": company.primary_color or "#1f6feb"}, status=status)
     response["X-Robots-Tag"] = "noindex"
     return response
@@ -86,7 +89,13 @@ def preferences(request, token: str):
             return _page(request, trace, token)
         ip = client_ip(request)
         try:
-            if request.POST.get("action") == "unsubscribe_all":
+            action = request.POST.get("action")
+            if action == "leave":  # the lists this mail came through
+                left = prefs.one_click(trace, ip=ip, via="preference centre")
+                return _page(request, trace, token, done=_(
+                    "Done: you are unsubscribed from %(lists)s.") % {"lists": _names(left)}
+                    if left else _("You were not on these lists any more; nothing changed."))
+            if action == "unsubscribe_all":
                 prefs.unsubscribe_all(trace, ip=ip)
                 return _page(request, trace, token, done=_(
                     "Done: you are unsubscribed from all mailings of %(company)s. Changed your "
