@@ -14,3 +14,6 @@ class CampaignsConfig(AppConfig):
         from mailroom.campaigns import engine
 
         engine.register()  # the `campaigns` worker step and the `campaigns.sent` hook
+        from mailroom.campaigns import reputation
+
+        reputation.register()  # bounces and complaints reach traces; the reputation guard

@@ -90,3 +90,37 @@ def run_send_checks(mails: list) -> dict[int, tuple[str, str]]:
             if verdicts.get(mail_id, ("",))[0] != "cancel":
                 verdicts[mail_id] = (verdict[0], str(verdict[1]))
     return verdicts
+
+
+# --- report hooks: what other apps do when a bounce or a spam complaint comes back ---------
+#
+# record_bounce and record_complaint (services.py) run them in their transaction, each in a
+# savepoint: a campaign marks its trace, suppresses the address and may pause itself. One
+# failing hook is logged and never keeps the report itself from being recorded.
+#   bounce hook:    hook(mail, recipient, hard=bool, reason=str)
+#   complaint hook: hook(mail, recipient, feedback_type=str)
+
+ReportHook = Callable[..., None]
+_REPORT_HOOKS: dict[str, list[ReportHook]] = {"bounce": [], "complaint": []}
+
+
+def register_bounce_hook(hook: ReportHook) -> None:
+    """Called from an AppConfig.ready(); idempotent."""
+    if hook not in _REPORT_HOOKS["bounce"]:
+        _REPORT_HOOKS["bounce"].append(hook)
+
+
+def register_complaint_hook(hook: ReportHook) -> None:
+    """Called from an AppConfig.ready(); idempotent."""
+    if hook not in _REPORT_HOOKS["complaint"]:
+        _REPORT_HOOKS["complaint"].append(hook)
+
+
+def run_report_hooks(kind: str, mail, recipient, **details) -> None:
+    for hook in list(_REPORT_HOOKS[kind]):
+        try:
+            with transaction.atomic():
+                hook(mail, recipient, **details)
+        except Exception:
+            log.exception("%s hook %s failed for mail %s", kind,
+                          getattr(hook, "__qualname__", hook), mail.pk)

@@ -25,7 +25,7 @@ from mailroom.core.services import audit
 from mailroom.lib.addresses import domain_of
 from mailroom.lib.ids import make_message_id
 from mailroom.outgoing import checks
-from mailroom.outgoing.hooks import known_hooks
+from mailroom.outgoing.hooks import known_hooks, run_report_hooks
 from mailroom.outgoing.models import (
     FailureType,
     OutgoingAttachment,
@@ -403,7 +403,8 @@ def wake(mail_ids: Iterable[int]) -> int:
 def record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, *, hard: bool, reason: str,
                   smtp_code: int | None, actor=None) -> None:
     """A delivery report says `recipient` of `mail` bounced: mark the recipient and its chatter
-    notification bounced, in one transaction (`actor` None: the router, not a person)."""
+    notification bounced and run the bounce hooks (hooks.py), in one transaction (`actor`
+    None: the router, not a person)."""
     with transaction.atomic():
         OutgoingRecipient.objects.filter(pk=recipient.pk).update(
             status=OutgoingRecipient.Status.BOUNCED,
@@ -414,3 +415,17 @@ def record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, *, hard: boo
                 message_id=mail.chatter_message_id, partner__email__iexact=recipient.address
             ).update(status=Notification.Status.BOUNCED, failure_reason=reason[:2000],
                      updated_at=timezone.now())
+        run_report_hooks("bounce", mail, recipient, hard=hard, reason=reason)
+
+
+def record_complaint(mail: OutgoingMail, recipient: OutgoingRecipient, feedback_type: str,
+                     actor=None) -> None:
+    """A feedback report (ARF) or a provider's webhook says `recipient` marked `mail` as spam:
+    note it on the mail (audit) and run the complaint hooks (a campaign suppresses the
+    address), in one transaction. The contact is not blacklisted: that would stop the
+    invoices and replies they still expect; bulk mail is what the complaint is about, and
+    the campaigns' suppression list keeps that away."""
+    with transaction.atomic():
+        audit("outgoing.mail.complaint", actor=actor, obj=mail,
+              after={"recipient": recipient.address, "feedback_type": feedback_type[:40]})
+        run_report_hooks("complaint", mail, recipient, feedback_type=feedback_type[:40])

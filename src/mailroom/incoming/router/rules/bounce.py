@@ -3,7 +3,8 @@
 The VERP envelope (bounce+<signed mail and recipient ids>@domain) names both; otherwise the
 returned original's X-Mailroom-ID or Message-ID names the mail and the report's recipient
 addresses name the recipients. Hard bounces blacklist the address after a threshold; soft
-ones (mailbox full) only when they repeat within a month.
+ones (mailbox full) only when they repeat within a month. Feedback reports (ARF, spam
+complaints) reach the same addresses and are read first (complaint.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mailroom.contacts.services import count_bounce
 from mailroom.core.tokens import parse_mailroom_id
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router.context import Context, Outcome
+from mailroom.incoming.router.rules import complaint
 from mailroom.lib import bounces
 from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
 from mailroom.outgoing.services import record_bounce
@@ -26,6 +28,9 @@ NAME = "bounce"
 def apply(ctx: Context) -> Outcome | None:
     verp = next((t.bounce for t in ctx.targets if t.kind == "bounce" and t.bounce), None)
     to_bounce_address = any(t.kind == "bounce" for t in ctx.targets)
+    complaint_outcome = complaint.apply(ctx, to_bounce_address=to_bounce_address)
+    if complaint_outcome is not None:  # a feedback report (ARF): a spam complaint
+        return complaint_outcome
     if not (to_bounce_address or bounces.looks_like_bounce(ctx.head, ctx.mail.envelope_from)):
         return None
     report = bounces.parse_bounce(ctx.raw)
