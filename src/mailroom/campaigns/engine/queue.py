@@ -151,18 +151,34 @@ class Batcher:
                 message_id__in=message_ids[first:first + 500]).values_list("message_id", "id"))
         recipient_writer.insert((ids[values[-1]], row.email, row.name, row.partner_id)
                                 for row, values in mails)
-        table = connection.ops.quote_name(CampaignRecipient._meta.db_table)
-        with connection.cursor() as cursor:
-            if mails:
-                cursor.executemany(
-                    f"UPDATE {table} SET status = %s, mail_id = %s, message_id = %s "
-                    f"WHERE id = %s",
-                    [(Status.QUEUED, ids[values[-1]], values[-1], row.id)
-                     for row, values in mails])
+        _mark_queued([(row.id, ids[values[-1]], values[-1]) for row, values in mails])
         if blacklisted:
             CampaignRecipient.objects.filter(pk__in=blacklisted).update(
                 status=Status.EXCLUDED, exclusion=Exclusion.BLACKLISTED,
                 reason="The contact was blacklisted before the mail was queued.")
+
+
+def _mark_queued(traces: list[tuple[int, int, str]]) -> None:
+    """(trace id, mail id, Message-ID) each: QUEUED with its mail. One UPDATE joined to a
+    VALUES list on PostgreSQL, executemany on SQLite (fast there: no round trips)."""
+    if not traces:
+        return
+    table = connection.ops.quote_name(CampaignRecipient._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for first in range(0, len(traces), 500):
+                chunk = traces[first:first + 500]
+                cursor.execute(
+                    f"UPDATE {table} AS t SET status = %s, mail_id = v.mail_id, "
+                    f"message_id = v.message_id FROM (VALUES "
+                    f"{', '.join(['(%s::bigint, %s::bigint, %s::text)'] * len(chunk))}) "
+                    f"AS v(id, mail_id, message_id) WHERE t.id = v.id",
+                    [Status.QUEUED, *(value for trace in chunk for value in trace)])
+        else:
+            cursor.executemany(f"UPDATE {table} SET status = %s, mail_id = %s, "
+                               f"message_id = %s WHERE id = %s",
+                               [(Status.QUEUED, mail_id, message_id, trace_id)
+                                for trace_id, mail_id, message_id in traces])
 
 
 def mark_sent(mail: OutgoingMail) -> None:

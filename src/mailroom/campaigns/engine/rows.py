@@ -35,9 +35,9 @@ class RowWriter:
         self.slots = [(position[name], None if _plain(by_name[name]) else by_name[name])
                       for name in varying]
         quote = self.connection.ops.quote_name
-        self.sql = (f"INSERT INTO {quote(model._meta.db_table)} "
-                    f"({', '.join(quote(f.column) for f in fields)}) "
-                    f"VALUES ({', '.join(['%s'] * len(fields))})")
+        columns = f"{quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        self.sql = f"INSERT INTO {columns} VALUES ({', '.join(['%s'] * len(fields))})"
+        self.copy_sql = f"COPY {columns} FROM STDIN"
 
     def row(self, values: Sequence) -> list:
         """One row from the varying fields' values, in the order they were named."""
@@ -48,10 +48,19 @@ class RowWriter:
         return row
 
     def insert(self, rows: Iterable[Sequence]) -> int:
+        """Insert the rows: COPY on PostgreSQL (executemany sends one statement per row and
+        was half the time of a campaign batch there), executemany elsewhere."""
         prepared = [self.row(values) for values in rows]
+        if not prepared:
+            return 0
         with self.connection.cursor() as cursor:
-            for first in range(0, len(prepared), 1000):
-                cursor.executemany(self.sql, prepared[first:first + 1000])
+            if self.connection.vendor == "postgresql":
+                with cursor.cursor.copy(self.copy_sql) as copy:
+                    for row in prepared:
+                        copy.write_row(row)
+            else:
+                for first in range(0, len(prepared), 1000):
+                    cursor.executemany(self.sql, prepared[first:first + 1000])
         return len(prepared)
 
 
