@@ -143,6 +143,7 @@ def test_get_on_the_one_click_url_shows_the_page_and_changes_nothing(trace, subs
     html = response.content.decode()
     assert "ada@client.example" in html and "Acme Corp" in html and "Newsletter" in html
     assert f'action="{page_path(token_for(trace))}"' in html  # its form posts to the page
+    assert response.cookies["csrftoken"].value  # so that form's POST passes the CSRF check
     subscribed.refresh_from_db()
     assert subscribed.status == Status.SUBSCRIBED and not CampaignEvent.objects.exists()
 
