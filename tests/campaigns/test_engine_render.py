@@ -133,3 +133,13 @@ def test_a_test_send_sample_without_a_trace_renders(acme, news):
     mail = CampaignRenderer(sent).render(sample)
 
     assert mail.subject == "News for Me" and "Hello Me," in mail.html
+
+
+def test_a_missing_field_in_the_subject_is_an_error_too(acme, news):
+    sent = campaign(acme, lists=[news], subject="Hi {{ contact.nmae }}")
+    ada = recipients(sent)["ada@client.example"]
+
+    with pytest.raises(TemplateError, match="contact.nmae"):
+        CampaignRenderer(sent).render(ada)
+    with pytest.raises(TemplateError, match="nmae"):
+        CampaignRenderer(sent).render(ada, slow=True)

@@ -18,13 +18,14 @@ import re
 from collections import Counter
 from itertools import groupby
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
     Campaign,
+    CampaignEvent,
     CampaignRecipient,
     Exclusion,
     Subscription,
@@ -104,7 +105,7 @@ def _key(email: str) -> tuple[str, str]:
 def resolve(campaign: Campaign) -> None:
     """Write the campaign's traces and exclusion counts; sets `total` and `audience_done`."""
     campaign = Campaign.objects.select_related("company").get(pk=campaign.pk)
-    CampaignRecipient.objects.filter(campaign=campaign).delete()  # a crashed earlier pass
+    _forget_partial(campaign.pk)
     lists = list(campaign.lists.values_list("pk", flat=True))
     excluded_lists = list(campaign.exclude_lists.values_list("pk", flat=True))
     company_id = campaign.company_id
@@ -166,6 +167,15 @@ def resolve(campaign: Campaign) -> None:
     Campaign.objects.filter(pk=campaign.pk).update(
         total=total, exclusions=dict(sorted(counts.items())), audience_done=True,
         updated_at=timezone.now())
+
+
+def _forget_partial(campaign_id: int) -> None:
+    """The rows of a pass that died before the audience was done (no mail points at them
+    yet), deleted in SQL: Django's delete() would load each one to cascade."""
+    CampaignEvent.objects.filter(campaign_id=campaign_id).delete()
+    table = connection.ops.quote_name(CampaignRecipient._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE campaign_id = %s", [campaign_id])
 
 
 _VARYING = ("partner_id", "subscription_id", "email", "name", "lang", "status", "exclusion",

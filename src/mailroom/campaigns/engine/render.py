@@ -34,7 +34,7 @@ from mailroom.campaigns.engine.audience import campaign_language
 from mailroom.campaigns.models import Campaign
 from mailroom.lib.addresses import domain_of
 from mailroom.lib.formatting import normalize_locale
-from mailroom.lib.sandbox import check_simple, compile_template
+from mailroom.lib.sandbox import TemplateError, check_simple, compile_template
 from mailroom.outgoing import checks
 from mailroom.templating import layout
 
@@ -105,8 +105,8 @@ class _Prepared:
     def __init__(self, renderer: CampaignRenderer, texts: _Texts, body: str | None = None,
                  subject: str = "") -> None:
         campaign, markers = renderer.campaign, _Markers()
-        self.subject = compile_template(texts.subject, name=campaign.name, field="subject",
-                                        html=False)
+        self.name, self.lang = campaign.name, texts.lang
+        self.subject_parts = markers.text_parts(markers.hide(texts.subject))
         subject_title = markers.hide(texts.subject) if body is None else subject
         body = markers.hide(texts.body) if body is None else body
         footer_marks = {path: markers.mark("{{ " + path + " }}") for path in FOOTER_PATHS}
@@ -121,30 +121,39 @@ class _Prepared:
                                      opens=campaign.track_opens, clicks=campaign.track_clicks)
         self.html = compile_template(source, name=campaign.name, field="body", html=True)
         self.text_parts = markers.text_parts(text)
-        self.text_paths = [_path(s) for s in markers.sources]
-        self.text_templates = [None if p else compile_template(s, name=campaign.name,
-                                                               field="body", html=False)
-                               for p, s in zip(self.text_paths, markers.sources, strict=True)]
-        self.lang = texts.lang
+        self.paths = [_path(s) for s in markers.sources]
+        self.templates = [None if p else compile_template(s, name=campaign.name,
+                                                          field="body", html=False)
+                          for p, s in zip(self.paths, markers.sources, strict=True)]
+
+    def subject(self, context: dict) -> str:
+        return self._join(self.subject_parts, context, "subject")
 
     def text(self, context: dict) -> str:
+        return self._join(self.text_parts, context, "body")
+
+    def _join(self, parts: list[str | int], context: dict, field: str) -> str:
+        """Literal text and the recipient's values: a plain `{{ path }}` is looked up here
+        (as the sandbox would: a missing name is an error, None is empty), anything else
+        (a formatting filter) renders through its own compiled template."""
         out = []
-        for part in self.text_parts:
+        for part in parts:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            path = self.text_paths[part]
-            if path is not None:
-                value = context
-                for name in path.split("."):
-                    value = value[name] if isinstance(value, dict) and name in value else None
-                    if value is None:
-                        break
-                if value is not None:
-                    out.append(str(value))
-                    continue
-            out.append(self.text_templates[part].render(context, locale=self.lang)
-                       if self.text_templates[part] else "")
+            path = self.paths[part]
+            if path is None:
+                out.append(self.templates[part].render(context, locale=self.lang))
+                continue
+            value = context
+            for name in path.split("."):
+                if value is None:
+                    break
+                if not isinstance(value, dict) or name not in value:
+                    raise TemplateError(f"'{path}' is undefined", template=self.name,
+                                        field=field)
+                value = value[name]
+            out.append("" if value is None else str(value))
         return "".join(out)
 
 
@@ -246,7 +255,7 @@ class CampaignRenderer:
         context = self.context(recipient)
         if self.is_simple(texts) and not slow:
             prepared = self._prepared_for(texts, recipient.variant or "a")
-            subject = _one_line(prepared.subject.render(context, locale=texts.lang))
+            subject = _one_line(prepared.subject(context))
         else:
             subject = _one_line(compile_template(
                 texts.subject, name=self.campaign.name, field="subject", html=False,
