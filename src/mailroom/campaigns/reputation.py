@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from mailroom.campaigns import campaign_services, suppression
@@ -189,6 +189,15 @@ def _sender(company) -> str:
     return company.email or ""
 
 
+def _campaign_path(campaign: Campaign) -> str:
+    for name in ("campaigns:campaign", "admin:campaigns_campaign_change"):
+        try:
+            return reverse(name, args=[campaign.pk])
+        except NoReverseMatch:
+            continue
+    return "/"
+
+
 def _notify_owner(campaign: Campaign, reason: str) -> None:
     """One email to the campaign's owner, in the pausing transaction (the outbox sends it)."""
     owner = campaign.created_by
@@ -197,7 +206,7 @@ def _notify_owner(campaign: Campaign, reason: str) -> None:
         log.warning("campaign %s: paused by the reputation guard, but there is no owner "
                     "address or company sender to tell", campaign.pk)
         return
-    link = settings.BASE_URL.rstrip("/") + reverse("campaigns:campaign", args=[campaign.pk])
+    link = settings.BASE_URL.rstrip("/") + _campaign_path(campaign)
     text = (f"Your campaign “{campaign.name}” was paused.\n\n{reason}\n\n"
             "Receivers judge a sender by these rates: going on could send the company's "
             "other mail to spam folders too. The addresses that bounced or complained are "

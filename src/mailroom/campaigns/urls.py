@@ -3,6 +3,7 @@
 from django.urls import path
 
 from mailroom.campaigns import views
+from mailroom.campaigns.deliverability_views import deliverability_page
 
 app_name = "campaigns"
 
@@ -14,4 +15,5 @@ urlpatterns = [
     path("imports/<int:job_id>/progress/", views.import_progress, name="import_progress"),
     path("imports/<int:job_id>/retry/", views.import_retry, name="import_retry"),
     path("imports/<int:job_id>/bad-rows.csv", views.bad_rows_csv, name="bad_rows_csv"),
+    path("deliverability/", deliverability_page, name="deliverability"),
 ]
