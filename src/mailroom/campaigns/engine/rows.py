@@ -65,5 +65,8 @@ class RowWriter:
 
 
 def _plain(field: models.Field) -> bool:
-    """Text stored as it is given (no encryption, no conversion): no preparation needed."""
+    """Stored as given, no preparation needed: plain text (no encryption, no conversion) and
+    the ids of rows referred to by an integer primary key (the caller passes ints)."""
+    if isinstance(field, models.ForeignKey):
+        return isinstance(field.target_field, models.AutoField | models.BigAutoField)
     return type(field) in (models.CharField, models.TextField)
