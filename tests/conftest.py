@@ -40,6 +40,22 @@ NEEDS_POSTGRES = pytest.mark.skipif(
 
 def pytest_configure(config):
     _serialise_live_server_on_sqlite()
+    config.addinivalue_line("markers", "nodb: touches no database (marked at collection)")
+
+
+DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences",
+               "django_db_serialized_rollback", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that cannot reach a database (pytest-django refuses them one): the
+    PostgreSQL pass of scripts/test skips them, since they would only run the same Python
+    twice. A test with a skipif (some run on one database only) is never marked."""
+    for item in items:
+        if item.get_closest_marker("django_db") is None and \
+                item.get_closest_marker("skipif") is None and \
+                not DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("nodb")
 
 
 def _serialise_live_server_on_sqlite() -> None:
