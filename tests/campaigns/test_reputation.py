@@ -255,3 +255,21 @@ def test_the_reason_in_plain_words_for_the_figures_of_the_issue(acme):
                                          "complained": 3}) == ""  # both at their limits
     assert reputation.verdict(campaign, {"sent": 199, "bounced_hard": 199,
                                          "complained": 0}) == ""
+
+
+def test_an_owner_the_outbox_refuses_does_not_undo_the_pause(deliver, acme, mia):
+    mia.email = "mia@example.test"  # a reserved name: the outbox refuses it
+    mia.save(update_fields=["email"])
+    campaign = sent_campaign(acme, mia, n=10, bounce_limit=Decimal("5"))
+    deliver(report(HARD, traces(campaign)[0]), to=["bounce@acme.test"])
+    assert fresh(campaign).state == State.PAUSED
+    assert Suppression.objects.count() == 1
+    assert not guard_mails(mia).exists()
+
+
+def test_a_feedback_report_to_an_ordinary_address_about_foreign_mail_is_routed_as_mail(
+        deliver, acme):
+    raw = (SAMPLES / "arf" / "rfc5965_minimal.eml").read_bytes()
+    routed = deliver(raw, to=["sales@acme.test"], sender="abusedesk@example.com")
+    assert routed.decision != InboundMail.Decision.BOUNCE, routed.reason
+    assert "did not send" in str(routed.trace)

@@ -153,8 +153,10 @@ def _included(lookup: _Lookup, record: str) -> set[str]:
     return found
 
 
-def _spf_for_server(lookup: _Lookup, domain: str, record: str, host: str,
+def _spf_for_server(lookup: _Lookup, domain: str, host: str,
                     included: set[str]) -> tuple[str, str]:
+    """(pass, how) when the record authorises `host`; (warn, "") when its address is not
+    known here (a relay on this machine); (fail, its first address) otherwise."""
     host = host.lower().rstrip(".")
     parts = host.split(".")
     parents = {".".join(parts[i:]) for i in range(len(parts) - 1)}
@@ -196,7 +198,7 @@ def check_spf(lookup: _Lookup, company, domain: str, server: MailServer | None =
                      fix="Add a mail server for bulk mail (Outgoing › Mail servers).",
                      found=record)
     included = _included(lookup, record)
-    verdicts = {host: _spf_for_server(lookup, domain, record, host, included) for host in hosts}
+    verdicts = {host: _spf_for_server(lookup, domain, host, included) for host in hosts}
     missing = [h for h, (status, _) in verdicts.items() if status == FAIL]
     unknown = [h for h, (status, _) in verdicts.items() if status == WARN]
     if missing:
