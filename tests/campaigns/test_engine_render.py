@@ -143,3 +143,24 @@ def test_a_missing_field_in_the_subject_is_an_error_too(acme, news):
         CampaignRenderer(sent).render(ada)
     with pytest.raises(TemplateError, match="nmae"):
         CampaignRenderer(sent).render(ada, slow=True)
+
+
+def test_links_are_tracked_per_recipient_unless_the_campaign_opts_out(acme, news):
+    from mailroom.campaigns.models import CampaignLink
+
+    sent = campaign(acme, lists=[news])
+    ada = recipients(sent)["ada@client.example"]
+
+    mail = CampaignRenderer(sent).render(ada)
+
+    link = CampaignLink.objects.get(campaign=sent, url="https://acme.example/sale")
+    click = re.search(r'href="(\S+/l/c/(\w+)/(\d+))"', mail.html)
+    assert click and int(click[3]) == link.pk
+    assert tokens.read(tokens.TRACK, click[2]) == (acme.pk, ada.pk)
+    assert f"/l/o/{click[2]}.gif" in mail.html  # the open pixel
+    assert 'href="https://acme.example/sale"' not in mail.html
+
+    private = campaign(acme, lists=[news], name="Untracked", track_opens=False,
+                       track_clicks=False)
+    plain = CampaignRenderer(private).render(recipients(private)["ada@client.example"])
+    assert 'href="https://acme.example/sale"' in plain.html and "/l/o/" not in plain.html

@@ -105,7 +105,7 @@ class _Prepared:
     def __init__(self, renderer: CampaignRenderer, texts: _Texts, body: str | None = None,
                  subject: str = "") -> None:
         campaign, markers = renderer.campaign, _Markers()
-        self.name, self.lang = campaign.name, texts.lang
+        self.name, self.lang, self.tz = campaign.name, texts.lang, renderer.tz
         self.subject_parts = markers.text_parts(markers.hide(texts.subject))
         subject_title = markers.hide(texts.subject) if body is None else subject
         body = markers.hide(texts.body) if body is None else body
@@ -143,7 +143,8 @@ class _Prepared:
                 continue
             path = self.paths[part]
             if path is None:
-                out.append(self.templates[part].render(context, locale=self.lang))
+                out.append(self.templates[part].render(context, locale=self.lang,
+                                                       timezone=self.tz))
                 continue
             value = context
             for name in path.split("."):
@@ -194,6 +195,7 @@ class CampaignRenderer:
         self.campaign = campaign
         self.company = campaign.company
         self.lang = campaign_language(campaign)
+        self.tz = getattr(self.company, "timezone", "") or "UTC"
         self.translations = {normalize_locale(t.lang): t for t in campaign.translations.all()}
         self._prepared: dict[tuple[str, str], _Prepared] = {}
         self._simple: dict[str, bool] = {}
@@ -259,11 +261,12 @@ class CampaignRenderer:
         else:
             subject = _one_line(compile_template(
                 texts.subject, name=self.campaign.name, field="subject", html=False,
-            ).render(context, locale=texts.lang))
+            ).render(context, locale=texts.lang, timezone=self.tz))
             body = compile_template(texts.body, name=self.campaign.name, field="body",
-                                    html=True).render(context, locale=texts.lang)
+                                    html=True).render(context, locale=texts.lang,
+                                                      timezone=self.tz)
             prepared = _Prepared(self, texts, body, subject)
-        html = prepared.html.render(context, locale=texts.lang)
+        html = prepared.html.render(context, locale=texts.lang, timezone=self.tz)
         return Rendered(subject, html, prepared.text(context), self.headers(context))
 
     def headers(self, context: dict) -> dict[str, str]:
