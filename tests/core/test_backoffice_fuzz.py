@@ -129,6 +129,12 @@ def world(acme, globex, settings):
         mailing_list, actor=alice, filename="people.csv", file_format="csv",
         content=b"email,name\nada@client.example,Ada\n", consent_how="Trade fair",
         mapping={"email": 0, "name": 1}, has_header=True, total=1)
+    from mailroom.campaigns import segments as campaign_segments
+    from mailroom.campaigns.campaign_models import Segment
+
+    segment = campaign_segments.save_segment(Segment(company=acme, name="Buyers", rules=[
+        {"field": "record:crm.lead", "op": "has", "value": {"where": "stage",
+                                                            "equals": "won"}}]), actor=alice)
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -140,6 +146,7 @@ def world(acme, globex, settings):
                 "mail_pk": str(mail.pk), "inbound_pk": str(inbound.pk),
                 "activity_id": str(approval.pk), "token": make_token(approval),
                 "digest_id": str(digest.pk), "list_id": str(mailing_list.pk),
+                "segment_id": str(segment.pk),
                 "job_id": str(contact_import.pk)},
         "baselines": {
             "chatter:timeline": {"before": str(message.pk)},
@@ -210,6 +217,17 @@ def world(acme, globex, settings):
             "campaigns:import_retry": {},
             "campaigns:bad_rows_csv": {},
             "campaigns:export_csv": {"status": "subscribed"},
+            "campaigns:segment_new": {"name": "Fuzz", "match": "all", "row": "0",
+                                      "c0_field": "country", "c0_op": "in", "c0_value": "BE"},
+            "campaigns:segment_edit": {"name": "Fuzz", "match": "any", "row": "0",
+                                       "c0_field": "tag", "c0_op": "has", "c0_value": "1"},
+            "campaigns:segment_row": {"i": "0", "add": "1", "row": "0", "c0_was": "list",
+                                      "c0_field": "record:crm.lead", "c0_where": "stage",
+                                      "c0_days": "30"},
+            "campaigns:segment_count": {"segment": str(segment.pk), "match": "all", "row": "0",
+                                        "c0_field": "record:crm.lead", "c0_op": "has",
+                                        "c0_where": "stage", "c0_equals": "won",
+                                        "c0_date": "created_at", "c0_days": "30"},
         },
         # path values that differ per route (each signed link has its own token)
         "paths": {

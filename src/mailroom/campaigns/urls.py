@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from mailroom.campaigns import segment_views as sv
 from mailroom.campaigns import views
 from mailroom.campaigns.deliverability_views import deliverability_page
 
@@ -15,5 +16,9 @@ urlpatterns = [
     path("imports/<int:job_id>/progress/", views.import_progress, name="import_progress"),
     path("imports/<int:job_id>/retry/", views.import_retry, name="import_retry"),
     path("imports/<int:job_id>/bad-rows.csv", views.bad_rows_csv, name="bad_rows_csv"),
+    path("segments/new/", sv.segment_new, name="segment_new"),
+    path("segments/<int:segment_id>/", sv.segment_edit, name="segment_edit"),
+    path("segments/row/", sv.segment_row, name="segment_row"),
+    path("segments/count/", sv.segment_count, name="segment_count"),
     path("deliverability/", deliverability_page, name="deliverability"),
 ]
