@@ -37,6 +37,8 @@ def test_dedupe_and_every_exclusion_reason_is_counted(acme, globex):
     subscribe(offers, ivy)  # left one list of the campaign, still on the other: gets it
     subscribe(make_list(acme, "Other"), person(acme, "zed@client.example"))  # not targeted
     sent = campaign(acme, lists=[news, offers], exclude=[vip])
+    before = audience.preview(sent)  # the editor's live count writes nothing
+    assert not CampaignRecipient.objects.filter(campaign=sent).exists()
 
     audience.resolve(sent)
 
@@ -55,6 +57,7 @@ def test_dedupe_and_every_exclusion_reason_is_counted(acme, globex):
                         "gus@client.example": "excluded_list",
                         "broken@@client.example": "invalid"}
     assert all(rows[e].reason for e in excluded)
+    assert before == {"total": sent.total, "exclusions": sent.exclusions}
     assert "hal@client.example" not in rows and "zed@client.example" not in rows
     assert rows["ada@client.example"].name == "Ada Lovelace"
     assert rows["ada@client.example"].partner_id == ada.pk

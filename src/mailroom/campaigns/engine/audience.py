@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from itertools import groupby
 
 from django.db import connection, transaction
@@ -102,33 +103,36 @@ def _key(email: str) -> tuple[str, str]:
     return address.lower(), ""
 
 
-def resolve(campaign: Campaign) -> None:
-    """Write the campaign's traces and exclusion counts; sets `total` and `audience_done`."""
-    campaign = Campaign.objects.select_related("company").get(pk=campaign.pk)
-    _forget_partial(campaign.pk)
+class _Tally:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+
+    @property
+    def exclusions(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))
+
+
+def _rows(campaign: Campaign, tally: _Tally, *, languages: bool = True) -> Iterator[tuple]:
+    """The audience, one row per unique address (the values of _VARYING), counted in
+    `tally` as it goes."""
     lists = list(campaign.lists.values_list("pk", flat=True))
     excluded_lists = list(campaign.exclude_lists.values_list("pk", flat=True))
     company_id = campaign.company_id
-    suppressed = set(Suppression.objects.filter(company_id=company_id)
-                     .values_list("email", flat=True).iterator(chunk_size=5000))
-    suppressed = {s.lower() for s in suppressed}
+    suppressed = {s.lower() for s in Suppression.objects.filter(company_id=company_id)
+                  .values_list("email", flat=True).iterator(chunk_size=5000)}
     on_excluded = {e.lower() for e in Subscription.objects.filter(
         company_id=company_id, mailing_list_id__in=excluded_lists)
         .values_list("email", flat=True).iterator(chunk_size=5000)}
-    choose = language_chooser(campaign)
+    choose = language_chooser(campaign) if languages else (lambda lang: "")
     rows = (Subscription.objects.filter(company_id=company_id, mailing_list_id__in=lists)
             .exclude(status=SubStatus.UNCONFIRMED)
             .order_by("email", "id")
             .values_list("email", "status", "id", "partner_id", "partner__name",
                          "partner__language", "partner__is_blacklisted")
             .iterator(chunk_size=CHUNK))
-    counts: Counter[str] = Counter()
+    counts = tally.counts
     seen: set[str] = set()  # dedupe keys across the raw spellings grouped below
-    total = 0
-    now = timezone.now()
-    writer = RowWriter(CampaignRecipient, _VARYING, {
-        "campaign_id": campaign.pk, "created_at": now, "message_id": "", "variant": "a"})
-    batch: list[tuple] = []
     for email, group in groupby(rows, key=lambda row: row[0].lower()):
         group = list(group)
         subscribed = [row for row in group if row[1] == SubStatus.SUBSCRIBED]
@@ -155,17 +159,39 @@ def resolve(campaign: Campaign) -> None:
         if exclusion:
             counts[exclusion] += 1
         else:
-            total += 1
-        batch.append((
-            partner_id, sub_id, key if not invalid else email.strip()[:254], (name or "")[:200],
-            choose(contact_lang or ""), Status.EXCLUDED if exclusion else Status.PENDING,
-            exclusion, _REASONS[exclusion].format(detail=detail)[:500] if exclusion else ""))
+            tally.total += 1
+        yield (partner_id, sub_id, key if not invalid else email.strip()[:254],
+               (name or "")[:200], choose(contact_lang or ""),
+               Status.EXCLUDED if exclusion else Status.PENDING, exclusion,
+               _REASONS[exclusion].format(detail=detail)[:500] if exclusion else "")
+
+
+def preview(campaign: Campaign) -> dict:
+    """{"total": n, "exclusions": {reason: n}} for the lists as they are now; writes
+    nothing (the editor's live count). The same walk as `resolve`, so the same figures."""
+    tally = _Tally()
+    for _ in _rows(campaign, tally, languages=False):
+        pass
+    return {"total": tally.total, "exclusions": tally.exclusions}
+
+
+def resolve(campaign: Campaign) -> None:
+    """Write the campaign's traces and exclusion counts; sets `total` and `audience_done`."""
+    campaign = Campaign.objects.select_related("company").get(pk=campaign.pk)
+    _forget_partial(campaign.pk)
+    tally = _Tally()
+    writer = RowWriter(CampaignRecipient, _VARYING, {
+        "campaign_id": campaign.pk, "created_at": timezone.now(), "message_id": "",
+        "variant": "a"})
+    batch: list[tuple] = []
+    for row in _rows(campaign, tally):
+        batch.append(row)
         if len(batch) >= CHUNK:
             _write(writer, batch)
             batch = []
     _write(writer, batch)
     Campaign.objects.filter(pk=campaign.pk).update(
-        total=total, exclusions=dict(sorted(counts.items())), audience_done=True,
+        total=tally.total, exclusions=tally.exclusions, audience_done=True,
         updated_at=timezone.now())
 
 
