@@ -222,6 +222,9 @@ MAILROOM_MAIL_CATCHER = os.environ.get(
 # addresses are blacklisted after this many hard bounces, or soft bounces within 30 days.
 MAILROOM_DNS_SERVERS = os.environ.get("MAILROOM_DNS_SERVERS", "")
 MAILROOM_DNS_TIMEOUT = float(os.environ.get("MAILROOM_DNS_TIMEOUT") or 3.0)
+# campaigns start only from a domain whose SPF, DKIM and DMARC pass (or with a reason given);
+# "false" for an install with no DNS at all (then every campaign would need a reason)
+MAILROOM_CAMPAIGN_DNS_CHECK = os.environ.get("MAILROOM_CAMPAIGN_DNS_CHECK", "true") != "false"
 MAILROOM_TRUSTED_AUTHSERV_IDS = [
     s.strip() for s in os.environ.get("MAILROOM_TRUSTED_AUTHSERV_IDS", "").split(",") if s.strip()]
 MAILROOM_FLOOD_LIMIT = int(os.environ.get("MAILROOM_FLOOD_LIMIT") or 20)

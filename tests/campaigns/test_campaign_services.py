@@ -151,3 +151,17 @@ def test_a_translation_with_nothing_in_it_is_removed(draft, mia):
 def test_another_companys_manager_cannot_touch_it(draft, gina):
     with pytest.raises(PermissionDenied):
         cs.pause(draft, actor=gina)
+
+
+def test_a_domain_failing_the_deliverability_check_needs_a_reason(draft, mia, settings):
+    settings.MAILROOM_CAMPAIGN_DNS_CHECK = True  # the test zone publishes nothing for it
+    with pytest.raises(ValidationError) as caught:
+        cs.send_now(draft, actor=mia)
+    assert "news.acme.example fails the deliverability check (SPF" in caught.value.messages[0]
+    assert Campaign.objects.get().state == State.DRAFT
+    draft.deliverability_override = "The DNS change is on its way; the partners expect it."
+    cs.save_campaign(draft, actor=mia)
+    assert cs.send_now(draft, actor=mia).state == State.PREPARING
+    override = AuditLog.objects.get(action="campaigns.campaign.deliverability_override")
+    assert override.after["reason"].startswith("The DNS change")
+    assert "SPF" in override.after["failing"]

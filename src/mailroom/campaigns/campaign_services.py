@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -32,7 +33,8 @@ from mailroom.routing.models import AliasDomain
 
 State = Campaign.State
 FIELDS = ["name", "subject", "preview_text", "email_from", "reply_to", "layout", "lang",
-          "server", "track_opens", "track_clicks", "state", "scheduled_at"]
+          "server", "track_opens", "track_clicks", "state", "scheduled_at",
+          "deliverability_override", "bounce_limit", "complaint_limit", "guard_after"]
 RUNNING = (State.PREPARING, State.SENDING)
 MAX_TEST_ADDRESSES = 10
 
@@ -195,12 +197,22 @@ def audience_preview(campaign: Campaign) -> dict:
     return audience.preview(campaign)
 
 
-def _ready_to_send(campaign: Campaign) -> None:
+def _ready_to_send(campaign: Campaign, *, actor) -> None:
     _validate(campaign)
     if not (campaign.body_html or "").strip():
         raise ValidationError({"body_html": "Write the body first."})
-    if not campaign.lists.exists():
-        raise ValidationError({"lists": "Choose at least one list to send to."})
+    if not campaign.lists.exists() and not campaign.segments.exists():
+        raise ValidationError({"lists": "Choose at least one list or segment to send to."})
+    if not settings.MAILROOM_CAMPAIGN_DNS_CHECK:
+        return
+    # DNS, SPF and DKIM libraries load on first use, not at every process start
+    from mailroom.campaigns.deliverability import require_sendable  # noqa: PLC0415
+
+    report = require_sendable(campaign)
+    if report.failing:  # sent anyway: the reason is on the campaign, and in the audit log
+        audit("campaigns.campaign.deliverability_override", actor=actor, obj=campaign,
+              after={"failing": [c.name for c in report.failing],
+                     "reason": campaign.deliverability_override})
 
 
 def _move(campaign: Campaign, *, actor, allowed: tuple, to: str, action: str,
@@ -226,7 +238,7 @@ def _move(campaign: Campaign, *, actor, allowed: tuple, to: str, action: str,
 def send_now(campaign: Campaign, *, actor) -> Campaign:
     """Hand the campaign to the worker now."""
     _require(actor, campaign)
-    _ready_to_send(campaign)
+    _ready_to_send(campaign, actor=actor)
     return _move(campaign, actor=actor, allowed=(State.DRAFT, State.SCHEDULED),
                  to=State.PREPARING, action="sent",
                  changes={"scheduled_at": None, "started_at": timezone.now()})
@@ -237,7 +249,7 @@ def schedule(campaign: Campaign, at: datetime, *, actor) -> Campaign:
     _require(actor, campaign)
     if at is None or at <= timezone.now():
         raise ValidationError({"scheduled_at": "Choose a time in the future."})
-    _ready_to_send(campaign)
+    _ready_to_send(campaign, actor=actor)
     return _move(campaign, actor=actor, allowed=(State.DRAFT, State.SCHEDULED),
                  to=State.SCHEDULED, action="scheduled", changes={"scheduled_at": at})
 
