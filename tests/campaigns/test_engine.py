@@ -253,3 +253,21 @@ def test_done_counts_failed_and_cancelled_mails_as_final(acme, audience_of_five)
     statuses = sorted(t.status for t in traces(sent).values() if t.mail_id)
     assert statuses == ["cancelled", "cancelled", "cancelled", "failed", "sent"]
     assert fresh(sent).state == "done"
+
+
+def test_a_contact_blacklisted_after_the_audience_is_excluded_not_queued(
+        acme, audience_of_five):
+    from mailroom.campaigns.engine import audience
+
+    sent = campaign(acme, lists=[audience_of_five])
+    audience.resolve(sent)
+    Partner.objects.filter(email="p3@client.example").update(is_blacklisted=True)
+
+    assert step.campaigns_step("w1") is True
+
+    sent = fresh(sent)
+    assert (sent.state, sent.total, sent.queued) == ("sending", 4, 4)
+    assert sent.exclusions["blacklisted"] == 1
+    late = traces(sent)["p3@client.example"]
+    assert (late.status, late.exclusion, late.mail_id) == ("excluded", "blacklisted", None)
+    assert not OutgoingRecipient.objects.filter(address="p3@client.example").exists()
