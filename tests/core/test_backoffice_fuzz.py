@@ -93,7 +93,9 @@ def world(acme, globex, settings):
     from mailroom.activities import services as activities
     from mailroom.activities.tokens import make_token
     from mailroom.business.crm.models import Lead
+    from mailroom.campaigns import campaign_services
     from mailroom.campaigns import services as campaigns
+    from mailroom.campaigns.campaign_models import Campaign
     from mailroom.campaigns.models import MailingList
     from mailroom.chatter import services as chatter
     from mailroom.contacts.models import Partner
@@ -102,6 +104,7 @@ def world(acme, globex, settings):
     from mailroom.digests.tip_links import click_token, vote_token
     from mailroom.digests.unsubscribe import restore_token, unsubscribe_token
     from mailroom.outgoing import services as outgoing
+    from mailroom.routing.models import AliasDomain
     from mailroom.templating import services as templating
     from mailroom.templating.models import EmailTemplate
     from tests.incoming.ui.conftest import stored_mail
@@ -129,6 +132,11 @@ def world(acme, globex, settings):
         mailing_list, actor=alice, filename="people.csv", file_format="csv",
         content=b"email,name\nada@client.example,Ada\n", consent_how="Trade fair",
         mapping={"email": 0, "name": 1}, has_header=True, total=1)
+    AliasDomain.objects.create(company=acme, name="news.acme.example")
+    campaign = campaign_services.save_campaign(Campaign(
+        company=acme, name="Spring news", subject="Hi {{ contact.name }}",
+        email_from="Acme <hello@news.acme.example>", body_html="<p>Hi</p>"), actor=alice,
+        lists=[mailing_list])
     from mailroom.campaigns import segments as campaign_segments
     from mailroom.campaigns.campaign_models import Segment
 
@@ -147,7 +155,7 @@ def world(acme, globex, settings):
                 "activity_id": str(approval.pk), "token": make_token(approval),
                 "digest_id": str(digest.pk), "list_id": str(mailing_list.pk),
                 "segment_id": str(segment.pk),
-                "job_id": str(contact_import.pk)},
+                "job_id": str(contact_import.pk), "campaign_id": str(campaign.pk)},
         "baselines": {
             "chatter:timeline": {"before": str(message.pk)},
             "chatter:post": {"body": "Hello", "subject": "Hi", "message_type": "comment"},
@@ -228,6 +236,20 @@ def world(acme, globex, settings):
                                         "c0_field": "record:crm.lead", "c0_op": "has",
                                         "c0_where": "stage", "c0_equals": "won",
                                         "c0_date": "created_at", "c0_days": "30"},
+            "campaigns:campaign": {"status": "queued", "page": "1"},
+            "campaigns:campaign_audience": {"campaign": str(campaign.pk), "edited": "1",
+                                            "lists": str(mailing_list.pk),
+                                            "exclude_lists": str(mailing_list.pk)},
+            "campaigns:campaign_progress": {},
+            "campaigns:campaign_send": {},
+            "campaigns:campaign_schedule": {"scheduled_at": "2031-01-01T10:00"},
+            "campaigns:campaign_unschedule": {},
+            "campaigns:campaign_pause": {},
+            "campaigns:campaign_resume": {},
+            "campaigns:campaign_cancel": {},
+            "campaigns:campaign_duplicate": {},
+            "campaigns:campaign_test": {"addresses": "ada@client.example"},
+            "campaigns:campaign_recipients_csv": {"status": "queued"},
         },
         # path values that differ per route (each signed link has its own token)
         "paths": {

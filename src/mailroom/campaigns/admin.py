@@ -22,7 +22,11 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from unfold.decorators import action, display
 
-from mailroom.campaigns import segment_admin, services  # noqa: F401 - registers Segments
+from mailroom.campaigns import (  # noqa: F401 - registers Campaigns and Segments
+    campaign_admin,
+    segment_admin,
+    services,
+)
 from mailroom.campaigns import suppression as suppression_services
 from mailroom.campaigns.models import ImportJob, MailingList, Subscription, Suppression
 from mailroom.core.access import allowed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailroom.campaigns.campaign_models import Segment
+from mailroom.campaigns.campaign_models import Campaign, Segment
 from mailroom.campaigns.models import ImportJob, MailingList, Subscription, Suppression
 from mailroom.core import navigation
 
@@ -11,6 +11,7 @@ def register() -> None:
     """Called from CampaignsConfig.ready(); idempotent."""
     if not any(e.url_name == "admin:campaigns_mailinglist_changelist"
                for e in navigation.ENTRIES):
+        navigation.add_model("Email", "Campaigns", "campaign", Campaign)
         navigation.add_model("Email", "Mailing lists", "list_alt", MailingList)
         navigation.add_model("Email", "Segments", "filter_alt", Segment)
         navigation.add_model("Email", "Subscriptions", "how_to_reg", Subscription)
