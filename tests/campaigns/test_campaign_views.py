@@ -76,6 +76,8 @@ def editor_data(newsletter, **overrides) -> dict:
             "email_from": "Acme <hello@news.acme.example>", "reply_to": "",
             "layout": "branded", "lang": "", "body_html": "<p>Autumn is here.</p>",
             "lists": [str(newsletter.pk)], "track_opens": "on", "track_clicks": "on",
+            "server": "", "bounce_limit": "5", "complaint_limit": "0.3", "guard_after": "200",
+            "deliverability_override": "",
             "translations-TOTAL_FORMS": "1", "translations-INITIAL_FORMS": "0",
             "translations-MIN_NUM_FORMS": "0", "translations-MAX_NUM_FORMS": "1000",
             "translations-0-lang": "de_DE", "translations-0-subject": "Hallo",

@@ -26,6 +26,7 @@ from mailroom.campaigns.campaign_models import Campaign, CampaignTranslation
 from mailroom.campaigns.models import MailingList
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.models import LANGUAGE_CHOICES
+from mailroom.outgoing.models import MailServer, Purpose
 from mailroom.templating.forms import RichTextarea
 
 STATE_COLOURS = {"draft": "info", "scheduled": "info", "preparing": "primary",
@@ -45,7 +46,8 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ["name", "subject", "preview_text", "email_from", "reply_to", "layout",
                   "lang", "body_html", "lists", "exclude_lists", "track_opens",
-                  "track_clicks"]
+                  "track_clicks", "server", "bounce_limit", "complaint_limit", "guard_after",
+                  "deliverability_override"]
         widgets = {"body_html": RichTextarea(),
                    "lists": UnfoldAdminCheckboxSelectMultipleWidget(),
                    "exclude_lists": UnfoldAdminCheckboxSelectMultipleWidget()}
@@ -55,6 +57,9 @@ class CampaignForm(forms.ModelForm):
         for name in LIST_FIELDS:
             if name in self.fields:
                 self.fields[name].queryset = company_lists(self.company_id)
+        if "server" in self.fields:
+            self.fields["server"].queryset = MailServer.objects.filter(
+                company_id=self.company_id, purpose__in=[Purpose.BULK, Purpose.BOTH])
         if "lang" in self.fields:
             self.fields["lang"] = forms.ChoiceField(
                 label="Language", required=False,
@@ -179,6 +184,9 @@ class CampaignAdmin(CompanyScopedAdmin):
         ("Content", {"fields": ("layout", "lang", "body_html")}),
         ("Audience", {"fields": ("lists", "exclude_lists", "audience")}),
         ("Tracking", {"fields": ("track_opens", "track_clicks")}),
+        ("Sending", {"classes": ["collapse"], "fields": (
+            "server", "bounce_limit", "complaint_limit", "guard_after",
+            "deliverability_override")}),
     )
     change_form_before_template = "campaigns/campaign_editor_top.html"
 
