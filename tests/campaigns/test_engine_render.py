@@ -164,3 +164,16 @@ def test_links_are_tracked_per_recipient_unless_the_campaign_opts_out(acme, news
                        track_clicks=False)
     plain = CampaignRenderer(private).render(recipients(private)["ada@client.example"])
     assert 'href="https://acme.example/sale"' in plain.html and "/l/o/" not in plain.html
+
+
+def test_a_line_break_or_nul_in_a_name_never_reaches_a_header(acme, news):
+    from mailroom.campaigns.models import CampaignRecipient
+
+    sent = campaign(acme, lists=[news], subject="News for {{ contact.name }}")
+    odd = CampaignRecipient(campaign=sent, email="odd@client.example", name="Bad\r\nBcc: x\0",
+                            lang="", id=0)
+
+    mail = CampaignRenderer(sent).render(odd)
+
+    assert mail.subject == "News for Bad Bcc: x"
+    assert checks.one_line("subject", mail.subject)

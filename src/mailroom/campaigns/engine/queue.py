@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mailroom.campaigns.engine.render import CampaignRenderer, _address_of
+from mailroom.campaigns.engine.render import CampaignRenderer, _address_of, _one_line
 from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
     Campaign,
@@ -149,8 +149,8 @@ class Batcher:
         for first in range(0, len(message_ids), 500):
             ids.update(OutgoingMail.objects.filter(
                 message_id__in=message_ids[first:first + 500]).values_list("message_id", "id"))
-        recipient_writer.insert((ids[values[-1]], row.email, row.name, row.partner_id)
-                                for row, values in mails)
+        recipient_writer.insert((ids[values[-1]], row.email, _one_line(row.name)[:200],
+                                 row.partner_id) for row, values in mails)
         _mark_queued([(row.id, ids[values[-1]], values[-1]) for row, values in mails])
         if blacklisted:
             CampaignRecipient.objects.filter(pk__in=blacklisted).update(

@@ -297,7 +297,9 @@ def _builder(build):
 
 
 def _one_line(value: str) -> str:
-    return _SPACES.sub(" ", value).strip()
+    """A header value: whitespace (line breaks too) collapsed, NUL dropped (checks.one_line
+    refuses both; a contact's name must not make a mail unsendable)."""
+    return _SPACES.sub(" ", value.replace("\0", "")).strip()
 
 
 def _address_of(value: str) -> str:
