@@ -1,4 +1,7 @@
-"""A campaign's audience: its lists minus its excluded lists, one trace row per address.
+"""A campaign's audience: its lists and segments minus its excluded lists, one trace row per
+address.
+
+Segments' contacts join as subscribed rows without a subscription, merged in address order.
 
 The subscriptions of the campaign's lists are read in address order (`.iterator()`, never
 all at once), so every address's subscriptions come together: one row per address, however
@@ -14,15 +17,19 @@ mail is queued before the audience is done, so nothing else points at them).
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Iterator
 from itertools import groupby
 
 from django.db import connection, transaction
+from django.db.models import IntegerField, Q, Value
+from django.db.models.functions import Collate, Lower
 from django.utils import timezone
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
+from mailroom.campaigns import segments
 from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
     Campaign,
@@ -32,6 +39,7 @@ from mailroom.campaigns.models import (
     Subscription,
     Suppression,
 )
+from mailroom.contacts.models import Partner
 from mailroom.lib.addresses import InvalidAddress, sendable_email
 from mailroom.lib.formatting import normalize_locale
 
@@ -125,12 +133,15 @@ def _rows(campaign: Campaign, tally: _Tally, *, languages: bool = True) -> Itera
         company_id=company_id, mailing_list_id__in=excluded_lists)
         .values_list("email", flat=True).iterator(chunk_size=5000)}
     choose = language_chooser(campaign) if languages else (lambda lang: "")
-    rows = (Subscription.objects.filter(company_id=company_id, mailing_list_id__in=lists)
-            .exclude(status=SubStatus.UNCONFIRMED)
-            .order_by("email", "id")
-            .values_list("email", "status", "id", "partner_id", "partner__name",
-                         "partner__language", "partner__is_blacklisted")
-            .iterator(chunk_size=CHUNK))
+    by_address = _binary("email")
+    subscriptions = (Subscription.objects.filter(company_id=company_id,
+                                                 mailing_list_id__in=lists)
+                     .exclude(status=SubStatus.UNCONFIRMED)
+                     .order_by(by_address, "id")
+                     .values_list("email", "status", "id", "partner_id", "partner__name",
+                                  "partner__language", "partner__is_blacklisted")
+                     .iterator(chunk_size=CHUNK))
+    rows = heapq.merge(subscriptions, _segment_rows(campaign), key=lambda row: row[0])
     counts = tally.counts
     seen: set[str] = set()  # dedupe keys across the raw spellings grouped below
     for email, group in groupby(rows, key=lambda row: row[0].lower()):
@@ -164,6 +175,29 @@ def _rows(campaign: Campaign, tally: _Tally, *, languages: bool = True) -> Itera
                (name or "")[:200], choose(contact_lang or ""),
                Status.EXCLUDED if exclusion else Status.PENDING, exclusion,
                _REASONS[exclusion].format(detail=detail)[:500] if exclusion else "")
+
+
+def _binary(field: str):
+    """`field` compared byte by byte (code points: Python's own order), so the subscription
+    and segment streams merge in one address order on both databases."""
+    return Collate(field, "C" if connection.vendor == "postgresql" else "BINARY")
+
+
+def _segment_rows(campaign: Campaign) -> Iterator[tuple]:
+    """The contacts of the campaign's segments, as subscribed rows without a subscription,
+    in address order (a segment is read now: who matches its conditions at send time)."""
+    segment_list = list(campaign.segments.all())
+    if not segment_list:
+        return iter(())
+    matching = Q()
+    for segment in segment_list:
+        matching |= Q(pk__in=segments.resolve(segment).values("pk"))
+    return (Partner.objects.filter(matching, company_id=campaign.company_id)
+            .exclude(email="").annotate(address=Lower("email"))
+            .order_by(_binary("address"), "id")
+            .values_list("address", Value(SubStatus.SUBSCRIBED), Value(None, output_field=IntegerField()), "id", "name",
+                         "language", "is_blacklisted")
+            .iterator(chunk_size=CHUNK))
 
 
 def preview(campaign: Campaign) -> dict:
