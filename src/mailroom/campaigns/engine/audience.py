@@ -118,7 +118,7 @@ class _Tally:
 
     @property
     def exclusions(self) -> dict[str, int]:
-        return dict(sorted(self.counts.items()))
+        return {reason: n for reason, n in sorted(self.counts.items()) if n}
 
 
 def _rows(campaign: Campaign, tally: _Tally, *, languages: bool = True) -> Iterator[tuple]:

@@ -42,6 +42,7 @@ from mailroom.core.models import Company, User
 from mailroom.core.roles import sync_role_groups
 from mailroom.core.services import save_company, save_user
 from mailroom.demo import data
+from mailroom.demo.campaigns_seed import seed_campaigns
 from mailroom.demo.services import create_demo_server
 from mailroom.digests.models import Digest
 from mailroom.digests.sending import send_now
@@ -120,6 +121,7 @@ class Seeder:
         self.seed_northwind()
         self.seed_inbound()
         self.seed_digests()
+        seed_campaigns(self.demo, self.users["manager"])
         return created
 
     def ago(self, days: int):
