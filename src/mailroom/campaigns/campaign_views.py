@@ -27,7 +27,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mailroom.campaigns import campaign_services, stats
 from mailroom.campaigns.campaign_admin import company_lists
-from mailroom.campaigns.campaign_models import Campaign, CampaignRecipient, Exclusion
+from mailroom.campaigns.campaign_models import (
+    Campaign,
+    CampaignRecipient,
+    Exclusion,
+    Segment,
+)
 from mailroom.campaigns.views import _csv_response
 from mailroom.core.access import allowed
 from mailroom.core.decorators import office_user_required
@@ -78,6 +83,8 @@ class _Selection:
 
     def __init__(self, campaign: Campaign, lists, exclude_lists):
         self._campaign, self.lists, self.exclude_lists = campaign, lists, exclude_lists
+        # the editor has no segment choice: the saved ones (none for a campaign not saved)
+        self.segments = campaign.segments.all() if campaign.pk else Segment.objects.none()
 
     def __getattr__(self, name):
         return getattr(self._campaign, name)
