@@ -143,6 +143,20 @@ def world(acme, globex, settings):
     segment = campaign_segments.save_segment(Segment(company=acme, name="Buyers", rules=[
         {"field": "record:crm.lead", "op": "has", "value": {"where": "stage",
                                                             "equals": "won"}}]), actor=alice)
+    from mailroom.campaigns import links as campaign_links
+    from mailroom.campaigns import tokens as campaign_tokens
+    from mailroom.campaigns.campaign_models import CampaignLink, CampaignRecipient
+    from mailroom.campaigns.models import Subscription
+
+    subscription = campaigns.subscribe(mailing_list, partner, actor=alice,
+                                       consent_how="Fuzz")
+    trace = CampaignRecipient.objects.create(campaign=campaign, partner=partner,
+                                             subscription=subscription, email=partner.email)
+    link = CampaignLink.objects.create(campaign=campaign, url="https://acme.example/")
+    unsubscribe = campaign_links.unsubscribe_token(acme.pk, trace.pk)
+    track = campaign_links.track_token(acme.pk, trace.pk)
+    confirm = campaign_tokens.make(campaign_tokens.CONFIRM, acme.pk, subscription.pk)
+    Subscription.objects.filter(pk=subscription.pk).update(status="unconfirmed")
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -237,6 +251,12 @@ def world(acme, globex, settings):
                                         "c0_where": "stage", "c0_equals": "won",
                                         "c0_date": "created_at", "c0_days": "30"},
             "campaigns:campaign": {"status": "queued", "page": "1"},
+            "campaigns:deliverability": {"domain": "news.acme.example", "fresh": "1"},
+            "campaigns_public:preferences": {"action": "save", "list": str(mailing_list.pk)},
+            "campaigns_public:one_click": {"List-Unsubscribe": "One-Click"},
+            "campaigns_public:open": {},
+            "campaigns_public:click": {},
+            "campaigns_public:confirm": {},
             "campaigns:campaign_audience": {"campaign": str(campaign.pk), "edited": "1",
                                             "lists": str(mailing_list.pk),
                                             "exclude_lists": str(mailing_list.pk)},
@@ -257,6 +277,11 @@ def world(acme, globex, settings):
             "digests:restore": {"token": restore_token(digest, alice)},
             "digests:tip_click": {"token": click_token(tip, alice, "https://acme.example/")},
             "digests:tip_vote": {"token": vote_token(tip, alice)},
+            "campaigns_public:preferences": {"token": unsubscribe},
+            "campaigns_public:one_click": {"token": unsubscribe},
+            "campaigns_public:open": {"token": track},
+            "campaigns_public:click": {"token": track, "number": str(link.pk)},
+            "campaigns_public:confirm": {"token": confirm},
         },
     }
 
