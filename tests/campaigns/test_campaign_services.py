@@ -165,3 +165,15 @@ def test_a_domain_failing_the_deliverability_check_needs_a_reason(draft, mia, se
     override = AuditLog.objects.get(action="campaigns.campaign.deliverability_override")
     assert override.after["reason"].startswith("The DNS change")
     assert "SPF" in override.after["failing"]
+
+
+def test_segments_are_part_of_the_audience_and_of_the_copy(draft, mia, acme, globex):
+    from mailroom.campaigns.models import Segment
+
+    ours = Segment.objects.create(company=acme, name="Belgians", rules=[])
+    theirs = Segment.objects.create(company=globex, name="Theirs", rules=[])
+    with pytest.raises(ValidationError) as caught:
+        cs.save_campaign(draft, actor=mia, segments=[theirs])
+    assert "segment belongs to another company" in caught.value.message_dict["segments"][0]
+    cs.save_campaign(draft, actor=mia, segments=[ours])
+    assert list(cs.duplicate(draft, actor=mia).segments.all()) == [ours]

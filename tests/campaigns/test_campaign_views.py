@@ -174,6 +174,24 @@ def test_the_audience_count_follows_the_ticked_lists(client_for, mia, draft, aud
     assert fresh.startswith("2 recipients")
 
 
+def test_the_audience_count_adds_the_ticked_segments(client_for, mia, acme, draft,
+                                                     audience_lists):
+    from mailroom.campaigns.models import Segment
+    from mailroom.contacts.models import Partner
+
+    Partner.objects.create(company=acme, name="Zoe", email="zoe@elsewhere.example",
+                           country="BE")
+    belgians = Segment.objects.create(company=acme, name="Belgians", rules=[
+        {"field": "country", "op": "in", "value": ["BE"]}])
+    newsletter, _ = audience_lists
+    client = client_for(mia)
+    only_segment = text(client.get(f"/campaigns/c/audience/?edited=1&segments={belgians.pk}"))
+    assert only_segment.startswith("1 recipient")
+    both = text(client.get(f"/campaigns/c/audience/?edited=1&lists={newsletter.pk}"
+                           f"&segments={belgians.pk}"))
+    assert both.startswith("3 recipients")
+
+
 def test_the_audience_count_ignores_another_companys_lists(client_for, gina, globex_list,
                                                           draft, audience_lists):
     client = client_for(gina)

@@ -22,7 +22,7 @@ from unfold.decorators import display
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminSelectWidget
 
 from mailroom.campaigns import campaign_services, stats
-from mailroom.campaigns.campaign_models import Campaign, CampaignTranslation
+from mailroom.campaigns.campaign_models import Campaign, CampaignTranslation, Segment
 from mailroom.campaigns.models import MailingList
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.models import LANGUAGE_CHOICES
@@ -45,18 +45,22 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "subject", "preview_text", "email_from", "reply_to", "layout",
-                  "lang", "body_html", "lists", "exclude_lists", "track_opens",
+                  "lang", "body_html", "lists", "segments", "exclude_lists", "track_opens",
                   "track_clicks", "server", "bounce_limit", "complaint_limit", "guard_after",
                   "deliverability_override"]
         widgets = {"body_html": RichTextarea(),
                    "lists": UnfoldAdminCheckboxSelectMultipleWidget(),
-                   "exclude_lists": UnfoldAdminCheckboxSelectMultipleWidget()}
+                   "exclude_lists": UnfoldAdminCheckboxSelectMultipleWidget(),
+                   "segments": UnfoldAdminCheckboxSelectMultipleWidget()}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in LIST_FIELDS:
             if name in self.fields:
                 self.fields[name].queryset = company_lists(self.company_id)
+        if "segments" in self.fields:
+            self.fields["segments"].queryset = Segment.objects.filter(
+                company_id=self.company_id).order_by("name")
         if "server" in self.fields:
             self.fields["server"].queryset = MailServer.objects.filter(
                 company_id=self.company_id, purpose__in=[Purpose.BULK, Purpose.BOTH])
@@ -122,7 +126,8 @@ def save_through_services(request, form, formset) -> bool:
         with transaction.atomic():
             campaign_services.save_campaign(
                 campaign, actor=request.user, lists=form.cleaned_data.get("lists"),
-                exclude_lists=form.cleaned_data.get("exclude_lists"))
+                exclude_lists=form.cleaned_data.get("exclude_lists"),
+                segments=form.cleaned_data.get("segments"))
             _save_translations(request, campaign, formset)
     except (ValidationError, PermissionDenied) as exc:
         if creating:
@@ -182,7 +187,7 @@ class CampaignAdmin(CompanyScopedAdmin):
     fieldsets = (
         (None, {"fields": ("name", "subject", "preview_text", "email_from", "reply_to")}),
         ("Content", {"fields": ("layout", "lang", "body_html")}),
-        ("Audience", {"fields": ("lists", "exclude_lists", "audience")}),
+        ("Audience", {"fields": ("lists", "segments", "exclude_lists", "audience")}),
         ("Tracking", {"fields": ("track_opens", "track_clicks")}),
         ("Sending", {"classes": ["collapse"], "fields": (
             "server", "bounce_limit", "complaint_limit", "guard_after",
@@ -272,7 +277,8 @@ class CampaignAdmin(CompanyScopedAdmin):
         if not getattr(request, "_campaign_saved", False):
             campaign_services.save_campaign(obj, actor=request.user,
                                             lists=form.cleaned_data.get("lists"),
-                                            exclude_lists=form.cleaned_data.get("exclude_lists"))
+                                            exclude_lists=form.cleaned_data.get("exclude_lists"),
+                                            segments=form.cleaned_data.get("segments"))
 
     def save_related(self, request, form, formsets, change):
         """Nothing: the lists and translations went through the services with the campaign."""

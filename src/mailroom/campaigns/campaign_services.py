@@ -19,7 +19,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailroom.campaigns.campaign_models import Campaign, CampaignRecipient, CampaignTranslation
+from mailroom.campaigns.campaign_models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignTranslation,
+    Segment,
+)
 from mailroom.campaigns.models import MailingList
 from mailroom.core.access import require
 from mailroom.core.services import audit, snapshot
@@ -110,23 +115,25 @@ def _validate(campaign: Campaign) -> None:
         raise ValidationError(errors)
 
 
-def _own_lists(campaign: Campaign, lists: Iterable[MailingList] | None,
-               field: str) -> list[MailingList] | None:
+def _own_lists(campaign: Campaign, lists: Iterable | None, field: str) -> list | None:
     if lists is None:
         return None
     lists = list(lists)
     if any(item.company_id != campaign.company_id for item in lists):
-        raise ValidationError({field: "A list belongs to another company."})
+        what = "segment" if field == "segments" else "list"
+        raise ValidationError({field: f"A {what} belongs to another company."})
     return lists
 
 
 def save_campaign(campaign: Campaign, *, actor, lists: Iterable[MailingList] | None = None,
-                  exclude_lists: Iterable[MailingList] | None = None) -> Campaign:
-    """Create or change a draft or scheduled campaign."""
+                  exclude_lists: Iterable[MailingList] | None = None,
+                  segments: Iterable[Segment] | None = None) -> Campaign:
+    """Create or change a draft or scheduled campaign (None: leave that audience part)."""
     creating = campaign.pk is None
     _require(actor, campaign, "add" if creating else "change")
     lists = _own_lists(campaign, lists, "lists")
     exclude_lists = _own_lists(campaign, exclude_lists, "exclude_lists")
+    segments = _own_lists(campaign, segments, "segments")
     _validate(campaign)
     with transaction.atomic():
         before = {}
@@ -145,6 +152,8 @@ def save_campaign(campaign: Campaign, *, actor, lists: Iterable[MailingList] | N
             campaign.lists.set(lists)
         if exclude_lists is not None:
             campaign.exclude_lists.set(exclude_lists)
+        if segments is not None:
+            campaign.segments.set(segments)
         audit("campaigns.campaign.create" if creating else "campaigns.campaign.change",
               actor=actor, obj=campaign, before=before, after=snapshot(campaign, FIELDS))
     return campaign
@@ -311,7 +320,8 @@ def duplicate(campaign: Campaign, *, actor) -> Campaign:
     copy.name = f"{campaign.name} (copy)"[:200]
     with transaction.atomic():
         save_campaign(copy, actor=actor, lists=campaign.lists.all(),
-                      exclude_lists=campaign.exclude_lists.all())
+                      exclude_lists=campaign.exclude_lists.all(),
+                      segments=campaign.segments.all())
         CampaignTranslation.objects.bulk_create([
             CampaignTranslation(campaign=copy, lang=t.lang, subject=t.subject,
                                 preview_text=t.preview_text, body_html=t.body_html)

@@ -81,10 +81,9 @@ class _Selection:
     """The campaign with the lists ticked in the editor instead of its saved ones, for
     `audience_preview` (which only reads): the live count follows the form before saving."""
 
-    def __init__(self, campaign: Campaign, lists, exclude_lists):
+    def __init__(self, campaign: Campaign, lists, exclude_lists, segments):
         self._campaign, self.lists, self.exclude_lists = campaign, lists, exclude_lists
-        # the editor has no segment choice: the saved ones (none for a campaign not saved)
-        self.segments = campaign.segments.all() if campaign.pk else Segment.objects.none()
+        self.segments = segments
 
     def __getattr__(self, name):
         return getattr(self._campaign, name)
@@ -92,7 +91,7 @@ class _Selection:
 
 def audience_text(preview: dict | None) -> str:
     if preview is None:
-        return "Choose one or more lists to see how many people receive it."
+        return "Choose one or more lists or segments to see how many people receive it."
     total = preview.get("total", 0)
     reasons = {k: v for k, v in (preview.get("exclusions") or {}).items() if v}
     text = f"{total:,} recipient{'s' if total != 1 else ''}"
@@ -105,17 +104,20 @@ def audience_text(preview: dict | None) -> str:
     return text
 
 
-def _preview(campaign: Campaign, list_ids=None, exclude_ids=None) -> dict | None:
+def _preview(campaign: Campaign, list_ids=None, exclude_ids=None,
+             segment_ids=None) -> dict | None:
     if list_ids is None:
-        if campaign.pk is None or not campaign.lists.exists():
+        if campaign.pk is None or not (campaign.lists.exists() or campaign.segments.exists()):
             return None
         return campaign_services.audience_preview(campaign)
     own = company_lists(campaign.company_id)
     lists = own.filter(pk__in=list_ids)
-    if not lists.exists():
+    segments = Segment.objects.filter(company_id=campaign.company_id,
+                                      pk__in=segment_ids or [])
+    if not lists.exists() and not segments.exists():
         return None
     return campaign_services.audience_preview(
-        _Selection(campaign, lists, own.filter(pk__in=exclude_ids or [])))
+        _Selection(campaign, lists, own.filter(pk__in=exclude_ids or []), segments))
 
 
 def audience_block(campaign: Campaign) -> str:
@@ -133,8 +135,8 @@ def _ids(values) -> list[int]:
 @require_GET
 @office_user_required
 def audience(request):
-    """The count for `campaign` (saved lists), or for the ticked `lists` minus
-    `exclude_lists` when `edited` is set (the editor's current choice)."""
+    """The count for `campaign` (saved audience), or for the ticked `lists` and `segments`
+    minus `exclude_lists` when `edited` is set (the editor's current choice)."""
     if not allowed(request.user, VIEW_PERM):
         raise Http404("No such campaign.")
     campaign_id = parse_id(request.GET.get("campaign", ""))
@@ -147,7 +149,8 @@ def audience(request):
     try:
         if request.GET.get("edited"):
             preview = _preview(campaign, _ids(request.GET.getlist("lists")),
-                               _ids(request.GET.getlist("exclude_lists")))
+                               _ids(request.GET.getlist("exclude_lists")),
+                               _ids(request.GET.getlist("segments")))
         else:
             preview = _preview(campaign)
     except ValidationError as exc:

@@ -183,6 +183,9 @@ def _binary(field: str):
     return Collate(field, "C" if connection.vendor == "postgresql" else "BINARY")
 
 
+NO_SUBSCRIPTION = Value(None, output_field=IntegerField())
+
+
 def _segment_rows(campaign: Campaign) -> Iterator[tuple]:
     """The contacts of the campaign's segments, as subscribed rows without a subscription,
     in address order (a segment is read now: who matches its conditions at send time)."""
@@ -195,8 +198,8 @@ def _segment_rows(campaign: Campaign) -> Iterator[tuple]:
     return (Partner.objects.filter(matching, company_id=campaign.company_id)
             .exclude(email="").annotate(address=Lower("email"))
             .order_by(_binary("address"), "id")
-            .values_list("address", Value(SubStatus.SUBSCRIBED), Value(None, output_field=IntegerField()), "id", "name",
-                         "language", "is_blacklisted")
+            .values_list("address", Value(SubStatus.SUBSCRIBED), NO_SUBSCRIPTION, "id",
+                         "name", "language", "is_blacklisted")
             .iterator(chunk_size=CHUNK))
 
 
