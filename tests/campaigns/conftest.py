@@ -10,7 +10,14 @@ import pytest
 
 from mailroom.campaigns import services
 from mailroom.campaigns.models import MailingList
+from tests.browser import conftest as browser_fixtures
 from tests.conftest import make_user
+
+# the browser package's fixtures, once for this package: one chromium (and one Playwright
+# event loop) per worker process, however many browser test modules live here
+browser = browser_fixtures.browser
+open_page = browser_fixtures.open_page
+shot = browser_fixtures.shot
 
 
 @pytest.fixture

@@ -14,13 +14,9 @@ from mailroom.campaigns.models import Campaign, CampaignRecipient, MailingList
 from mailroom.contacts.models import Partner
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.routing.models import AliasDomain
-from tests.browser import conftest as browser_fixtures
 from tests.browser.conftest import PHONE
 
 # the browser package's fixtures, shared (a conftest's fixtures reach only its own package)
-browser = browser_fixtures.browser
-open_page = browser_fixtures.open_page
-shot = browser_fixtures.shot
 
 pytestmark = pytest.mark.browser
 

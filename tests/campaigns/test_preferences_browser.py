@@ -13,9 +13,6 @@ from tests.browser import conftest as browser_fixtures
 from tests.campaigns.test_unsubscribe import make_campaign, make_trace, page_path, token_for
 
 # the browser package's fixtures, shared (a conftest's fixtures reach only its own package)
-browser = browser_fixtures.browser
-open_page = browser_fixtures.open_page
-shot = browser_fixtures.shot
 PHONE, WIDE = browser_fixtures.PHONE, browser_fixtures.WIDE
 
 pytestmark = pytest.mark.browser

@@ -13,10 +13,6 @@ from mailroom.campaigns.campaign_models import Segment
 from mailroom.contacts.models import Partner
 from tests.browser import conftest as browser_fixtures
 
-browser = browser_fixtures.browser
-open_page = browser_fixtures.open_page
-shot = browser_fixtures.shot
-
 pytestmark = pytest.mark.browser
 
 
