@@ -17,3 +17,6 @@ class CampaignsConfig(AppConfig):
         from mailroom.campaigns import reputation
 
         reputation.register()  # bounces and complaints reach traces; the reputation guard
+        from mailroom.campaigns import replies
+
+        replies.register()  # a reply on the campaign's chatter counts for its recipient

@@ -5,6 +5,7 @@
   to which lists minus which lists, and where it stands. The worker resolves the audience
   into CampaignRecipient rows, then renders and queues them in batches; `queued` against
   `total` is the progress bar. `exclusions` counts every address left out, by reason.
+  A thread: replies to its mails land in its chatter (replies.py).
 - CampaignTranslation: subject, preview text and body in another language; a recipient gets
   their contact's language when the campaign has it, the campaign's own texts otherwise.
 - CampaignRecipient (the trace): one address of the audience, deduplicated (one row per
@@ -26,6 +27,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from mailroom.chatter.models import MailThread
 from mailroom.core.scoping import CompanyOwned, CompanyQuerySet
 
 
@@ -62,7 +64,7 @@ class Segment(CompanyOwned):
         return self.name
 
 
-class Campaign(CompanyOwned):
+class Campaign(MailThread, CompanyOwned):
     class State(models.TextChoices):
         DRAFT = "draft", "Draft"
         SCHEDULED = "scheduled", "Scheduled"
