@@ -32,7 +32,7 @@ def page_url(acme, mia, customer):
     services.save_list(MailingList(company=acme, name="Events in Lyon", public=True),
                        actor=mia)
     services.subscribe(newsletter, customer, actor=mia, consent_how="Shop checkout")
-    trace = make_trace(make_campaign(acme, [newsletter]), customer)
+    trace = make_trace(make_campaign(acme, [newsletter]), customer, lang="en_GB")
     return page_path(token_for(trace))
 
 

@@ -58,7 +58,8 @@ def product_news(acme, mia) -> MailingList:
 
 @pytest.fixture
 def trace(acme, newsletter, customer, subscribed) -> CampaignRecipient:
-    return make_trace(make_campaign(acme, [newsletter]), customer)
+    # an English mail: the page speaks the mail's language (acme's own is French)
+    return make_trace(make_campaign(acme, [newsletter]), customer, lang="en_GB")
 
 
 def one_click_path(token: str) -> str:
