@@ -112,3 +112,18 @@ def test_a_from_outside_the_sending_domains_is_a_field_error(client, mia):
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["field"] == "email_from"
     assert not Campaign.objects.exists()
+
+
+def test_an_ab_test_through_the_api(client, acme, mia, newsletter):
+    AliasDomain.objects.create(company=acme, name="news.acme.example")
+    created = post(client, "/api/v1/campaigns", mia, {
+        "name": "Spring", "subject": "Hello", "email_from": "hello@news.acme.example",
+        "body_html": "<p>Hi</p>", "list_ids": [newsletter.pk], "ab_test": True,
+        "subject_b": "Hello there", "ab_sample": 30, "ab_metric": "clicked"})
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["ab_test"] and body["ab_sample"] == 30 and body["ab_winner"] == ""
+    refused = post(client, "/api/v1/campaigns", mia, {
+        "name": "x", "subject": "x", "email_from": "hello@news.acme.example",
+        "ab_test": True, "ab_hours": 0, "subject_b": "y"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "ab_hours"

@@ -212,6 +212,12 @@ class CampaignOut(Schema):
     segment_ids: list[int]
     track_opens: bool
     track_clicks: bool
+    ab_test: bool
+    subject_b: str
+    ab_sample: int
+    ab_metric: str
+    ab_hours: int
+    ab_winner: str = Field(description="a or b once the A/B test is decided, else empty.")
     state: str = Field(description="draft, scheduled, preparing, sending, paused, cancelled, "
                                    "done or failed.")
     state_reason: str
@@ -242,6 +248,12 @@ class CampaignIn(Schema):
     exclude_list_ids: list[int] = []
     track_opens: bool = True
     track_clicks: bool = True
+    ab_test: bool = Field(False, description="Test subject or body B on a sample first.")
+    subject_b: str = Field("", max_length=998)
+    body_html_b: str = ""
+    ab_sample: int = Field(20, description="Percent of the audience in the test (2–90).")
+    ab_metric: str = Field("opened", description="opened or clicked.")
+    ab_hours: int = Field(4, description="Hours before the winner is chosen (1–168).")
 
 
 class CampaignFilters(Page):
@@ -270,6 +282,8 @@ def campaign_out(item: Campaign) -> dict:
             "exclude_list_ids": sorted(item.exclude_lists.values_list("pk", flat=True)),
             "segment_ids": sorted(item.segments.values_list("pk", flat=True)),
             "track_opens": item.track_opens, "track_clicks": item.track_clicks,
+            "ab_test": item.ab_test, "subject_b": item.subject_b, "ab_sample": item.ab_sample,
+            "ab_metric": item.ab_metric, "ab_hours": item.ab_hours, "ab_winner": item.ab_winner,
             "state": item.state, "state_reason": item.state_reason,
             "scheduled_at": item.scheduled_at, "total": item.total, "queued": item.queued,
             "exclusions": item.exclusions or {}, "created_at": item.created_at,
@@ -293,7 +307,8 @@ def _lists(user, ids: list[int], field: str) -> list[MailingList]:
 
 def _write(user, item: Campaign, data: CampaignIn) -> Campaign:
     for name in ("name", "subject", "preview_text", "email_from", "reply_to", "body_html",
-                 "lang", "layout", "track_opens", "track_clicks"):
+                 "lang", "layout", "track_opens", "track_clicks", "ab_test", "subject_b",
+                 "body_html_b", "ab_sample", "ab_metric", "ab_hours"):
         setattr(item, name, getattr(data, name))
     if item.layout not in dict(Campaign._meta.get_field("layout").choices):
         raise field_error("layout", "Use branded, plain or none.")

@@ -47,8 +47,9 @@ class CampaignForm(forms.ModelForm):
         fields = ["name", "subject", "preview_text", "email_from", "reply_to", "layout",
                   "lang", "body_html", "lists", "segments", "exclude_lists", "track_opens",
                   "track_clicks", "server", "bounce_limit", "complaint_limit", "guard_after",
-                  "deliverability_override"]
-        widgets = {"body_html": RichTextarea(),
+                  "deliverability_override", "ab_test", "subject_b", "body_html_b",
+                  "ab_sample", "ab_metric", "ab_hours"]
+        widgets = {"body_html": RichTextarea(), "body_html_b": RichTextarea(),
                    "lists": UnfoldAdminCheckboxSelectMultipleWidget(),
                    "exclude_lists": UnfoldAdminCheckboxSelectMultipleWidget(),
                    "segments": UnfoldAdminCheckboxSelectMultipleWidget()}
@@ -189,6 +190,8 @@ class CampaignAdmin(CompanyScopedAdmin):
         ("Content", {"fields": ("layout", "lang", "body_html")}),
         ("Audience", {"fields": ("lists", "segments", "exclude_lists", "audience")}),
         ("Tracking", {"fields": ("track_opens", "track_clicks")}),
+        ("A/B test", {"classes": ["collapse"], "fields": (
+            "ab_test", "subject_b", "body_html_b", "ab_sample", "ab_metric", "ab_hours")}),
         ("Sending", {"classes": ["collapse"], "fields": (
             "server", "bounce_limit", "complaint_limit", "guard_after",
             "deliverability_override")}),

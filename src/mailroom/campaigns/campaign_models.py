@@ -99,6 +99,21 @@ class Campaign(MailThread, CompanyOwned):
                                help_text="Blank: any server set for bulk mail.")
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
+    # A/B test: a sample gets A or B (half each); after `ab_hours` the variant with the
+    # better rate on `ab_metric` goes to everyone else (engine/ab.py)
+    ab_test = models.BooleanField("A/B test", default=False)
+    subject_b = models.CharField("subject B", max_length=998, blank=True,
+                                 help_text="Blank: the same subject as A.")
+    body_html_b = models.TextField("body B", blank=True, help_text="Blank: the same body as A.")
+    ab_sample = models.PositiveSmallIntegerField(
+        "test on this share of the audience (%)", default=20,
+        help_text="Half of the sample gets A, half B; the others wait for the winner.")
+    ab_metric = models.CharField("choose the winner by", max_length=7, default="opened",
+                                 choices=[("opened", "Open rate"), ("clicked", "Click rate")])
+    ab_hours = models.PositiveSmallIntegerField("after this many hours", default=4)
+    ab_winner = models.CharField(max_length=1, blank=True)
+    ab_decided_at = models.DateTimeField(null=True, blank=True)
+    ab_figures = models.JSONField(default=dict, blank=True)
     # the reputation guard: pause when, after `guard_after` sends, the rates pass these
     bounce_limit = models.DecimalField(
         "pause above hard-bounce rate (%)", max_digits=5, decimal_places=2, default=Decimal("5"),

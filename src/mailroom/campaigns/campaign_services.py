@@ -39,7 +39,8 @@ from mailroom.routing.models import AliasDomain
 State = Campaign.State
 FIELDS = ["name", "subject", "preview_text", "email_from", "reply_to", "layout", "lang",
           "server", "track_opens", "track_clicks", "state", "scheduled_at",
-          "deliverability_override", "bounce_limit", "complaint_limit", "guard_after"]
+          "deliverability_override", "bounce_limit", "complaint_limit", "guard_after",
+          "ab_test", "subject_b", "ab_sample", "ab_metric", "ab_hours"]
 RUNNING = (State.PREPARING, State.SENDING)
 MAX_TEST_ADDRESSES = 10
 
@@ -107,10 +108,29 @@ def _validate(campaign: Campaign) -> None:
                                or campaign.server.purpose == Purpose.TRANSACTIONAL):
         errors["server"] = ["Choose one of this company's servers set for bulk mail."]
     for field, source, html in (("subject", campaign.subject, False),
-                                ("body_html", campaign.body_html, True)):
+                                ("body_html", campaign.body_html, True),
+                                ("subject_b", campaign.subject_b, False),
+                                ("body_html_b", campaign.body_html_b, True)):
         found = _template_errors(field, source or "", html=html)
         if found:
             errors.setdefault(field, []).extend(found)
+    check("subject_b", checks.one_line, "subject B", campaign.subject_b)
+    if campaign.ab_test:
+        if not (campaign.subject_b or "").strip() and not (campaign.body_html_b or "").strip():
+            errors.setdefault("subject_b", []).append(
+                "Write the subject or the body of variant B: as it is, B is the same as A.")
+        if not 2 <= (campaign.ab_sample or 0) <= 90:
+            errors["ab_sample"] = ["Test on 2% to 90% of the audience."]
+        if not 1 <= (campaign.ab_hours or 0) <= 168:
+            errors["ab_hours"] = ["Wait between 1 and 168 hours (a week)."]
+        if campaign.ab_metric not in ("opened", "clicked"):
+            errors["ab_metric"] = ["Choose the open rate or the click rate."]
+        elif campaign.ab_metric == "opened" and not campaign.track_opens:
+            errors["ab_metric"] = ["Opens are not tracked for this campaign: choose the "
+                                   "click rate, or track opens."]
+        elif campaign.ab_metric == "clicked" and not campaign.track_clicks:
+            errors["ab_metric"] = ["Clicks are not tracked for this campaign: choose the "
+                                   "open rate, or track clicks."]
     if errors:
         raise ValidationError(errors)
 
@@ -316,7 +336,9 @@ def duplicate(campaign: Campaign, *, actor) -> Campaign:
     copy = Campaign(company=campaign.company, **{
         field: getattr(campaign, field) for field in
         ("subject", "preview_text", "email_from", "reply_to", "body_html", "layout", "lang",
-         "server", "track_opens", "track_clicks")})
+         "server", "track_opens", "track_clicks", "ab_test", "subject_b", "body_html_b",
+         "ab_sample", "ab_metric", "ab_hours", "bounce_limit", "complaint_limit",
+         "guard_after")})
     copy.name = f"{campaign.name} (copy)"[:200]
     with transaction.atomic():
         save_campaign(copy, actor=actor, lists=campaign.lists.all(),

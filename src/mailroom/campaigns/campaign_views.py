@@ -33,6 +33,7 @@ from mailroom.campaigns.campaign_models import (
     Exclusion,
     Segment,
 )
+from mailroom.campaigns.engine import ab
 from mailroom.campaigns.views import _csv_response
 from mailroom.core.access import allowed
 from mailroom.core.decorators import office_user_required
@@ -292,6 +293,19 @@ def _progress_context(campaign: Campaign) -> dict:
             "state_text": plain_state(campaign)}
 
 
+def _ab(campaign: Campaign) -> dict | None:
+    """The A/B test's two variants side by side (figures kept at the decision, else now)."""
+    if not campaign.ab_test:
+        return None
+    counts = campaign.ab_figures or ab.figures(campaign)
+    metric = "opens" if campaign.ab_metric == "opened" else "clicks"
+    variants = [{"name": v.upper(), "winner": campaign.ab_winner == v,
+                 "subject": (campaign.subject_b or campaign.subject) if v == "b"
+                 else campaign.subject, **counts.get(v, {})} for v in ("a", "b")]
+    return {"variants": variants, "metric": metric, "sample": campaign.ab_sample,
+            "hours": campaign.ab_hours, "decided_at": campaign.ab_decided_at}
+
+
 @require_GET
 @office_user_required
 def campaign_page(request, campaign_id: int):
@@ -305,6 +319,7 @@ def campaign_page(request, campaign_id: int):
         "actions": _actions(campaign) if may_run else set(),
         "figures": figures, "cards": _rates(figures), "chart": chart(stats.timeline(campaign)),
         "links": stats.links(campaign), "exclusions": _exclusions(campaign),
+        "ab": _ab(campaign),
         "lists": list(campaign.lists.all()), "exclude_lists": list(campaign.exclude_lists.all()),
         "back": reverse("admin:campaigns_campaign_changelist"),
         "edit_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),

@@ -30,6 +30,7 @@ from django.utils import timezone
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from mailroom.campaigns import segments
+from mailroom.campaigns.engine import ab
 from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
     Campaign,
@@ -227,6 +228,7 @@ def resolve(campaign: Campaign) -> None:
             _write(writer, batch)
             batch = []
     _write(writer, batch)
+    ab.assign(campaign)  # an A/B test's sample; the others wait for the winner
     Campaign.objects.filter(pk=campaign.pk).update(
         total=tally.total, exclusions=tally.exclusions, audience_done=True,
         updated_at=timezone.now())

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from mailroom.campaigns.engine import ab
 from mailroom.campaigns.engine.render import CampaignRenderer, _address_of, _one_line
 from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
@@ -83,7 +84,7 @@ class Batcher:
     def pending(self) -> list[_Row]:
         rows = [_Row(*row) for row in CampaignRecipient.objects.filter(
             campaign_id=self.campaign.pk, id__gt=self.after, status=Status.PENDING,
-            mail__isnull=True)
+            mail__isnull=True).exclude(variant=ab.WAITING)
             .order_by("id").values_list("id", "email", "name", "lang", "variant", "partner_id",
                                         "partner__is_blacklisted")[:BATCH]]
         if rows:

@@ -209,6 +209,9 @@ class CampaignRenderer:
         campaign = self.campaign
         found = self.translations.get(normalize_locale(lang, fallback=self.lang))
         if found is None or normalize_locale(lang, fallback=self.lang) == self.lang:
+            if variant == "b":  # an A/B test's variant B, in the campaign's own language
+                return _Texts(self.lang, campaign.subject_b or campaign.subject,
+                              campaign.preview_text, campaign.body_html_b or campaign.body_html)
             return _Texts(self.lang, campaign.subject, campaign.preview_text,
                           campaign.body_html)
         return _Texts(normalize_locale(found.lang), found.subject or campaign.subject,

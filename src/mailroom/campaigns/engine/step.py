@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from mailroom.campaigns.engine import audience
+from mailroom.campaigns.engine import ab, audience
 from mailroom.campaigns.engine.queue import Batcher, RenderFailed
 from mailroom.campaigns.models import Campaign, CampaignRecipient
 from mailroom.core.steps import register_step
@@ -116,8 +116,12 @@ def process(campaign_id: int, owner: str, *, max_batches: int | None = None,
                 _release(campaign_id, owner)
                 return False
             if done == 0:
+                # an A/B test's sample is queued: the others wait for the winner (ab.py)
+                note = ab.waiting_note(campaign) if (
+                    campaign.ab_test and not campaign.ab_winner
+                    and ab.waiting(campaign).exists()) else campaign.state_reason
                 _held(campaign_id, owner).update(state=State.SENDING, lease_owner="",
-                                                 lease_expires_at=None,
+                                                 lease_expires_at=None, state_reason=note,
                                                  updated_at=timezone.now())
                 return True
             batches += 1
@@ -149,6 +153,9 @@ def finish_sent(now=None) -> int:
     finished = 0
     for campaign_id in Campaign.objects.filter(state=State.SENDING).values_list("pk",
                                                                                 flat=True):
+        if CampaignRecipient.objects.filter(campaign_id=campaign_id,
+                                            status=Status.PENDING).exists():
+            continue  # an A/B test's recipients still wait for the winner
         waiting = CampaignRecipient.objects.filter(campaign_id=campaign_id,
                                                    status=Status.QUEUED)
         if waiting.filter(mail__isnull=False).exclude(mail__state__in=list(_FINAL)).exists():
@@ -180,4 +187,4 @@ def campaigns_step(owner: str) -> bool:
     if time.monotonic() - _last_finish_check < FINISH_CHECK_SECONDS:
         return False
     _last_finish_check = time.monotonic()
-    return finish_sent() > 0
+    return (ab.decide_due() + finish_sent()) > 0
