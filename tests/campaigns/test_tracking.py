@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mailroom.campaigns.campaign_models import Campaign, CampaignLink, CampaignRecipient
 from mailroom.campaigns.tracking import PIXEL, instrument
 from mailroom.outgoing.models import OutgoingMail
+from tests.outgoing.markers import IN_MEMORY_SQLITE
 
 _ids = count(1)
 
@@ -109,10 +110,9 @@ def test_instrumenting_is_idempotent_across_languages_and_campaigns(acme):
     assert instrument(campaign, BODY, opens=False, clicks=False) == BODY
 
 
+@IN_MEMORY_SQLITE
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_instrumenting_at_once_share_one_link_per_url(acme):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite's in-memory test database is one connection")
     campaign = make_campaign(acme)
     body = "".join(f'<a href="https://acme.example/{n}">{n}</a>' for n in range(30))
     results, errors = [], []

@@ -17,6 +17,7 @@ from mailroom.campaigns import links, tracking
 from mailroom.campaigns.campaign_models import CampaignEvent, CampaignLink
 from mailroom.campaigns.tracking import instrument
 from tests.campaigns.test_tracking import make_campaign, make_trace
+from tests.outgoing.markers import IN_MEMORY_SQLITE
 
 Kind = CampaignEvent.Kind
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -183,10 +184,9 @@ def test_a_hit_costs_few_queries(client, campaign, trace):
     assert statements(lambda: client.get(click_url(trace, link.pk))) == 3  # no first mark
 
 
+@IN_MEMORY_SQLITE
 @pytest.mark.django_db(transaction=True)
 def test_two_fetches_at_once_record_one_open_and_two_clicks(acme):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite's in-memory test database is one connection")
     campaign = make_campaign(acme)
     trace = make_trace(campaign, sent_at=timezone.now() - AN_HOUR_AGO)
     link = CampaignLink.objects.create(campaign=campaign, url="https://acme.example/")
