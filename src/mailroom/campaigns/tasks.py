@@ -24,7 +24,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ from mailroom.campaigns.models import ImportBadRow, ImportJob, Subscription
 from mailroom.contacts.models import Partner, PartnerTag
 from mailroom.contacts.services import save_partner
 from mailroom.core.blobs import attachment_path
+from mailroom.core.leasing import claim_one
 from mailroom.core.steps import register_step
 
 log = logging.getLogger("mailroom.campaigns")
@@ -60,22 +61,10 @@ def _due(now):
 def claim(owner: str, now=None) -> int | None:
     """Lease one due import to `owner`; its id, or None when there is nothing to do."""
     now = now or timezone.now()
-    due = _due(now)
-    if not due.exists():  # idle polls take no write lock
-        return None
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        job_id = due.order_by("created_at", "id").values_list("id", flat=True).first()
-        if job_id is None:
-            return None
-        taken = (ImportJob.objects.filter(pk=job_id)
-                 .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-                 .update(state=State.RUNNING, lease_owner=owner,
-                         lease_expires_at=now + LEASE, attempts=F("attempts") + 1))
-        if taken:
-            ImportJob.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
-    return job_id if taken else None
+    return claim_one(lambda: _due(now), ("created_at", "id"), then=lambda pk: (
+        ImportJob.objects.filter(pk=pk, started_at__isnull=True).update(started_at=now)),
+        state=State.RUNNING, lease_owner=owner, lease_expires_at=now + LEASE,
+        attempts=F("attempts") + 1)
 
 
 def _held(job_id: int, owner: str):

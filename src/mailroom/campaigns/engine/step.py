@@ -22,13 +22,14 @@ import time
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from mailroom.campaigns.engine import ab, audience
 from mailroom.campaigns.engine.queue import Batcher, RenderFailed
 from mailroom.campaigns.models import Campaign, CampaignRecipient
+from mailroom.core.leasing import claim_one
 from mailroom.core.steps import register_step
 from mailroom.outgoing.models import OutgoingMail
 
@@ -53,23 +54,10 @@ def _due(now):
 def claim(owner: str, now=None) -> int | None:
     """Lease one due campaign to `owner`; its id, or None when there is nothing to do."""
     now = now or timezone.now()
-    due = _due(now)
-    if not due.exists():  # idle polls take no write lock
-        return None
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        campaign_id = due.order_by("scheduled_at", "id").values_list("id", flat=True).first()
-        if campaign_id is None:
-            return None
-        taken = (_due(now).filter(pk=campaign_id)
-                 .update(state=State.PREPARING, lease_owner=owner,
-                         lease_expires_at=now + LEASE, attempts=F("attempts") + 1,
-                         updated_at=now))
-        if taken:
-            Campaign.objects.filter(pk=campaign_id, started_at__isnull=True).update(
-                started_at=now)
-    return campaign_id if taken else None
+    return claim_one(lambda: _due(now), ("scheduled_at", "id"), then=lambda pk: (
+        Campaign.objects.filter(pk=pk, started_at__isnull=True).update(started_at=now)),
+        state=State.PREPARING, lease_owner=owner, lease_expires_at=now + LEASE,
+        attempts=F("attempts") + 1, updated_at=now)
 
 
 def _held(campaign_id: int, owner: str):
