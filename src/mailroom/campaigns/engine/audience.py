@@ -31,7 +31,6 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from mailroom.campaigns import segments
 from mailroom.campaigns.engine import ab
-from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
     Campaign,
     CampaignEvent,
@@ -41,6 +40,7 @@ from mailroom.campaigns.models import (
     Suppression,
 )
 from mailroom.contacts.models import Partner
+from mailroom.core.rows import RowWriter
 from mailroom.lib.addresses import InvalidAddress, sendable_email
 from mailroom.lib.formatting import normalize_locale
 

@@ -25,13 +25,13 @@ from django.utils import timezone
 
 from mailroom.campaigns.engine import ab
 from mailroom.campaigns.engine.render import CampaignRenderer, _address_of, _one_line
-from mailroom.campaigns.engine.rows import RowWriter
 from mailroom.campaigns.models import (
     Campaign,
     CampaignEvent,
     CampaignRecipient,
     Exclusion,
 )
+from mailroom.core.rows import RowWriter
 from mailroom.lib.addresses import domain_of
 from mailroom.lib.ids import make_message_id
 from mailroom.lib.sandbox import TemplateError
