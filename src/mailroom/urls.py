@@ -19,6 +19,7 @@ urlpatterns = [
     path("digests/", include("mailroom.digests.urls")),
     path("documents/", include("mailroom.documents.urls")),
     path("email/", include("mailroom.outgoing.urls")),
+    path("hooks/", include("mailroom.outgoing.feedback.urls")),  # provider webhooks, no login
     path("incoming/", include("mailroom.incoming.urls")),
     path("l/", include("mailroom.campaigns.public_urls")),
     path("letters/", include("mailroom.letters.urls")),

@@ -30,8 +30,9 @@ from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.roles import Role
 from mailroom.core.server_admin import ServerAdmin
 from mailroom.outgoing import server_services, services
+from mailroom.outgoing.feedback import config as feedback_config
 from mailroom.outgoing.forms import DkimKeyAddForm, MailServerForm
-from mailroom.outgoing.models import DkimKey, MailServer, OutgoingMail
+from mailroom.outgoing.models import DkimKey, FeedbackEvent, FeedbackKind, MailServer, OutgoingMail
 from mailroom.outgoing.views import (
     MAIL_STATE_COLOURS,
     cancel_confirmation,
@@ -53,7 +54,7 @@ class MailServerAdmin(ServerAdmin):
     list_display_links = ("name",)
     list_filter = ("active", "purpose", "test_status")
     search_fields = ("name", "host", "from_filter", "username")
-    readonly_fields = ("test_result", "circuit_state")
+    readonly_fields = ("test_result", "circuit_state", "feedback_webhook")
     change_form_outer_before_template = "outgoing/admin/server_test_box.html"
     # show only the fields of the chosen authentication (unfold evaluates these with Alpine)
     conditional_fields = {
@@ -66,6 +67,7 @@ class MailServerAdmin(ServerAdmin):
         "oauth_refresh_token": "auth == 'xoauth2'",
         "client_certificate": "auth == 'certificate'",
         "client_key": "auth == 'certificate'",
+        "feedback_secret": "feedback_kind == 'sendgrid' || feedback_kind == 'mailgun'",
     }
 
     class Media:
@@ -81,6 +83,8 @@ class MailServerAdmin(ServerAdmin):
             "from_filter", "sequence", "purpose", "rate_per_minute", "rate_per_hour",
             "rate_per_day", "max_per_connection", "max_connections", "max_message_size",
             "active")}),
+        ("Provider feedback webhook", {"fields": ("feedback_kind", "feedback_secret",
+                                                  "feedback_webhook")}),
         ("Status", {"fields": ("test_result", "circuit_state")}),
     )
 
@@ -113,6 +117,20 @@ class MailServerAdmin(ServerAdmin):
     @display(description="Circuit breaker")
     def circuit_state(self, obj: MailServer) -> str:
         return _circuit_words(obj)
+
+    @display(description="Webhook address")
+    def feedback_webhook(self, obj: MailServer | None) -> str:
+        if obj is None or not obj.pk:
+            return "Save the server to get its webhook address."
+        if obj.feedback_kind == FeedbackKind.NONE:
+            return "Choose a provider above and save: the address to paste appears here."
+        events = FeedbackEvent.objects.filter(server=obj)
+        unmatched = events.filter(outcome=FeedbackEvent.Outcome.UNMATCHED).count()
+        return format_html(
+            '<code class="select-all">{}</code><br>{}<br>Events received: {} '
+            "({} about mail Mailroom could not find).",
+            feedback_config.webhook_url(obj), feedback_config.HELP[obj.feedback_kind],
+            events.count(), unmatched)
 
     def run_test(self, request, server: MailServer) -> bool:
         try:

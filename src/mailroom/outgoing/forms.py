@@ -16,16 +16,19 @@ from mailroom.outgoing.server_services import check_server
 
 class MailServerForm(WriteOnlySecrets, forms.ModelForm):
     secret_fields = {"password": "password", "oauth_client_secret": "client secret",
-                     "oauth_refresh_token": "refresh token", "client_key": "private key"}
+                     "oauth_refresh_token": "refresh token", "client_key": "private key",
+                     "feedback_secret": "webhook verification key"}
     multiline_secrets = frozenset({"client_key"})
 
     password = secret_field("Password")
     oauth_client_secret = secret_field("OAuth client secret")
     oauth_refresh_token = secret_field("OAuth refresh token")
     client_key = secret_field("Client private key (PEM)", multiline=True)
+    feedback_secret = secret_field("Webhook verification key")
     forget_secrets = forms.BooleanField(
         label="Erase stored secrets", required=False, widget=UnfoldBooleanSwitchWidget,
-        help_text="Removes the stored password, OAuth secrets and client key.")
+        help_text="Removes the stored password, OAuth secrets, client key and webhook "
+                  "verification key.")
 
     class Meta:
         model = MailServer
@@ -40,11 +43,16 @@ class MailServerForm(WriteOnlySecrets, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.describe_secrets()
+        if "feedback_kind" in self.fields:  # a form posted without it keeps the stored kind
+            self.fields["feedback_kind"].required = False
         if not self.instance.pk and "active" in self.fields:
             # bulk servers activate after a passed test; starting inactive avoids a refusal
             self.fields["active"].initial = False
             self.fields["active"].help_text = (
                 "Servers that send bulk mail can be activated once Test connection passes.")
+
+    def clean_feedback_kind(self):
+        return self.cleaned_data.get("feedback_kind") or self.instance.feedback_kind
 
     def _post_clean(self):
         super()._post_clean()

@@ -6,6 +6,8 @@ The outbox is the queue. A worker claims rows with a lease; every state change i
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -41,6 +43,20 @@ class FailureType(models.TextChoices):
     HARD_BOUNCE = "hard_bounce", "Bounced: address does not work"
     SOFT_BOUNCE = "soft_bounce", "Bounced: temporary problem (mailbox full…)"
     UNKNOWN = "unknown", "Unknown error"
+
+
+class FeedbackKind(models.TextChoices):
+    """Which provider posts complaints and bounces to the server's webhook (outgoing/feedback)."""
+
+    NONE = "none", "None"
+    SES = "ses", "Amazon SES via SNS"
+    SENDGRID = "sendgrid", "SendGrid event webhook"
+    MAILGUN = "mailgun", "Mailgun webhook"
+
+
+def new_feedback_token() -> str:
+    """The unguessable part of a server's webhook address (never its pk)."""
+    return secrets.token_urlsafe(24)
 
 
 class MailServer(MailServerBase):
@@ -97,8 +113,19 @@ class MailServer(MailServerBase):
     # circuit breaker, shared by all workers through the database (with consecutive_failures
     # and last_error from the base)
     circuit_open_until = models.DateTimeField(null=True, blank=True)
+    # the provider's complaint and bounce webhook (outgoing/feedback): who posts, the key that
+    # proves it (SendGrid: the ECDSA public key; Mailgun: the HTTP webhook signing key; SES:
+    # none, SNS messages carry a certificate) and the token in the address they post to
+    feedback_kind = models.CharField(
+        "provider feedback webhook", max_length=10, choices=FeedbackKind.choices,
+        default=FeedbackKind.NONE,
+        help_text="When this server is a provider's relay: the provider posts spam complaints "
+                  "and bounces to the webhook address shown below.")
+    feedback_secret = EncryptedTextField("webhook verification key", blank=True)
+    feedback_token = models.CharField(max_length=64, unique=True, default=new_feedback_token,
+                                      editable=False)
 
-    SECRET_FIELDS = (*MailServerBase.SECRET_FIELDS, "client_key")
+    SECRET_FIELDS = (*MailServerBase.SECRET_FIELDS, "client_key", "feedback_secret")
 
     class Meta:
         ordering = ["sequence", "name"]
@@ -326,3 +353,29 @@ class DkimKey(CompanyOwned):
     @property
     def dns_name(self) -> str:
         return f"{self.selector}._domainkey.{self.domain}"
+
+
+class FeedbackEvent(models.Model):
+    """One provider webhook event about one recipient, kept so a replayed event (providers
+    retry) changes nothing the second time, and so unmatched events are counted."""
+
+    class Outcome(models.TextChoices):
+        COMPLAINT = "complaint", "Spam complaint recorded"
+        BOUNCE = "bounce", "Bounce recorded"
+        IGNORED = "ignored", "Ignored"
+        UNMATCHED = "unmatched", "No such mail"
+
+    server = models.ForeignKey(MailServer, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255, help_text="The provider's event id and recipient.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    mail = models.ForeignKey(OutgoingMail, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+")
+    address = models.CharField(max_length=320, blank=True)
+    note = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["server", "key"], name="feedbackevent_unique_key"),
+        ]

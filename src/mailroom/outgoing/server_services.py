@@ -22,6 +22,7 @@ from mailroom.core.services import (
     snapshot,
 )
 from mailroom.lib import dkim
+from mailroom.outgoing.feedback import config as feedback_config
 from mailroom.outgoing.models import DkimKey, MailServer, Purpose
 from mailroom.outgoing.smtp import probe
 
@@ -65,6 +66,7 @@ def check_server(server: MailServer, stored: MailServer | None = None) -> None:
     if (server.active and server.purpose in BULK_PURPOSES
             and _test_after_save(stored, server) != MailServer.Status.OK):
         raise ValidationError({"active": BULK_NEEDS_TEST})
+    feedback_config.check(server, stored)
 
 
 def save_server(server: MailServer, *, actor, forget_secrets: bool = False) -> MailServer:
