@@ -19,6 +19,7 @@ from mailroom.core.access import perm, require
 from mailroom.core.services import audit, snapshot
 from mailroom.core.tokens import bounce_key
 from mailroom.lib import verp
+from mailroom.routing import commands
 from mailroom.routing import defaults as alias_defaults
 from mailroom.routing.models import Alias, AliasDomain, AllowedSender
 from mailroom.routing.testing import alias_tester
@@ -171,12 +172,13 @@ def sync_record_alias(record: models.Model, local_part: str, *, record_type: str
 class Target:
     """What one recipient address means to us."""
 
-    kind: str  # "alias" | "bounce" | "reply" | "catchall"
+    kind: str  # "alias" | "bounce" | "reply" | "command" | "catchall"
     address: str
     domain: AliasDomain
     alias: Alias | None = None
     thread: tuple[int, int] | None = None  # (content type id, object id) from a reply token
     bounce: tuple[int, int | None] | None = None  # (mail id, recipient id) from VERP
+    command: tuple[str, str] | None = None  # (prefix, token) of a command address
 
     @property
     def company_id(self) -> int:
@@ -237,6 +239,8 @@ def resolve(address: str) -> Target | None:
     if base == domain.bounce_alias:
         return Target("bounce", address, domain,
                       bounce=verp.parse_bounce_address(address, bounce_key()) if plus else None)
+    if plus and token and commands.lookup(base) is not None:  # e.g. unsubscribe+<token>@
+        return Target("command", address, domain, command=(base, token))
     thread = None
     if plus:
         ids = verp.parse_reply_token(token, bounce_key())

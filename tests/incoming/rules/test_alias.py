@@ -147,8 +147,8 @@ def test_mail_to_an_alias_creates_a_record_with_the_sender_as_contact_and_follow
     assert "we would like a quote" in posted.body_html
     assert Follower.objects.filter(object_id=lead.pk, partner=lead.partner).exists()
     rules = [step["rule"] for step in mail.trace]
-    assert rules == ["duplicate", "bounce", "loop", "thread", "alias", "fallback", "security",
-                     "post"]
+    assert rules == ["duplicate", "command", "bounce", "loop", "thread", "alias", "fallback",
+                     "security", "post"]
 
 
 def test_alias_defaults_are_applied_and_support_creates_tickets(deliver, domain):

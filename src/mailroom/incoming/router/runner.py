@@ -1,6 +1,6 @@
 """The router: every received message goes through small ordered rules until one decides.
 
-    duplicate → bounce → loop → thread → alias → fallback → security → post
+    duplicate → command → bounce → loop → thread → alias → fallback → security → post
 
 Each rule (one module in `router/rules/`) reads the Context and either returns an Outcome
 (the decision) or notes what it learnt and lets the next rule go on. Every rule's verdict is
@@ -31,6 +31,7 @@ from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router.rules import (
     alias,
     bounce,
+    command,
     duplicate,
     fallback,
     loop,
@@ -45,6 +46,7 @@ log = logging.getLogger("mailroom.incoming.router")
 
 RULES = [
     ("duplicate", duplicate.apply),
+    ("command", command.apply),  # unsubscribe+<token>@…: routing.commands
     ("bounce", bounce.apply),
     ("loop", loop.apply),
     ("thread", thread.apply),
