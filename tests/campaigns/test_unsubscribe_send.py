@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mailroom.campaigns import links, send_checks, services, suppression
+from mailroom.campaigns.engine.render import CampaignRenderer
 from mailroom.campaigns.models import Campaign, CampaignRecipient
 from mailroom.contacts.models import Partner
 from mailroom.outgoing import hooks
@@ -51,17 +52,21 @@ def clock():
     return DueClock()
 
 
-def queue_campaign_mail(campaign, partner) -> tuple[OutgoingMail, CampaignRecipient]:
+def queue_campaign_mail(campaign, partner, *, rendered: bool = False
+                        ) -> tuple[OutgoingMail, CampaignRecipient]:
     """What the campaign engine queues for one recipient: a bulk mail with the RFC 8058
-    headers, and the trace pointing at it."""
+    headers (`rendered`: the campaign renderer's own), and the trace pointing at it."""
     trace = make_trace(campaign, partner)
     token = token_for(trace)
+    headers = {"List-Unsubscribe": f"<{links.one_click_url(token)}>",
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    if rendered:
+        renderer = CampaignRenderer(campaign)
+        headers = renderer.headers(renderer.context(trace))
     mail = outgoing.enqueue(
         company=campaign.company, to=[partner], email_from=campaign.email_from,
         subject=campaign.subject, html="<p>Spring sale!</p>", text="Spring sale!",
-        purpose="bulk",
-        headers={"List-Unsubscribe": f"<{links.one_click_url(token)}>",
-                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+        purpose="bulk", headers=headers)
     CampaignRecipient.objects.filter(pk=trace.pk).update(mail=mail)
     trace.mail = mail
     return mail, trace
@@ -182,18 +187,26 @@ def test_dkim_signature_covers_both_list_unsubscribe_headers(acme, campaign, cus
     import dkim
 
     from mailroom.lib.dkim import generate_key
+    from mailroom.routing.models import AliasDomain
+    from mailroom.routing.services import clear_cache
 
     private_pem, txt = generate_key(1024)
     DkimKey.objects.create(company=acme, domain="acme.example", selector="news",
                            private_key=private_pem.decode(), dns_txt=txt)
+    AliasDomain.objects.create(company=acme, name="acme.example")  # receives the mailto
+    clear_cache()
     make_server(acme, sink)
-    mail, trace = queue_campaign_mail(campaign, customer)
+    mail, trace = queue_campaign_mail(campaign, customer, rendered=True)
+    clear_cache()
     make_sender(clock.due()).run_once()
     assert fresh(mail).state == OutgoingMail.State.SENT
     [received] = sink.messages
 
     parsed = email.message_from_bytes(received.data)
-    assert parsed["List-Unsubscribe"] == f"<{links.one_click_url(token_for(trace))}>"
+    token = token_for(trace)
+    assert " ".join(parsed["List-Unsubscribe"].split()) == (
+        f"<{links.one_click_url(token)}>, "
+        f"<mailto:unsubscribe+{token}@acme.example?subject=unsubscribe>")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     tags = dict(part.strip().split("=", 1) for part in
                 "".join(parsed["DKIM-Signature"].split()).split(";") if "=" in part)
@@ -213,4 +226,7 @@ def test_dkim_signature_covers_both_list_unsubscribe_headers(acme, campaign, cus
         # the one-click target cannot be swapped without breaking the signature
         tampered = received.data.replace(b"/one-click", b"/evil-click", 1)
         assert not dkim.verify(tampered, dnsfunc=dnsfunc)
+        # nor the mailto address
+        tampered = received.data.replace(b"mailto:unsubscribe+", b"mailto:evil+", 1)
+        assert tampered != received.data and not dkim.verify(tampered, dnsfunc=dnsfunc)
         assert ("news._domainkey.acme.example", "TXT") in zone.queries

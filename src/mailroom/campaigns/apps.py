@@ -20,3 +20,6 @@ class CampaignsConfig(AppConfig):
         from mailroom.campaigns import replies
 
         replies.register()  # a reply on the campaign's chatter counts for its recipient
+        from mailroom.campaigns import mail_unsubscribe
+
+        mail_unsubscribe.register()  # unsubscribe+<token>@: the mailto List-Unsubscribe

@@ -29,7 +29,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import to_language
 
-from mailroom.campaigns import links, tracking
+from mailroom.campaigns import links, mail_unsubscribe, tracking
 from mailroom.campaigns.engine.audience import campaign_language
 from mailroom.campaigns.models import Campaign
 from mailroom.lib.addresses import domain_of
@@ -204,6 +204,10 @@ class CampaignRenderer:
         self.list_id = (f"{_list_id_phrase(campaign.name)} "
                         f"<campaign-{campaign.pk}.{domain}>").strip()
         self.feedback_id = f"{campaign.pk}:{campaign.company_id}:campaign:mailroom"
+        # RFC 2369's mailto next to the one-click URL, when the gateway receives the domain
+        mailto_domain = mail_unsubscribe.mailto_domain(campaign.company_id, domain)
+        self.mailto = (_builder(lambda token: mail_unsubscribe.mailto_url(token, mailto_domain))
+                       if mailto_domain else None)
 
     def texts(self, lang: str, variant: str = "a") -> _Texts:
         campaign = self.campaign
@@ -241,6 +245,7 @@ class CampaignRenderer:
                         "first_name": name.split()[0] if name.split() else ""},
             "company": {"name": self.company.name},
             "unsubscribe_url": urls["one_click"](unsubscribe),
+            "unsubscribe_mailto": self.mailto(unsubscribe) if self.mailto else "",
             "preferences_url": urls["preferences"](unsubscribe),
             "open_url": urls["open"](track),
             "click_base": urls["click"](track),
@@ -273,8 +278,11 @@ class CampaignRenderer:
         return Rendered(subject, html, prepared.text(context), self.headers(context))
 
     def headers(self, context: dict) -> dict[str, str]:
+        unsubscribe = f"<{context['unsubscribe_url']}>"
+        if context.get("unsubscribe_mailto"):  # https first: RFC 8058's one-click
+            unsubscribe += f", <{context['unsubscribe_mailto']}>"
         headers = {
-            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+            "List-Unsubscribe": unsubscribe,
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "List-Id": self.list_id,
             "Precedence": "bulk",
@@ -291,7 +299,7 @@ _TOKEN_MARK = "mrtokenmark7q"
 
 def _builder(build):
     """`build(token)` as a prefix and suffix around the token (tokens are base32: they are
-    never escaped in a URL)."""
+    never escaped in a URL or a mailto's local part)."""
     sample = build(_TOKEN_MARK)
     if sample.count(_TOKEN_MARK) != 1:
         return build
