@@ -1,4 +1,5 @@
-"""Mailing lists, subscriptions and campaigns through the API (/api/v1/lists, /campaigns).
+"""Mailing lists, subscriptions and campaigns through the API (/api/v1/lists, /campaigns;
+/segments lives in segment_api.py, mounted here).
 
 Subscribing and unsubscribing are idempotent (the same call twice changes nothing the second
 time: 200 instead of 201); on a double opt-in list a new subscriber is "unconfirmed" and gets
@@ -19,12 +20,13 @@ from mailroom.api.auth import actor, require_perm
 from mailroom.api.crud import ERRORS, Page, list_schema, page, row_id
 from mailroom.api.errors import ApiError, field_error
 from mailroom.api.writing import company_for_create
-from mailroom.campaigns import campaign_services, services, stats
+from mailroom.campaigns import campaign_services, segment_api, services, stats
 from mailroom.campaigns.models import Campaign, MailingList, Subscription
 from mailroom.contacts.services import find_or_create_partner
 from mailroom.lib.addresses import InvalidAddress
 
 router = Router(tags=["Campaigns"])
+router.add_router("", segment_api.router)  # /segments
 
 
 # --- lists and subscriptions ----------------------------------------------------------------
@@ -246,6 +248,7 @@ class CampaignIn(Schema):
     layout: str = "branded"
     list_ids: list[int] = []
     exclude_list_ids: list[int] = []
+    segment_ids: list[int] = Field([], description="Segments whose contacts join the lists'.")
     track_opens: bool = True
     track_clicks: bool = True
     ab_test: bool = Field(False, description="Test subject or body B on a sample first.")
@@ -314,7 +317,8 @@ def _write(user, item: Campaign, data: CampaignIn) -> Campaign:
         raise field_error("layout", "Use branded, plain or none.")
     return campaign_services.save_campaign(
         item, actor=user, lists=_lists(user, data.list_ids, "list_ids"),
-        exclude_lists=_lists(user, data.exclude_list_ids, "exclude_list_ids"))
+        exclude_lists=_lists(user, data.exclude_list_ids, "exclude_list_ids"),
+        segments=segment_api.campaign_segments(user, item, data.segment_ids))
 
 
 @router.get("/campaigns", response={200: CampaignList, **ERRORS},

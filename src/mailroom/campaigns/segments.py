@@ -220,7 +220,7 @@ def clean_condition(condition, company_id: int) -> dict:
             raise ValidationError("Choose a language.")
         value = str(value)
     elif kind == "kind":
-        if value not in KIND_LABELS:
+        if not isinstance(value, str) or value not in KIND_LABELS:  # a list is unhashable
             raise ValidationError("Choose a person or a company.")
     elif kind == "days":
         value = _days(value, "Added")
