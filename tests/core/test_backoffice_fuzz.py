@@ -157,6 +157,10 @@ def world(acme, globex, settings):
     track = campaign_links.track_token(acme.pk, trace.pk)
     confirm = campaign_tokens.make(campaign_tokens.CONFIRM, acme.pk, subscription.pk)
     Subscription.objects.filter(pk=subscription.pk).update(status="unconfirmed")
+    from mailroom.outgoing.models import MailServer
+
+    relay = MailServer.objects.create(company=acme, name="Fuzz relay", host="smtp.example",
+                                      feedback_kind="mailgun", feedback_secret="key-fuzz")
     client = Client()
     client.force_login(alice)
     ct = ContentType.objects.get_for_model(Lead)
@@ -270,6 +274,7 @@ def world(acme, globex, settings):
             "campaigns:campaign_duplicate": {},
             "campaigns:campaign_test": {"addresses": "ada@client.example"},
             "campaigns:campaign_recipients_csv": {"status": "queued"},
+            "feedback_hooks:receive": {"signature": "x", "event-data": "y"},
         },
         # path values that differ per route (each signed link has its own token)
         "paths": {
@@ -282,6 +287,7 @@ def world(acme, globex, settings):
             "campaigns_public:open": {"token": track},
             "campaigns_public:click": {"token": track, "number": str(link.pk)},
             "campaigns_public:confirm": {"token": confirm},
+            "feedback_hooks:receive": {"token": relay.feedback_token},
         },
     }
 

@@ -81,6 +81,8 @@ def _fetch(url: str) -> bytes:
 
 
 def _public_key(url: str) -> rsa.RSAPublicKey:
+    if not allowed_url(url):  # before the cache too: the setting may have changed
+        raise Refused(403, "The URL is not an Amazon SNS address.")
     with _lock:
         if url in _certificates:
             _certificates.move_to_end(url)

@@ -12,6 +12,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -39,7 +40,10 @@ def _body(request) -> bytes:
         raise Refused(400, "Bad Content-Length.") from None
     if length > max_bytes():
         raise Refused(413, f"The body is larger than {max_bytes()} bytes.")
-    body = request.body
+    try:
+        body = request.body
+    except RawPostDataException:  # a multipart form, already parsed by a middleware
+        raise Refused(415, "Post JSON, not a form.") from None
     if not body:
         raise Refused(400, "The body is empty.")
     return body
