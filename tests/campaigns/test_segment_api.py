@@ -72,7 +72,9 @@ def test_list_and_get_show_rules_as_the_editor_saves_them_and_in_words(
             {"field": "list", "op": "subscribed", "value": str(newsletter.pk)},
             {"field": "record:crm.lead", "op": "has",
              "value": {"where": "stage", "equals": "won"}},
-            {"field": "created", "op": "last_days", "value": "30"}]), actor=mia)
+            {"field": "created", "op": "last_days", "value": "30"},
+            {"field": "record:invoicing.invoice", "op": "has_not", "value": {"days": 90}}]),
+        actor=mia)
 
     listed = client.get("/api/v1/segments?limit=1", **auth(bob))  # readers may look
     assert listed.status_code == 200, listed.content
@@ -81,9 +83,10 @@ def test_list_and_get_show_rules_as_the_editor_saves_them_and_in_words(
     assert body["items"][0]["name"] == "Belgians"  # their own order: by name
     second = client.get("/api/v1/segments?offset=1", **auth(bob)).json()["items"]
     assert [s["name"] for s in second] == ["Mixed"]  # never globex's segment
-    assert second[0]["conditions"] == 3 and second[0]["description"] == "For the spring"
-    assert second[0]["summary"] == ("Mailing list subscribed to Newsletter or Leads: has at "
-                                    "least one with stage Won or Added in the last 30 days")
+    assert second[0]["conditions"] == 4 and second[0]["description"] == "For the spring"
+    assert second[0]["summary"] == (
+        "Mailing list subscribed to Newsletter or Leads: has at least one with stage Won or "
+        "Added in the last 30 days or Invoices: has none, created in the last 90 days")
     assert body["items"][0]["summary"] == "Country is one of Belgium"
 
     one = client.get(f"/api/v1/segments/{mixed.pk}", **auth(bob))
@@ -95,7 +98,9 @@ def test_list_and_get_show_rules_as_the_editor_saves_them_and_in_words(
         {"field": "list", "op": "subscribed", "value": newsletter.pk},
         {"field": "record:crm.lead", "op": "has", "value": {"where": "stage",
                                                             "equals": "won"}},
-        {"field": "created", "op": "last_days", "value": 30}]
+        {"field": "created", "op": "last_days", "value": 30},
+        {"field": "record:invoicing.invoice", "op": "has_not",
+         "value": {"date": "created_at", "days": 90}}]
 
 
 def test_the_count_is_the_editors_live_count(client, acme, mia, people, belgians):

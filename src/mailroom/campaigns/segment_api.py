@@ -87,8 +87,8 @@ class SegmentCountOut(Schema):
 # --- the rules in words -----------------------------------------------------------------------
 
 def _namer(company_id: int) -> Callable[[dict], str]:
-    """One condition in words; names looked up once per call of the returned function's
-    owner (a page of segments shares them)."""
+    """A function saying one condition in words, with the editor's labels; each list, tag
+    or record it names is looked up once per namer (a page of segments shares one)."""
     country_names = dict(countries)
     languages = {str(k): str(v) for k, v in LANGUAGE_CHOICES}
 
