@@ -104,9 +104,10 @@ def test_the_composer_needs_a_login(client, lead):
     assert response.status_code == 302 and "login" in response["Location"]
 
 
-@pytest.mark.parametrize("chunks", [10])
-def test_mass_send_over_200_leads_in_chunks(client_for, acme, bob, customer, lead_template,
-                                            chunks):
+def test_mass_send_over_200_leads_goes_to_the_worker(client_for, acme, bob, customer,
+                                                     lead_template):
+    from mailroom.templating import mass_engine
+
     leads = Lead.objects.bulk_create(Lead(company=acme, name=f"Lead {n}", partner=customer)
                                      for n in range(200))
     client = client_for(bob)
@@ -114,19 +115,18 @@ def test_mass_send_over_200_leads_in_chunks(client_for, acme, bob, customer, lea
     page = client.post(changelist, {"action": "send_email",
                                     "_selected_action": [lead.pk for lead in leads]})
     assert page.status_code == 200 and "Send 200 emails" in page.content.decode()
-    batch, ids = page.context["batch"], page.context["ids"]
-    content_type = ContentType.objects.get_for_model(Lead).pk
+    data = {"content_type": ContentType.objects.get_for_model(Lead).pk,
+            "ids": page.context["ids"], "batch": page.context["batch"],
+            "template": lead_template.pk, "offset": 0}
     url = reverse("templating:mass_chunk")
-    for n in range(chunks):
-        response = client.post(url, {"content_type": content_type, "ids": ids, "batch": batch,
-                                     "template": lead_template.pk, "offset": n * 20})
-        assert response.status_code == 200
-        assert ("hx-trigger=\"load\"" in response.content.decode()) == (n < chunks - 1)
-    client.post(url, {"content_type": content_type, "ids": ids, "batch": batch,
-                      "template": lead_template.pk, "offset": 40})  # a retried chunk
+    response = client.post(url, data)
+    assert response.status_code == 200 and "Waiting for a worker" in response.content.decode()
+    client.post(url, data)  # a retried request: the same job
+    assert mass_engine.mass_step("w1") is True
     assert OutgoingMail.objects.count() == 200
     assert Message.objects.filter(message_type=Message.Type.EMAIL).count() == 200
-    assert "Done: 200 of 200" in response.content.decode()
+    client.post(url, data)
+    assert mass_engine.mass_step("w1") is False and OutgoingMail.objects.count() == 200
 
 
 def test_mass_send_skips_other_companies_ids(client_for, bob, lead, globex_lead,

@@ -171,6 +171,33 @@ def post_message(
     return message
 
 
+def log_sent_emails(entries: Iterable[tuple[MailThread, str, str]], *, actor=None
+                    ) -> list[Message]:
+    """One outgoing-email entry per (record, subject, body HTML) on each record's chatter,
+    written with one bulk insert (a mass send logs thousands): what `post_message` writes
+    for an email nobody is notified about, the body sanitized the same way. Runs in the
+    caller's transaction; the messages come back with their ids, in order."""
+    entries = list(entries)
+    for record, _subject, _body in entries:
+        require_access(actor, record)
+    author_name = ((actor.get_full_name() or actor.get_username())
+                   if actor is not None else "Mailroom")[:200]
+    domain, now = message_id_domain(), timezone.now()
+    messages = [Message(**_thread_fields(record), message_type=Message.Type.EMAIL,
+                        direction=Message.Direction.OUTGOING, author_user=actor,
+                        author_name=author_name, subject=subject,
+                        body_html=sanitize_html(body) if body else "",
+                        message_id=make_message_id(domain), date=now)
+                for record, subject, body in entries]
+    created = Message.objects.bulk_create(messages, batch_size=500)
+    if created and created[0].pk is None:  # a backend that gives no ids back
+        by_id = dict(Message.objects.filter(message_id__in=[m.message_id for m in created])
+                     .values_list("message_id", "pk"))
+        for message in created:
+            message.pk = by_id[message.message_id]
+    return created
+
+
 # "@linus" or "@linus.example" in a message or note: an office user's login name
 _MENTION = re.compile(r"(?<![\w.@/])@([A-Za-z0-9_][A-Za-z0-9_.+-]{0,149})")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -92,12 +93,51 @@ def record_paths(record_type: record_types.RecordType) -> tuple[str, ...]:
 
 
 def record_url(record: models.Model) -> str:
-    try:
-        path = reverse(f"admin:{record._meta.app_label}_{record._meta.model_name}_change",
-                       args=[record.pk])
-    except NoReverseMatch:
+    parts = _change_url_parts(record._meta.app_label, record._meta.model_name)
+    if parts is None:
         return ""
-    return settings.BASE_URL.rstrip("/") + path
+    return f"{settings.BASE_URL.rstrip('/')}{parts[0]}{record.pk}{parts[1]}"
+
+
+_PK_MARK = 918273645
+
+
+@lru_cache(maxsize=256)
+def _change_url_parts(app_label: str, model_name: str) -> tuple[str, str] | None:
+    """The admin change URL around its id, reversed once per model (the resolver costs more
+    than the rest of a record's context; a mass send builds thousands)."""
+    try:
+        path = reverse(f"admin:{app_label}_{model_name}_change", args=[_PK_MARK])
+    except NoReverseMatch:
+        return None
+    prefix, _, suffix = path.partition(str(_PK_MARK))
+    return prefix, suffix
+
+
+def related_lookups(model: type[models.Model], record_type: record_types.RecordType
+                    ) -> tuple[list[str], list[str]]:
+    """(select_related, prefetch_related) lookups that load what `build_context` reads for
+    many records of `model` in a few queries instead of a few per record."""
+    joins: list[str] = []
+    prefetches: list[str] = []
+
+    def walk(current, tree: dict, prefix: str, prefetching: bool) -> None:
+        for name, sub in tree.items():
+            if not sub:
+                continue
+            field = _model_field(current, name)
+            if field is None or not field.is_relation or field.related_model is None:
+                continue
+            lookup = f"{prefix}{name}"
+            if (field.many_to_one or field.one_to_one) and not prefetching:
+                joins.append(lookup)
+                walk(field.related_model, sub, f"{lookup}__", False)
+            else:
+                prefetches.append(lookup)
+                walk(field.related_model, sub, f"{lookup}__", True)
+
+    walk(model, _paths_tree(record_paths(record_type)), "", False)
+    return joins, prefetches
 
 
 def company_data(company) -> dict:

@@ -18,21 +18,22 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from mailroom.contacts.models import Partner
 from mailroom.core import record_types
 from mailroom.core.decorators import office_user_required
 from mailroom.lib.params import parse_id, parse_ids, parse_int
 from mailroom.lib.sandbox import TemplateError
 from mailroom.outgoing.models import OutgoingMail
-from mailroom.templating import actions, services
+from mailroom.templating import actions, mass_render, mass_services, services
 from mailroom.templating.forms import MassForm
+from mailroom.templating.mass_models import MassSend
 from mailroom.templating.models import EmailTemplate
-from mailroom.templating.rendering import RenderedMail, render_template
+from mailroom.templating.rendering import RenderedMail
 
-CHUNK = 20
-CANCELLED_STATES = {"cancel", "cancelled", "canceled"}
+CHUNK = mass_services.CHUNK
+REVIEWED = 100  # rows the page checks before sending; the worker checks every record
 
 
 @dataclass
@@ -43,33 +44,23 @@ class Row:
     rendered: RenderedMail | None = None
 
 
-def review(record, template: EmailTemplate, user) -> Row:
+def review(record, template: EmailTemplate, user,
+           renderer: mass_render.MassRenderer | None = None) -> Row:
     """Whether `record` gets `template`'s mail, to whom, or why it is skipped: a cancelled
-    document, no address, every recipient blacklisted, or a template error."""
-    if str(getattr(record, "state", "")).lower() in CANCELLED_STATES:
-        return Row(record, "Cancelled document")
+    document, no address, every recipient blacklisted, or a template error (the checks the
+    worker makes too, mass_render.review)."""
+    early = mass_render.review(record, None)
+    if early.skip:
+        return Row(record, early.skip)
+    renderer = renderer or mass_render.MassRenderer(template, user=user)
     try:
-        rendered = render_template(template, record, user=user, with_attachments=False)
+        rendered = renderer.render(record)
     except TemplateError as exc:
         return Row(record, f"Template error: {exc}")
     except ValidationError as exc:
         return Row(record, "; ".join(exc.messages))
-    if not rendered.to:
-        return Row(record, "No address: the template gives no recipient", rendered=rendered)
-    nameless = [p.name for p in rendered.to if isinstance(p, Partner) and not p.email]
-    if nameless:
-        return Row(record, f"No address: {', '.join(nameless)} has no email address",
-                   rendered=rendered)
-    addresses = [p.email if isinstance(p, Partner) else p for p in rendered.to]
-    blacklisted = {p.email.lower() for p in rendered.to
-                   if isinstance(p, Partner) and p.is_blacklisted}
-    blacklisted |= {a.lower() for a in Partner.objects.filter(
-        company_id=record.company_id, is_blacklisted=True,
-        email__in=[a for a in addresses if isinstance(a, str)]).values_list("email", flat=True)}
-    to = ", ".join(rendered.recipients_label)
-    if all(a.lower() in blacklisted for a in addresses):
-        return Row(record, f"Blacklisted: {', '.join(addresses)}", to=to, rendered=rendered)
-    return Row(record, to=to, rendered=rendered)
+    verdict = mass_render.review(record, rendered)
+    return Row(record, verdict.skip, to=verdict.to, rendered=rendered)
 
 
 def _batch_sent(batch: str, company_ids) -> int:
@@ -78,12 +69,17 @@ def _batch_sent(batch: str, company_ids) -> int:
 
 
 def _review_context(request, model, ids: list[int], template: EmailTemplate | None) -> dict:
-    records = {r.pk: r for r in model.objects.for_user(request.user).filter(pk__in=ids)}
-    rows = [review(records[pk], template, request.user) if template else Row(records[pk])
-            for pk in ids if pk in records]
+    """The first REVIEWED records checked and previewed; a larger selection says how many
+    more the worker checks when it sends."""
+    shown = ids[:REVIEWED]
+    records = {r.pk: r for r in model.objects.for_user(request.user).filter(pk__in=shown)}
+    renderer = mass_render.MassRenderer(template, user=request.user) if template else None
+    rows = [review(records[pk], template, request.user, renderer) if template
+            else Row(records[pk]) for pk in shown if pk in records]
     first = next((row for row in rows if not row.skip and row.rendered), None)
-    return {"rows": rows, "template": template, "first": first,
-            "sending": sum(1 for row in rows if not row.skip),
+    unchecked = max(len(ids) - len(shown), 0)
+    return {"rows": rows, "template": template, "first": first, "unchecked": unchecked,
+            "sending": sum(1 for row in rows if not row.skip) + unchecked,
             "skipped": sum(1 for row in rows if row.skip)}
 
 
@@ -165,11 +161,15 @@ def mass_chunk(request):
             "errors": ["The selection or the position in it is invalid: start again from "
                        "the list."], "done": 0, "total": 0}, status=422)
     template = form.cleaned_data["template"]
+    if offset == 0 and mass_services.in_worker(template, len(ids)):
+        return _start_in_worker(request, template, record_type, ids, batch)
     chunk = ids[offset:offset + CHUNK]
     found = {r.pk: r for r in record_type.model.objects.for_user(request.user).filter(
         pk__in=chunk)}
     errors = [f"#{pk}: no such record in your companies." for pk in chunk if pk not in found]
-    rows = [review(found[pk], template, request.user) for pk in chunk if pk in found]
+    renderer = mass_render.MassRenderer(template, user=request.user)
+    rows = [review(found[pk], template, request.user, renderer) for pk in chunk
+            if pk in found]
     errors += [f"{row.record}: skipped — {row.skip}" for row in rows if row.skip]
     results = services.send_mass([row.record for row in rows if not row.skip], template,
                                  actor=request.user, batch=batch)
@@ -180,3 +180,43 @@ def mass_chunk(request):
         "sent": sum(1 for r in results if r.mail), "percent": 100 * done // max(len(ids), 1),
         "next": {"offset": done} if done < len(ids) else None,
         "post": request.POST, "url": reverse("templating:mass_chunk")})
+
+
+def _start_in_worker(request, template, record_type, ids, batch):
+    """A large selection: the worker renders and queues it (mass_engine.py); the page
+    follows its progress."""
+    company = request.user.current_company
+    if company is None:
+        return render(request, "templating/partials/mass_progress.html", {
+            "errors": ["Choose a company first (top bar)."], "done": 0, "total": 0},
+            status=422)
+    content_type = ContentType.objects.get_for_model(record_type.model)
+    try:
+        job = mass_services.start_mass(template, content_type, ids, actor=request.user,
+                                       company=company, batch=batch)
+    except ValidationError as exc:
+        return render(request, "templating/partials/mass_progress.html", {
+            "errors": exc.messages, "done": 0, "total": 0}, status=422)
+    return _job_answer(request, job)
+
+
+def _job_answer(request, job: MassSend):
+    waiting = (job.state == MassSend.State.QUEUED
+               and (timezone.now() - job.created_at).total_seconds() > 60)
+    return render(request, "templating/partials/mass_job.html", {
+        "job": job, "waiting_long": waiting, "problems": job.problems[:200]})
+
+
+@office_user_required
+@require_GET
+def mass_job(request, job_id: int):
+    """htmx: a worker-run mass send's progress (polled until it is finished)."""
+    job = get_object_or_404(MassSend, pk=job_id, company_id__in=request.user.company_ids())
+    return _job_answer(request, job)
+
+
+@office_user_required
+@require_POST
+def mass_cancel(request, job_id: int):
+    job = get_object_or_404(MassSend, pk=job_id, company_id__in=request.user.company_ids())
+    return _job_answer(request, mass_services.cancel_mass(job, actor=request.user))

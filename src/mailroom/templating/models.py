@@ -148,3 +148,6 @@ class TemplateAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+from mailroom.templating.mass_models import MassSend  # noqa: E402, F401 - the app's model

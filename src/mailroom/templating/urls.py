@@ -18,4 +18,6 @@ urlpatterns = [
     path("mentions/", pickers.mention_users, name="mention_users"),
     path("mass/review/", mass_views.mass_review, name="mass_review"),
     path("mass/chunk/", mass_views.mass_chunk, name="mass_chunk"),
+    path("mass/jobs/<int:job_id>/", mass_views.mass_job, name="mass_job"),
+    path("mass/jobs/<int:job_id>/cancel/", mass_views.mass_cancel, name="mass_cancel"),
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import secrets
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -37,10 +36,9 @@ from mailroom.lib.formatting import normalize_locale
 from mailroom.lib.sandbox import TemplateError, check_simple, compile_template
 from mailroom.outgoing import checks
 from mailroom.templating import layout
+from mailroom.templating.markers import Markers
 
-_PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.S)
 _BODY_TAG = re.compile(r"<body\b[^>]*>", re.I)
-_JINJA_OPEN = re.compile(r"\{(?=[{%#])")
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 FOOTER_PATHS = ("unsubscribe_url", "preferences_url")
 PREHEADER_STYLE = ("display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;"
@@ -63,37 +61,6 @@ class _Texts:
     body: str
 
 
-class _Markers:
-    """Inert words standing for template expressions while the HTML is being finished."""
-
-    def __init__(self) -> None:
-        self.prefix = f"mr{secrets.token_hex(5)}x"
-        self.sources: list[str] = []
-        self.pattern = re.compile(re.escape(self.prefix) + r"(\d+)z")
-
-    def mark(self, expression: str) -> str:
-        self.sources.append(expression)
-        return f"{self.prefix}{len(self.sources) - 1}z"
-
-    def hide(self, source: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: self.mark(m[0]), source)
-
-    def jinja(self, finished: str) -> str:
-        """Finished HTML as a Jinja source: literal braces neutralised, markers restored."""
-        finished = _JINJA_OPEN.sub("&#123;", finished)
-        return self.pattern.sub(lambda m: self.sources[int(m[1])], finished)
-
-    def text_parts(self, text: str) -> list[str | int]:
-        parts: list[str | int] = []
-        position = 0
-        for match in self.pattern.finditer(text):
-            parts.append(text[position:match.start()])
-            parts.append(int(match[1]))
-            position = match.end()
-        parts.append(text[position:])
-        return parts
-
-
 def _path(expression: str) -> str | None:
     inner = expression[2:-2].strip()
     return inner if re.fullmatch(r"[A-Za-z_][\w.]*", inner) else None
@@ -104,7 +71,7 @@ class _Prepared:
 
     def __init__(self, renderer: CampaignRenderer, texts: _Texts, body: str | None = None,
                  subject: str = "") -> None:
-        campaign, markers = renderer.campaign, _Markers()
+        campaign, markers = renderer.campaign, Markers()
         self.name, self.lang, self.tz = campaign.name, texts.lang, renderer.tz
         self.subject_parts = markers.text_parts(markers.hide(texts.subject))
         subject_title = markers.hide(texts.subject) if body is None else subject
