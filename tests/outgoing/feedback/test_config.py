@@ -41,7 +41,8 @@ def test_admin_edits_check_the_key_and_are_audited(client_for, acme, mia, sendgr
     stored = MailServer.objects.get(pk=relay.pk)
     assert (stored.feedback_kind, stored.feedback_secret) == ("sendgrid", sendgrid_key[1])
     assert stored.feedback_token == relay.feedback_token
-    entry = AuditLog.objects.filter(action="mailserver.update", object_id=str(relay.pk)).latest("pk")
+    entry = AuditLog.objects.filter(action="mailserver.update",
+                                    object_id=str(relay.pk)).latest("pk")
     assert entry.after["feedback_kind"] == "sendgrid"
     assert entry.after["feedback_secret"] == "********"
     assert sendgrid_key[1] not in str(entry.before) + str(entry.after)
