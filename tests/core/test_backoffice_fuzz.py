@@ -121,6 +121,11 @@ def world(acme, globex, settings):
         body_html="<p>Hello</p>"), actor=alice)
     mail = outgoing.enqueue(company=acme, email_from="Acme <billing@acme.example>",
                             to=["ada@client.example"], subject="Hi", html="<p>Hi</p>")
+    from django.contrib.contenttypes.models import ContentType as _ContentType
+
+    from mailroom.templating.mass_services import start_mass
+    mass_job = start_mass(template, _ContentType.objects.get_for_model(Lead), [lead.pk],
+                          actor=alice, company=acme, batch="fuzz-mass")
     inbound = stored_mail(acme)
     approval = activities.schedule(lead, actor=alice, activity_type="approval",
                                    due_date=datetime.date(2026, 12, 7), assignee=alice)
@@ -275,6 +280,8 @@ def world(acme, globex, settings):
             "campaigns:campaign_test": {"addresses": "ada@client.example"},
             "campaigns:campaign_recipients_csv": {"status": "queued"},
             "feedback_hooks:receive": {"signature": "x", "event-data": "y"},
+            "templating:mass_job": {},
+            "templating:mass_cancel": {},
         },
         # path values that differ per route (each signed link has its own token)
         "paths": {
@@ -288,6 +295,8 @@ def world(acme, globex, settings):
             "campaigns_public:click": {"token": track, "number": str(link.pk)},
             "campaigns_public:confirm": {"token": confirm},
             "feedback_hooks:receive": {"token": relay.feedback_token},
+            "templating:mass_job": {"job_id": str(mass_job.pk)},
+            "templating:mass_cancel": {"job_id": str(mass_job.pk)},
         },
     }
 

@@ -253,7 +253,7 @@ class ServerFilter(DropdownFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value and value.isdigit():
+        if value and value.isascii() and value.isdigit():  # "²" is a digit, not a number
             return queryset.filter(Q(used_server_id=value) | Q(server_id=value, used_server=None))
         return queryset
 
