@@ -34,6 +34,7 @@ from mailroom.chatter.models import (
 from mailroom.chatter.notifiers import partner_of_user, run_notifiers
 from mailroom.core.blobs import store_blob, store_bytes
 from mailroom.core.roles import Role
+from mailroom.core.rows import RowWriter
 from mailroom.core.services import audit, snapshot
 from mailroom.lib.html import sanitize_html, text_to_html
 from mailroom.lib.html_text import html_to_plain
@@ -172,30 +173,40 @@ def post_message(
 
 
 def log_sent_emails(entries: Iterable[tuple[MailThread, str, str]], *, actor=None
-                    ) -> list[Message]:
+                    ) -> list[int]:
     """One outgoing-email entry per (record, subject, body HTML) on each record's chatter,
-    written with one bulk insert (a mass send logs thousands): what `post_message` writes
-    for an email nobody is notified about, the body sanitized the same way. Runs in the
-    caller's transaction; the messages come back with their ids, in order."""
+    written as plain rows (a mass send logs thousands; core.rows.RowWriter): what
+    `post_message` writes for an email nobody is notified about, the body sanitized the same
+    way. Runs in the caller's transaction; the messages' ids come back, in order."""
     entries = list(entries)
+    if not entries:
+        return []
     for record, _subject, _body in entries:
         require_access(actor, record)
     author_name = ((actor.get_full_name() or actor.get_username())
                    if actor is not None else "Mailroom")[:200]
-    domain, now = message_id_domain(), timezone.now()
-    messages = [Message(**_thread_fields(record), message_type=Message.Type.EMAIL,
-                        direction=Message.Direction.OUTGOING, author_user=actor,
-                        author_name=author_name, subject=subject,
-                        body_html=sanitize_html(body) if body else "",
-                        message_id=make_message_id(domain), date=now)
-                for record, subject, body in entries]
-    created = Message.objects.bulk_create(messages, batch_size=500)
-    if created and created[0].pk is None:  # a backend that gives no ids back
-        by_id = dict(Message.objects.filter(message_id__in=[m.message_id for m in created])
-                     .values_list("message_id", "pk"))
-        for message in created:
-            message.pk = by_id[message.message_id]
-    return created
+    domain = message_id_domain()
+    writer = RowWriter(Message, ("company_id", "content_type_id", "object_id", "subject",
+                                 "body_html", "message_id"), {
+        "message_type": Message.Type.EMAIL, "direction": Message.Direction.OUTGOING,
+        "author_user_id": getattr(actor, "pk", None), "author_name": author_name,
+        "date": timezone.now()})
+    content_types: dict[type, int] = {}
+    rows = []
+    for record, subject, body in entries:
+        model = type(record)
+        if model not in content_types:
+            content_types[model] = ContentType.objects.get_for_model(
+                record, for_concrete_model=True).pk
+        rows.append((record.company_id, content_types[model], record.pk, subject,
+                     sanitize_html(body) if body else "", make_message_id(domain)))
+    writer.insert(rows)
+    ids: dict[str, int] = {}
+    wanted = [row[-1] for row in rows]
+    for first in range(0, len(wanted), 500):
+        ids.update(Message.objects.filter(message_id__in=wanted[first:first + 500])
+                   .values_list("message_id", "pk"))
+    return [ids[message_id] for message_id in wanted]
 
 
 # "@linus" or "@linus.example" in a message or note: an office user's login name

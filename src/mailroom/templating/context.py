@@ -157,7 +157,10 @@ def user_data(user) -> dict:
             "last_name": user.last_name, "email": user.email}
 
 
-def build_context(record: models.Model, *, user=None, ctx: dict | None = None) -> dict:
+def build_context(record: models.Model, *, user=None, ctx: dict | None = None,
+                  companies: dict | None = None) -> dict:
+    """The plain data a template sees for `record`. `companies`: a cache of the companies'
+    data (a mass send renders thousands of records of one company)."""
     record_type = record_types.for_model(record)
     if record_type is None:
         raise LookupError(f"{record._meta.verbose_name} is not a registered record type.")
@@ -165,9 +168,17 @@ def build_context(record: models.Model, *, user=None, ctx: dict | None = None) -
     obj["display_name"] = str(record)
     obj["url"] = record_url(record)
     company = getattr(record, "company", None)
+    if company is None:
+        data = {}
+    elif companies is None:
+        data = company_data(company)
+    else:
+        if company.pk not in companies:
+            companies[company.pk] = company_data(company)
+        data = dict(companies[company.pk])
     return {
         "object": obj,
-        "company": company_data(company) if company is not None else {},
+        "company": data,
         "user": user_data(user),
         "ctx": dict(ctx or {}),
     }

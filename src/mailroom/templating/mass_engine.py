@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -34,8 +33,8 @@ from mailroom.chatter.services import log_sent_emails
 from mailroom.core import record_types
 from mailroom.core.leasing import claim_one
 from mailroom.lib.sandbox import TemplateError
+from mailroom.outgoing.bulk import BulkOutbox
 from mailroom.outgoing.models import OutgoingMail, Purpose
-from mailroom.outgoing.services import enqueue_many
 from mailroom.templating.context import related_lookups
 from mailroom.templating.mass_models import MassSend
 from mailroom.templating.mass_render import (
@@ -53,7 +52,6 @@ BATCH = 200
 STEP_SECONDS = 10.0
 MAX_PROBLEMS = 500
 LEASE = timedelta(seconds=int(os.environ.get("MAILROOM_MASS_LEASE_SECONDS", "300")))
-_MAIL_INDEX = re.compile(r"^mails\.(\d+)\.")
 
 
 def mail_key(batch: str, record) -> str:
@@ -96,6 +94,7 @@ class Runner:
         self.model = job.content_type.model_class()
         self.renderer = MassRenderer(job.template, user=job.actor) if job.template else None
         self.on_sent = _on_sent(job.template)
+        self.content_type_id = job.content_type_id
         record_type = record_types.for_model(self.model)
         self.joins, self.prefetches = (related_lookups(self.model, record_type)
                                        if record_type else ([], []))
@@ -133,16 +132,6 @@ class Runner:
                 batch.ready.append((record, mail))
         return batch
 
-    def _mail(self, record, mail, message) -> dict:
-        template, job = self.job.template, self.job
-        return {"email_from": mail.email_from or default_sender(record, job.actor),
-                "to": mail.to, "cc": mail.cc, "subject": mail.subject, "html": mail.html,
-                "text": mail.text, "record": record, "chatter_message": message,
-                "priority": OutgoingMail.Priority.LOW, "purpose": Purpose.BULK,
-                "scheduled_at": mail.scheduled_at, "server": template.server,
-                "reply_to": mail.reply_to, "auto_delete": template.auto_delete,
-                "on_sent": self.on_sent, "idempotency_key": mail_key(job.batch, record)}
-
     def write(self, batch: _Batch) -> int:
         """Log and queue the batch's mails (inside the caller's transaction). A mail the
         outbox refuses is taken out as a problem and the rest written again."""
@@ -155,26 +144,38 @@ class Runner:
                 batch.problem(refused.record.pk, str(refused.record), refused.reason)
 
     def _write_once(self, batch: _Batch) -> int:
-        job = self.job
+        job, template = self.job, self.job.template
         keys = [mail_key(job.batch, record) for record, _ in batch.ready]
         done = set(OutgoingMail.objects.filter(idempotency_key__in=keys)
                    .values_list("idempotency_key", flat=True)) if keys else set()
         todo = [(record, mail) for record, mail in batch.ready
                 if mail_key(job.batch, record) not in done]
-        messages = log_sent_emails([(record, mail.subject, mail.body) for record, mail in todo],
-                                   actor=job.actor)
-        groups = defaultdict(list)
-        for (record, mail), message in zip(todo, messages, strict=True):
-            groups[record.company_id].append((record, mail, message))
-        for group in groups.values():
+        if not todo:
+            return len(done)
+        outbox = BulkOutbox(actor=job.actor, purpose=Purpose.BULK,
+                            priority=OutgoingMail.Priority.LOW, server=template.server,
+                            on_sent=self.on_sent, auto_delete=template.auto_delete)
+        partners = {}
+        for company_id in {record.company_id for record, _ in todo}:
+            company = next(r.company for r, _ in todo if r.company_id == company_id)
+            partners[company_id] = outbox.partners_for(company, (
+                a for r, m in todo if r.company_id == company_id for a in [*m.to, *m.cc]
+                if isinstance(a, str)))
+        message_ids = log_sent_emails([(record, mail.subject, mail.body)
+                                       for record, mail in todo], actor=job.actor)
+        for (record, mail), message_id in zip(todo, message_ids, strict=True):
             try:
-                enqueue_many(company=group[0][0].company, actor=job.actor,
-                             mails=[self._mail(*item) for item in group])
+                outbox.add(company=record.company,
+                           email_from=mail.email_from or default_sender(record, job.actor),
+                           to=mail.to, cc=mail.cc, subject=mail.subject, html=mail.html,
+                           text=mail.text, content_type_id=self.content_type_id,
+                           object_id=record.pk, chatter_message_id=message_id,
+                           reply_to=mail.reply_to, idempotency_key=mail_key(job.batch, record),
+                           scheduled_at=mail.scheduled_at,
+                           partners=partners[record.company_id])
             except ValidationError as exc:
-                record = _refused_record(exc, group)
-                if record is None:
-                    raise
                 raise _Refused(record, _reason(exc)) from exc
+        outbox.write()
         return len(todo) + len(done)
 
 
@@ -191,22 +192,13 @@ _FIELD_LABELS = {"email_from": "From", "reply_to": "Reply-to", "to": "To", "cc":
 def _reason(exc: ValidationError) -> str:
     """“From: 'x' is not a valid address.” — the field in words, then the outbox's reason."""
     parts = []
-    for key, messages in exc.message_dict.items():
-        field = key.split(".", 2)[-1]
+    for key, messages in (exc.message_dict.items() if hasattr(exc, "error_dict") else ()):
+        field = key.split(".")[0]
         label = _FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
         parts.extend(f"{label}: {message}" for message in messages)
+    if not parts:
+        parts = list(exc.messages)
     return "; ".join(parts)
-
-
-def _refused_record(exc: ValidationError, group: list[tuple]) -> object | None:
-    """The record whose mail `enqueue_many` refused (its errors name `mails.<index>.…`)."""
-    if not hasattr(exc, "error_dict"):
-        return None
-    for key in exc.error_dict:
-        match = _MAIL_INDEX.match(key)
-        if match and int(match[1]) < len(group):
-            return group[int(match[1])][0]
-    return None
 
 
 def _finish(job_id: int, owner: str, state: str, reason: str = "") -> None:

@@ -83,6 +83,7 @@ class MassRenderer:
         self._prepared: dict[tuple, _Prepared | None] = {}
         self._partners: dict[tuple[int, int], Partner] = {}  # (company, id): primed
         self._fixed: dict[int, list[Partner]] = {}  # the template's own contacts, by company
+        self._companies: dict[str, dict] = {}  # language: {company id: company data}
 
     def prime(self, records) -> None:
         """Load, in one query, the contacts `partner_to` will name for these records when it
@@ -123,12 +124,14 @@ class MassRenderer:
         TemplateError. `slow` forces the per-record path (the tests compare)."""
         template, company = self.template, record.company
         company_lang = normalize_locale(getattr(company, "language", "") or "en_US")
-        context = _context(record, self.user, None, company_lang)
+        context = _context(record, self.user, None, company_lang,
+                           self._companies.setdefault(company_lang, {}))
         lang = choose_language(template, context, company)
         tz = getattr(company, "timezone", "") or "UTC"
         texts = choose_texts(template, lang, company_lang)
         if to_language(texts.body_lang) != to_language(company_lang):
-            context = _context(record, self.user, None, texts.body_lang)
+            context = _context(record, self.user, None, texts.body_lang,
+                               self._companies.setdefault(texts.body_lang, {}))
         subject = _line(template, "subject", texts.subject, context, texts.subject_lang, tz)
         prepared = None if slow else self._prepared_for(texts, company)
         if prepared is not None:

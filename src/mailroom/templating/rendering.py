@@ -194,10 +194,10 @@ def render_template(template: EmailTemplate, record, *, user=None, ctx: dict | N
     return rendered
 
 
-def _context(record, user, ctx, lang: str) -> dict:
+def _context(record, user, ctx, lang: str, companies: dict | None = None) -> dict:
     """The context, its display texts (choice labels, country names) in `lang`."""
     with translation.override(to_language(lang)):
-        return build_context(record, user=user, ctx=ctx)
+        return build_context(record, user=user, ctx=ctx, companies=companies)
 
 
 def finish_html(rendered: RenderedMail, company, layout_name: str) -> None:

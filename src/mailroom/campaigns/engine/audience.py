@@ -18,7 +18,6 @@ mail is queued before the audience is done, so nothing else points at them).
 from __future__ import annotations
 
 import heapq
-import re
 from collections import Counter
 from collections.abc import Iterator
 from itertools import groupby
@@ -27,7 +26,6 @@ from django.db import connection, transaction
 from django.db.models import IntegerField, Q, Value
 from django.db.models.functions import Collate, Lower
 from django.utils import timezone
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from mailroom.campaigns import segments
 from mailroom.campaigns.engine import ab
@@ -41,7 +39,7 @@ from mailroom.campaigns.models import (
 )
 from mailroom.contacts.models import Partner
 from mailroom.core.rows import RowWriter
-from mailroom.lib.addresses import InvalidAddress, sendable_email
+from mailroom.lib.addresses import InvalidAddress, plain_sendable, sendable_email
 from mailroom.lib.formatting import normalize_locale
 
 CHUNK = 2000
@@ -90,20 +88,9 @@ def language_chooser(campaign: Campaign):
     return choose
 
 
-# A plain lower-case ASCII address (what imports and subscribe store) that is certainly
-# sendable: a dot-atom of at most 64 characters at a domain of letter-digit-hyphen labels
-# with a letter TLD. Anything else goes through lib.addresses, which decides.
-_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_PLAIN_ADDRESS = re.compile(
-    rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+([a-z]{{2,63}})")
-_SPECIAL = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-
-
 def _key(email: str) -> tuple[str, str]:
     """(dedupe key, "" when sendable, else the reason it is not)."""
-    plain = _PLAIN_ADDRESS.fullmatch(email)
-    if plain and plain[1] not in _SPECIAL and len(email) <= 254 and "xn--" not in email:
+    if plain_sendable(email):  # the usual case, without a full parse
         return email, ""
     try:
         address = sendable_email(email)
