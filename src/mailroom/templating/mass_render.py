@@ -88,6 +88,7 @@ class MassRenderer:
     def prime(self, records) -> None:
         """Load, in one query, the contacts `partner_to` will name for these records when it
         is the usual `{{ object.partner.id }}` (else each record looks its own up)."""
+        self._partners = {}  # one batch's contacts at a time: memory stays flat
         ids = {(r.company_id, r.partner_id) for r in records
                if getattr(r, "partner_id", None)}
         if not ids:
