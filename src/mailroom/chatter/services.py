@@ -343,16 +343,20 @@ def delete_record(record: MailThread, *, actor) -> None:
 
 
 def store_attachment(record: MailThread, *, actor, name: str, stream: IO[bytes],
-                     mimetype: str = "", message: Message | None = None) -> Attachment:
-    """Store a file on a record. Identical bytes are kept once on disk."""
+                     mimetype: str = "", message: Message | None = None,
+                     max_bytes: int | None = None) -> Attachment:
+    """Store a file on a record. Identical bytes are kept once on disk.
+
+    `max_bytes` defaults to the upload limit (MAX_ATTACHMENT_BYTES); received mail passes
+    the inbound limit, since a part can never be larger than the message it came in."""
     import mimetypes
 
     require_access(actor, record)
     name = os.path.basename((name or "").replace("\\", "/")).strip()[:255] or "attachment"
     if isinstance(stream, io.BytesIO):  # already in memory: a blob the store holds costs a stat
-        sha256, size = store_bytes(stream.getvalue())
+        sha256, size = store_bytes(stream.getvalue(), max_bytes=max_bytes)
     else:
-        sha256, size = store_blob(stream)
+        sha256, size = store_blob(stream, max_bytes=max_bytes)
     mimetype = (mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream")[:255]
     return Attachment.objects.create(
         **_thread_fields(record), message=message, name=name, mimetype=mimetype,

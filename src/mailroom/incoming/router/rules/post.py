@@ -107,6 +107,10 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
     head = ctx.head
     server = ctx.mail.server
     keep_files = server is None or server.keep_attachments
+    # One limit holds for received mail: what the gateway or a fetcher accepted (at most
+    # MAILROOM_INBOUND_MAX_BYTES) is storable, so a part — or the original — is never refused
+    # here for the smaller upload limit (see the gateway package docstring for why).
+    room = limits().max_bytes
     stored, by_cid, dropped = [], {}, 0
     for part in body.attachments:
         if not keep_files and not part.content_id:
@@ -114,7 +118,7 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
             continue
         attachment = chatter.store_attachment(record, actor=None, name=part.filename,
                                               stream=io.BytesIO(part.data),
-                                              mimetype=part.content_type)
+                                              mimetype=part.content_type, max_bytes=room)
         if part.dangerous:
             Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True)
         stored.append(attachment)
@@ -123,7 +127,7 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
     if server is not None and server.keep_original:
         stored.append(chatter.store_attachment(
             record, actor=None, name="original.eml", stream=io.BytesIO(ctx.raw),
-            mimetype="message/rfc822"))
+            mimetype="message/rfc822", max_bytes=room))
     html = _inline_images(body.html, by_cid) if body.html else ""
     if dropped:
         ctx.note(NAME, f"{dropped} attachment(s) not kept (the server strips attachments).")
