@@ -71,6 +71,10 @@ def _read_existing_secret(path: Path) -> str:
     raise RuntimeError(f"{path} exists but is empty; delete it to generate a new secret")
 
 
+# the keys every node of one installation must share (core.keyring checks them on PostgreSQL)
+KEY_VARIABLES = ("MAILROOM_SECRET_KEY", "MAILROOM_FERNET_KEYS")
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -82,6 +86,9 @@ class Config:
     debug: bool
     secret_key: str
     fernet_keys: list[str]
+    # the key variables given in the environment (or `.env`), not generated in the data dir:
+    # on PostgreSQL every node must give them (core.keyring)
+    keys_from_environment: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -119,4 +126,6 @@ def load(env: dict[str, str] | None = None) -> Config:
         debug=_bool(env.get("MAILROOM_DEBUG")),
         secret_key=secret_key,
         fernet_keys=_list(fernet, []),
+        keys_from_environment=tuple(
+            name for name in KEY_VARIABLES if (env.get(name) or "").strip()),
     )

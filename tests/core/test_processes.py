@@ -30,6 +30,8 @@ from tests.conftest import NEEDS_POSTGRES, postgres_admin_url
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
+TEST_SECRET_KEY = "test-installation-secret-key-shared-by-every-node-of-a-test-run"
+TEST_FERNET_KEY = "ZmRvDWmx2Hh8uBtbMtpsC_A7QRDBIWVZ1FVxnkUNQTE="
 COUNT_FILE = os.environ.get("MAILROOM_TEST_COUNT_FILE")
 RUNS_WANTED = 30
 
@@ -58,6 +60,10 @@ def mailroom_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, s
         env.pop(name, None)
     # `mailroom run` starts the SMTP gateway: on any free port, so parallel runs never collide
     env.update(MAILROOM_GATEWAY_SMTP="127.0.0.1:0", MAILROOM_GATEWAY_LMTP="")
+    # the processes are nodes of one installation: on PostgreSQL they must share their keys
+    # (core.keyring), so they get the same ones
+    env.setdefault("MAILROOM_SECRET_KEY", TEST_SECRET_KEY)
+    env.setdefault("MAILROOM_FERNET_KEYS", TEST_FERNET_KEY)
     env.update(extra)
     return env
 

@@ -252,3 +252,25 @@ class LockedLogin(AccessAttempt):
         proxy = True
         verbose_name = "locked login"
         verbose_name_plural = "locked logins"
+
+
+class KeyFingerprint(models.Model):
+    """A fingerprint of one key the installation's nodes share (core.keyring): never the key.
+
+    `kind` is "secret" (MAILROOM_SECRET_KEY), "token" (the VERP/reply-token signing key
+    derived from it) or "fernet" (one row per Fernet key ever accepted). `primary_at` is
+    when a node last started with this Fernet key first in its list; the latest is the
+    installation's current primary."""
+
+    kind = models.CharField(max_length=16)
+    fingerprint = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(default=now)
+    last_seen_at = models.DateTimeField(default=now)
+    primary_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "fingerprint"],
+                                               name="core_key_fingerprint_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.fingerprint[:12]}…"

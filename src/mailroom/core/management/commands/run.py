@@ -23,6 +23,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from mailroom.core.keyring import refuse_to_start_without_keys
 from mailroom.core.management import SUPERVISOR_ENV
 
 CATCHER_COMMAND = "catcher"  # the demo app's `mailroom catcher`, when installed
@@ -95,6 +96,7 @@ class Command(BaseCommand):
         if workers < 0:
             raise CommandError("--workers must be 0 or more.")
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
+        refuse_to_start_without_keys()  # on PostgreSQL: the installation's keys, or exit
         if demo_if_empty and DEMO_COMMAND in get_commands():  # by name: core imports no demo
             call_command(DEMO_COMMAND, if_empty=True, stdout=self.stdout)
         connections.close_all()  # the children open their own

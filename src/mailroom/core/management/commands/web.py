@@ -7,6 +7,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mailroom.core.keyring import refuse_to_start_without_keys
 from mailroom.core.management import stop_when_supervisor_dies
 from mailroom.core.web_server import create_web_server
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, threads: int, **options) -> None:
         from django.core.wsgi import get_wsgi_application
 
+        refuse_to_start_without_keys()  # on PostgreSQL: the installation's keys, or exit
         application = get_wsgi_application()
         try:
             server = create_web_server(application, host=host, port=port, threads=threads,

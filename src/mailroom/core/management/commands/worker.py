@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mailroom.core.keyring import refuse_to_start_without_keys
 from mailroom.core.management import stop_when_supervisor_dies
 from mailroom.core.steps import STEPS, discover
 from mailroom.core.worker import Worker
@@ -27,6 +28,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, steps: str, name: str | None, max_seconds: float | None,
                idle_sleep: float, **options) -> None:
+        refuse_to_start_without_keys()  # on PostgreSQL: the installation's keys, or exit
         discover()
         wanted = [s.strip() for s in steps.split(",") if s.strip()] or None
         try:

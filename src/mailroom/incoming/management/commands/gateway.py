@@ -8,6 +8,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mailroom.core.keyring import refuse_to_start_without_keys
 from mailroom.core.management import stop_when_supervisor_dies
 from mailroom.incoming.gateway import ListenError, gateway_from_settings, serve
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, smtp: str | None, lmtp: str | None, db_threads: int | None,
                **options) -> None:
+        refuse_to_start_without_keys()  # on PostgreSQL: the installation's keys, or exit
         try:
             gateway = gateway_from_settings(smtp=smtp, lmtp=lmtp, db_threads=db_threads)
         except ValueError as exc:
