@@ -40,7 +40,7 @@ from mailroom.campaigns.imports import (
 from mailroom.campaigns.models import ImportBadRow, ImportJob, Subscription
 from mailroom.contacts.models import Partner, PartnerTag
 from mailroom.contacts.services import save_partner
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import BlobMissing, read_blob
 from mailroom.core.leasing import claim_one
 from mailroom.core.steps import register_step
 
@@ -182,10 +182,9 @@ def process(job_id: int, owner: str, *, max_chunks: int | None = None,
     """Import the leased job from `done` on, chunk by chunk. True when the job is finished
     (done or failed), False when it was let go for a later pass."""
     job = ImportJob.objects.select_related("mailing_list").get(pk=job_id)
-    path = attachment_path(job.file_sha256)
-    try:
-        content = path.read_bytes()
-    except OSError:
+    try:  # a store that cannot be reached raises: the job is tried again on a later pass
+        content = read_blob(job.file_sha256)
+    except BlobMissing:
         _fail(job_id, owner, "The uploaded file is missing from the file store. Restore the "
                              "data directory from a backup, or upload the file again.")
         return True

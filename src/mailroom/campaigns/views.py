@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mailroom.campaigns import imports, services
 from mailroom.campaigns.models import ImportBadRow, ImportJob, MailingList, Subscription
 from mailroom.core.access import allowed
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import BlobError, BlobMissing, read_blob
 from mailroom.core.decorators import office_user_required
 
 IMPORT_PERM = "campaigns.add_importjob"
@@ -127,10 +127,13 @@ def import_upload(request, list_id: int):
 
 def _job_content(job: ImportJob) -> bytes:
     try:
-        return attachment_path(job.file_sha256).read_bytes()
-    except OSError:
+        return read_blob(job.file_sha256)
+    except BlobMissing:
         raise ValidationError("The uploaded file is missing from the file store; upload it "
                               "again.") from None
+    except BlobError:
+        raise ValidationError("The file store cannot be reached just now; try again in a "
+                              "minute.") from None
 
 
 @require_http_methods(["GET", "POST"])

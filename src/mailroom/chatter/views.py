@@ -15,7 +15,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -249,12 +249,15 @@ def download(request, attachment_id: int):
     if attachment is None:
         raise Http404("No such attachment.")
     services.get_record_for_user(attachment.content_type_id, attachment.object_id, request.user)
-    path = blobs.attachment_path(attachment.sha256)
     try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        log.error("attachment %s: file %s is missing from storage", attachment.pk, path)
+        handle = blobs.open_blob(attachment.sha256)
+    except blobs.BlobMissing as exc:
+        log.error("attachment %s: %s", attachment.pk, exc)
         raise Http404("The file is missing from storage.") from None
+    except blobs.BlobError as exc:
+        log.error("attachment %s: %s", attachment.pk, exc)
+        return HttpResponse("The file store cannot be reached just now; try again in a "
+                            "minute.", status=503, content_type="text/plain; charset=utf-8")
     mimetype = attachment.mimetype.split(";")[0].strip().lower()
     if mimetype in ACTIVE_TYPES or not mimetype or attachment.is_dangerous:
         mimetype = "application/octet-stream"
@@ -317,8 +320,8 @@ def _embed_inline_images(html: str, message: Message) -> str:
         if attachment.size > budget:
             continue
         try:
-            data = blobs.attachment_path(attachment.sha256).read_bytes()
-        except FileNotFoundError:
+            data = blobs.read_blob(attachment.sha256)
+        except blobs.BlobError:
             continue
         budget -= len(data)
         embedded[attachment.pk] = f"data:{mimetype};base64,{base64.b64encode(data).decode()}"

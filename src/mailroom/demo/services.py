@@ -8,7 +8,7 @@ import io
 from django.conf import settings
 from django.db import transaction
 
-from mailroom.core.blobs import attachment_path, store_blob
+from mailroom.core.blobs import read_blob, store_blob
 from mailroom.demo.catcher import Catcher
 from mailroom.demo.models import CaughtMail
 from mailroom.lib.inbound import InboundError, Limits, parse_head
@@ -92,4 +92,4 @@ def is_demo_server(server: MailServer) -> bool:
 
 
 def raw_bytes(mail: CaughtMail) -> bytes:
-    return attachment_path(mail.sha256).read_bytes()
+    return read_blob(mail.sha256)

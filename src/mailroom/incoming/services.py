@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from mailroom.core import record_types
 from mailroom.core.access import perm, require
-from mailroom.core.blobs import attachment_path, store_blob
+from mailroom.core.blobs import read_blob, store_blob
 from mailroom.core.services import (
     audit,
     connection_test_action,
@@ -83,7 +83,7 @@ def _store_raw(raw: bytes) -> tuple[str, int]:
 
 def raw_bytes(mail: InboundMail) -> bytes:
     """The message exactly as received."""
-    return attachment_path(mail.raw_sha256).read_bytes()
+    return read_blob(mail.raw_sha256)
 
 
 # --- the quarantine --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mailroom.activities.mail import send
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import BlobMissing, read_blob
 from mailroom.core.cron import register_task
 from mailroom.core.models import User
 from mailroom.core.roles import Role
@@ -119,9 +119,9 @@ def submit_one(letter_id: int, owner: str, paused: set[int]) -> None:
         _release(letter, owner)
         return
     now = timezone.now()
-    try:
-        pdf = attachment_path(letter.pdf_sha256).read_bytes()
-    except OSError:
+    try:  # a store that cannot be reached raises: the letter is tried again later
+        pdf = read_blob(letter.pdf_sha256)
+    except BlobMissing:
         _fail(letter, owner, ProviderError(
             "PDF_MISSING", "The letter's PDF is missing from the file store.",
             action="Restore the data directory from a backup, or cancel and send again."))

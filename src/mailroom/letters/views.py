@@ -11,7 +11,13 @@ import uuid
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import content_disposition_header
@@ -19,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mailroom.core.access import allowed
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import BlobError, BlobMissing, open_blob
 from mailroom.core.decorators import office_user_required
 from mailroom.letters import lifecycle, services
 from mailroom.letters.models import Letter, PostalProvider, PrintBatch
@@ -32,10 +38,16 @@ Postage = Letter.Postage
 
 
 def _pdf_response(sha256: str, filename: str, download: bool):
-    path = attachment_path(sha256) if sha256 else None
-    if path is None or not path.exists():
+    if not sha256:
         raise Http404("The PDF is not in the file store.")
-    response = FileResponse(path.open("rb"), content_type="application/pdf")
+    try:
+        handle = open_blob(sha256)
+    except BlobMissing:
+        raise Http404("The PDF is not in the file store.") from None
+    except BlobError:
+        return HttpResponse("The file store cannot be reached just now; try again in a minute.",
+                            status=503, content_type="text/plain; charset=utf-8")
+    response = FileResponse(handle, content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(download, filename)
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"

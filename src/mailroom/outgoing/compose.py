@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import idna
 
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import read_blob
 from mailroom.core.tokens import MAILROOM_ID_HEADER, bounce_key, mailroom_id
 from mailroom.lib import mime, verp
 from mailroom.lib.dkim import DkimSigner
@@ -90,7 +90,7 @@ class Composer:
     def _blob(self, sha256: str) -> bytes:
         data = self._blobs.get(sha256)
         if data is None:
-            data = self._blobs[sha256] = attachment_path(sha256).read_bytes()
+            data = self._blobs[sha256] = read_blob(sha256)
         return data
 
     def compose(self, mail: OutgoingMail, recipients: list[OutgoingRecipient],

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from mailroom.chatter.models import Attachment, Message, Notification
 from mailroom.chatter.services import thread_queryset
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import read_blob
 from mailroom.outgoing.services import FileToSend, enqueue
 from mailroom.routing.models import AliasDomain
 from mailroom.templating import layout
@@ -65,7 +65,7 @@ def _files(message: Message) -> tuple[list[FileToSend], list[str]]:
     files = []
     for item in attachments:
         files.append(FileToSend(name=item.name,
-                                content=attachment_path(item.sha256).read_bytes(),
+                                content=read_blob(item.sha256),
                                 mimetype=item.mimetype))
     return files, names
 

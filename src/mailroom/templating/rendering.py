@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import to_language
 
 from mailroom.contacts.models import Partner
-from mailroom.core.blobs import attachment_path
+from mailroom.core.blobs import read_blob
 from mailroom.documents.registry import has_document
 from mailroom.lib.formatting import normalize_locale
 from mailroom.lib.sandbox import TemplateError, compile_template
@@ -213,7 +213,7 @@ def template_files(template: EmailTemplate, record) -> list[FileToSend]:
     files = []
     if template.pk:
         for item in template.attachments.all():
-            files.append(FileToSend(item.name, attachment_path(item.sha256).read_bytes(),
+            files.append(FileToSend(item.name, read_blob(item.sha256),
                                     item.mimetype))
     if template.attach_document:
         document = document_file(record)

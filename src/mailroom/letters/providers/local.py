@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mailroom.core.blobs import attachment_path, store_bytes
+from mailroom.core.blobs import BlobError, local_copy, read_blob, store_bytes
 from mailroom.letters.models import Letter, PrintBatch
 from mailroom.letters.providers.base import Provider, ProviderError, SubmitResult, register_provider
 from mailroom.letters.rendering import html_to_pdf, merge_pdfs
@@ -142,7 +142,7 @@ def batch_pdf(batch: PrintBatch) -> PrintBatch:
     revision = batch.pdf_revision
     letters = _batch_letters(batch)
     parts = [_cover_sheet(batch, letters)]
-    parts += [attachment_path(letter.pdf_sha256).read_bytes() for letter in letters]
+    parts += [read_blob(letter.pdf_sha256) for letter in letters]
     pdf, _pages = merge_pdfs(parts, duplex=True)
     sha256, size = store_bytes(pdf, max_bytes=1 << 34)
     PrintBatch.objects.filter(pk=batch.pk, pdf_revision=revision).update(
@@ -165,8 +165,11 @@ def print_batch(batch: PrintBatch) -> str:
         error = "The lp command (CUPS) is not installed on this server."
     else:
         try:
-            done = subprocess.run(["lp", "-d", str(queue), str(attachment_path(batch.pdf_sha256))],
-                                  capture_output=True, text=True, timeout=60, check=False)
+            with local_copy(batch.pdf_sha256, suffix=".pdf") as path:
+                done = subprocess.run(["lp", "-d", str(queue), str(path)],
+                                      capture_output=True, text=True, timeout=60, check=False)
+        except BlobError as exc:
+            error = f"The batch PDF could not be read from the file store ({exc})."
         except (OSError, subprocess.TimeoutExpired) as exc:
             error = f"The printer queue {queue} did not answer ({exc})."
         else:
