@@ -7,7 +7,7 @@ import ssl
 from django.conf import settings
 from django.db import connection
 
-from mailroom.incoming.gateway.listeners import Gateway, parse_listen
+from mailroom.incoming.gateway.listeners import Gateway, Limits, parse_listen
 from mailroom.incoming.services import max_message_bytes
 
 
@@ -38,7 +38,30 @@ def gateway_from_settings(smtp: str | None = None, lmtp: str | None = None,
         smtp=smtp_listen, lmtp=lmtp_listen, max_bytes=max_message_bytes(),
         tls=tls_context(settings.MAILROOM_GATEWAY_TLS_CERT, settings.MAILROOM_GATEWAY_TLS_KEY),
         hostname=settings.MAILROOM_GATEWAY_HOSTNAME,
-        db_threads=db_threads or default_db_threads())
+        db_threads=db_threads or default_db_threads(), limits=limits_from_settings())
+
+
+def limits_from_settings() -> Limits:
+    """The connection caps, message limit and idle timeout (0 turns a limit off)."""
+    default = Limits()
+
+    def number(name: str, fallback: float, kind: type = int):
+        value = getattr(settings, name, None)
+        try:
+            number = kind(fallback if value in (None, "") else value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, not {value!r}.") from None
+        if number < 0:
+            raise ValueError(f"{name} must be 0 (no limit) or more, not {value!r}.")
+        return number
+
+    return Limits(
+        max_connections=number("MAILROOM_GATEWAY_MAX_CONNECTIONS", default.max_connections),
+        max_connections_per_ip=number("MAILROOM_GATEWAY_MAX_CONNECTIONS_PER_IP",
+                                      default.max_connections_per_ip),
+        messages_per_connection=number("MAILROOM_GATEWAY_MAX_MESSAGES_PER_CONNECTION",
+                                       default.messages_per_connection),
+        idle_timeout=number("MAILROOM_GATEWAY_IDLE_TIMEOUT", default.idle_timeout, float))
 
 
 def default_db_threads() -> int:

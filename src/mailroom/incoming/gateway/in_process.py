@@ -7,7 +7,8 @@ import asyncio
 import ssl
 import threading
 
-from mailroom.incoming.gateway.listeners import Gateway, Listen
+from mailroom.incoming.gateway.from_settings import limits_from_settings
+from mailroom.incoming.gateway.listeners import Gateway, Limits, Listen
 from mailroom.incoming.services import max_message_bytes
 
 
@@ -56,8 +57,11 @@ class RunningGateway:
 def start_gateway(smtp: Listen | None = ("127.0.0.1", 0),
                   lmtp: Listen | None = ("127.0.0.1", 0), *, max_bytes: int | None = None,
                   tls: ssl.SSLContext | None = None, db_threads: int = 1,
-                  hostname: str = "mx.mailroom.test") -> RunningGateway:
-    """Start a gateway in this process (port 0: any free port; read `.smtp_port`)."""
+                  hostname: str = "mx.mailroom.test",
+                  limits: Limits | None = None) -> RunningGateway:
+    """Start a gateway in this process (port 0: any free port; read `.smtp_port`).
+    `limits`: default, those of MAILROOM_GATEWAY_* (as `mailroom gateway` has them)."""
     return RunningGateway(Gateway(smtp=smtp, lmtp=lmtp, tls=tls, hostname=hostname,
                                   max_bytes=max_bytes or max_message_bytes(),
-                                  db_threads=db_threads))
+                                  db_threads=db_threads,
+                                  limits=limits or limits_from_settings()))

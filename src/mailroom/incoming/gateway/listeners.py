@@ -13,12 +13,14 @@ import ssl
 import stat
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP
 
 from mailroom.incoming.gateway.database import Database
+from mailroom.incoming.gateway.received import RECEIVED_ROOM
 from mailroom.incoming.gateway.sessions import GatewayLMTP, GatewaySMTP, Handler
 
 log = logging.getLogger("mailroom.gateway")
@@ -53,6 +55,21 @@ def describe(listen: Listen) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may take of the gateway (MAILROOM_GATEWAY_*; 0 means no limit).
+
+    Over a connection cap the client is greeted with 421 and the connection closed; after
+    `messages_per_connection` messages the next MAIL is answered 421 (reconnect); a client
+    that sends nothing for `idle_timeout` seconds is told 421 and disconnected. Clients on a
+    unix socket (an MTA on this machine) count toward the total but have no per-IP cap."""
+
+    max_connections: int = 500
+    max_connections_per_ip: int = 50
+    messages_per_connection: int = 1000
+    idle_timeout: float = 300.0  # RFC 5321 4.5.3.2.7: a server waits at least 5 minutes
+
+
 @dataclass
 class Gateway:
     """The listeners and the thread pool; `start()` and `stop()` run on the gateway's loop."""
@@ -63,8 +80,9 @@ class Gateway:
     tls: ssl.SSLContext | None = None
     hostname: str = ""
     db_threads: int = 1
-    timeout: float = 300.0
+    limits: Limits = field(default_factory=Limits)
     sessions: set = field(default_factory=set)
+    per_ip: Counter = field(default_factory=Counter)  # open sessions by client IP
     busy: int = 0  # messages being stored right now
     received: int = 0
     smtp_port: int | None = None
@@ -76,11 +94,18 @@ class Gateway:
         self.db: Database | None = None
         self.servers: list[asyncio.AbstractServer] = []
 
+    @property
+    def data_limit(self) -> int:
+        """The SIZE advertised and enforced: the limit less room for our Received line, so
+        the message as stored stays within `max_bytes`."""
+        return max(1, self.max_bytes - RECEIVED_ROOM)
+
     def _factory(self, protocol: type[SMTP]) -> Callable[[], SMTP]:
         def make() -> SMTP:
-            session = protocol(self.handler, data_size_limit=self.max_bytes,
+            session = protocol(self.handler, data_size_limit=self.data_limit,
                                enable_SMTPUTF8=True, hostname=self.hostname, ident="Mailroom",
-                               tls_context=self.tls, timeout=self.timeout,
+                               tls_context=self.tls,
+                               timeout=self.limits.idle_timeout or 365 * 86400.0,
                                loop=asyncio.get_running_loop())
             session.gateway = self
             return session

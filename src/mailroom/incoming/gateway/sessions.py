@@ -1,6 +1,8 @@
 """The gateway's sessions: what SMTP and LMTP clients are told, and when (see the package
-docstring). RCPT asks `resolve`, DATA refuses smuggling and stores through `accept`; over SMTP
-one reply covers every recipient, over LMTP each recipient gets its own."""
+docstring). RCPT asks `resolve`, DATA refuses smuggling, stamps a Received line and stores
+through `accept`; over SMTP one reply covers every recipient, over LMTP each recipient gets its
+own. The connection caps, the per-connection message limit and the idle timeout (Limits in
+listeners.py) are enforced here, each with a 421 that closes the connection."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
 
 from mailroom.incoming.gateway.database import store
+from mailroom.incoming.gateway.received import received_header
 from mailroom.incoming.services import TooLarge
 from mailroom.routing import services as routing
 
@@ -50,9 +53,15 @@ class GatewayEnvelope(Envelope):
 
 
 class _GatewayProtocol:
-    """What the SMTP and LMTP sessions share: our envelope, replies, session tracking."""
+    """What the SMTP and LMTP sessions share: our envelope, replies, session tracking, the
+    connection caps, the idle timeout and the message count."""
 
     gateway: Gateway
+    messages = 0  # DATA transactions completed on this connection
+    storing = False  # the client waits on us: the idle timer does not run
+    refusal = ""  # a 421 to greet with instead of 220 (over a connection cap)
+    client_ip: str | None = None  # None: a unix socket
+    counted = False
 
     def _create_envelope(self) -> Envelope:
         return GatewayEnvelope()
@@ -63,14 +72,89 @@ class _GatewayProtocol:
             if isinstance(self, LMTP) and status in _AFTER_DATA:
                 status = "\r\n".join([status] * max(1, len(self.envelope.rcpt_tos)))
         await super().push(status)
+        if isinstance(status, str) and status.startswith("421") and self.transport is not None:
+            self.transport.close()  # RFC 5321 3.8: 421 closes the channel
 
     def connection_made(self, transport) -> None:
+        first = self._original_transport is None  # not the second call after STARTTLS
         super().connection_made(transport)
+        if not first:
+            return
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if isinstance(peer, tuple) and peer else None
+        self.refusal = self._over_cap()
+        if self.refusal:
+            log.warning("gateway: refused a connection from %s: %s",
+                        self.client_ip or "a local socket", self.refusal[10:])
+            return
+        self.counted = True
         self.gateway.sessions.add(self)
+        if self.client_ip:
+            self.gateway.per_ip[self.client_ip] += 1
+
+    def _over_cap(self) -> str:
+        limits, gateway = self.gateway.limits, self.gateway
+        if limits.max_connections and len(gateway.sessions) >= limits.max_connections:
+            return (f"421 4.7.0 {gateway.hostname} too many connections "
+                    f"({limits.max_connections}); try again later")
+        if (self.client_ip and limits.max_connections_per_ip
+                and gateway.per_ip[self.client_ip] >= limits.max_connections_per_ip):
+            return (f"421 4.7.0 {gateway.hostname} too many connections from "
+                    f"{self.client_ip} ({limits.max_connections_per_ip}); try again later")
+        return ""
+
+    async def _handle_client(self) -> None:
+        if self.refusal:
+            await self.push(self.refusal)  # closes the connection
+            return
+        await super()._handle_client()
 
     def connection_lost(self, error) -> None:
-        self.gateway.sessions.discard(self)
+        if self.counted:
+            self.counted = False
+            self.gateway.sessions.discard(self)
+            if self.client_ip:
+                self.gateway.per_ip[self.client_ip] -= 1
+                if self.gateway.per_ip[self.client_ip] <= 0:
+                    del self.gateway.per_ip[self.client_ip]
         super().connection_lost(error)
+
+    def data_received(self, data: bytes) -> None:
+        """Any bytes from the client restart the idle timer, so a long DATA over a slow link
+        is not cut off while it is still arriving (aiosmtpd itself only counts commands)."""
+        if self.transport is not None:
+            self._reset_timeout()
+        super().data_received(data)
+
+    def _timeout_cb(self) -> None:
+        if self.storing:  # the client is waiting for our reply, not idle
+            self._reset_timeout()
+            return
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        log.info("gateway: %s idle for %g s: disconnected",
+                 self.client_ip or "a local socket", self._timeout_duration)
+        transport.write(f"421 4.4.2 {self.gateway.hostname} idle for too long "
+                        f"({self._timeout_duration:g} s); closing connection\r\n".encode())
+        transport.close()
+
+    def tls_details(self) -> tuple[str, str, int] | None:
+        """(version, cipher, bits) of a session that did STARTTLS, else None."""
+        if self._tls_protocol is None or self.transport is None:
+            return None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        cipher = ssl_object.cipher() or ("", "", 0)
+        return ssl_object.version() or "TLS", cipher[0], cipher[2] or 0
+
+    def received_protocol(self) -> str:
+        """RFC 3848's name for what this session speaks: ESMTP, ESMTPS, LMTP, LMTPS, SMTP."""
+        tls = "S" if self._tls_protocol is not None else ""
+        if isinstance(self, LMTP):
+            return "LMTP" + tls
+        return ("ESMTP" if self.session.extended_smtp else "SMTP") + tls
 
 
 class GatewaySMTP(_GatewayProtocol, SMTP):
@@ -82,10 +166,20 @@ class GatewayLMTP(_GatewayProtocol, LMTP):
 
 
 class Handler:
-    """aiosmtpd's hooks: RCPT asks `resolve`, DATA stores through `accept`."""
+    """aiosmtpd's hooks: MAIL counts messages, RCPT asks `resolve`, DATA stores through
+    `accept`."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+
+    async def handle_MAIL(self, server, session, envelope, address: str, mail_options):
+        limit = self.gateway.limits.messages_per_connection
+        if limit and server.messages >= limit:
+            return (f"421 4.7.0 {self.gateway.hostname} {limit} messages on one connection "
+                    "is the limit here; please reconnect to send more")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
 
     async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options):
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
@@ -103,6 +197,14 @@ class Handler:
         return REPLY_RCPT_OK
 
     async def handle_DATA(self, server, session, envelope):
+        server.messages += 1
+        server.storing = True
+        try:
+            return await self._data(server, session, envelope)
+        finally:
+            server.storing = False
+
+    async def _data(self, server, session, envelope):
         lmtp = isinstance(server, LMTP)
         raw: bytes = envelope.original_content or b""
         peer = session.peer if isinstance(session.peer, tuple) else None
@@ -110,6 +212,11 @@ class Handler:
             log.warning("gateway: refused a message with bare CR/LF from %s",
                         peer[0] if peer else "a local socket")
             return self._replies(REPLY_SMUGGLING, envelope, lmtp)
+        raw = received_header(
+            helo=session.host_name or "", ip=peer[0] if peer else None,
+            hostname=self.gateway.hostname, protocol=server.received_protocol(),
+            tls=server.tls_details(),
+            recipient=envelope.rcpt_tos[0] if len(envelope.rcpt_tos) == 1 else None) + raw
         groups: dict[int, tuple[Any, list[str]]] = {}
         for address, target in zip(envelope.rcpt_tos, envelope.targets, strict=True):
             groups.setdefault(target.company_id, (target.domain, []))[1].append(address)
