@@ -13,6 +13,12 @@ it); without a status it counts as soft, so an unreadable report never blacklist
 Parsing is bounded (max_bytes, part and recipient limits, linear scans) and never raises: a
 hostile or broken message gives None or what could be read.
 
+Legacy formats (Yahoo, GroupWise, SMTP32, old Exchange, Netscape, Sendmail, old Postfix, qmail
+variants…) are read by flufl.bounce's detectors after our own parsers
+(:mod:`mailroom.lib.bounces_legacy`); delay warnings written as prose are delayed, never soft.
+A mail from MAILER-DAEMON that names no failed recipient and shows no sign of a failure (no
+report part, no SMTP error, no failure subject), such as a queue notice, is no bounce (None).
+
 The result types and the hard/soft verdict live in :mod:`mailroom.lib.bounce_report`; they are
 imported from here.
 """
@@ -24,8 +30,9 @@ import email.parser
 import email.policy
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from mailroom.lib import bounces_legacy as legacy
 from mailroom.lib.autoreply import Headers, header, is_mailer_daemon, is_null_sender, oof_marker
 from mailroom.lib.bounce_report import SMTP_CODE, STATUS, BounceReport, FailedRecipient, classify
 
@@ -43,13 +50,21 @@ _BOUNCE_SUBJECT = re.compile(
     r"|delivery failure|delivery has failed|delayed mail|mail system error"
     r"|nondeliverable mail|non remis|unzustellbar|non recapitabile|onbestelbaar"
     r"|no se puede entregar|warning: message \S+ delayed|delivery (?:status )?notification"
-    r"|mail delivery (?:failure|problem|system))",
+    r"|mail delivery (?:failure|problem|system)|permanent delivery failure"
+    r"|non-?delivery(?:\s+(?:report|notification))?\s*:|message status\W+undeliverable"
+    r"|mail could not be delivered|message (?:was )?not delivered|undelivered message"
+    r"|returned mail)",
     re.IGNORECASE)
 _COPY_MARKER = re.compile(
     r"^[ \t]*-+ ?(?:this is a copy of the message|the header of the original message"
     r"|below this line is a copy of the message|enclosed are the original headers"
     r"|original message (?:follows|headers)?|unsent message follows|returned message"
     r"|forwarded message)[^\n]*$", re.IGNORECASE | re.MULTILINE)
+# A 4xx/5xx SMTP reply as reports quote it: at the start of a line ('<<< 550 …'), after
+# 'said:' or a colon, or followed by an enhanced status; not any number ("1,450 messages").
+_SMTP_FAILURE = re.compile(
+    r"(?:^[\s<>*-]*|(?:said|reply|error)\s*:?\s*|:\s+)[45][0-5]\d[ -]"
+    r"|(?:^|[\s(#\[])[45]\.\d{1,3}\.\d{1,3}(?![\d.])", re.IGNORECASE)
 _EXIM = "this message was created automatically by mail delivery software"
 _QMAIL = "this is the qmail-send program"
 _DOMAIN = frozenset(string.ascii_letters + string.digits + ".-")
@@ -84,12 +99,17 @@ def _bounce_evidence(headers: Headers) -> bool:
     return not oof_marker(headers) and bool(_BOUNCE_SUBJECT.match(header(headers, "Subject")))
 
 
-def parse_bounce(raw: bytes, *, max_bytes: int = 10_000_000) -> BounceReport | None:
-    """The delivery report in `raw`, or None if it is none (or names no failed recipient)."""
+def parse_bounce(raw: bytes, *, max_bytes: int = 10_000_000,
+                 expected: bool = False) -> BounceReport | None:
+    """The delivery report in `raw`, or None if it is none (or names no failed recipient).
+
+    `expected`: the message reached an address that receives only delivery reports (the
+    bounce address), so failed recipients found by the legacy detectors alone make it one.
+    """
     try:
         data = bytes(memoryview(raw)[:max(0, int(max_bytes))])
         msg = email.message_from_bytes(data, policy=email.policy.compat32)
-        return _parse(msg)
+        return _parse(msg, data, expected)
     except Exception:  # hostile input must never reach the caller as a traceback
         return None
 
@@ -102,12 +122,13 @@ class _Scan:
     text: str  # the human-readable part(s), for non-standard reports
 
 
-def _parse(msg: email.message.Message) -> BounceReport | None:
+def _parse(msg: email.message.Message, data: bytes, expected: bool) -> BounceReport | None:
     scan = _scan(msg)
     per_message = scan.blocks[0] if scan.blocks else {}
     recipients, seen_recipient = _dsn_recipients(scan.blocks)
     if seen_recipient and not recipients:
         return None  # every recipient was delivered or relayed: a success notice
+    from_prose = not recipients  # what follows reads the human-readable text
     report_text, copy_text = _split_copy(scan.text)
     lowered = report_text[:5000].lower()
     if not recipients and _EXIM in lowered:
@@ -116,16 +137,55 @@ def _parse(msg: email.message.Message) -> BounceReport | None:
         recipients = _qmail(report_text)
     evidence = (scan.dsn_found or _EXIM in lowered or _QMAIL in lowered
                 or _bounce_evidence(msg))
-    if not evidence:
-        return None
-    if not recipients:
+    legacy_found = False
+    if not recipients and (evidence or expected):
         recipients = _generic(msg, report_text)
+        permanent, temporary = legacy.failures(data)
+        ours = len(recipients)
+        recipients = _with_legacy(recipients, permanent, temporary, report_text)
+        legacy_found = len(recipients) > ours
+    if not (evidence or legacy_found):
+        return None
+    subject = header(msg, "Subject")
+    warning = from_prose and legacy.is_warning(subject, report_text)
+    if warning:  # a delay warning: whoever its prose names is still being tried
+        recipients = [replace(r, action="delayed", kind="delayed") for r in recipients]
     if not recipients:
-        recipients = [_unknown(report_text)]
+        if not _failure_evidence(msg, scan.dsn_found, lowered, report_text, subject):
+            return None  # a notice from a mail server (queue status…), not a failure
+        recipients = [_unknown(report_text, warning)]
     message_id, mailroom_id = _original_ids(msg, scan.original, per_message, copy_text)
-    return BounceReport(reporter=_reporter(msg, per_message, report_text, scan.dsn_found),
-                        recipients=tuple(recipients[:MAX_RECIPIENTS]),
+    reporter = _reporter(msg, per_message, report_text, scan.dsn_found)
+    if reporter == "unknown" and legacy_found:
+        reporter = "legacy"
+    return BounceReport(reporter=reporter, recipients=tuple(recipients[:MAX_RECIPIENTS]),
                         original_message_id=message_id, original_mailroom_id=mailroom_id)
+
+
+def _with_legacy(recipients: list[FailedRecipient], permanent: list[str], temporary: list[str],
+                 text: str) -> list[FailedRecipient]:
+    """Our prose findings, with flufl.bounce's: its temporary failures are delayed, its
+    permanent ones failed, classified hard or soft from the report's own words."""
+    out = [replace(r, action="delayed", kind="delayed") if r.address in temporary else r
+           for r in recipients]
+    known = {r.address for r in out}
+    for address, action in [(a, "failed") for a in permanent] + \
+            [(a, "delayed") for a in temporary]:
+        if address not in known:
+            known.add(address)
+            out.append(_make(address, legacy.context(text, address), action))
+    return out
+
+
+def _failure_evidence(msg: email.message.Message, dsn: bool, lowered: str, text: str,
+                      subject: str) -> bool:
+    """Signs that delivery failed, beyond who sent it (a queue notice comes from MAILER-DAEMON
+    too): a report part, a known MTA's failure text, an SMTP error, a failure subject."""
+    if dsn or _EXIM in lowered or _QMAIL in lowered or header(msg, "X-Failed-Recipients"):
+        return True
+    if _BOUNCE_SUBJECT.match(subject) and not legacy.is_warning(subject, ""):
+        return True
+    return any(_SMTP_FAILURE.search(line[:1000]) for line in text[:MAX_TEXT].split("\n")[:2000])
 
 
 _DSN_TYPES = ("message/delivery-status", "text/delivery-status", "message/global-delivery-status")
@@ -377,12 +437,14 @@ def _generic(msg: email.message.Message, text: str) -> list[FailedRecipient]:
     return out
 
 
-def _unknown(text: str) -> FailedRecipient:
-    """A bounce naming nobody readable: soft unless the text carries an SMTP error."""
+def _unknown(text: str, warning: bool = False) -> FailedRecipient:
+    """A bounce naming nobody readable: soft unless the text carries an SMTP error; a delay
+    warning naming nobody is delayed."""
+    action = "delayed" if warning else "failed"
     for line in text.split("\n")[:2000]:
         if SMTP_CODE.search(line[:1000]):
-            return _make("", [line[:1000]], "failed")
-    return FailedRecipient("", "", "failed", "", "soft")
+            return _make("", [line[:1000]], action)
+    return FailedRecipient("", "", action, "", "delayed" if warning else "soft")
 
 
 def _original_of(part: email.message.Message) -> email.message.Message | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from mailroom.contacts.services import count_bounce
@@ -19,6 +20,7 @@ from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router.rules import complaint
 from mailroom.lib import bounces
+from mailroom.lib.autoreply import is_mailer_daemon, is_null_sender
 from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
 from mailroom.outgoing.services import record_bounce
 
@@ -33,8 +35,19 @@ def apply(ctx: Context) -> Outcome | None:
         return complaint_outcome
     if not (to_bounce_address or bounces.looks_like_bounce(ctx.head, ctx.mail.envelope_from)):
         return None
-    report = bounces.parse_bounce(ctx.raw)
+    report = bounces.parse_bounce(ctx.raw, expected=to_bounce_address)
     if report is None:
+        if is_mailer_daemon(ctx.head.get("From") or "") or \
+                is_null_sender(ctx.mail.envelope_from, ctx.head):
+            ctx.automatic = ctx.automatic or "an automatic notice from a mail server"
+            if to_bounce_address:
+                return Outcome(InboundMail.Decision.DROPPED,
+                               "An automatic notice from a mail server, not a delivery "
+                               "report: it names no failed recipient, so no bounce is "
+                               "counted.")
+            ctx.note(NAME, "An automatic notice from a mail server, not a delivery report "
+                           "(no failed recipient): no bounce counted.")
+            return None
         if to_bounce_address:
             ctx.automatic = ctx.automatic or "sent to the bounce address"
             return Outcome(InboundMail.Decision.DROPPED,
@@ -44,7 +57,7 @@ def apply(ctx: Context) -> Outcome | None:
                        "routed as a normal message.")
         return None
     ctx.automatic = "a delivery report"
-    mail = _find_mail(ctx, report, verp)
+    mail = _find_mail(ctx, report, verp) or _find_by_recipient(ctx, report)
     if mail is None:
         return Outcome(InboundMail.Decision.BOUNCE,
                        f"A delivery report ({report.reporter}) for mail Mailroom cannot find: "
@@ -88,7 +101,33 @@ def _find_mail(ctx: Context, report: bounces.BounceReport, verp) -> OutgoingMail
     return None
 
 
+def _find_by_recipient(ctx: Context, report: bounces.BounceReport) -> OutgoingMail | None:
+    """The latest mail of the last 30 days to a failed address the report names: when a relay
+    rewrote the envelope and returned no headers, the recipient is all that is left."""
+    addresses = [r.address for r in report.recipients if r.address and r.kind != "delayed"]
+    if not addresses:
+        return None
+    match = Q()
+    for address in addresses[:20]:
+        match |= Q(address__iexact=address)
+    row = (OutgoingRecipient.objects
+           .filter(match, mail__company_id=ctx.mail.company_id,
+                   mail__created_at__gte=timezone.now() - timedelta(days=30))
+           .select_related("mail").order_by("-mail__created_at", "-mail_id").first())
+    if row is None:
+        return None
+    ctx.note(NAME, f"Matched by the failed recipient {row.address}: the latest mail to it in "
+                   f"30 days.")
+    return row.mail
+
+
 def _failed_recipients(mail: OutgoingMail, report: bounces.BounceReport, verp):
+    """(row, failure) pairs; a delayed recipient is still being tried and counts nothing."""
+    report = bounces.BounceReport(
+        reporter=report.reporter, recipients=tuple(r for r in report.recipients
+                                                   if r.kind != "delayed"),
+        original_message_id=report.original_message_id,
+        original_mailroom_id=report.original_mailroom_id)
     rows = list(mail.recipients.all())
     by_address = {r.address.lower(): r for r in rows}
     pairs = []
