@@ -20,7 +20,7 @@ from mailroom.incoming.router import route
 from mailroom.incoming.services import max_message_bytes, reprocess
 from tests.incoming.test_gateway import as_sent, domains  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("domains")]
 
 EXPORT_BYTES = 29 * 1024 * 1024
 
@@ -75,8 +75,7 @@ def send(raw: bytes) -> tuple[int, bytes]:
             return client.data(raw)
 
 
-def test_a_30_mb_message_is_accepted_and_its_attachment_stored(domains, big_eml,  # noqa: F811
-                                                               export):
+def test_a_30_mb_message_is_accepted_and_its_attachment_stored(big_eml, export):
     # the attachment alone is over the upload limit that used to refuse it in the router
     assert len(export) > settings.MAX_ATTACHMENT_BYTES
     code, reply = send(big_eml)
@@ -94,8 +93,8 @@ def test_a_30_mb_message_is_accepted_and_its_attachment_stored(domains, big_eml,
     assert attachment.sha256 == hashlib.sha256(export).hexdigest()
 
 
-def test_a_message_quarantined_for_its_attachment_size_routes_when_reprocessed(
-        domains, big_eml, export, mia):  # noqa: F811
+def test_a_message_quarantined_for_its_attachment_size_routes_when_reprocessed(big_eml, export,
+                                                                                mia):
     code, _reply = send(big_eml)
     assert code == 250
     mail = InboundMail.objects.get()
