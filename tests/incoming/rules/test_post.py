@@ -32,3 +32,11 @@ def test_unverified_sender_is_not_attributed_to_an_existing_contact(deliver, cus
     assert posted.author_partner is None
     assert "not verified" in posted.author_name
     assert Partner.objects.filter(email="ada@client.example").count() == 1
+
+
+def test_a_zip_holding_a_script_is_flagged_dangerous_and_the_trace_says_why(deliver):
+    mail = deliver(email_fixture("zip_with_script.eml"))
+    posted = Message.objects.get(pk=mail.chatter_message_id)
+    (archive,) = Attachment.objects.filter(message=posted)
+    assert archive.name == "Invoice_2026-4411.zip" and archive.is_dangerous
+    assert "holds Invoice_2026-4411.pdf.js" in str(mail.trace)

@@ -1,5 +1,6 @@
 """Posting: the sender becomes (or is found as) a contact, the body is sanitized, inline
-images and attachments are stored (dangerous types flagged, never opened or unpacked), and
+images and attachments are stored (dangerous types flagged, and zip archives holding them by
+the names in their directory — never opened or unpacked), and
 the message lands on the record — new or existing — whose followers are notified.
 
 A sender whose identity Mailroom could not verify is not attributed to an existing contact
@@ -121,6 +122,7 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
                                               mimetype=part.content_type, max_bytes=room)
         if part.dangerous:
             Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True)
+            ctx.note(NAME, f"Attachment flagged dangerous: {part.danger}.")
         stored.append(attachment)
         if part.content_id:
             by_cid[part.content_id.lower()] = attachment
