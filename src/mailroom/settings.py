@@ -16,6 +16,8 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = CONFIG.data_dir
 ATTACHMENT_DIR = DATA_DIR / "attachments"
 BASE_URL = CONFIG.base_url
+# generated in the data dir unless given; on PostgreSQL every node must be given the same
+# MAILROOM_SECRET_KEY and MAILROOM_FERNET_KEYS or it refuses to start (core.keyring)
 SECRET_KEY = CONFIG.secret_key
 FERNET_KEYS = CONFIG.fernet_keys
 DEBUG = CONFIG.debug
