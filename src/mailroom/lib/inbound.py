@@ -155,6 +155,20 @@ def _header_too_large(limit: int) -> HeaderTooLarge:
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
 MAX_REFERENCES = 100
+# Header-derived values are cut here, once, so both databases store the same thing (SQLite
+# would keep a 200 kB subject whole where PostgreSQL's column refuses it): the subject at
+# RFC 5322's line length (the subject columns' size), a display name at the author column's.
+MAX_SUBJECT = 998
+MAX_NAME = 200
+MAX_ID = 998
+ELLIPSIS = "…"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1].rstrip() + ELLIPSIS
 
 
 def _ids(value: str) -> list[str]:
@@ -162,7 +176,8 @@ def _ids(value: str) -> list[str]:
     found = [re.sub(r"\s+", "", m) for m in _BRACKETED.findall(value)]
     if not found:
         found = [t.strip("<>,;") for t in value.split() if "@" in t]
-    return list(dict.fromkeys(f"<{i}>" for i in found if i))
+    # an id too long for the id columns is no id anyone can match (never cut: a cut id is wrong)
+    return list(dict.fromkeys(f"<{i}>" for i in found if i and len(i) <= MAX_ID - 2))
 
 
 class Head:
@@ -172,6 +187,7 @@ class Head:
         self.header_bytes = header_bytes
         self.size = size
         self._fields: dict[str, list[str]] = {}
+        self._cut: dict[str, int] = {}  # field -> its length before clip()
         for name, value in fields:
             self._fields.setdefault(name, []).append(value)
 
@@ -209,12 +225,24 @@ class Head:
 
     @functools.cached_property
     def subject(self) -> str:
-        return self.get("subject") or ""
+        """The subject, at most MAX_SUBJECT characters (ending in '…' when cut)."""
+        return self._clip("Subject", self.get("subject") or "", MAX_SUBJECT)
+
+    def _clip(self, field: str, value: str, limit: int) -> str:
+        if len(value) > limit:
+            self._cut[field] = len(value)
+        return clip(value, limit)
+
+    def cut_fields(self) -> dict[str, int]:
+        """The header-derived values cut to fit, with their full length: {'Subject': 204800}."""
+        _ = (self.subject, self._from)  # computing them records what was cut
+        return dict(self._cut)
 
     @functools.cached_property
     def _from(self) -> tuple[str, str]:
         found = self._addresses("from")
-        return found[0] if found else ("", "")
+        name, address = found[0] if found else ("", "")
+        return self._clip("From name", name, MAX_NAME), address
 
     @property
     def from_name(self) -> str:

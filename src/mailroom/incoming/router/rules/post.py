@@ -131,6 +131,11 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
             record, actor=None, name="original.eml", stream=io.BytesIO(ctx.raw),
             mimetype="message/rfc822", max_bytes=room))
     html = _inline_images(body.html, by_cid) if body.html else ""
+    cut = head.cut_fields()
+    if cut:
+        ctx.note(NAME, "Cut to fit, ending in “…”: " + ", ".join(
+            f"{field} ({length:,} characters, kept {_kept(field):,})"
+            for field, length in cut.items()) + ".")
     if dropped:
         ctx.note(NAME, f"{dropped} attachment(s) not kept (the server strips attachments).")
     return chatter.post_message(
@@ -138,9 +143,24 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
         subject=head.subject, message_type=Message.Type.EMAIL,
         direction=Message.Direction.INCOMING, author_partner=partner, author_name=author_name,
         email_from=_from_line(head, ctx.sender), message_id=head.message_id or None,
-        in_reply_to=" ".join(head.in_reply_to)[:998], references=" ".join(head.references),
+        in_reply_to=_ids_within(head.in_reply_to, 998), references=" ".join(head.references),
         parent=ctx.destination.parent_message, attachments=stored, date=head.date,
         notify=not ctx.automatic)  # automatic mail (auto-replies, bounces) tells nobody
+
+
+def _kept(field: str) -> int:
+    return inbound.MAX_SUBJECT if field == "Subject" else inbound.MAX_NAME
+
+
+def _ids_within(ids: list[str], limit: int) -> str:
+    """Whole message ids, space-separated, as many as fit in `limit` characters."""
+    out = ""
+    for message_id in ids:
+        joined = f"{out} {message_id}" if out else message_id
+        if len(joined) > limit:
+            break
+        out = joined
+    return out
 
 
 _CID = re.compile(r"""(["'])cid:([^"']+)\1""", re.I)
