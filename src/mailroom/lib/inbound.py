@@ -154,6 +154,7 @@ def _header_too_large(limit: int) -> HeaderTooLarge:
 # -- Head -----------------------------------------------------------------------------------
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
+_EMPTY_GROUP = re.compile(r'[^:<>@;,]{0,200}:\s*(?:\(.*?\)\s*)?;?\s*')
 MAX_REFERENCES = 100
 # Header-derived values are cut here, once, so both databases store the same thing (SQLite
 # would keep a 200 kB subject whole where PostgreSQL's column refuses it): the subject at
@@ -243,6 +244,16 @@ class Head:
         found = self._addresses("from")
         name, address = found[0] if found else ("", "")
         return self._clip("From name", name, MAX_NAME), address
+
+    @functools.cached_property
+    def from_empty_group(self) -> str:
+        """The From line when it is an address group with nobody in it
+        ('undisclosed-recipients:;'): the message names no sender at all. '' otherwise."""
+        value = self._raw("from")
+        if value is None or self._addresses("from"):
+            return ""
+        text = " ".join(decode_words(value).split())
+        return text[:80] if _EMPTY_GROUP.fullmatch(text) else ""
 
     @property
     def from_name(self) -> str:

@@ -59,7 +59,10 @@ class Context:
 
     @property
     def sender(self) -> str:
-        """The From address (lowercase), or the envelope sender when From is missing."""
+        """The From address (lowercase), or the envelope sender when From is missing; none
+        when From is an empty group ('undisclosed-recipients:;'): it names nobody."""
+        if self.head.from_empty_group:
+            return ""
         return (self.head.from_address or self.mail.envelope_from or "").lower()
 
     @cached_property

@@ -24,6 +24,8 @@ def flood_limit() -> tuple[int, int]:
 
 def apply(ctx: Context) -> Outcome | None:
     head = ctx.head
+    if head.from_empty_group:
+        return _no_sender(ctx)
     reason = autoreply.automatic_reason(head, ctx.mail.envelope_from)
     if reason:
         ctx.automatic = ctx.automatic or reason
@@ -54,4 +56,36 @@ def apply(ctx: Context) -> Outcome | None:
                        f"{sender} sent {recent + 1} messages in {minutes} minutes; the limit "
                        f"is {limit}. Add the sender to the allowed senders if this is "
                        f"expected.")
+    return None
+
+
+class _WithoutEnvelopeSender:
+    """The headers minus those naming the envelope sender (Return-Path, Sender)."""
+
+    def __init__(self, head) -> None:
+        self.head = head
+
+    def get(self, name: str, default=None):
+        if name.lower() in ("return-path", "sender"):
+            return default
+        return self.head.get(name, default)
+
+
+def _no_sender(ctx: Context) -> Outcome | None:
+    """From is an empty group: the message names no sender. It goes on as mail from an
+    unknown sender — no contact is made and nobody is answered — and is automatic only if its
+    own headers say so; the envelope sender (often a no-reply or bounce address of whatever
+    relayed it) is not taken for its author."""
+    group = ctx.head.from_empty_group
+    ctx.note(NAME, f"No sender address: the From line is an empty group (“{group}”). "
+                   f"It is handled as mail from an unknown sender; nobody is answered.")
+    null = "<>" if autoreply.is_null_sender(ctx.mail.envelope_from, ctx.head) else ""
+    reason = autoreply.automatic_reason(_WithoutEnvelopeSender(ctx.head), null)
+    if reason:
+        ctx.automatic = ctx.automatic or reason
+        ctx.note(NAME, f"Automatic mail ({reason}): it will never be answered.")
+    hops = len(ctx.head.get_all("Received"))
+    if hops > MAX_RECEIVED_HEADERS:
+        return Outcome(InboundMail.Decision.DROPPED,
+                       f"The message passed {hops} mail servers: it is looping.")
     return None

@@ -47,9 +47,11 @@ def apply(ctx: Context) -> Outcome:
         if created and partner is not None:
             chatter.follow(record, partner, actor=None)
     what = "Created" if created else "Posted on"
+    unknown = (f" from an unknown sender: the From line names no address "
+               f"(“{ctx.head.from_empty_group}”)" if ctx.head.from_empty_group else "")
     return Outcome(InboundMail.Decision.CREATED if created else InboundMail.Decision.POSTED,
-                   f"{what} {record._meta.verbose_name} “{record}” ({destination.how}).",
-                   record=record, message=message)
+                   f"{what} {record._meta.verbose_name} “{record}” ({destination.how})"
+                   f"{unknown}.", record=record, message=message)
 
 
 class _quiet:
@@ -73,7 +75,8 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
     head = ctx.head
     sender, name = ctx.sender, head.from_name
     if not sender:
-        return None, name or "Unknown sender"
+        return None, name or ("Unknown sender (no address in From)"
+                              if head.from_empty_group else "Unknown sender")
     company = ctx.mail.company
     existing = Partner.objects.filter(company=company, email__iexact=sender).first()
     if existing is not None:
