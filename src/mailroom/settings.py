@@ -211,6 +211,15 @@ MAILROOM_GATEWAY_TLS_CERT = os.environ.get("MAILROOM_GATEWAY_TLS_CERT", "")  # S
 MAILROOM_GATEWAY_TLS_KEY = os.environ.get("MAILROOM_GATEWAY_TLS_KEY", "")
 MAILROOM_GATEWAY_HOSTNAME = os.environ.get("MAILROOM_GATEWAY_HOSTNAME", "")  # default: the FQDN
 MAILROOM_GATEWAY_DB_THREADS = int(os.environ.get("MAILROOM_GATEWAY_DB_THREADS") or 0)  # 0: auto
+# gateway hygiene (0 turns a limit off): over a connection cap the client gets 421 and is
+# closed; after N messages on one connection the next MAIL gets 421 (reconnect); a client
+# silent for the idle timeout (seconds) gets 421 and is closed
+MAILROOM_GATEWAY_MAX_CONNECTIONS = int(os.environ.get("MAILROOM_GATEWAY_MAX_CONNECTIONS") or 500)
+MAILROOM_GATEWAY_MAX_CONNECTIONS_PER_IP = int(
+    os.environ.get("MAILROOM_GATEWAY_MAX_CONNECTIONS_PER_IP") or 50)
+MAILROOM_GATEWAY_MAX_MESSAGES_PER_CONNECTION = int(
+    os.environ.get("MAILROOM_GATEWAY_MAX_MESSAGES_PER_CONNECTION") or 1000)
+MAILROOM_GATEWAY_IDLE_TIMEOUT = float(os.environ.get("MAILROOM_GATEWAY_IDLE_TIMEOUT") or 300)
 # the demo mail catcher (`mailroom catcher`, started by `mailroom run`): HOST:PORT on loopback;
 # on by default only for the embedded default (no database URL given), empty turns it off
 MAILROOM_MAIL_CATCHER = os.environ.get(
