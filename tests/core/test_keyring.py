@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from django.db import connection
 
 from mailroom.core import keyring, secrets
-from mailroom.core.models import KeyFingerprint
+from mailroom.core.models import AuditLog, KeyFingerprint
 
 SECRET = "one-installation-secret-key-" + "x" * 30
 K1, K2, K3 = (Fernet.generate_key().decode() for _ in range(3))
@@ -120,6 +120,13 @@ def test_a_rotation_is_accepted_with_a_warning_when_the_primary_moves(fresh):
     assert recorded("fernet") == {fp(K2)}
     with pytest.raises(keyring.KeyringError, match="None of the keys"):
         start(K1)
+    # each change to the installation's keys is in the audit log (a fingerprint's start)
+    actions = list(AuditLog.objects.filter(action__startswith="keys.")
+                   .order_by("id").values_list("action", "after"))
+    assert actions == [("keys.fernet_added", {"fingerprints": [fp(K2)[:12]]}),
+                       ("keys.fernet_primary", {"primary": fp(K2)[:12]}),
+                       ("keys.fernet_primary", {"primary": fp(K1)[:12]}),
+                       ("keys.reset", {})]
 
 
 def test_the_system_check_reports_without_recording(fresh, settings):

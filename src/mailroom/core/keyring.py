@@ -62,6 +62,7 @@ from django.db import DatabaseError, connections, transaction
 from django.utils.timezone import now
 
 from mailroom.config import KEY_VARIABLES
+from mailroom.core.services import audit
 
 log = logging.getLogger("mailroom.keys")
 
@@ -200,6 +201,7 @@ def check_keys(*, secret_key: str, fernet_keys: Sequence[str], token_key: bytes,
                 rows.all().delete()
                 log.warning("keys: forgot %d recorded fingerprint(s); this node's keys are "
                             "the installation's now", forgotten)
+                audit("keys.reset", actor=None, before={"fingerprints": forgotten})
             result = assess(node, rows.all())
             if result.problems:
                 raise KeyringError("Refusing to start: " + " ".join(result.problems))
@@ -227,11 +229,15 @@ def _record(rows, node: NodeKeys, result: Assessment) -> None:
     if result.new_fernet and not result.record_secret:  # not the first start: a rotation
         log.info("keys: recorded %d new Fernet key(s) as the installation's",
                  len(result.new_fernet))
+        audit("keys.fernet_added", actor=None,
+              after={"fingerprints": [fp[:12] for fp in result.new_fernet]})
     rows.filter(kind__in=[SECRET, TOKEN],
                 fingerprint__in=[node.secret, node.token]).update(last_seen_at=at)
     rows.filter(kind=FERNET, fingerprint__in=node.fernet).update(last_seen_at=at)
     if result.primary_changed:
         rows.filter(kind=FERNET, fingerprint=node.fernet[0]).update(primary_at=at)
+        if result.warnings:  # not the first start
+            audit("keys.fernet_primary", actor=None, after={"primary": node.fernet[0][:12]})
 
 
 def _this_node(**overrides):
