@@ -26,6 +26,7 @@ PERMANENT = [
     ("postfix_old.eml", "orders@defunct-shop.example", "hard"),
     ("smtp32.eml", "bill.old@isp.example", "hard"),
     ("netscape.eml", "lee.chen@nms.example", "hard"),
+    ("domino.eml", "jdoe@corp-domino.example", "hard"),  # read by our own Domino reader
     # flufl says permanent; the words say the mailbox is over quota: our verdict, soft
     ("netscape_over_quota.eml", "full.box@nms2.example", "soft"),
 ]

@@ -143,6 +143,9 @@ def _parse(msg: email.message.Message, data: bytes, expected: bool) -> BounceRep
         permanent, temporary = legacy.failures(data)
         ours = len(recipients)
         recipients = _with_legacy(recipients, permanent, temporary, report_text)
+        if not recipients:
+            addresses, reason = legacy.domino(report_text)
+            recipients = [_make(a, reason, "failed") for a in addresses]
         legacy_found = len(recipients) > ours
     if not (evidence or legacy_found):
         return None

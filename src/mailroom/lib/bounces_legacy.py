@@ -12,7 +12,8 @@ Sendmail's "THIS IS A WARNING MESSAGE ONLY") is no failure: whatever recipients 
 names are delayed, so it never counts as a soft bounce.
 
 flufl's detectors read every line of every part with regular expressions, so they only see a
-bounded copy: the first MAX_BYTES, each line cut at MAX_LINE. They never raise to the caller.
+bounded copy: the first MAX_BYTES, each line cut at MAX_LINE, and none nesting more than
+MAX_MULTIPARTS multiparts. They never raise to the caller.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import re
 
 from flufl.bounce import all_failures
 
-__all__ = ["context", "failures", "is_warning"]
+__all__ = ["context", "domino", "failures", "is_warning"]
 
 MAX_BYTES = 256_000
 MAX_LINE = 998
 MAX_ADDRESSES = 100
+MAX_MULTIPARTS = 20
 _LONG_LINE = re.compile(rb"([^\n]{%d})[^\n]+" % MAX_LINE)
 _ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
@@ -54,6 +56,8 @@ def failures(data: bytes) -> tuple[list[str], list[str]]:
     """
     try:
         bounded = _LONG_LINE.sub(rb"\1", bytes(memoryview(data)[:MAX_BYTES]))
+        if bounded.lower().count(b"boundary=") > MAX_MULTIPARTS:
+            return [], []  # no bounce nests that deep; parsing it again would cost seconds
         msg = email.message_from_bytes(bounded, policy=email.policy.compat32)
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector choking on a hostile message: no finding, no traceback
@@ -97,3 +101,20 @@ def context(text: str, address: str, limit: int = 60) -> list[str]:
             lines = paragraphs[index - 1].strip("\n").split("\n")[:limit] + lines
         return lines
     return []
+
+
+_DOMINO = re.compile(r"was not delivered to:[ \t]*\n(?P<who>(?:[ \t]*\n|[ \t]+\S[^\n]*\n){1,40})"
+                     r"\s*because:[ \t]*\n(?P<why>(?:[ \t]*\n|[ \t]+\S[^\n]*\n){1,20})",
+                     re.IGNORECASE)
+
+
+def domino(text: str) -> tuple[list[str], list[str]]:
+    """Lotus Domino: 'was not delivered to:' the indented addresses, 'because:' the reason.
+
+    flufl.bounce has this shape too, but refuses a domain with a hyphen in it.
+    """
+    found = _DOMINO.search(text[:50_000])
+    if not found:
+        return [], []
+    addresses = _clean(found.group("who").split())
+    return addresses, [line.strip() for line in found.group("why").split("\n") if line.strip()]
