@@ -184,3 +184,30 @@ def test_mentions_autocomplete_in_the_chatter(open_page, bob, alice, lead):
     expect(option).to_contain_text("@alice")
     page.keyboard.press("Enter")
     expect(page.locator("#chatter-body")).to_have_value("Please check @alice ")
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1280", "390"])
+def test_a_large_selection_is_sent_by_the_worker_and_the_page_follows_it(
+        open_page, bob, acme, lead_template, shot, viewport):
+    from mailroom.templating import mass_engine
+
+    for n in range(25):
+        partner = Partner.objects.create(company=acme, name=f"Person {n}",
+                                         email=f"p{n}@client.example")
+        Lead.objects.create(company=acme, name=f"Lead {n}", partner=partner)
+    page = open_page(bob, viewport=viewport)
+    page.goto(reverse("admin:crm_lead_changelist"))
+    page.locator("#action-toggle").check(force=True)
+    page.select_option("select[name=action]", "send_email")
+    page.locator("button[name=index]").click()
+    expect(page.locator("#mass-start")).to_contain_text("Send 25 emails")
+    page.click("#mass-start")
+    expect(page.locator("#mass-status")).to_contain_text("Waiting for a worker")
+    expect(page.locator("#mass-cancel")).to_be_visible()
+    shot(page, "mass-waiting")
+    assert mass_engine.mass_step("browser-worker") is True  # the worker, as `mailroom worker`
+    expect(page.locator("#mass-status")).to_contain_text("Done: 25 mails queued")
+    expect(page.locator("#mass-start")).to_be_disabled()
+    expect(page.locator("#mass-cancel")).to_have_count(0)
+    shot(page, "mass-worker-done")
+    assert OutgoingMail.objects.filter(purpose="bulk").count() == 25
