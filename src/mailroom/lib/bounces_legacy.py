@@ -22,6 +22,7 @@ import email
 import email.policy
 import logging
 import re
+from collections.abc import Iterable
 
 from flufl.bounce import all_failures
 
@@ -62,10 +63,11 @@ def failures(data: bytes) -> tuple[list[str], list[str]]:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector choking on a hostile message: no finding, no traceback
         return [], []
-    return _clean(permanent), [a for a in _clean(temporary) if a not in _clean(permanent)]
+    failed = _clean(permanent)
+    return failed, [a for a in _clean(temporary) if a not in failed]
 
 
-def _clean(found) -> list[str]:
+def _clean(found: Iterable[bytes | str]) -> list[str]:
     out: list[str] = []
     for raw in sorted(found)[:MAX_ADDRESSES]:
         text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
