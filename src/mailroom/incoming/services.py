@@ -8,7 +8,6 @@ happens later, in the worker (`incoming.router`).
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterable
 
@@ -19,7 +18,7 @@ from django.utils import timezone
 
 from mailroom.core import record_types
 from mailroom.core.access import perm, require
-from mailroom.core.blobs import read_blob, store_blob
+from mailroom.core.blobs import read_blob, store_bytes
 from mailroom.core.services import (
     audit,
     connection_test_action,
@@ -78,7 +77,9 @@ def accept(raw: bytes, *, company, source: str, server: IncomingServer | None = 
 
 
 def _store_raw(raw: bytes) -> tuple[str, int]:
-    return store_blob(io.BytesIO(raw), max_bytes=max_message_bytes())
+    """In the blob store (disk or bucket) and confirmed there, or BlobError/OSError: the
+    caller then answers "try again later" and no row names a blob that is not stored."""
+    return store_bytes(raw, max_bytes=max_message_bytes())
 
 
 def raw_bytes(mail: InboundMail) -> bytes:
