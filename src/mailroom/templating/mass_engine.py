@@ -146,7 +146,9 @@ class Runner:
     def _write_once(self, batch: _Batch) -> int:
         job, template = self.job, self.job.template
         keys = [mail_key(job.batch, record) for record, _ in batch.ready]
-        done = set(OutgoingMail.objects.filter(idempotency_key__in=keys)
+        companies = {record.company_id for record, _ in batch.ready}
+        done = set(OutgoingMail.objects.filter(company_id__in=companies,  # the key's index
+                                               idempotency_key__in=keys)
                    .values_list("idempotency_key", flat=True)) if keys else set()
         todo = [(record, mail) for record, mail in batch.ready
                 if mail_key(job.batch, record) not in done]
