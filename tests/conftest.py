@@ -112,6 +112,10 @@ def _attachment_dir(settings, tmp_path):
     settings.MAILROOM_CAMPAIGN_DNS_CHECK = False
     # real hashing costs ~0.3 s per user; tests check access rules, not PBKDF2
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # a test's rolled-back rules must not linger in the few-seconds rule cache
+    from mailroom.automation import rule_cache
+
+    rule_cache.clear()
 
 
 @pytest.fixture

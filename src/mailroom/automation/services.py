@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from mailroom.automation import actions
 from mailroom.automation.models import AutomationRule
+from mailroom.automation.rule_cache import rules_changed
 from mailroom.core import record_types
 from mailroom.core.access import perm, require
 from mailroom.core.services import audit, snapshot
@@ -195,6 +196,7 @@ def set_active(rule: AutomationRule, active: bool, *, actor) -> AutomationRule:
     with transaction.atomic():
         AutomationRule.objects.filter(pk=rule.pk).update(active=active,
                                                          updated_at=timezone.now())
+        rules_changed()  # update() sends no post_save
         audit("automation.rule." + ("activate" if active else "deactivate"), actor=actor,
               obj=rule, company=rule.company)
     rule.active = active

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from mailroom.automation.actions import get_action
 from mailroom.automation.models import AutomationRule, AutomationRun
+from mailroom.automation.rule_cache import rules_for_saves
 from mailroom.chatter.services import log_note
 from mailroom.core import record_types
 from mailroom.core.automatic import is_suppressed
@@ -84,12 +85,14 @@ def on_record_saved(sender, record, created: bool, changes: dict, actor=None,
         return
     if not created and not changes:
         return
-    rules = AutomationRule.objects.filter(
-        company_id=company_id, record_type=record_type.key, active=True,
-        trigger__in=[Trigger.CREATED, Trigger.STATE]).select_related("template")
-    for rule in rules:
-        event = event_for(rule, record, created, changes)
-        if event is not None and matches(rule, record):
+    for candidate in rules_for_saves(company_id, record_type.key):
+        event = event_for(candidate, record, created, changes)
+        if event is None or not matches(candidate, record):
+            continue
+        # the cache decides whether; the rule as it is now (and its template) does the act
+        rule = (AutomationRule.objects.select_related("template")
+                .filter(pk=candidate.pk, active=True).first())
+        if rule is not None:
             fire(rule, record, event)
 
 

@@ -279,15 +279,19 @@ def tracking_lines(record: MailThread, before: dict[str, str]) -> list[tuple[str
     ]
 
 
-def save_record(record: MailThread, *, actor, created_message: str = "") -> MailThread:
+def save_record(record: MailThread, *, actor, created_message: str = "",
+                trusted: Iterable[str] = ()) -> MailThread:
     """Create or update a business record: company check, validation, tracking in the chatter.
 
     Apps with their own rules (quotation totals, confirm) call this after applying them.
+    `trusted` names foreign keys the caller set itself to rows it has just read or written
+    (the router's company and the contact it found or made): every other check runs, but
+    the database is not asked again whether those rows exist.
     """
     if actor is not None and not actor.is_superuser:
         if record.company_id not in actor.company_ids():
             raise PermissionDenied("You cannot write records of that company.")
-    record.full_clean()
+    _full_clean(record, trusted=tuple(trusted))
     with transaction.atomic():
         creating = record.pk is None
         before = {}
@@ -313,6 +317,28 @@ def save_record(record: MailThread, *, actor, created_message: str = "") -> Mail
         record_saved.send(sender=type(record), record=record, created=creating,
                           changes=changes, actor=actor)
     return record
+
+
+def _full_clean(record: models.Model, *, trusted: tuple[str, ...]) -> None:
+    """Model.full_clean, with the field checks of `trusted` foreign keys left out (they are
+    existence queries); the model's clean(), unique checks and constraints still run on all."""
+    if not trusted:
+        record.full_clean()
+        return
+    errors: dict = {}
+    for step in (lambda: record.clean_fields(exclude=set(trusted)), record.clean):
+        try:
+            step()
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+    failed = {name for name in errors if name != "__all__"}  # as full_clean: unique checks
+    for step in (record.validate_unique, record.validate_constraints):  # skip failed fields
+        try:
+            step(exclude=failed)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
 
 
 def set_state(record: MailThread, value: str, *, actor, field: str = "stage") -> MailThread:

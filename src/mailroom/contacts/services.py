@@ -7,9 +7,10 @@ from mailroom.contacts.models import Partner
 from mailroom.lib.addresses import InvalidAddress, normalize_email
 
 
-def save_partner(partner: Partner, *, actor) -> Partner:
-    """Create or update a contact; the address is normalized by `Partner.clean`."""
-    return save_record(partner, actor=actor)
+def save_partner(partner: Partner, *, actor, trusted: tuple[str, ...] = ()) -> Partner:
+    """Create or update a contact; the address is normalized by `Partner.clean`.
+    `trusted`: foreign keys the caller just read (chatter.services.save_record)."""
+    return save_record(partner, actor=actor, trusted=trusted)
 
 
 def find_or_create_partner(company, email: str, name: str = "", *, actor=None) -> Partner:

@@ -53,9 +53,28 @@ class Context:
     def note(self, rule: str, text: str) -> None:
         self.trace.append({"rule": rule, "note": text[:500]})
 
+    def prepare(self) -> None:
+        """Do before the routing transaction what needs no database write: parse the head and
+        the body, resolve the recipients (cached aliases) and authenticate the sender (DNS).
+        On SQLite the routing transaction holds the one write lock, which the gateway needs to
+        store what it accepts: the less of the routing happens inside it, the less intake
+        waits."""
+        try:  # each is a cached_property: reading it once computes and keeps it
+            _ = self.head, self.targets
+            if self.mail.envelope_from:  # a delivery report (<>) is the bounce rule's
+                _ = self.body
+                if self.sender:
+                    _ = self.auth
+        except inbound.InboundError:  # the rules meet it again and quarantine the message
+            return
+
     @cached_property
     def head(self) -> inbound.Head:
         return inbound.parse_head(self.raw, limits())
+
+    @cached_property
+    def body(self) -> inbound.Body:
+        return inbound.parse_body(self.raw, limits())
 
     @property
     def sender(self) -> str:

@@ -112,9 +112,11 @@ def route(mail: InboundMail) -> InboundMail:
     ctx = Context(mail, raw)
     budget = float(getattr(settings, "MAILROOM_INBOUND_MAX_SECONDS", 20.0))
     try:
-        with _time_limit(budget), transaction.atomic():
-            outcome = run_rules(ctx)
-            _finish(ctx, outcome)
+        with _time_limit(budget):
+            ctx.prepare()  # parsing and DNS, outside the write transaction
+            with transaction.atomic():
+                outcome = run_rules(ctx)
+                _finish(ctx, outcome)
     except OperationalError as exc:  # the database is busy or gone: try again later
         return _transient(mail, exc)
     except (inbound.InboundError, RoutingTimeout) as exc:

@@ -32,7 +32,7 @@ NAME = "post"
 
 def apply(ctx: Context) -> Outcome:
     destination = ctx.destination
-    body = inbound.parse_body(ctx.raw, limits())
+    body = ctx.body
     partner, author_name = _author(ctx)
     if ctx.dry:
         what = (f"post on {destination.record}" if destination.record is not None
@@ -87,7 +87,8 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
         return None, name or sender
     try:
         partner = save_partner(Partner(company=company, email=normalize_email(sender),
-                                       name=name or sender.split("@")[0]), actor=None)
+                                       name=name or sender.split("@")[0]), actor=None,
+                               trusted=("company",))  # the message's own company
         return partner, name or sender
     except (InvalidAddress, ValidationError) as exc:  # an address we cannot store
         ctx.note(NAME, f"The sender address cannot be a contact: {exc}")
@@ -103,7 +104,8 @@ def _create(ctx: Context, body: inbound.Body, partner, author_name: str):
                                sender_name=ctx.head.from_name, text=body.text[:10000])
     if ctx.automatic:
         setattr(record, AUTOMATIC_MAIL_FLAG, True)
-    return chatter.save_record(record, actor=None,
+    # the company is the message's and the contact was found or made just now
+    return chatter.save_record(record, actor=None, trusted=("company", "partner"),
                                created_message=f"Created from an email by {author_name}.")
 
 
