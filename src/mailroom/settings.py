@@ -211,6 +211,10 @@ MAILROOM_GATEWAY_TLS_CERT = os.environ.get("MAILROOM_GATEWAY_TLS_CERT", "")  # S
 MAILROOM_GATEWAY_TLS_KEY = os.environ.get("MAILROOM_GATEWAY_TLS_KEY", "")
 MAILROOM_GATEWAY_HOSTNAME = os.environ.get("MAILROOM_GATEWAY_HOSTNAME", "")  # default: the FQDN
 MAILROOM_GATEWAY_DB_THREADS = int(os.environ.get("MAILROOM_GATEWAY_DB_THREADS") or 0)  # 0: auto
+# on a SQLite file the gateway stores what it accepts in an intake spool of its own
+# (DATA_DIR/intake.sqlite3) that the router moves into the database, so accepting never waits
+# on routing's write lock (incoming.intake): auto (SQLite file), on, off
+MAILROOM_INTAKE_SPOOL = os.environ.get("MAILROOM_INTAKE_SPOOL", "auto")
 # gateway hygiene (0 turns a limit off): over a connection cap the client gets 421 and is
 # closed; after N messages on one connection the next MAIL gets 421 (reconnect); a client
 # silent for the idle timeout (seconds) gets 421 and is closed

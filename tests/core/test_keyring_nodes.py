@@ -7,84 +7,15 @@ fingerprints migrate recorded). Nodes run `mailroom check-keys`, `worker`, `gate
 
 from __future__ import annotations
 
-import secrets
-import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from cryptography.fernet import Fernet
 
-from tests.conftest import NEEDS_POSTGRES, postgres_admin_url
-from tests.core.test_processes import REPO, free_port, mailroom, mailroom_env
+from tests.conftest import NEEDS_POSTGRES
+from tests.core.nodes import K1, K2, SECRET, finish, node_env, run, start
+from tests.core.test_processes import free_port
 
 pytestmark = pytest.mark.slow
-
-SECRET = "the-installation-secret-key-" + secrets.token_urlsafe(32)
-K1, K2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-TIMEOUT = 180  # a Django start-up is seconds; a busy CI machine makes it many
-
-
-def node_env(tmp_path: Path, name: str, database_url: str, **keys: str | None) -> dict:
-    """The environment of node `name`: its own data dir; keys given (None: not set)."""
-    keys = {"MAILROOM_SECRET_KEY": SECRET, "MAILROOM_FERNET_KEYS": K1, **keys}
-    env = mailroom_env(tmp_path / name, database_url)
-    for variable, value in keys.items():
-        if value is None:
-            env.pop(variable, None)
-        else:
-            env[variable] = value
-    return env
-
-
-def run(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(mailroom(*args), env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=TIMEOUT)
-
-
-def start(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(mailroom(*args), env=env, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc: subprocess.Popen) -> tuple[int, str]:
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    return proc.returncode, out + err
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    import psycopg
-
-    admin_url = postgres_admin_url()
-    admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    name = f"mr_keys_tmpl_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-        migrated = run(node_env(tmp_path_factory.mktemp("migrator"), "m", url),
-                       "migrate", "--no-input", "-v", "0")
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        yield admin, name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@pytest.fixture
-def database(template):
-    admin, template_name = template
-    name = f"mr_keys_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield urlunsplit(urlsplit(postgres_admin_url())._replace(path=f"/{name}"))
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 NODE_A = """
 from django.core.management import call_command
@@ -113,20 +44,20 @@ print("PARSED", verp.parse_bounce_address(sys.argv[-1], bounce_key()))
 
 
 @NEEDS_POSTGRES
-def test_two_nodes_with_the_same_keys_share_secrets_and_bounce_addresses(tmp_path, database):
+def test_two_nodes_with_the_same_keys_share_secrets_and_bounce_addresses(tmp_path, node_database):
     import psycopg
 
-    with psycopg.connect(database) as conn:  # `mailroom migrate` recorded the fingerprints
+    with psycopg.connect(node_database) as conn:  # `mailroom migrate` recorded the fingerprints
         rows = conn.execute("SELECT kind, fingerprint FROM core_keyfingerprint").fetchall()
     assert sorted(kind for kind, _ in rows) == ["fernet", "secret", "token"]
     assert not any(SECRET in value or K1 in value for _, value in rows)
 
-    env_a = node_env(tmp_path, "a", database)
+    env_a = node_env(tmp_path, "a", node_database)
     a = run(env_a, "shell", "--no-imports", "-c", NODE_A)
     assert a.returncode == 0, a.stdout + a.stderr
     address = next(line.split()[1] for line in a.stdout.splitlines() if line.startswith("VERP"))
 
-    env_b = node_env(tmp_path, "b", database)
+    env_b = node_env(tmp_path, "b", node_database)
     assert env_a["MAILROOM_DATA_DIR"] != env_b["MAILROOM_DATA_DIR"]
     b = run(env_b, "shell", "--no-imports", "-c", NODE_B + f"\nsys.argv.append({address!r})")
     assert b.returncode == 0, b.stdout + b.stderr
@@ -139,16 +70,16 @@ def test_two_nodes_with_the_same_keys_share_secrets_and_bounce_addresses(tmp_pat
 
 
 @NEEDS_POSTGRES
-def test_a_node_without_a_key_variable_does_not_start(tmp_path, database):
+def test_a_node_without_a_key_variable_does_not_start(tmp_path, node_database):
     procs = {
-        "check-keys": start(node_env(tmp_path, "c", database, MAILROOM_FERNET_KEYS=None),
+        "check-keys": start(node_env(tmp_path, "c", node_database, MAILROOM_FERNET_KEYS=None),
                             "check-keys"),
-        "worker": start(node_env(tmp_path, "w", database, MAILROOM_SECRET_KEY=None),
+        "worker": start(node_env(tmp_path, "w", node_database, MAILROOM_SECRET_KEY=None),
                         "worker", "--max-seconds", "30"),
-        "gateway": start(node_env(tmp_path, "g", database, MAILROOM_SECRET_KEY=None,
+        "gateway": start(node_env(tmp_path, "g", node_database, MAILROOM_SECRET_KEY=None,
                                   MAILROOM_FERNET_KEYS=None),
                          "gateway", "--smtp", "127.0.0.1:0", "--lmtp", ""),
-        "web": start(node_env(tmp_path, "web", database, MAILROOM_SECRET_KEY=None),
+        "web": start(node_env(tmp_path, "web", node_database, MAILROOM_SECRET_KEY=None),
                      "web", "--port", str(free_port())),
     }
     results = {name: finish(proc) for name, proc in procs.items()}
@@ -162,10 +93,10 @@ def test_a_node_without_a_key_variable_does_not_start(tmp_path, database):
 
 
 @NEEDS_POSTGRES
-def test_other_keys_are_refused_and_a_rotation_is_accepted(tmp_path, database):
-    other_fernet = start(node_env(tmp_path, "b", database, MAILROOM_FERNET_KEYS=K2),
+def test_other_keys_are_refused_and_a_rotation_is_accepted(tmp_path, node_database):
+    other_fernet = start(node_env(tmp_path, "b", node_database, MAILROOM_FERNET_KEYS=K2),
                          "check-keys")
-    other_secret = start(node_env(tmp_path, "c", database, MAILROOM_SECRET_KEY="x" * 60),
+    other_secret = start(node_env(tmp_path, "c", node_database, MAILROOM_SECRET_KEY="x" * 60),
                          "check-keys")
     code, output = finish(other_fernet)
     assert code == 1 and "None of the keys in MAILROOM_FERNET_KEYS" in output, output
@@ -173,12 +104,12 @@ def test_other_keys_are_refused_and_a_rotation_is_accepted(tmp_path, database):
     assert code == 1 and "MAILROOM_SECRET_KEY differs" in output, output
 
     # rotation: the new key first, the old one second: accepted, with a warning
-    rotated = run(node_env(tmp_path, "d", database, MAILROOM_FERNET_KEYS=f"{K2},{K1}"),
+    rotated = run(node_env(tmp_path, "d", node_database, MAILROOM_FERNET_KEYS=f"{K2},{K1}"),
                   "check-keys")
     assert rotated.returncode == 0, rotated.stdout + rotated.stderr
     assert "primary Fernet key" in rotated.stderr
     # a worker left on the old key alone still starts (it shares a key), and says so
-    behind = run(node_env(tmp_path, "e", database), "worker", "--steps", "cron",
+    behind = run(node_env(tmp_path, "e", node_database), "worker", "--steps", "cron",
                  "--max-seconds", "0.5")
     assert behind.returncode == 0, behind.stdout + behind.stderr
     assert "primary Fernet key" in behind.stderr

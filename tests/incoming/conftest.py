@@ -72,3 +72,23 @@ def _sent_from(lead, customer, subject="Your quote"):
 
     return enqueue(company=lead.company, email_from="sales@acme.test", to=[customer],
                    subject=subject, text="Here it is.", record=lead)
+
+
+@pytest.fixture
+def domains(acme, globex):
+    """acme.test (sales, support) and globex.test (sales; any address) for the gateway."""
+    from mailroom.routing.models import Alias, AliasDomain
+    from mailroom.routing.services import clear_cache
+
+    acme_domain = AliasDomain.objects.create(company=acme, name="acme.test")
+    Alias.objects.create(company=acme, domain=acme_domain, local_part="sales",
+                         record_type="crm.lead")
+    Alias.objects.create(company=acme, domain=acme_domain, local_part="support",
+                         record_type="helpdesk.ticket")
+    globex_domain = AliasDomain.objects.create(company=globex, name="globex.test",
+                                               accept_unknown=True)
+    Alias.objects.create(company=globex, domain=globex_domain, local_part="sales",
+                         record_type="crm.lead")
+    clear_cache()
+    yield {"acme": acme_domain, "globex": globex_domain}
+    clear_cache()

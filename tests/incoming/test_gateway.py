@@ -49,25 +49,6 @@ def message(n: int = 1, subject: str = "A quote please") -> bytes:
 
 
 @pytest.fixture
-def domains(acme, globex):
-    from mailroom.routing.models import Alias, AliasDomain
-    from mailroom.routing.services import clear_cache
-
-    acme_domain = AliasDomain.objects.create(company=acme, name="acme.test")
-    Alias.objects.create(company=acme, domain=acme_domain, local_part="sales",
-                         record_type="crm.lead")
-    Alias.objects.create(company=acme, domain=acme_domain, local_part="support",
-                         record_type="helpdesk.ticket")
-    globex_domain = AliasDomain.objects.create(company=globex, name="globex.test",
-                                               accept_unknown=True)
-    Alias.objects.create(company=globex, domain=globex_domain, local_part="sales",
-                         record_type="crm.lead")
-    clear_cache()
-    yield {"acme": acme_domain, "globex": globex_domain}
-    clear_cache()
-
-
-@pytest.fixture
 def gateway(domains):
     with start_gateway() as running:
         yield running

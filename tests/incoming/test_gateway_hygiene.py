@@ -14,9 +14,8 @@ import pytest
 
 from mailroom.incoming.gateway import Limits, limits_from_settings, start_gateway
 from mailroom.incoming.models import InboundMail
-from tests.incoming.test_gateway import (  # noqa: F401 (domains is a fixture)
+from tests.incoming.test_gateway import (
     MESSAGE,
-    domains,
     lmtp_send,
     message,
     stamp_and_rest,

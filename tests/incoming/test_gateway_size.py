@@ -18,7 +18,7 @@ from mailroom.incoming.gateway import start_gateway
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router import route
 from mailroom.incoming.services import max_message_bytes, reprocess
-from tests.incoming.test_gateway import as_sent, domains  # noqa: F401 (a fixture)
+from tests.incoming.test_gateway import as_sent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("domains")]
 

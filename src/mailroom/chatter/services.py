@@ -280,13 +280,15 @@ def tracking_lines(record: MailThread, before: dict[str, str]) -> list[tuple[str
 
 
 def save_record(record: MailThread, *, actor, created_message: str = "",
-                trusted: Iterable[str] = ()) -> MailThread:
+                trusted: Iterable[str] = (), log_creation: bool = True) -> MailThread:
     """Create or update a business record: company check, validation, tracking in the chatter.
 
     Apps with their own rules (quotation totals, confirm) call this after applying them.
     `trusted` names foreign keys the caller set itself to rows it has just read or written
     (the router's company and the contact it found or made): every other check runs, but
-    the database is not asked again whether those rows exist.
+    the database is not asked again whether those rows exist. `log_creation=False`: a
+    record made on the way to another that tells its story (the router's new contact, named
+    in the new ticket's one system message) gets no "created" line of its own.
     """
     if actor is not None and not actor.is_superuser:
         if record.company_id not in actor.company_ids():
@@ -303,9 +305,10 @@ def save_record(record: MailThread, *, actor, created_message: str = "",
         record.save()
         changes: dict[str, tuple] = {}
         if creating:
-            label = created_message or f"{record._meta.verbose_name.capitalize()} created"
-            post_message(record, actor=actor, body_text=label,
-                         message_type=Message.Type.SYSTEM, notify=False)
+            if log_creation:
+                label = created_message or f"{record._meta.verbose_name.capitalize()} created"
+                post_message(record, actor=actor, body_text=label,
+                             message_type=Message.Type.SYSTEM, notify=False)
         else:
             lines = tracking_lines(record, before)
             if lines:

@@ -7,10 +7,11 @@ from mailroom.contacts.models import Partner
 from mailroom.lib.addresses import InvalidAddress, normalize_email
 
 
-def save_partner(partner: Partner, *, actor, trusted: tuple[str, ...] = ()) -> Partner:
+def save_partner(partner: Partner, *, actor, trusted: tuple[str, ...] = (),
+                 log_creation: bool = True) -> Partner:
     """Create or update a contact; the address is normalized by `Partner.clean`.
-    `trusted`: foreign keys the caller just read (chatter.services.save_record)."""
-    return save_record(partner, actor=actor, trusted=trusted)
+    `trusted`, `log_creation`: as chatter.services.save_record."""
+    return save_record(partner, actor=actor, trusted=trusted, log_creation=log_creation)
 
 
 def find_or_create_partner(company, email: str, name: str = "", *, actor=None) -> Partner:

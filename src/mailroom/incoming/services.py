@@ -3,7 +3,8 @@
 Every entry point (SMTP/LMTP gateway, `mailroom deliver`, the IMAP/POP/maildir fetchers, the
 API) calls `accept()`; when it returns, the raw bytes are fsynced in the blob store and the
 InboundMail row is committed, so the caller may acknowledge (250, \\Seen, DELE). Routing
-happens later, in the worker (`incoming.router`).
+happens later, in the worker (`incoming.router`). On SQLite the gateway writes to the intake
+spool instead (`accept_spooled`, incoming.intake), so accepting never waits on routing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mailroom.core.services import (
     require_connection_test_budget,
     snapshot,
 )
+from mailroom.incoming import intake
 from mailroom.incoming.models import InboundMail, IncomingServer
 from mailroom.incoming.notify import notify_managers
 
@@ -74,6 +76,27 @@ def accept(raw: bytes, *, company, source: str, server: IncomingServer | None = 
             return InboundMail.objects.get(source_key=source_key)
         raise
     return mail
+
+
+def accept_spooled(raw: bytes, groups: list[tuple[object, list[str]]], *, source: str,
+                   envelope_from: str = "", remote_ip: str | None = None,
+                   helo: str = "") -> list[str]:
+    """The gateway's `accept` on SQLite: the message in the blob store, then one row per
+    company in the intake spool (incoming.intake), committed before this returns; the
+    router moves them into InboundMail. Returns the spool ids ("s12") for the 250 reply."""
+    if len(raw) > max_message_bytes():
+        raise TooLarge(f"The message is {len(raw):,} bytes; the limit is "
+                       f"{max_message_bytes():,} bytes.")
+    if source not in InboundMail.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    sha256, size = _store_raw(raw)
+    ids = intake.spool().add([{
+        "company_id": company.pk, "source": source,
+        "envelope_from": (envelope_from or "")[:320],
+        "envelope_to": [a[:320] for a in addresses][:100], "remote_ip": remote_ip or None,
+        "helo": (helo or "")[:255], "raw_sha256": sha256, "raw_size": size,
+    } for company, addresses in groups])
+    return [f"s{i}" for i in ids]
 
 
 def _store_raw(raw: bytes) -> tuple[str, int]:

@@ -1,6 +1,7 @@
 """Worker steps and cron tasks of incoming mail.
 
-router: route what the gateway, the fetchers and `deliver` stored (incoming.router).
+router: move what the gateway spooled (SQLite: incoming.intake), then route what the gateway,
+the fetchers and `deliver` stored (incoming.router).
 fetcher: claim ONE due mailbox with a lease (committed before any network I/O), fetch it,
 record the outcome. Several workers never fetch the same mailbox at once; a worker that dies
 mid-fetch leaves a lease that expires, and the next claim simply fetches again (every message
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from mailroom.core.cron import register_task
 from mailroom.core.steps import register_step
-from mailroom.incoming import fetchers
+from mailroom.incoming import fetchers, intake
 from mailroom.incoming.models import IncomingServer
 from mailroom.incoming.router import route_pending
 from mailroom.incoming.services import record_fetch
@@ -55,7 +56,8 @@ def fetch_server(server: IncomingServer) -> fetchers.FetchResult:
 
 @register_step("router")
 def router_step(worker_name: str) -> bool:
-    return route_pending(worker_name) > 0
+    moved = intake.move()  # what the gateway spooled on SQLite, into the database first
+    return route_pending(worker_name) > 0 or moved > 0
 
 
 @register_step("fetcher")

@@ -40,3 +40,16 @@ def test_a_zip_holding_a_script_is_flagged_dangerous_and_the_trace_says_why(deli
     (archive,) = Attachment.objects.filter(message=posted)
     assert archive.name == "Invoice_2026-4411.zip" and archive.is_dangerous
     assert "holds Invoice_2026-4411.pdf.js" in str(mail.trace)
+
+
+def test_a_new_sender_gets_a_contact_and_a_record_with_one_system_message(deliver):
+    mail = deliver(message(sender="Grace Hopper <grace@navy.example>"), sender="grace@navy.example")
+    assert mail.decision == D.CREATED
+    partner = Partner.objects.get(email="grace@navy.example")
+    system = Message.objects.filter(message_type=Message.Type.SYSTEM)
+    # the new record's line names the new contact; the contact has no line of its own
+    assert [m.body_html for m in system] == [
+        "<p>Created from an email by Grace Hopper (a new contact).</p>"]
+    assert system.get().object_id == mail.object_id
+    assert not system.filter(object_id=partner.pk,
+                             content_type__model="partner").exists()

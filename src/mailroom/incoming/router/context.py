@@ -48,6 +48,7 @@ class Context:
         self.destination: Destination | None = None
         self.allowed_sender = None  # the AllowedSender entry that matched, if any
         self.alias_target = None  # the first recipient that is an alias
+        self.new_contact = None  # the contact the post rule made for an unknown sender
         self.started = time.monotonic()
 
     def note(self, rule: str, text: str) -> None:

@@ -86,9 +86,11 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
     if ctx.dry:
         return None, name or sender
     try:
+        # the message's own company; the new record's one system message names the contact
         partner = save_partner(Partner(company=company, email=normalize_email(sender),
                                        name=name or sender.split("@")[0]), actor=None,
-                               trusted=("company",))  # the message's own company
+                               trusted=("company",), log_creation=False)
+        ctx.new_contact = partner
         return partner, name or sender
     except (InvalidAddress, ValidationError) as exc:  # an address we cannot store
         ctx.note(NAME, f"The sender address cannot be a contact: {exc}")
@@ -105,8 +107,10 @@ def _create(ctx: Context, body: inbound.Body, partner, author_name: str):
     if ctx.automatic:
         setattr(record, AUTOMATIC_MAIL_FLAG, True)
     # the company is the message's and the contact was found or made just now
+    new_contact = " (a new contact)" if ctx.new_contact is not None else ""
     return chatter.save_record(record, actor=None, trusted=("company", "partner"),
-                               created_message=f"Created from an email by {author_name}.")
+                               created_message=f"Created from an email by {author_name}"
+                                               f"{new_contact}.")
 
 
 def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -> Message:

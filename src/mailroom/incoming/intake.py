@@ -1,0 +1,184 @@
+"""The intake spool: on SQLite, what the gateway accepts waits in a file of its own until a
+router moves it into the database.
+
+Why: SQLite has one write lock per database file. The router holds it while it applies a
+decision, and a writer that finds it taken sleeps on SQLite's back-off (1, 2, 5 … 100 ms)
+instead of being woken, so the gateway's one-row insert waited behind routing and accepted
+only as fast as the routers routed. The spool is a second file whose lock only the gateway's
+short inserts and the mover's delete take, so accepting never waits on routing. The message
+itself is in the blob store before its spool row commits, and the row commits before the 250.
+
+The mover (`move`, run by every router step) copies a batch into InboundMail in one
+transaction, then deletes it from the spool. Each row carries `intake:<spool>:<id>` as its
+source key (unique in InboundMail): a mover that dies between the two steps moves the same
+rows again and the database keeps the first copy. Rows are moved in the order received.
+
+PostgreSQL needs none of this (row locks; the gateway inserts directly), nor do in-memory
+SQLite databases (tests), which another process could not read anyway: `enabled()` says
+when the spool is used, `MAILROOM_INTAKE_SPOOL` (auto / on / off) overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from mailroom.core.models import Company
+from mailroom.incoming.models import InboundMail
+
+log = logging.getLogger("mailroom.intake")
+
+BATCH = 500
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    company_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    envelope_from TEXT NOT NULL,
+    envelope_to TEXT NOT NULL,
+    remote_ip TEXT,
+    helo TEXT NOT NULL,
+    raw_sha256 TEXT NOT NULL,
+    raw_size INTEGER NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def enabled() -> bool:
+    mode = str(getattr(settings, "MAILROOM_INTAKE_SPOOL", "auto")).lower()
+    if mode in ("on", "1", "true", "yes"):
+        return True
+    if mode in ("off", "0", "false", "no"):
+        return False
+    return connection.vendor == "sqlite" and not connection.is_in_memory_db()
+
+
+def path() -> Path:
+    return Path(getattr(settings, "MAILROOM_INTAKE_SPOOL_PATH", "")
+                or Path(settings.DATA_DIR) / "intake.sqlite3")
+
+
+class Spool:
+    """One connection per thread to the spool file (created on first use)."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.local = threading.local()
+        self._token: str | None = None
+
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.file, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # as the main database: WAL, durable
+            conn.executescript(_SCHEMA)  # against a process crash
+            self.local.conn = conn
+        return conn
+
+    @property
+    def token(self) -> str:
+        """This spool file's own name, part of every source key (ids restart in a new file)."""
+        if self._token is None:
+            db = self.db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
+                if row is None:
+                    row = (secrets.token_hex(8),)
+                    db.execute("INSERT INTO meta (key, value) VALUES ('token', ?)", row)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._token = row[0]
+        return self._token
+
+    def add(self, rows: list[dict]) -> list[int]:
+        """Write `rows` (one per company of a message) in one transaction; their ids."""
+        db = self.db()
+        now = datetime.now(UTC).isoformat()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [db.execute(
+                "INSERT INTO spool (company_id, source, envelope_from, envelope_to, remote_ip,"
+                " helo, raw_sha256, raw_size, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (row["company_id"], row["source"], row["envelope_from"],
+                 json.dumps(row["envelope_to"]), row["remote_ip"], row["helo"],
+                 row["raw_sha256"], row["raw_size"], now)).lastrowid for row in rows]
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return [int(i) for i in ids if i is not None]
+
+    def waiting(self, limit: int) -> list[tuple]:
+        return self.db().execute(
+            "SELECT id, company_id, source, envelope_from, envelope_to, remote_ip, helo,"
+            " raw_sha256, raw_size, received_at FROM spool ORDER BY id LIMIT ?",
+            (limit,)).fetchall()
+
+    def remove(self, ids: list[int]) -> None:
+        db = self.db()
+        for first in range(0, len(ids), 500):
+            chunk = ids[first:first + 500]
+            db.execute(f"DELETE FROM spool WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+
+    def count(self) -> int:
+        return self.db().execute("SELECT COUNT(*) FROM spool").fetchone()[0]
+
+
+_spools: dict[Path, Spool] = {}
+_lock = threading.Lock()
+
+
+def spool() -> Spool:
+    file = path()
+    with _lock:
+        if file not in _spools:
+            _spools[file] = Spool(file)
+        return _spools[file]
+
+
+def move(limit: int = BATCH) -> int:
+    """Move up to `limit` spooled messages into InboundMail (then off the spool); how many."""
+    if not enabled() or not path().exists():
+        return 0
+    queue = spool()
+    rows = queue.waiting(limit)
+    if not rows:
+        return 0
+    known = set(Company.objects.filter(pk__in={r[1] for r in rows}).values_list("pk",
+                                                                               flat=True))
+    token = queue.token
+    mails = []
+    for (spool_id, company_id, source, sender, to, ip, helo, sha, size, at) in rows:
+        if company_id not in known:  # deleted while its mail waited: its mail goes with it
+            log.error("intake: spooled message %s names company %s, which no longer "
+                      "exists; it is dropped", spool_id, company_id)
+            continue
+        mails.append(InboundMail(
+            company_id=company_id, source=source, envelope_from=sender,
+            envelope_to=json.loads(to), remote_ip=ip, helo=helo, raw_sha256=sha,
+            raw_size=size, received_at=datetime.fromisoformat(at),
+            source_key=f"intake:{token}:{spool_id}"))
+    try:
+        with transaction.atomic():
+            InboundMail.objects.bulk_create(mails, ignore_conflicts=True)
+    except IntegrityError:  # pragma: no cover — ignore_conflicts covers the source keys
+        log.exception("intake: moving %d spooled messages failed", len(mails))
+        return 0
+    queue.remove([r[0] for r in rows])
+    return len(rows)

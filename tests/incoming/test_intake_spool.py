@@ -1,0 +1,157 @@
+"""The intake spool (SQLite): the gateway's 250 waits for the spool file, never for the
+database's write lock; the router step moves spooled mail into InboundMail exactly once."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mailroom.incoming import intake, services
+from mailroom.incoming.gateway import start_gateway
+from mailroom.incoming.models import InboundMail
+from mailroom.incoming.tasks import router_step
+from tests.core.test_processes import mailroom, mailroom_env
+from tests.incoming.test_gateway import MESSAGE, as_sent, message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def spool_on(settings, tmp_path):
+    settings.MAILROOM_INTAKE_SPOOL = "on"
+    settings.MAILROOM_INTAKE_SPOOL_PATH = tmp_path / "intake.sqlite3"
+    return tmp_path / "intake.sqlite3"
+
+
+def test_the_gateway_answers_from_the_spool_and_the_router_step_moves_and_routes(
+        spool_on, domains, acme):
+    with start_gateway() as gateway, smtplib.SMTP("127.0.0.1", gateway.smtp_port,
+                                                  timeout=10) as client:
+        client.ehlo("client.example")
+        client.mail("ada@client.example")
+        client.rcpt("sales@acme.test")
+        code, reply = client.data(MESSAGE)
+    assert (code, reply.decode()) == (250, "2.0.0 Ok: queued as s1")
+    assert InboundMail.objects.count() == 0  # in the spool, committed, not yet moved
+    assert intake.spool().count() == 1
+
+    assert router_step("test-router") is True
+    mail = InboundMail.objects.get()
+    assert (mail.company, mail.source, mail.envelope_from, mail.envelope_to, mail.remote_ip,
+            mail.helo) == (acme, "smtp", "ada@client.example", ["sales@acme.test"],
+                           "127.0.0.1", "client.example")
+    assert as_sent(mail) == MESSAGE  # the blob the spool row names
+    assert mail.state == InboundMail.State.DONE and mail.decision == "created"
+    assert mail.source_key.startswith("intake:") and mail.source_key.endswith(":1")
+    assert intake.spool().count() == 0
+    assert router_step("test-router") is False  # nothing left anywhere
+
+
+def test_a_mover_that_died_before_emptying_the_spool_moves_nothing_twice(spool_on, domains,
+                                                                        acme, globex):
+    for n in range(3):
+        services.accept_spooled(message(n), [(acme, ["sales@acme.test"]),
+                                             (globex, ["sales@globex.test"])],
+                                source="smtp", envelope_from="ada@client.example")
+    before = sqlite3.connect(":memory:")
+    intake.spool().db().backup(before)  # the spool as it was when the mover started
+    assert intake.move() == 6
+    moved = sorted(InboundMail.objects.values_list("source_key", flat=True))
+    assert len(moved) == 6 and intake.spool().count() == 0
+
+    before.backup(intake.spool().db())  # the mover died after its commit, before the delete
+    assert intake.spool().count() == 6
+    assert intake.move() == 6  # moved again: the database keeps the first copy of each
+    assert sorted(InboundMail.objects.values_list("source_key", flat=True)) == moved
+    assert intake.spool().count() == 0
+    assert sorted(InboundMail.objects.values_list("company__name", flat=True)) == (
+        sorted([acme.name] * 3 + [globex.name] * 3))
+
+
+def test_spooled_mail_of_a_deleted_company_is_dropped_with_a_log_line(spool_on, acme, globex,
+                                                                      caplog):
+    services.accept_spooled(MESSAGE, [(globex, ["sales@globex.test"])], source="smtp")
+    services.accept_spooled(message(2), [(acme, ["sales@acme.test"])], source="smtp")
+    globex.delete()
+    with caplog.at_level(logging.ERROR, logger="mailroom.intake"):
+        assert intake.move() == 2
+    assert list(InboundMail.objects.values_list("company", flat=True)) == [acme.pk]
+    assert "no longer exists" in caplog.text
+    assert intake.spool().count() == 0
+
+
+def test_spooled_mail_over_the_size_limit_is_refused_before_anything_is_stored(
+        spool_on, acme, settings):
+    settings.MAILROOM_INBOUND_MAX_BYTES = 100
+    with pytest.raises(services.TooLarge):
+        services.accept_spooled(MESSAGE * 3, [(acme, ["sales@acme.test"])], source="smtp")
+    assert not spool_on.exists() or intake.spool().count() == 0
+
+
+def test_the_spool_is_used_on_a_sqlite_file_only(settings):
+    settings.MAILROOM_INTAKE_SPOOL = "auto"
+    assert intake.enabled() is False  # the tests' in-memory database: another process
+    settings.MAILROOM_INTAKE_SPOOL = "on"  # could not read it, so no spool
+    assert intake.enabled() is True
+
+
+SEED = textwrap.dedent("""
+    import django; django.setup()
+    from mailroom.core.models import Company
+    from mailroom.routing.models import Alias, AliasDomain
+    company = Company.objects.create(name="Acme")
+    domain = AliasDomain.objects.create(company=company, name="acme.test")
+    Alias.objects.create(company=company, domain=domain, local_part="sales",
+                         record_type="crm.lead")
+""")
+MOVE = textwrap.dedent("""
+    import django; django.setup()
+    from mailroom.incoming import intake
+    from mailroom.incoming.models import InboundMail
+    print(intake.move(), InboundMail.objects.count())
+""")
+
+
+@pytest.mark.slow
+def test_the_gateway_accepts_while_a_routing_transaction_holds_the_database(tmp_path):
+    """On a SQLite file, a writer holding the database's write lock (as the router does
+    while it applies a decision) does not delay the gateway's 250."""
+    from bench.common import free_port, wait_for_port
+
+    database = tmp_path / "mailroom.sqlite3"
+    env = mailroom_env(tmp_path, f"sqlite:///{database}")
+    for args in (mailroom("migrate", "--no-input", "-v", "0"), [sys.executable, "-c", SEED]):
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    port = free_port()
+    gateway = subprocess.Popen(mailroom("gateway", "--smtp", f"127.0.0.1:{port}", "--lmtp",
+                                        ""), env=env)
+    try:
+        wait_for_port(port, timeout=60)
+        holder = sqlite3.connect(database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the router's write transaction, held
+        started = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
+            for n in range(10):
+                assert client.sendmail("ada@client.example", ["sales@acme.test"],
+                                       message(n)) == {}
+        elapsed = time.monotonic() - started
+        holder.execute("ROLLBACK")
+        holder.close()
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+    # ten 250s with the lock held all along: the database was never waited for (SQLite's
+    # busy timeout is 30 s, so a wait would show as a minute or a 451, not seconds)
+    assert elapsed < 15
+    moved = subprocess.run([sys.executable, "-c", MOVE], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.split() == ["10", "10"]
