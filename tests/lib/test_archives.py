@@ -11,7 +11,8 @@ import zipfile
 import pytest
 
 from mailroom.lib import archives
-from mailroom.lib.inbound import danger, parse_body
+from mailroom.lib.dangerous import danger
+from mailroom.lib.inbound import parse_body
 from tests.incoming.conftest import email_fixture
 
 

@@ -12,7 +12,7 @@ can say no. Here:
   wall clock is checked between parts.
 - Nothing here raises anything but `InboundError` subclasses on hostile input: broken base64,
   unknown or refused charsets, NUL bytes, odd address groups are decoded best effort. Archives
-  are never unpacked (a zip's directory of names is read, lib/archives.py); message/rfc822
+  are never unpacked (lib/dangerous.py reads a zip's directory of names); message/rfc822
   parts are kept whole as .eml attachments.
 
 Measured by bench/inbound_parse.py (2,000 mixed messages, one core of a busy 2-core machine):
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from mailroom.lib import archives
 from mailroom.lib import inbound_fields as fields_
+from mailroom.lib.dangerous import danger, safe_name
 from mailroom.lib.inbound_fields import decode_text, decode_words, parse_addresses
 
 
@@ -308,73 +308,8 @@ def parse_head(raw: bytes, limits: Limits = Limits()) -> Head:
 
 # -- body -----------------------------------------------------------------------------------
 
-DANGEROUS_EXTENSIONS = frozenset("""
-    exe com scr pif bat cmd ps1 psm1 psd1 vb vbs vbe js jse mjs wsf wsh wsc hta jar msi msp
-    mst lnk iso img vhd vhdx docm dotm xlsm xltm xlam xlsb pptm potm ppam ppsm sldm reg cpl
-    scf inf dll sys chm appx appxbundle msix msixbundle application gadget url sh ksh csh
-    desktop apk app pkg dmg deb rpm elf bin run action command workflow one svg
-""".split())
-DANGEROUS_TYPES = frozenset({
-    "application/x-msdownload", "application/x-msdos-program", "application/x-dosexec",
-    "application/x-executable", "application/x-ms-installer", "application/x-msi",
-    "application/javascript", "text/javascript", "application/x-javascript",
-    "application/ecmascript", "text/vbscript", "application/x-vbscript", "application/hta",
-    "application/java-archive", "application/x-java-archive", "application/x-sh",
-    "application/x-shellscript", "application/x-bat", "application/x-ms-shortcut",
-    "application/x-iso9660-image", "application/vnd.microsoft.portable-executable",
-    "application/vnd.ms-word.document.macroenabled.12",
-    "application/vnd.ms-excel.sheet.macroenabled.12",
-    "application/vnd.ms-powerpoint.presentation.macroenabled.12",
-    "application/x-apple-diskimage", "application/vnd.android.package-archive",
-})
 _MIMETYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def is_dangerous(filename: str, content_type: str) -> bool:
-    """Executable, script or macro by extension or type: flagged for the UI, never opened."""
-    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
-    return extension in DANGEROUS_EXTENSIONS or content_type in DANGEROUS_TYPES
-
-
-ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/x-zip"})
-# Zip containers that are documents, not archives: their parts are XML and media.
-ZIP_DOCUMENTS = frozenset("""
-    docx dotx xlsx xltx pptx potx ppsx odt ott ods ots odp otp odg epub vsdx 3mf kmz xps oxps
-""".split())
-
-
-def danger(filename: str, content_type: str, data: bytes) -> str:
-    """Why an attachment is dangerous in plain words, '' if it is not.
-
-    Executables, scripts and macro documents by name or type; inside a zip archive, the same
-    by the names in its directory (never unpacked, at most archives.MAX_MEMBERS names; an
-    archive listing more cannot be checked and is flagged).
-    """
-    if is_dangerous(filename, content_type):
-        return f"{filename or 'the attachment'} is an executable, script or macro document"
-    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
-    if not (extension == "zip" or content_type in ZIP_TYPES or (
-            extension not in ZIP_DOCUMENTS and archives.looks_like_zip(data))):
-        return ""
-    try:
-        names = archives.member_names(data)
-    except archives.TooManyMembers:
-        return (f"the archive {filename or ''} lists more than {archives.MAX_MEMBERS:,} "
-                f"files, too many to check").replace("  ", " ")
-    for name in names:
-        base = _safe_name(name)
-        if base and is_dangerous(base, ""):
-            return f"the archive {filename or ''} holds {base[:100]}".replace("  ", " ")
-    return ""
-
-
-def _safe_name(name: str) -> str:
-    """A file name with no path, control or bidi characters, trailing dots or spaces."""
-    name = _UNSAFE_NAME.sub("", decode_words(name) if "=?" in name else name)
-    name = " ".join(name.replace("\\", "/").rpartition("/")[2].split())
-    return name.rstrip(". ")[:255]
 
 
 @dataclass(frozen=True)
@@ -485,14 +420,14 @@ def _transfer_decode(data: bytes, encoding: str) -> bytes:
 def _attachment_name(leaf: _Leaf, data: bytes) -> str:
     name = leaf.params.get("name", "")
     disposition = fields_.params(leaf.headers.get("content-disposition"))[1]
-    name = _safe_name(disposition.get("filename") or name)
+    name = safe_name(disposition.get("filename") or name)
     if leaf.content_type in _MESSAGE_TYPES:
         if not name:
             try:
                 subject = parse_head(data[:65536]).subject.replace("/", " ")
             except InboundError:  # an attached message's own headers may break our limits
                 subject = ""
-            name = _safe_name(subject) or "message"
+            name = safe_name(subject) or "message"
         if not name.lower().endswith(".eml"):
             name += ".eml"
     return name
