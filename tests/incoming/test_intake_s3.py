@@ -19,7 +19,6 @@ from tests.incoming.dovecot import available
 from tests.s3_server import CREDENTIALS, REGION, FaultyProxy, S3Server
 
 # the gateway and Dovecot fixtures of the neighbouring modules, as they are
-domains = gateway_tests.domains
 gateway = gateway_tests.gateway
 _dovecot_server = fetch_tests._dovecot_server
 dovecot = fetch_tests.dovecot
