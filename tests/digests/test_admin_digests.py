@@ -87,6 +87,17 @@ def test_adding_a_digest_goes_through_the_service_and_is_audited(acme, alice, bo
                                                                                  "bob"}
     audit = AuditLog.objects.get(action="digest.create")
     assert audit.actor == alice and audit.after["name"] == "Monday pulse"
+    assert audit.after["recipients"] == ["alice", "bob"]
+
+
+def test_a_change_of_recipients_is_audited_with_who_before_and_after(acme, alice, bob,
+                                                                     client_for):
+    digest = make_digest(acme, recipients=[alice, bob])
+    response = client_for(alice).post(change_url(digest), form_data(recipients=[alice.pk]))
+    assert response.status_code == 302
+    audit = AuditLog.objects.get(action="digest.update")
+    assert (audit.actor, audit.before["recipients"], audit.after["recipients"]) == (
+        alice, ["alice", "bob"], ["alice"])
 
 
 def test_an_unknown_kpi_is_a_red_line(acme, alice, client_for):
@@ -244,7 +255,8 @@ def test_send_now_says_what_could_not_be_queued(acme, domain, alice, tess, clien
     response = client_for(alice).post(reverse("digests:send_now", args=[digest.pk]),
                                       {"to": "all"}, follow=True)
     html = response.content.decode()
-    assert "1 email could not be built or queued" in html
+    # who, and why, in words (the address is refused for good: retrying would not help)
+    assert f"Not sent to 1 recipient: Tess &lt;{tess.email}&gt;: " in html
     assert OutgoingMail.objects.count() == 0
 
 

@@ -184,3 +184,28 @@ def test_two_workers_on_the_same_slot_slow_a_digest_down_one_step_only(weekly, a
     sending.send_scheduled(first, at(2026, 11, 30, 7, 1))
     sending.send_scheduled(second, at(2026, 11, 30, 7, 1))
     assert Digest.objects.get(pk=weekly.pk).periodicity == "monthly"
+
+
+def test_one_address_the_outbox_refuses_holds_neither_the_others_nor_the_schedule(
+        weekly, alice, bob, acme):
+    from tests.conftest import make_user
+
+    carol = make_user("carol", [acme], "User")
+    carol.email = "carol-without-a-domain"  # an address no mail can go to
+    carol.save(update_fields=["email"])
+    DigestSubscription.objects.create(digest=weekly, user=carol)
+    seen(alice, when=at(2026, 11, 30, 9))
+    with time_machine.travel(at(2026, 11, 30, 7, 3), tick=False):
+        Digest.objects.filter(pk=weekly.pk).update(next_run_at=at(2026, 11, 30, 7))
+        outcome = sending.run_due()
+        again = sending.run_due()
+    assert (outcome.sent, outcome.failed, again.sent) == (2, 0, 0)
+    assert [line.split(":")[0] for line in outcome.refused] == [
+        "Carol <carol-without-a-domain>"]
+    # the period is done for all three, and the schedule moved on
+    assert Digest.objects.get(pk=weekly.pk).next_run_at == at(2026, 12, 7, 7)
+    refused = DigestSend.objects.get(digest=weekly, user=carol)
+    assert refused.mail_id is None
+    note = Message.objects.filter(object_id=weekly.pk, content_type__model="digest",
+                                  body_html__contains="could not go to 1 recipient").get()
+    assert "carol-without-a-domain" in note.body_html

@@ -174,6 +174,8 @@ def test_translation_by_language_then_base_language_then_own(no_shipped, acme, b
     assert tips.render(tip, bob, acme) == ("Hello, mate", "<p>Hello, mate</p>")
     bob.language = "de_DE"
     assert tips.render(tip, bob, acme) == ("Hello", "<p>Hello</p>")
+    bob.language, acme.language = "", "fr_FR"  # no choice of their own: the company's,
+    assert tips.render(tip, bob, acme)[0] == "Bonjour"  # as the rest of the digest
 
 
 def test_body_renders_user_and_company_names(no_shipped, acme, bob):

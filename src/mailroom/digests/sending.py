@@ -4,8 +4,11 @@ and the slow-down when nobody reads them.
 Exactly once, across any number of workers: each recipient's mail is queued in the same
 transaction as its DigestSend row, and a unique constraint on (digest, user, period_start)
 for scheduled sends refuses a second row. Recipients are handled in chunks: one transaction
-queues a chunk with `enqueue_many`; if another worker got there first (IntegrityError), the
-chunk is retried one recipient per transaction and the ones already sent are skipped. A
+queues a chunk with `enqueue_many`; if another worker got there first (IntegrityError), or
+the outbox refused an address (ValidationError: it takes all or none), the chunk is retried
+one recipient per transaction: the ones already sent are skipped, and a refused one is
+recorded as done for the period (with a line in the digest's chatter), so it never holds the
+others nor the schedule. A
 worker that dies half-way leaves `next_run_at` unchanged, so the next run finishes the
 period without repeating anyone. `next_run_at` moves on only when the period is done.
 
@@ -16,9 +19,10 @@ computed from the time of the run, not replayed from the missed slots.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -40,8 +44,11 @@ CHUNK = 200
 class Outcome:
     sent: int = 0
     skipped: int = 0  # already sent for that period (another worker, an earlier run)
-    failed: int = 0  # could not be queued (logged with the reason)
+    failed: int = 0  # could not be built or queued for now (logged; the next run retries)
     slowed_down: bool = False
+    # refused for good (an address no mail can go to): "name <address>: why", one each; a
+    # scheduled run records the period as done for them and says so in the digest's chatter
+    refused: list[str] = field(default_factory=list)
 
 
 def _period_now(digest: Digest, now: datetime) -> periods.Period:
@@ -98,16 +105,37 @@ def _send(digest: Digest, users: list, period: periods.Period, *, kind: str, boa
         outcome.failed += len(chunk) - len(rows)
         try:
             outcome.sent += _queue(digest, rows, period, kind=kind, now=now)
-        except IntegrityError:  # another worker sent some of them meanwhile: one at a time
-            for row in rows:
-                try:
-                    outcome.sent += _queue(digest, [row], period, kind=kind, now=now)
-                except IntegrityError:
-                    outcome.skipped += 1
+        except (IntegrityError, ValidationError):
+            # another worker sent some of them meanwhile, or the outbox refused one address
+            # (enqueue_many takes all or none): one at a time, so one never holds the others
+            _queue_each(digest, rows, period, kind=kind, now=now, outcome=outcome)
         except Exception:
             log.exception("digests: digest %s could not queue %d mails", digest.pk, len(rows))
             outcome.failed += len(rows)
     return outcome
+
+
+def _queue_each(digest, rows, period, *, kind, now, outcome: Outcome) -> None:
+    for row in rows:
+        try:
+            outcome.sent += _queue(digest, [row], period, kind=kind, now=now)
+        except IntegrityError:
+            outcome.skipped += 1
+        except ValidationError as exc:
+            user = row[0]
+            why = "; ".join(exc.messages)
+            outcome.refused.append(f"{user.get_full_name() or user.username} "
+                                   f"<{user.email}>: {why}")
+            log.warning("digests: digest %s refused for user %s: %s", digest.pk, user.pk, why)
+            if kind == DigestSend.Kind.SCHEDULED:  # done for this period: never retried
+                DigestSend.objects.get_or_create(
+                    digest=digest, user=user, kind=kind, period_start=period.start,
+                    defaults={"periodicity": period.periodicity,
+                              "period_end": period.end, "mail": None, "created_at": now})
+        except Exception:
+            log.exception("digests: digest %s could not queue a mail for user %s",
+                          digest.pk, row[0].pk)
+            outcome.failed += 1
 
 
 def _last_seen(digest: Digest):
@@ -161,6 +189,12 @@ def send_scheduled(digest: Digest, now: datetime | None = None, *,
     period = _period_now(digest, now)
     outcome = _send(digest, list(recipients(digest)), period, kind=DigestSend.Kind.SCHEDULED,
                     board=board or Board(), now=now, notice=digest.slowdown_notice)
+    if outcome.refused:
+        log_note(digest, actor=None, body_text=(
+            f"The {period.first_day:%Y-%m-%d} digest could not go to "
+            f"{len(outcome.refused)} recipient(s), and will not be retried for that period: "
+            + "; ".join(outcome.refused[:20]) + (" …" if len(outcome.refused) > 20 else "")
+            + ". Correct their email address in their user settings."))
     if outcome.failed:
         return outcome  # next_run_at stays: the next run retries the ones that failed
     nxt = periods.next_run(digest.periodicity, digest.send_time, digest.company.timezone, now)
@@ -191,6 +225,7 @@ def run_due(now: datetime | None = None, *, board: Board | None = None) -> Outco
         total.sent += outcome.sent
         total.skipped += outcome.skipped
         total.failed += outcome.failed
+        total.refused += outcome.refused
     return total
 
 

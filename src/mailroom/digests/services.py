@@ -84,6 +84,8 @@ def save_digest(digest: Digest, *, actor, recipients: Iterable[User] | None = No
     adding = digest._state.adding
     require(actor, perm(Digest, "add" if adding else "change"), digest)
     before = {} if adding else snapshot(Digest.objects.get(pk=digest.pk), AUDITED)
+    if not adding:
+        before["recipients"] = _subscribed_names(digest)
     _check_kpis(digest)
     digest.full_clean()
     if adding or digest.next_run_at is None or any(
@@ -97,8 +99,15 @@ def save_digest(digest: Digest, *, actor, recipients: Iterable[User] | None = No
     if recipients is not None:
         _set_recipients(digest, recipients)
     audit("digest.create" if adding else "digest.update", actor=actor, obj=digest,
-          before=before, after=snapshot(digest, AUDITED))
+          before=before, after={**snapshot(digest, AUDITED),
+                                "recipients": _subscribed_names(digest)})
     return digest
+
+
+def _subscribed_names(digest: Digest) -> list[str]:
+    """Who gets the digest, for the audit log: login names, sorted."""
+    return sorted(digest.subscriptions.filter(subscribed=True)
+                  .values_list("user__username", flat=True))
 
 
 @transaction.atomic

@@ -232,8 +232,10 @@ def _wrap_links(body: str, tip: Tip, user) -> str:
 def render(tip: Tip, user, company) -> tuple[str, str]:
     """(title, body HTML) of `tip` for `user`. A body that cannot render (it was checked at
     save, so only a shipped tip edited outside the admin) is logged and left out."""
-    title, source = translation_for(tip, getattr(user, "language", "") or "")
+    # the language the rest of the digest is in (mail.locale_of): the user's, else the
+    # company's — a user who never chose one reads the tip as they read the numbers
     lang = getattr(user, "language", "") or getattr(company, "language", "") or "en_US"
+    title, source = translation_for(tip, lang)
     try:
         body = render_string(source, context_for(user, company), name=f"Tip {title}",
                              field="description", html=True, locale=lang,

@@ -163,9 +163,12 @@ def send_now(request, digest_id: int):
     if outcome.sent:
         messages.success(request, f"Sent to {_plural(outcome.sent, 'recipient')}."
                          if to_all else "Sent to you: it is in the outbox.")
-    elif not outcome.failed:
+    elif not outcome.failed and not outcome.refused:
         messages.warning(request, "Nobody to send to: the digest has no subscribed "
                                   "recipients with an email address.")
+    if outcome.refused:
+        messages.error(request, f"Not sent to {_plural(len(outcome.refused), 'recipient')}: "
+                                + "; ".join(outcome.refused[:10]))
     if outcome.failed:
         messages.error(request, f"{_plural(outcome.failed, 'email')} could not be built or "
                                 "queued; the server log says why.")
