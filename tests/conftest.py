@@ -41,6 +41,9 @@ NEEDS_POSTGRES = pytest.mark.skipif(
 def pytest_configure(config):
     _serialise_live_server_on_sqlite()
     config.addinivalue_line("markers", "nodb: touches no database (marked at collection)")
+    config.addinivalue_line(
+        "markers", "fuzz: throws hostile input at every view; scripts/test runs it on "
+                   "PostgreSQL, which refuses more than SQLite (on SQLite where none runs)")
 
 
 DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences",

@@ -23,7 +23,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
 BIG = [str(2**63), str(10**30)]
 HOSTILE = ["abc", "-1", "0", "1.5", *BIG, "\x00", "a\x00b", "9" * 5000, "x" * 5000,
