@@ -95,6 +95,18 @@ def test_spooled_mail_over_the_size_limit_is_refused_before_anything_is_stored(
     assert not spool_on.exists() or intake.spool().count() == 0
 
 
+def test_a_broken_spool_file_does_not_stop_the_routing_of_what_is_stored(
+        spool_on, domains, acme, caplog):
+    stored = services.accept(MESSAGE, company=acme, source="smtp",
+                             envelope_to=["sales@acme.test"])
+    spool_on.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.ERROR, logger="mailroom.incoming"):
+        assert router_step("test-router") is True
+    assert InboundMail.objects.get(pk=stored.pk).state == InboundMail.State.DONE
+    assert "could not move the intake spool" in caplog.text
+    assert spool_on.read_bytes().startswith(b"this is not a database")  # left as it was
+
+
 def test_the_spool_is_used_on_a_sqlite_file_only(settings):
     settings.MAILROOM_INTAKE_SPOOL = "auto"
     assert intake.enabled() is False  # the tests' in-memory database: another process

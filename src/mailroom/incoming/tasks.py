@@ -10,6 +10,7 @@ already stored is known by its key).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -23,6 +24,7 @@ from mailroom.incoming.models import IncomingServer
 from mailroom.incoming.router import route_pending
 from mailroom.incoming.services import record_fetch
 
+log = logging.getLogger("mailroom.incoming")
 FETCH_LEASE = timedelta(minutes=15)
 
 
@@ -56,7 +58,11 @@ def fetch_server(server: IncomingServer) -> fetchers.FetchResult:
 
 @register_step("router")
 def router_step(worker_name: str) -> bool:
-    moved = intake.move()  # what the gateway spooled on SQLite, into the database first
+    try:  # what the gateway spooled on SQLite, into the database first
+        moved = intake.move()
+    except Exception:  # the spool stays as it is (nothing is deleted before it is moved)
+        log.exception("router %s: could not move the intake spool; trying again", worker_name)
+        moved = 0  # and what is already in the database is routed meanwhile
     return route_pending(worker_name) > 0 or moved > 0
 
 
