@@ -10,8 +10,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 
 from mailroom.incoming import intake, services
 from mailroom.incoming.gateway import start_gateway
@@ -167,3 +169,22 @@ def test_the_gateway_accepts_while_a_routing_transaction_holds_the_database(tmp_
                            text=True, timeout=300)
     assert moved.returncode == 0, moved.stderr
     assert moved.stdout.split() == ["10", "10"]
+
+
+def test_the_inbound_log_says_what_waits_in_the_spool_and_asks_about_the_worker(
+        spool_on, acme, globex, alice, charlie, client_for):
+    from django.urls import reverse
+
+    log = reverse("admin:incoming_inboundmail_changelist")
+    with time_machine.travel(datetime(2026, 12, 6, 9, 0, tzinfo=UTC), tick=False):
+        services.accept_spooled(MESSAGE, [(acme, ["sales@acme.test"])], source="smtp")
+        services.accept_spooled(message(2), [(acme, ["sales@acme.test"])], source="smtp")
+        page = client_for(alice).get(log).content.decode()
+        assert "2 messages accepted by the gateway are waiting to be taken in by a worker: " \
+               "they appear here within seconds." in page
+    with time_machine.travel(datetime(2026, 12, 6, 9, 5, tzinfo=UTC), tick=False):
+        page = client_for(alice).get(log).content.decode()
+        assert "the oldest since" in page and "mailroom worker" in page
+        assert "waiting to be taken in" not in client_for(charlie).get(log).content.decode()
+    intake.move()
+    assert "waiting to be taken in" not in client_for(alice).get(log).content.decode()

@@ -4,12 +4,15 @@ its only action, Reprocess, is for Mail Managers (the service checks)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
@@ -20,7 +23,7 @@ from mailroom.core import navigation
 from mailroom.core.admin_actions import error_text
 from mailroom.core.admin_base import CompanyScopedAdmin
 from mailroom.core.server_admin import ServerAdmin
-from mailroom.incoming import services
+from mailroom.incoming import intake, services
 from mailroom.incoming.forms import IncomingServerForm
 from mailroom.incoming.models import InboundMail, IncomingServer
 from mailroom.incoming.views import (
@@ -149,6 +152,25 @@ def _is_quarantine(request) -> bool:
     return request.GET.get("state__exact") == InboundMail.State.QUARANTINED
 
 
+def _say_what_waits_in_the_spool(request) -> None:
+    """Mail the gateway accepted on SQLite is in the intake spool until a router step takes
+    it in (incoming.intake): say so above the log, and ask about the worker when it waits."""
+    company_id = getattr(request.user, "current_company_id", None)
+    if company_id is None:
+        return
+    count, oldest = intake.waiting(company_id)
+    if not count:
+        return
+    text = (f"{count} message{'s' if count != 1 else ''} accepted by the gateway "
+            f"{'are' if count != 1 else 'is'} waiting to be taken in by a worker")
+    if oldest is not None and timezone.now() - oldest > timedelta(minutes=1):
+        messages.warning(request, f"{text}, the oldest since "
+                                  f"{timezone.localtime(oldest):%Y-%m-%d %H:%M}. Is "
+                                  "`mailroom worker` running (with the router step)?")
+    else:
+        messages.info(request, f"{text}: they appear here within seconds.")
+
+
 @admin.register(InboundMail)
 class InboundMailAdmin(CompanyScopedAdmin):
     list_display = ("received_at", "source", "from_line", "to_line", "subject_line",
@@ -190,6 +212,8 @@ class InboundMailAdmin(CompanyScopedAdmin):
 
     def changelist_view(self, request, extra_context=None):
         title = "Quarantine" if _is_quarantine(request) else "Inbound log"
+        if not _is_quarantine(request):
+            _say_what_waits_in_the_spool(request)
         return super().changelist_view(request, {**(extra_context or {}), "title": title})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

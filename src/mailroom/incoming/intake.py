@@ -139,6 +139,13 @@ class Spool:
     def count(self) -> int:
         return self.db().execute("SELECT COUNT(*) FROM spool").fetchone()[0]
 
+    def waiting_for(self, company_id: int) -> tuple[int, datetime | None]:
+        """How many of `company_id`'s messages wait here, and since when (the oldest)."""
+        count, oldest = self.db().execute(
+            "SELECT COUNT(*), MIN(received_at) FROM spool WHERE company_id = ?",
+            (company_id,)).fetchone()
+        return count, datetime.fromisoformat(oldest) if oldest else None
+
 
 _spools: dict[Path, Spool] = {}
 _lock = threading.Lock()
@@ -150,6 +157,14 @@ def spool() -> Spool:
         if file not in _spools:
             _spools[file] = Spool(file)
         return _spools[file]
+
+
+def waiting(company_id: int) -> tuple[int, datetime | None]:
+    """What the inbound log says is not in it yet: the company's spooled messages (count,
+    oldest arrival); (0, None) where there is no spool."""
+    if not enabled() or not path().exists():
+        return 0, None
+    return spool().waiting_for(company_id)
 
 
 def move(limit: int = BATCH) -> int:
