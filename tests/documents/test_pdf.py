@@ -194,8 +194,10 @@ def test_a_remote_image_in_the_html_is_not_fetched(monkeypatch):
     calls = []
     monkeypatch.setattr("urllib.request.OpenerDirector.open",
                         lambda *args, **kwargs: calls.append(args) or None)
-    html = pdf.HTML(string='<p>Hi</p><img src="http://example.com/x.png">',
-                    url_fetcher=pdf.LocalOnlyFetcher())
+    from weasyprint import HTML
+
+    html = HTML(string='<p>Hi</p><img src="http://example.com/x.png">',
+                url_fetcher=pdf.LocalOnlyFetcher())
     assert html.write_pdf(font_config=pdf.FONT_CONFIG).startswith(b"%PDF")
     assert calls == []
 
@@ -259,3 +261,16 @@ def test_change_pages_link_the_pdf(alice, quotation, invoice):
     assert response["Location"] == document_url(quotation)
     response = client.get(f"/invoicing/invoice/{invoice.pk}/download-pdf/")
     assert response["Location"] == document_url(invoice, download=True)
+
+
+def test_weasyprint_is_imported_when_a_pdf_is_drawn_not_when_mailroom_starts():
+    """The import costs about a second that every process paid at start (web, workers, the
+    gateway, each command) though few ever draw a PDF."""
+    import subprocess
+    import sys
+
+    code = ("import django, sys; django.setup(); import mailroom.urls, mailroom.letters.views; "
+            "print('weasyprint' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import OpenerDirector, url2pathname
 
 from django.template.loader import render_to_string
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from mailroom.documents.registry import DocumentSpec, document_for
 from mailroom.lib import money
 from mailroom.lib.formatting import first_locale
+
+if TYPE_CHECKING:
+    from weasyprint import CSS
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs each layout step at INFO; at Mailroom's default level that is ten lines per
@@ -39,10 +40,28 @@ HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 DEFAULT_PRIMARY = "#1f6feb"
 DEFAULT_SECONDARY = "#0d1117"
 
-# One font configuration for every render: building it asks fontconfig for the system fonts,
-# which costs more than laying out a one-page document. The stylesheet declares no @font-face,
-# so nothing is ever added to it and sharing it is safe.
-FONT_CONFIG = FontConfiguration()
+
+@cache
+def font_config():
+    """One font configuration for every render: building it asks fontconfig for the system
+    fonts, which costs more than laying out a one-page document. The stylesheet declares no
+    @font-face, so nothing is ever added to it and sharing it is safe.
+
+    WeasyPrint itself is imported here and in the functions that draw, on first use: the
+    import (Pango, fontTools, pydyf) costs about 1.2 s, which every process paid at start —
+    web, workers, gateway, each `mailroom` command — though few of them ever draw a PDF."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
+def __getattr__(name: str):
+    """`pdf.FONT_CONFIG` as before, built on first use (PEP 562)."""
+    if name == "FONT_CONFIG":
+        return font_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # WeasyPrint (Pango, fontconfig, harfbuzz underneath) does not promise thread safety; a
 # render takes tens of milliseconds, so serializing renders in a threaded server costs little.
 _RENDER_LOCK = threading.Lock()
@@ -63,48 +82,65 @@ class RefusedURL(ValueError):
     """The document asked for a resource outside the allow list (WeasyPrint skips it)."""
 
 
-class LocalOnlyFetcher(URLFetcher):
-    """Serves the given files and files under the given folders, by file:// URL only.
+def LocalOnlyFetcher(files: tuple[Path, ...] = (),  # noqa: N802 — used as the class it makes
+                     folders: tuple[Path, ...] = (ASSETS_DIR,)):
+    """A WeasyPrint URL fetcher that serves only `files` and what is under `folders`."""
+    return _fetcher_class()(files=files, folders=folders)
 
-    WeasyPrint's default fetcher follows http(s), ftp and redirects: from a server that is a
-    request forgery waiting to happen. Here every other scheme, and every other path, raises
-    `RefusedURL`; WeasyPrint logs it and leaves the resource out.
-    """
 
-    def __init__(self, files: tuple[Path, ...] = (), folders: tuple[Path, ...] = (ASSETS_DIR,)):
-        # Not URLFetcher.__init__: it installs urllib's network handlers and builds an SSL
-        # context (~25 ms per document, for nothing). With no handlers at all, even a stray
-        # call to urllib's `open` cannot reach the network.
-        OpenerDirector.__init__(self)
-        self._fail_on_errors = False  # read by weasyprint.urls.fetch: refusals only warn
-        self._files = frozenset(path.resolve() for path in files)
-        self._folders = tuple(folder.resolve() for folder in folders)
+@cache
+def _fetcher_class():
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    def allows(self, url: str) -> Path | None:
-        """The local path `url` names if it may be served, else None."""
-        parts = urlsplit(url)
-        if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+    class LocalOnlyFetcher(URLFetcher):
+        """Serves the given files and files under the given folders, by file:// URL only.
+
+        WeasyPrint's default fetcher follows http(s), ftp and redirects: from a server that is
+        a request forgery waiting to happen. Here every other scheme, and every other path,
+        raises `RefusedURL`; WeasyPrint logs it and leaves the resource out.
+        """
+
+        def __init__(self, files: tuple[Path, ...] = (),
+                     folders: tuple[Path, ...] = (ASSETS_DIR,)):
+            # Not URLFetcher.__init__: it installs urllib's network handlers and builds an
+            # SSL context (~25 ms per document, for nothing). With no handlers at all, even a
+            # stray call to urllib's `open` cannot reach the network.
+            OpenerDirector.__init__(self)
+            self._fail_on_errors = False  # read by weasyprint.urls.fetch: refusals only warn
+            self._files = frozenset(path.resolve() for path in files)
+            self._folders = tuple(folder.resolve() for folder in folders)
+
+        def allows(self, url: str) -> Path | None:
+            """The local path `url` names if it may be served, else None."""
+            parts = urlsplit(url)
+            if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+                return None
+            path = Path(url2pathname(parts.path)).resolve()
+            if path in self._files or any(path.is_relative_to(folder)
+                                          for folder in self._folders):
+                return path if path.is_file() else None
             return None
-        path = Path(url2pathname(parts.path)).resolve()
-        if path in self._files or any(path.is_relative_to(folder) for folder in self._folders):
-            return path if path.is_file() else None
-        return None
 
-    def fetch(self, url: str, headers=None) -> URLFetcherResponse:
-        path = self.allows(url)
-        if path is None:
-            log.warning("PDF rendering refused to load %s", url[:200])
-            raise RefusedURL(f"Documents only load the company logo and local assets, "
-                             f"not {url[:200]!r}.")
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(path.as_uri(), body=path.read_bytes(),
-                                  headers={"Content-Type": content_type})
+        def fetch(self, url: str, headers=None) -> URLFetcherResponse:
+            path = self.allows(url)
+            if path is None:
+                log.warning("PDF rendering refused to load %s", url[:200])
+                raise RefusedURL(f"Documents only load the company logo and local assets, "
+                                 f"not {url[:200]!r}.")
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return URLFetcherResponse(path.as_uri(), body=path.read_bytes(),
+                                      headers={"Content-Type": content_type})
+
+    return LocalOnlyFetcher
 
 
 @cache
 def base_stylesheet() -> CSS:
     """Parsed once per process: parsing and matching setup is a fixed cost per document."""
-    return CSS(filename=str(STYLESHEET), font_config=FONT_CONFIG, url_fetcher=LocalOnlyFetcher())
+    from weasyprint import CSS
+
+    return CSS(filename=str(STYLESHEET), font_config=font_config(),
+               url_fetcher=LocalOnlyFetcher())
 
 
 def logo_path(company) -> Path | None:
@@ -218,10 +254,12 @@ def render_html(record, *, lang: str | None = None) -> str:
 def pdf_from_html(html: str, logo: Path | None = None) -> bytes:
     """A document's HTML (from `render_html`) as PDF bytes. Touches no database, so it can run
     in another process (the letters' render pool does)."""
+    from weasyprint import HTML
+
     fetcher = LocalOnlyFetcher(files=(logo,) if logo else ())
     with _RENDER_LOCK:
         document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
-        return document.write_pdf(stylesheets=[base_stylesheet()], font_config=FONT_CONFIG)
+        return document.write_pdf(stylesheets=[base_stylesheet()], font_config=font_config())
 
 
 @dataclass(frozen=True)

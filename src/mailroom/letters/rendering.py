@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
-from weasyprint import HTML
 
-from mailroom.documents.pdf import _RENDER_LOCK, FONT_CONFIG, LocalOnlyFetcher, logo_path
+from mailroom.documents.pdf import _RENDER_LOCK, LocalOnlyFetcher, font_config, logo_path
 from mailroom.letters.layout.generator import LetterLayoutError, LetterSpec, NormaliseError, build
 from mailroom.letters.layout.inspect import window_text
 
@@ -30,9 +29,11 @@ class RenderedLetter:
 
 def html_to_pdf(markup: str) -> bytes:
     """Plain WeasyPrint, no network (the documents app's local-only fetcher)."""
+    from weasyprint import HTML  # on first use: documents.pdf.font_config says why
+
     with _RENDER_LOCK:
         return HTML(string=markup, url_fetcher=LocalOnlyFetcher()).write_pdf(
-            font_config=FONT_CONFIG)
+            font_config=font_config())
 
 
 def merge_pdfs(parts: list[bytes], *, duplex: bool) -> tuple[bytes, int]:

@@ -22,9 +22,8 @@ import nh3
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from pypdf import PageObject, PdfReader, PdfWriter, Transformation
-from weasyprint import HTML
 
-from mailroom.documents.pdf import _RENDER_LOCK, ASSETS_DIR, FONT_CONFIG, LocalOnlyFetcher
+from mailroom.documents.pdf import _RENDER_LOCK, ASSETS_DIR, LocalOnlyFetcher, font_config
 from mailroom.letters.layout.metrics import PT, text_width
 from mailroom.letters.layout.normalise import (
     NormaliseError,  # re-exported: callers catch both errors from here
@@ -199,10 +198,12 @@ def render_cover(spec: LetterSpec, std: WindowStandard, *, documents: int, pages
         **_layout(std),
     }
     html = render_to_string("letters/layout/cover.html", context)
+    from weasyprint import HTML  # on first use: documents.pdf.font_config says why
+
     fetcher = LocalOnlyFetcher(files=(logo,) if logo else ())
     with _RENDER_LOCK:  # shared with the document PDFs: WeasyPrint is not thread-safe
         document = HTML(string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher)
-        return document.write_pdf(font_config=FONT_CONFIG)
+        return document.write_pdf(font_config=font_config())
 
 
 def build(spec: LetterSpec) -> BuiltLetter:
