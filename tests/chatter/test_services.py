@@ -110,3 +110,32 @@ def test_admin_bulk_delete_goes_through_the_service(client, lead, alice):
         "action": "delete_selected", "_selected_action": [lead.pk], "post": "yes"})
     assert response.status_code == 302
     assert AuditLog.objects.filter(action="crm.lead.delete", object_id=str(lead.pk)).exists()
+
+
+def test_trusted_foreign_keys_skip_only_their_existence_query(acme, bob):
+    """save_record(trusted=…): the router's own company and contact are not looked up
+    again, while every other check still runs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mailroom.business.crm.models import Lead
+    from mailroom.chatter.services import save_record
+    from mailroom.contacts.models import Partner
+
+    partner = Partner.objects.create(company=acme, name="Ada", email="ada@client.example")
+    with CaptureQueriesContext(connection) as plain:
+        save_record(Lead(company=acme, name="Plain", partner=partner), actor=None)
+    with CaptureQueriesContext(connection) as trusted:
+        save_record(Lead(company=acme, name="Trusted", partner=partner), actor=None,
+                    trusted=("company", "partner"))
+
+    def lookups(captured):  # full_clean's "does this row exist?" for the two foreign keys
+        return [q["sql"] for q in captured.captured_queries if q["sql"].startswith(
+            "SELECT 1 AS") and ('"core_company"' in q["sql"] or '"contacts_partner"' in q["sql"])]
+
+    assert len(lookups(plain)) == 2
+    assert lookups(trusted) == []
+    with pytest.raises(ValidationError) as refused:  # the other fields are still checked
+        save_record(Lead(company=acme, name="", partner=partner), actor=None,
+                    trusted=("company", "partner"))
+    assert "name" in refused.value.message_dict

@@ -16,11 +16,11 @@ import email.policy
 import re
 import smtplib
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from bench.common import wait_for_port
 
 from tests.conftest import NEEDS_POSTGRES
 from tests.core.nodes import finish, node_env, run, start
@@ -142,19 +142,11 @@ def _line(out: str, tag: str) -> list[str]:
     return next(line.split()[1:] for line in out.splitlines() if line.startswith(tag + " "))
 
 
-def _wait_for_port(port: int, proc, timeout: float = 180) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(finish(proc)[1])
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {port}")
+def _wait_for_port(port: int, proc) -> None:
+    try:
+        wait_for_port(port, timeout=180)  # a Django start-up on a busy machine
+    except RuntimeError:
+        raise AssertionError(finish(proc)[1]) from None
 
 
 def _login(base: str) -> requests.Session:
