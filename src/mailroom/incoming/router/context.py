@@ -49,7 +49,13 @@ class Context:
         self.allowed_sender = None  # the AllowedSender entry that matched, if any
         self.alias_target = None  # the first recipient that is an alias
         self.new_contact = None  # the contact the post rule made for an unknown sender
+        self.facts = None  # facts.BatchFacts: what the batch read ahead, when routed in one
         self.started = time.monotonic()
+
+    def read_ahead(self):
+        """The batch's facts when they cover this message, else None (ask the database)."""
+        facts = self.facts
+        return facts if facts is not None and facts.covers(self) else None
 
     def note(self, rule: str, text: str) -> None:
         self.trace.append({"rule": rule, "note": text[:500]})

@@ -28,6 +28,7 @@ from django.utils import timezone
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.refusals import send_refusal
 from mailroom.incoming.router.context import Context, Outcome
+from mailroom.incoming.router import facts
 from mailroom.incoming.router.rules import (
     alias,
     bounce,
@@ -103,20 +104,27 @@ def run_rules(ctx: Context) -> Outcome:
     raise RuntimeError("no rule decided")  # post always decides
 
 
-def route(mail: InboundMail) -> InboundMail:
-    """Route one stored message and record the decision (or quarantine it)."""
-    try:
-        raw = raw_bytes(mail)
-    except OSError as exc:
-        return _quarantine(mail, f"The stored message cannot be read: {exc}", [])
-    ctx = Context(mail, raw)
+def route(mail: InboundMail, *, ctx: Context | None = None) -> InboundMail:
+    """Route one stored message and record the decision (or quarantine it). `ctx`: its
+    Context when the batch already read it (route_pending), with the batch's facts; one
+    message alone is a batch of one."""
+    if ctx is None:
+        ctx = _read_batch([mail]).get(mail.pk)
+    if ctx is None:  # too large to keep, or unreadable
+        try:
+            raw = raw_bytes(mail)
+        except OSError as exc:
+            return _quarantine(mail, f"The stored message cannot be read: {exc}", [])
+        ctx = Context(mail, raw)
     budget = float(getattr(settings, "MAILROOM_INBOUND_MAX_SECONDS", 20.0))
+    committed = False
     try:
         with _time_limit(budget):
             ctx.prepare()  # parsing and DNS, outside the write transaction
             with transaction.atomic():
                 outcome = run_rules(ctx)
                 _finish(ctx, outcome)
+            committed = True
     except OperationalError as exc:  # the database is busy or gone: try again later
         return _transient(mail, exc)
     except (inbound.InboundError, RoutingTimeout) as exc:
@@ -124,6 +132,9 @@ def route(mail: InboundMail) -> InboundMail:
     except Exception as exc:
         log.exception("router: message %s failed", mail.pk)
         return _quarantine(mail, f"{type(exc).__name__}: {exc}", ctx.trace, ctx)
+    finally:
+        if ctx.facts is not None:
+            ctx.facts.routed(ctx, committed=committed)
     return mail
 
 
@@ -225,6 +236,7 @@ def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
         batch = claim(worker_name, min(BATCH, limit - done) if limit else BATCH)
         if not batch:
             break
+        contexts = _read_batch(batch)
         beaten, ours = time.monotonic(), {m.pk for m in batch}
         for index, mail in enumerate(batch):
             if time.monotonic() - beaten >= HEARTBEAT:
@@ -232,11 +244,35 @@ def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
                 ours = renew(worker_name, [m.pk for m in batch[index:]])
             if mail.pk not in ours:
                 continue  # its lease ran out and another worker has it (or routed it)
-            route(mail)
+            route(mail, ctx=contexts.get(mail.pk))
+            contexts.pop(mail.pk, None)
             done += 1
         if limit is None:
             break
     return done
+
+
+def _read_batch(batch: list[InboundMail]) -> dict[int, Context]:
+    """The Contexts of the batch's messages small enough to keep in memory, with the facts
+    their rules would each ask the database for, read once (facts.BatchFacts)."""
+    contexts = {}
+    for mail in batch:
+        if mail.raw_size > facts.KEEP_BYTES:
+            continue  # read when routed, with the rules' own queries
+        try:
+            contexts[mail.pk] = Context(mail, raw_bytes(mail))
+        except OSError:
+            continue  # route() reads it again and quarantines it with the reason
+    if contexts:
+        try:
+            ahead = facts.BatchFacts(list(contexts.values()),
+                                     flood_minutes=loop.flood_limit()[1])
+        except OperationalError as exc:  # a busy database: each message asks for itself
+            log.warning("router: could not read the batch's facts ahead (%s)", exc)
+            return contexts
+        for ctx in contexts.values():
+            ctx.facts = ahead
+    return contexts
 
 
 # --- "Test an address" -----------------------------------------------------------------------

@@ -13,7 +13,8 @@ NAME = "duplicate"
 def apply(ctx: Context) -> Outcome | None:
     head = ctx.head
     message_id = head.message_id
-    if message_id:
+    facts = ctx.read_ahead()
+    if message_id and (facts is None or facts.may_be_duplicate(ctx)):
         earlier = (InboundMail.objects
                    .filter(company_id=ctx.mail.company_id, message_id=message_id,
                            state=InboundMail.State.DONE)

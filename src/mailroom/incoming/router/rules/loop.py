@@ -46,6 +46,9 @@ def apply(ctx: Context) -> Outcome | None:
                        f"no flood limit.")
         return None
     limit, minutes = flood_limit()
+    facts = ctx.read_ahead()
+    if facts is not None and not facts.may_flood(ctx, limit):
+        return None  # even counted generously, the sender is under the limit
     since = (ctx.mail.received_at or timezone.now()) - timedelta(minutes=minutes)
     recent = (InboundMail.objects
               .filter(company_id=ctx.mail.company_id, from_address=sender,

@@ -78,7 +78,11 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
         return None, name or ("Unknown sender (no address in From)"
                               if head.from_empty_group else "Unknown sender")
     company = ctx.mail.company
-    existing = Partner.objects.filter(company=company, email__iexact=sender).first()
+    facts = ctx.read_ahead()
+    if facts is not None:
+        existing = facts.partner(ctx)
+    else:
+        existing = Partner.objects.filter(company=company, email__iexact=sender).first()
     if existing is not None:
         if ctx.sender_verified:
             return existing, existing.name
@@ -91,6 +95,8 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
                                        name=name or sender.split("@")[0]), actor=None,
                                trusted=("company",), log_creation=False)
         ctx.new_contact = partner
+        if facts is not None:
+            facts.made_partner(ctx, partner)
         return partner, name or sender
     except (InvalidAddress, ValidationError) as exc:  # an address we cannot store
         ctx.note(NAME, f"The sender address cannot be a contact: {exc}")

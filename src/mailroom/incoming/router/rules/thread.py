@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from mailroom.chatter.models import Message
 from mailroom.incoming.router.context import Context, Destination, Outcome
+from mailroom.incoming.router.facts import UNKNOWN, reply_ids
 from mailroom.outgoing.models import OutgoingMail, OutgoingRecipient
 
 NAME = "thread"
-MAX_IDS = 30  # newest References first; older ones add little and cost queries
 _REPLY_PREFIX = re.compile(
     r"^\s*((re|aw|sv|vs|antw|odp|ref|r|fw|fwd|wg|tr|rv)(\[\d+\])?\s*:\s*)+", re.I)
 
@@ -43,9 +43,13 @@ def apply(ctx: Context) -> Outcome | None:
     return None
 
 
-def _record(content_type_id, object_id, company_id):
+def _record(content_type_id, object_id, company_id, facts=None):
     if not content_type_id or not object_id:
         return None
+    if facts is not None:
+        record = facts.record(content_type_id, object_id, company_id)
+        if record is not UNKNOWN:
+            return record
     try:
         model = ContentType.objects.get_for_id(content_type_id).model_class()
     except ContentType.DoesNotExist:
@@ -56,31 +60,40 @@ def _record(content_type_id, object_id, company_id):
 
 
 def _by_message_ids(ctx: Context) -> Destination | None:
-    head = ctx.head
-    ids = list(dict.fromkeys([*head.in_reply_to, *reversed(head.references)]))[:MAX_IDS]
+    ids = reply_ids(ctx.head)
     if not ids:
         return None
     company = ctx.mail.company_id
-    messages = {m.message_id: m for m in Message.objects.filter(
-        company_id=company, message_id__in=ids).only("id", "message_id", "content_type_id",
-                                                     "object_id")}
-    mails = {m.message_id: m for m in OutgoingMail.objects.filter(
-        company_id=company, message_id__in=ids, object_id__isnull=False).only(
-        "id", "message_id", "content_type_id", "object_id", "chatter_message_id")}
+    facts = ctx.read_ahead()
+    found = facts.replied(ctx, ids) if facts is not None else UNKNOWN
+    if found is UNKNOWN:
+        found = _rows_answered(company, ids)
+    messages, mails = found
     for message_id in ids:  # In-Reply-To first, then the newest reference
         message = messages.get(message_id)
         if message is not None:
-            record = _record(message.content_type_id, message.object_id, company)
+            record = _record(message.content_type_id, message.object_id, company, facts)
             if record is not None:
                 return Destination(f"answers {message_id}", record=record,
                                    parent_message=message)
         mail = mails.get(message_id)
         if mail is not None:
-            record = _record(mail.content_type_id, mail.object_id, company)
+            record = _record(mail.content_type_id, mail.object_id, company, facts)
             if record is not None:
                 return Destination(f"answers mail {message_id}", record=record,
                                    parent_message=mail.chatter_message)
     return None
+
+
+def _rows_answered(company: int, ids: list[str]) -> tuple[dict, dict]:
+    messages = {m.message_id: m for m in Message.objects.filter(
+        company_id=company, message_id__in=ids).only("id", "message_id", "content_type_id",
+                                                     "object_id")}
+    mails = {m.message_id: m for m in OutgoingMail.objects.filter(
+        company_id=company, message_id__in=ids, object_id__isnull=False)
+        .select_related("chatter_message").only(
+        "id", "message_id", "content_type_id", "object_id", "chatter_message__id")}
+    return messages, mails
 
 
 def _by_token(ctx: Context) -> Destination | None:
