@@ -224,6 +224,10 @@ MAILROOM_GATEWAY_MAX_CONNECTIONS_PER_IP = int(
 MAILROOM_GATEWAY_MAX_MESSAGES_PER_CONNECTION = int(
     os.environ.get("MAILROOM_GATEWAY_MAX_MESSAGES_PER_CONNECTION") or 1000)
 MAILROOM_GATEWAY_IDLE_TIMEOUT = float(os.environ.get("MAILROOM_GATEWAY_IDLE_TIMEOUT") or 300)
+# `mailroom worker` runs at this CPU niceness (0 leaves it as started): on a busy machine the
+# gateway and the web keep answering while workers catch up (a worker alone on its machine
+# loses nothing)
+MAILROOM_WORKER_NICE = int(os.environ.get("MAILROOM_WORKER_NICE") or 10)
 # the demo mail catcher (`mailroom catcher`, started by `mailroom run`): HOST:PORT on loopback;
 # on by default only for the embedded default (no database URL given), empty turns it off
 MAILROOM_MAIL_CATCHER = os.environ.get(

@@ -307,6 +307,11 @@ def test_run_serves_the_ui_and_static_files_and_stops_cleanly_on_ctrl_c(tmp_path
         assert f"http://127.0.0.1:{port}/" in out_path.read_text()
         children = children_of(proc.pid)
         assert len(children) == 3, children  # web + one worker + the gateway
+        # the worker yields the CPU to the web and the gateway (MAILROOM_WORKER_NICE)
+        wait_for(lambda: sorted(os.getpriority(os.PRIO_PROCESS, pid) for pid in children)
+                 == [0, 0, 10], 30, "the worker to lower its priority")
+        worker = next(pid for pid in children if os.getpriority(os.PRIO_PROCESS, pid))
+        assert b"worker" in Path(f"/proc/{worker}/cmdline").read_bytes()
         wait_for(lambda: "gateway: SMTP on" in err_path.read_text(), 30, "the gateway")
 
         home = get(port, "/")
