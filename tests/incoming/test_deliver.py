@@ -130,6 +130,12 @@ def test_deliver_as_an_mta_runs_it(tmp_path):
 
     import sqlite3
 
+    # on a SQLite file it went to the intake spool, as the gateway's mail does; a router
+    # step takes it in
+    moved = subprocess.run(mailroom("shell", "--no-imports", "-c", (
+        "from mailroom.incoming import intake\nprint(intake.move())")), env=env, cwd=REPO,
+        capture_output=True, text=True, timeout=180)
+    assert moved.stdout.split() == ["1"], moved.stderr
     with sqlite3.connect(tmp_path / "deliver.sqlite3") as db:
         rows = db.execute("SELECT source, envelope_from, envelope_to FROM "
                           "incoming_inboundmail").fetchall()

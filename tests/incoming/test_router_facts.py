@@ -37,6 +37,7 @@ def test_a_mixed_corpus_gets_the_same_decisions_read_ahead_as_asked_one_by_one(
     reports, auto-replies), with a duplicate and a sender over a small flood limit mixed in:
     routed in batches with the facts read ahead, then again with nothing read ahead."""
     from bench.inbound_corpus import corpus
+
     from mailroom.incoming.router import facts, route_pending
     from mailroom.incoming.services import accept
     from mailroom.outgoing.services import enqueue
@@ -92,7 +93,7 @@ def test_a_batch_of_replies_asks_the_database_once_for_what_they_answer(
     lead = Lead.objects.create(company=acme, name="Deal", partner=customer)
     sent = enqueue(company=acme, email_from="sales@acme.test", to=[customer],
                    subject="Your quote", text="Here.", record=lead)
-    for n in range(20):
+    for _ in range(20):
         _accept(acme, message(sender="Ada <ada@client.example>", subject="Re: Your quote",
                               headers=[f"In-Reply-To: {sent.message_id}"]))
     with django_assert_max_num_queries(20 * 8 + 15) as counted:

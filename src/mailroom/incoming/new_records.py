@@ -23,6 +23,12 @@ def _field(model: type[models.Model], names: tuple[str, ...]) -> models.Field | 
     return None
 
 
+def _cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters, ending in "…" when it had to be cut (as the router
+    caps header fields), so nobody takes a cut title for the whole one."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def build(model: type[models.Model], *, company, defaults: dict, subject: str, partner,
           sender: str, sender_name: str, text: str) -> models.Model:
     """An unsaved record of `model` filled from the message."""
@@ -30,14 +36,14 @@ def build(model: type[models.Model], *, company, defaults: dict, subject: str, p
     values: dict = {}
     title = _field(model, TITLE_FIELDS)
     if title is not None:
-        values[title.name] = (subject or f"Message from {sender_name or sender}")[
-            :title.max_length or 200]
+        values[title.name] = _cut(subject or f"Message from {sender_name or sender}",
+                                  title.max_length or 200)
     email = _field(model, EMAIL_FIELDS)
     if email is not None and sender:
         values[email.name] = sender[:email.max_length or 254]
     name = _field(model, NAME_FIELDS)
     if name is not None:
-        values[name.name] = (sender_name or sender)[:name.max_length or 200]
+        values[name.name] = _cut(sender_name or sender, name.max_length or 200)
     body = _field(model, TEXT_FIELDS)
     if body is not None and text:
         values[body.name] = text[:10000]

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.refusals import send_refusal
-from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router import facts
+from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router.rules import (
     alias,
     bounce,
