@@ -19,6 +19,7 @@ from mailroom.incoming import intake, services
 from mailroom.incoming.gateway import start_gateway
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.tasks import router_step
+from tests.api.support import api_as  # noqa: F401 - a fixture
 from tests.core.test_processes import mailroom, mailroom_env
 from tests.incoming.test_gateway import MESSAGE, as_sent, message
 
@@ -193,3 +194,26 @@ def test_the_inbound_log_says_what_waits_in_the_spool_and_asks_about_the_worker(
         assert "waiting to be taken in" not in client_for(charlie).get(log).content.decode()
     intake.move()
     assert "waiting to be taken in" not in client_for(alice).get(log).content.decode()
+
+
+def test_the_api_list_says_what_waits_in_the_spool_for_the_companies_the_caller_sees(
+        spool_on, acme, globex, mia, api_as):  # noqa: F811 - the fixture
+    """An integration that polls the log learns that accepted mail is on its way, and
+    sees only its companies' share of it."""
+    from tests.conftest import make_user
+
+    services.accept_spooled(MESSAGE, [(acme, ["sales@acme.test"])], source="smtp")
+    services.accept_spooled(message(2), [(globex, ["sales@globex.test"])], source="smtp")
+    services.accept_spooled(message(3), [(globex, ["sales@globex.test"])], source="smtp")
+    gina = make_user("gina", [globex], "Administrator")
+
+    mine = api_as(mia).get("/api/v1/inbound").json()
+    assert mine["count"] == 0 and mine["waiting"]["count"] == 1
+    assert mine["waiting"]["oldest"] is not None
+    assert api_as(gina).get("/api/v1/inbound").json()["waiting"]["count"] == 2
+    only_acme = api_as(gina).get("/api/v1/inbound", {"company_id": acme.pk})
+    assert only_acme.json()["waiting"]["count"] == 0
+
+    intake.move()
+    assert api_as(mia).get("/api/v1/inbound").json()["waiting"] == {"count": 0,
+                                                                    "oldest": None}

@@ -27,7 +27,7 @@ from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, field_error, id
 from mailroom.api.specs import StrictIn
 from mailroom.core import record_types
 from mailroom.core.models import Company
-from mailroom.incoming import services
+from mailroom.incoming import intake, services
 from mailroom.incoming.models import InboundMail
 from mailroom.lib import inbound
 from mailroom.routing.services import resolve
@@ -93,11 +93,22 @@ class InboundOut(InboundSummary):
     raw_url: str
 
 
+class Waiting(Schema):
+    count: int = Field(description="Messages the gateway accepted (and answered 250) that "
+                                   "are not in the log yet.")
+    oldest: datetime | None = Field(description="When the oldest of them arrived.")
+
+
 class InboundList(Schema):
     count: int
     limit: int
     offset: int
     items: list[InboundSummary]
+    waiting: Waiting = Field(description=(
+        "On a SQLite database the gateway stores what it accepts in an intake spool that a "
+        "worker's router step takes into the log within seconds: what waits there now, for "
+        "the companies you see. A count that stays, with an old `oldest`, means no worker "
+        "runs the router step."))
 
 
 class InboundFilters(Schema):
@@ -195,8 +206,14 @@ def list_inbound(request, filters: Query[InboundFilters]):
     count = queryset.count()
     page = queryset.order_by("-received_at", "-id")[filters.offset:filters.offset
                                                      + filters.limit]
+    user = actor(request)
+    companies = None if user.is_superuser else user.company_ids()
+    if filters.company_id:
+        companies = [c for c in (companies or [filters.company_id]) if c == filters.company_id]
+    waiting, oldest = intake.waiting(companies)
     return {"count": count, "limit": filters.limit, "offset": filters.offset,
-            "items": [summary_out(m) for m in page]}
+            "items": [summary_out(m) for m in page],
+            "waiting": {"count": waiting, "oldest": oldest}}
 
 
 @router.get("/{id}", response={200: InboundOut, **ERRORS}, operation_id="inbound_get",

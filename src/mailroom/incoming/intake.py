@@ -139,11 +139,13 @@ class Spool:
     def count(self) -> int:
         return self.db().execute("SELECT COUNT(*) FROM spool").fetchone()[0]
 
-    def waiting_for(self, company_id: int) -> tuple[int, datetime | None]:
-        """How many of `company_id`'s messages wait here, and since when (the oldest)."""
-        count, oldest = self.db().execute(
-            "SELECT COUNT(*), MIN(received_at) FROM spool WHERE company_id = ?",
-            (company_id,)).fetchone()
+    def waiting_for(self, company_ids: list[int] | None) -> tuple[int, datetime | None]:
+        """How many messages of `company_ids` (None: all) wait here, and since when (the
+        oldest)."""
+        query = "SELECT COUNT(*), MIN(received_at) FROM spool"
+        if company_ids is not None:
+            query += f" WHERE company_id IN ({','.join('?' * len(company_ids))})"
+        count, oldest = self.db().execute(query, list(company_ids or ())).fetchone()
         return count, datetime.fromisoformat(oldest) if oldest else None
 
 
@@ -159,12 +161,16 @@ def spool() -> Spool:
         return _spools[file]
 
 
-def waiting(company_id: int) -> tuple[int, datetime | None]:
-    """What the inbound log says is not in it yet: the company's spooled messages (count,
-    oldest arrival); (0, None) where there is no spool."""
+def waiting(company_ids: int | list[int] | None) -> tuple[int, datetime | None]:
+    """What the inbound log says is not in it yet: the spooled messages of a company, of
+    several, or (None) of all (count, oldest arrival); (0, None) where there is no spool."""
     if not enabled() or not path().exists():
         return 0, None
-    return spool().waiting_for(company_id)
+    if isinstance(company_ids, int):
+        company_ids = [company_ids]
+    if company_ids is not None and not company_ids:
+        return 0, None
+    return spool().waiting_for(company_ids)
 
 
 def move(limit: int = BATCH) -> int:
