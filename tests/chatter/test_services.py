@@ -139,3 +139,20 @@ def test_trusted_foreign_keys_skip_only_their_existence_query(acme, bob):
         save_record(Lead(company=acme, name="", partner=partner), actor=None,
                     trusted=("company", "partner"))
     assert "name" in refused.value.message_dict
+
+
+def test_follow_all_adds_followers_once_in_one_statement_and_keeps_to_the_company(
+        lead, bob, customer, globex, django_assert_num_queries):
+    from mailroom.chatter.models import Follower
+    from mailroom.contacts.models import Partner
+
+    grace = Partner.objects.create(company=lead.company, name="Grace", email="g@navy.example")
+    services.follow(lead, customer, actor=bob)
+    with django_assert_num_queries(1):  # no lookup and no savepoint: one INSERT
+        services.follow_all(lead, [customer, grace], actor=None)
+    assert sorted(Follower.objects.filter(object_id=lead.pk).values_list(
+        "partner__name", flat=True)) == ["Ada Lovelace", "Grace"]
+    stranger = Partner.objects.create(company=globex, name="Gus", email="gus@globex.example")
+    with pytest.raises(ValidationError):
+        services.follow_all(lead, [stranger], actor=None)
+    assert not Follower.objects.filter(partner=stranger).exists()

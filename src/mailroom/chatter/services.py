@@ -401,6 +401,18 @@ def follow(record: MailThread, partner, *, actor) -> Follower:
     return follower
 
 
+def follow_all(record: MailThread, partners: Iterable, *, actor) -> None:
+    """Make each of `partners` a follower of `record` (those who follow already stay as
+    they are): one statement, no savepoint, for callers that need no Follower rows back (the
+    router makes a new record's sender follow it)."""
+    require_access(actor, record)
+    partners = list(partners)
+    if any(partner.company_id != record.company_id for partner in partners):
+        raise ValidationError({"partner": "The contact belongs to another company."})
+    Follower.objects.bulk_create([Follower(**_thread_fields(record), partner=partner)
+                                  for partner in partners], ignore_conflicts=True)
+
+
 def unfollow(record: MailThread, partner, *, actor) -> None:
     require_access(actor, record)
     Follower.objects.filter(**_thread_fields(record), partner=partner).delete()

@@ -45,7 +45,7 @@ def apply(ctx: Context) -> Outcome:
         record = destination.record or _create(ctx, body, partner, author_name)
         message = _post(ctx, record, body, partner, author_name)
         if created and partner is not None:
-            chatter.follow(record, partner, actor=None)
+            chatter.follow_all(record, [partner], actor=None)
     what = "Created" if created else "Posted on"
     unknown = (f" from an unknown sender: the From line names no address "
                f"(“{ctx.head.from_empty_group}”)" if ctx.head.from_empty_group else "")
