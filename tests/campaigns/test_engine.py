@@ -271,3 +271,21 @@ def test_a_contact_blacklisted_after_the_audience_is_excluded_not_queued(
     late = traces(sent)["p3@client.example"]
     assert (late.status, late.exclusion, late.mail_id) == ("excluded", "blacklisted", None)
     assert not OutgoingRecipient.objects.filter(address="p3@client.example").exists()
+
+
+def test_a_send_settled_after_its_bounce_leaves_the_recipient_bounced(acme, audience_of_five):
+    """A worker died between sending and settling; the mail went out again, and the first
+    send's bounce was routed before the second send settled: the trace stays bounced."""
+    sent = campaign(acme, lists=[audience_of_five])
+    assert step.campaigns_step("w1") is True
+    trace = next(t for t in traces(sent).values() if t.status == "queued")
+    mail = OutgoingMail.objects.get(pk=trace.mail_id)
+    CampaignRecipient.objects.filter(pk=trace.pk).update(status="bounced")
+
+    queue.mark_sent(mail)
+
+    assert CampaignRecipient.objects.get(pk=trace.pk).status == "bounced"
+    other = next(t for t in traces(sent).values() if t.status == "queued")
+    queue.mark_sent(OutgoingMail.objects.get(pk=other.mail_id))
+    assert CampaignRecipient.objects.get(pk=other.pk).status == "sent"
+    assert CampaignEvent.objects.filter(recipient=other, kind="sent").count() == 1

@@ -189,8 +189,10 @@ def mark_sent(mail: OutgoingMail) -> None:
            .values_list("id", "campaign_id").first())
     if row is None:
         return
-    if CampaignRecipient.objects.filter(pk=row[0]).exclude(status=Status.SENT).update(
-            status=Status.SENT):
+    # a bounce can only follow a send: one recorded already (the first send of a mail that
+    # was sent again after its worker died before settling) is not undone
+    if CampaignRecipient.objects.filter(pk=row[0]).exclude(
+            status__in=(Status.SENT, Status.BOUNCED)).update(status=Status.SENT):
         CampaignEvent.objects.create(campaign_id=row[1], recipient_id=row[0],
                                      kind=CampaignEvent.Kind.SENT,
                                      at=mail.sent_at or timezone.now())
