@@ -92,3 +92,45 @@ def test_a_claimed_batch_is_leased_for_a_minute_and_renewed_only_while_held(acme
     leases = dict(InboundMail.objects.values_list("pk", "lease_expires_at"))
     assert leases[first.pk] > first.lease_expires_at
     assert leases[second.pk] == second.lease_expires_at and leases[third.pk] is None
+
+
+def test_a_message_whose_stored_copy_is_gone_is_quarantined_and_holds_up_nothing(acme, domain):
+    """The blob was lost (a disk restored from an old backup, a bucket emptied by hand): that
+    message is quarantined with the reason, and the rest of its batch is routed."""
+    from mailroom.core.blobs import get_store
+    from mailroom.incoming.router import route_pending
+    from mailroom.incoming.services import accept
+
+    lost, kept = (accept(message(subject=subject).encode(), company=acme, source="api",
+                         envelope_to=["sales@acme.test"]) for subject in ("Lost", "Kept"))
+    get_store().path(lost.raw_sha256).unlink()
+
+    assert route_pending("t") == 2
+    lost.refresh_from_db()
+    kept.refresh_from_db()
+    assert lost.state == "quarantined" and "cannot be read" in lost.error
+    assert kept.decision == "created"
+
+
+def test_a_blob_store_that_does_not_answer_is_tried_again_later_then_quarantined(
+        acme, domain, monkeypatch):
+    from mailroom.core.blobs import BlobUnreachable
+    from mailroom.incoming.router import route, runner
+    from mailroom.incoming.services import accept
+
+    mail = accept(message().encode(), company=acme, source="api",
+                  envelope_to=["sales@acme.test"])
+
+    def down(mail):
+        raise BlobUnreachable("The bucket did not answer within 30 s.")
+
+    monkeypatch.setattr(runner, "raw_bytes", down)
+    route(mail)
+    mail.refresh_from_db()
+    assert (mail.state, mail.attempts) == ("received", 1)
+    assert "did not answer" in mail.error and mail.lease_expires_at is not None
+    for _ in range(runner.MAX_TRANSIENT_ATTEMPTS - 1):
+        route(mail)
+        mail.refresh_from_db()
+    assert mail.state == "quarantined"
+    assert mail.error.startswith("The blob store kept failing: The bucket did not answer")

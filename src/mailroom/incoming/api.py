@@ -207,9 +207,10 @@ def list_inbound(request, filters: Query[InboundFilters]):
     page = queryset.order_by("-received_at", "-id")[filters.offset:filters.offset
                                                      + filters.limit]
     user = actor(request)
-    companies = None if user.is_superuser else user.company_ids()
+    companies = None if user.is_superuser else list(user.company_ids())  # None: all
     if filters.company_id:
-        companies = [c for c in (companies or [filters.company_id]) if c == filters.company_id]
+        companies = [filters.company_id] if companies is None or \
+            filters.company_id in companies else []
     waiting, oldest = intake.waiting(companies)
     return {"count": count, "limit": filters.limit, "offset": filters.offset,
             "items": [summary_out(m) for m in page],

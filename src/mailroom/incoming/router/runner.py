@@ -25,6 +25,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 
+from mailroom.core.blobs import BlobError
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.refusals import send_refusal
 from mailroom.incoming.router import facts
@@ -113,6 +114,10 @@ def route(mail: InboundMail, *, ctx: Context | None = None) -> InboundMail:
     if ctx is None:  # too large to keep, or unreadable
         try:
             raw = raw_bytes(mail)
+        except BlobError as exc:
+            if exc.kind != "missing":  # the bucket is down or refuses: try again later
+                return _transient(mail, exc)
+            return _quarantine(mail, f"The stored message cannot be read: {exc}", [])
         except OSError as exc:
             return _quarantine(mail, f"The stored message cannot be read: {exc}", [])
         ctx = Context(mail, raw)
@@ -183,9 +188,12 @@ def _quarantine(mail: InboundMail, error: str, trace: list, ctx: Context | None 
 
 
 def _transient(mail: InboundMail, exc: Exception) -> InboundMail:
+    """Try again later (10 s, 20 s, … after each attempt); quarantined, with the reason, when
+    the database or the blob store kept failing MAX_TRANSIENT_ATTEMPTS times."""
     attempts = mail.attempts + 1
     if attempts >= MAX_TRANSIENT_ATTEMPTS:
-        return _quarantine(mail, f"The database kept failing: {exc}", [])
+        what = "blob store" if isinstance(exc, BlobError) else "database"
+        return _quarantine(mail, f"The {what} kept failing: {exc}", [])
     InboundMail.objects.filter(pk=mail.pk).update(
         attempts=attempts, lease_owner="",
         lease_expires_at=timezone.now() + timedelta(seconds=10 * attempts), error=str(exc))
@@ -261,14 +269,17 @@ def _read_batch(batch: list[InboundMail]) -> dict[int, Context]:
             continue  # read when routed, with the rules' own queries
         try:
             contexts[mail.pk] = Context(mail, raw_bytes(mail))
-        except OSError:
-            continue  # route() reads it again and quarantines it with the reason
+        except (BlobError, OSError):
+            continue  # route() reads it again and says why (quarantine, or later)
     if contexts:
         try:
             ahead = facts.BatchFacts(list(contexts.values()),
                                      flood_minutes=loop.flood_limit()[1])
         except OperationalError as exc:  # a busy database: each message asks for itself
             log.warning("router: could not read the batch's facts ahead (%s)", exc)
+            return contexts
+        except Exception:  # never one message holding its batch: each asks for itself
+            log.exception("router: could not read the batch's facts ahead")
             return contexts
         for ctx in contexts.values():
             ctx.facts = ahead
