@@ -356,6 +356,16 @@ def test_log_filters_raw_bytes_and_reprocess(mia, bob, gus, domain, api_as):
     assert downloaded["Content-Type"] == "message/rfc822"
     assert b"".join(downloaded.streaming_content if downloaded.streaming
                     else [downloaded.content]) == raw
+    from mailroom.core.blobs import BlobUnreachable
+    from mailroom.incoming import services
+
+    def down(sha256):
+        raise BlobUnreachable("The bucket did not answer.")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "read_blob", down)
+        busy = api.get(f"{INBOUND}/{mail_id}/raw")
+    assert busy.status_code == 503 and "try again" in busy.json()["detail"][0]["message"]
 
     assert api_as(bob).post(f"{INBOUND}/{mail_id}/reprocess", {}).status_code == 403
     again = api.post(f"{INBOUND}/{mail_id}/reprocess", {})

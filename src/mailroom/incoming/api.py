@@ -26,6 +26,7 @@ from mailroom.api.auth import actor, require_perm
 from mailroom.api.errors import ApiError, ErrorOut, FieldErrors, field_error, idempotency_key_from
 from mailroom.api.specs import StrictIn
 from mailroom.core import record_types
+from mailroom.core.blobs import BlobError, BlobMissing
 from mailroom.core.models import Company
 from mailroom.incoming import intake, services
 from mailroom.incoming.models import InboundMail
@@ -235,8 +236,11 @@ def get_raw(request, id: int = MAIL_ID):
     mail = get_mail(actor(request), id)
     try:
         raw = services.raw_bytes(mail)
-    except FileNotFoundError:
+    except (BlobMissing, FileNotFoundError):
         raise ApiError(404, "The raw message is missing from storage.") from None
+    except BlobError:
+        raise ApiError(503, "The file store cannot be reached just now; try again in a "
+                            "minute.") from None
     response = HttpResponse(raw, content_type="message/rfc822")
     response["Content-Disposition"] = f'attachment; filename="inbound-{mail.pk}.eml"'
     response["X-Content-Type-Options"] = "nosniff"

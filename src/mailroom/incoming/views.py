@@ -10,12 +10,13 @@ import io
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from mailroom.core.admin_actions import error_text
+from mailroom.core.blobs import BlobError, BlobMissing
 from mailroom.core.decorators import office_user_required
 from mailroom.incoming import services
 from mailroom.incoming.forms import TestAddressForm
@@ -102,8 +103,11 @@ def raw(request, pk: int):
     mail = _mail_for(request, pk)
     try:
         data = services.raw_bytes(mail)
-    except OSError:
+    except (BlobMissing, OSError):
         raise Http404("The stored message cannot be read.") from None
+    except BlobError:
+        return HttpResponse("The file store cannot be reached just now; try again in a minute.",
+                            status=503, content_type="text/plain; charset=utf-8")
     response = FileResponse(io.BytesIO(data), content_type="message/rfc822", as_attachment=True,
                             filename=f"inbound-{mail.pk}.eml")
     response["Content-Length"] = str(len(data))

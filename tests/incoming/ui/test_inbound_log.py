@@ -94,6 +94,25 @@ def test_raw_download_returns_the_exact_bytes(client_for, bob, acme):
     assert b"".join(response.streaming_content) == RAW
 
 
+def test_raw_download_of_a_lost_or_unreachable_copy_says_so(client_for, bob, acme,
+                                                            monkeypatch):
+    from mailroom.core.blobs import BlobUnreachable, get_store
+    from mailroom.incoming import services
+
+    mail = stored_mail(acme)
+    real = services.read_blob
+
+    def down(sha256):
+        raise BlobUnreachable("The bucket did not answer.")
+
+    monkeypatch.setattr(services, "read_blob", down)
+    busy = client_for(bob).get(raw_url(mail))
+    assert busy.status_code == 503 and b"try again in a minute" in busy.content
+    monkeypatch.setattr(services, "read_blob", real)
+    get_store().path(mail.raw_sha256).unlink()
+    assert client_for(bob).get(raw_url(mail)).status_code == 404
+
+
 def test_another_company_gets_404_on_detail_and_raw(client_for, charlie, acme, quarantined):
     client = client_for(charlie)
     assert client.get(detail(quarantined)).status_code == 404
