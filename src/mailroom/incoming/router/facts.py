@@ -47,6 +47,22 @@ def reply_ids(head: inbound.Head) -> list[str]:
     return list(dict.fromkeys([*head.in_reply_to, *reversed(head.references)]))[:MAX_IDS]
 
 
+def rows_answered(companies, ids) -> tuple[dict, dict]:
+    """The chatter messages and sent mails (on a record) whose Message-ID is among `ids`, by
+    (company, Message-ID): what a reply may answer. The thread rule's own query, too."""
+    if not ids:
+        return {}, {}
+    messages = {(m.company_id, m.message_id): m for m in Message.objects.filter(
+        company_id__in=companies, message_id__in=ids).only(
+        "id", "company_id", "message_id", "content_type_id", "object_id")}
+    mails = {(m.company_id, m.message_id): m for m in OutgoingMail.objects.filter(
+        company_id__in=companies, message_id__in=ids, object_id__isnull=False)
+        .select_related("chatter_message").only(
+        "id", "company_id", "message_id", "content_type_id", "object_id",
+        "chatter_message__id")}
+    return messages, mails
+
+
 class BatchFacts:
     def __init__(self, contexts: list, *, flood_minutes: int) -> None:
         self.covered: set[int] = set()
@@ -63,7 +79,7 @@ class BatchFacts:
         answered = {i for _, head in heads for i in reply_ids(head)}
         self.known = self._known(companies, own_ids)
         self.sent = self._sent(companies, senders, [ctx for ctx, _ in heads], flood_minutes)
-        self.messages, self.mails = self._replied(companies, answered)
+        self.messages, self.mails = rows_answered(companies, answered)
         self.records = self._records()
         self.partners = self._partners(companies, senders)
         self.routed_ids: set[tuple[int, str]] = set()  # Message-IDs routed in this batch
@@ -95,20 +111,6 @@ class BatchFacts:
                         state=InboundMail.State.DONE)
                 .values_list("company_id", "from_address").annotate(n=Count("id")))
         return Counter({(company, sender): n for company, sender, n in rows})
-
-    @staticmethod
-    def _replied(companies, ids) -> tuple[dict, dict]:
-        if not ids:
-            return {}, {}
-        messages = {(m.company_id, m.message_id): m for m in Message.objects.filter(
-            company_id__in=companies, message_id__in=ids).only(
-            "id", "company_id", "message_id", "content_type_id", "object_id")}
-        mails = {(m.company_id, m.message_id): m for m in OutgoingMail.objects.filter(
-            company_id__in=companies, message_id__in=ids, object_id__isnull=False)
-            .select_related("chatter_message").only(
-            "id", "company_id", "message_id", "content_type_id", "object_id",
-            "chatter_message__id")}
-        return messages, mails
 
     def _records(self) -> dict[tuple[int, int], object]:
         wanted: dict[int, set[int]] = {}

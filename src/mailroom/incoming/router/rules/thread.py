@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from mailroom.chatter.models import Message
 from mailroom.incoming.router.context import Context, Destination, Outcome
-from mailroom.incoming.router.facts import UNKNOWN, reply_ids
-from mailroom.outgoing.models import OutgoingMail, OutgoingRecipient
+from mailroom.incoming.router.facts import UNKNOWN, reply_ids, rows_answered
+from mailroom.outgoing.models import OutgoingRecipient
 
 NAME = "thread"
 _REPLY_PREFIX = re.compile(
@@ -67,7 +67,9 @@ def _by_message_ids(ctx: Context) -> Destination | None:
     facts = ctx.read_ahead()
     found = facts.replied(ctx, ids) if facts is not None else UNKNOWN
     if found is UNKNOWN:
-        found = _rows_answered(company, ids)
+        messages, mails = rows_answered({company}, ids)
+        found = ({mid: row for (_, mid), row in messages.items()},
+                 {mid: row for (_, mid), row in mails.items()})
     messages, mails = found
     for message_id in ids:  # In-Reply-To first, then the newest reference
         message = messages.get(message_id)
@@ -83,17 +85,6 @@ def _by_message_ids(ctx: Context) -> Destination | None:
                 return Destination(f"answers mail {message_id}", record=record,
                                    parent_message=mail.chatter_message)
     return None
-
-
-def _rows_answered(company: int, ids: list[str]) -> tuple[dict, dict]:
-    messages = {m.message_id: m for m in Message.objects.filter(
-        company_id=company, message_id__in=ids).only("id", "message_id", "content_type_id",
-                                                     "object_id")}
-    mails = {m.message_id: m for m in OutgoingMail.objects.filter(
-        company_id=company, message_id__in=ids, object_id__isnull=False)
-        .select_related("chatter_message").only(
-        "id", "message_id", "content_type_id", "object_id", "chatter_message__id")}
-    return messages, mails
 
 
 def _by_token(ctx: Context) -> Destination | None:
