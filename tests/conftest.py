@@ -14,6 +14,12 @@ import pytest
 
 PASSWORD = "correct-horse-battery"
 
+# `mailroom worker` runs at niceness 10 by default, to yield to the web and the gateway. Beside
+# the suite's other parallel work (browsers, servers, a second xdist worker) that starved a
+# test's workers (a 4,000-mail campaign did not get far in 240 s), so the workers a test starts
+# run at normal priority; the test of the default sets it back to "" (the default).
+os.environ["MAILROOM_WORKER_NICE"] = "0"
+
 
 def postgres_admin_url() -> str:
     return os.environ.get("MAILROOM_TEST_POSTGRES_URL",

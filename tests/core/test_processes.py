@@ -285,7 +285,8 @@ def test_two_workers_run_each_cron_slot_exactly_once(cron_scenarios, kind):
 
 def start_run(tmp_path: Path, port: int, *args: str):
     env = mailroom_env(tmp_path, f"sqlite:///{tmp_path / 'run.sqlite3'}",
-                       MAILROOM_BASE_URL=f"http://127.0.0.1:{port}")
+                       MAILROOM_BASE_URL=f"http://127.0.0.1:{port}",
+                       MAILROOM_WORKER_NICE="")  # the default niceness (conftest sets 0)
     out_path, err_path = tmp_path / "run.out", tmp_path / "run.err"
     with out_path.open("w") as out, err_path.open("w") as err:
         proc = subprocess.Popen(mailroom("run", "--port", str(port), *args), env=env,
