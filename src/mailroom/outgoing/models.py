@@ -40,6 +40,7 @@ class FailureType(models.TextChoices):
     BLACKLISTED = "blacklisted", "Recipient blacklisted"
     EXPIRED = "expired", "Expired before it could be sent"
     NO_SERVER = "no_server", "No outgoing server matches"
+    STORAGE = "storage", "Attachment file store problem"
     HARD_BOUNCE = "hard_bounce", "Bounced: address does not work"
     SOFT_BOUNCE = "soft_bounce", "Bounced: temporary problem (mailbox full…)"
     UNKNOWN = "unknown", "Unknown error"

@@ -3,7 +3,9 @@ each message is built and signed once (compose.py).
 
 A mail that cannot go out this pass gets its outcome here, before any network I/O: expired
 (fails), no matching server (deferred), cannot be built or too large for every server (fails,
-with an attempt row saying why), every server's circuit open (waits for the first to close).
+with an attempt row saying why), every server's circuit open (waits for the first to close),
+an attachment's stored file missing (fails: restore it, then Retry) or the file store not
+answering (deferred: tried again after the back-off, like a server that is down).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from mailroom.core.blobs import BlobError
 from mailroom.outgoing.compose import Composer
 from mailroom.outgoing.hooks import run_send_checks
 from mailroom.outgoing.models import FailureType, MailServer, OutgoingMail, OutgoingRecipient
@@ -109,6 +112,17 @@ def _prepare_one(job: Job, servers: list[MailServer], now: datetime, composer: C
         _unbuildable(job, candidates[0], now,
                      FailureType.INVALID_RECIPIENT if "address" in str(exc).lower()
                      else FailureType.UNKNOWN, f"The message cannot be built: {exc}", owner)
+        return
+    except BlobError as exc:  # an attachment's file: lost, or the store does not answer
+        if exc.kind == "missing":
+            _unbuildable(job, candidates[0], now, FailureType.STORAGE,
+                         f"An attachment's stored file is missing ({exc}). Restore it (`mailroom "
+                         f"blobs check` lists what is missing), then Retry. Nothing was sent.",
+                         owner)
+        else:
+            job.defer(FailureType.STORAGE,
+                      f"The attachment file store did not answer ({exc}); it will be tried "
+                      f"again. Nothing was sent.")
         return
     job.raw, job.utf8_raw, job.envelopes = built.raw, built.utf8_raw, built.envelopes
     size = len(job.raw)
