@@ -37,7 +37,9 @@ class Numbered(models.Model):
             super().save(*args, **kwargs)
             return
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using):
+        # no savepoint when nested (save_record, the router): a failure rolls back with the
+        # caller's, and the number is given back below
+        with transaction.atomic(using=using, savepoint=False):
             list(
                 Company.objects.using(using).select_for_update()
                 .filter(pk=self.company_id).values_list("pk", flat=True)

@@ -137,7 +137,11 @@ def post_message(
     attachments = list(attachments)
     if not body.strip() and not tracking and not attachments and not subject:
         raise ValidationError({"body": "The message is empty."})
-    with transaction.atomic():
+    # savepoint=False: inside a caller's transaction (the router's, save_record's) this block
+    # adds no SAVEPOINT/RELEASE pair (two round trips, ~0.4 ms on PostgreSQL); an error still
+    # rolls back to the caller's nearest savepoint, and callers that go on after an error
+    # wrap the call in an atomic() of their own (templating.services, outgoing settle)
+    with transaction.atomic(savepoint=False):
         message = Message.objects.create(
             **_thread_fields(record),
             message_type=message_type,
@@ -296,7 +300,7 @@ def save_record(record: MailThread, *, actor, created_message: str = "",
         if record.company_id not in actor.company_ids():
             raise PermissionDenied("You cannot write records of that company.")
     _full_clean(record, trusted=tuple(trusted))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as post_message: no savepoint when nested
         creating = record.pk is None
         before = {}
         if not creating:
