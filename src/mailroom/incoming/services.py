@@ -69,7 +69,10 @@ def accept(raw: bytes, *, company, source: str, server: IncomingServer | None = 
         helo=(helo or "")[:255], raw_sha256=sha256, raw_size=size,
     )
     try:
-        with transaction.atomic():
+        if transaction.get_connection().in_atomic_block:  # one of several (the gateway's
+            with transaction.atomic():  # companies): a savepoint, for the IntegrityError
+                mail.save()
+        else:  # one INSERT in autocommit, committed when it returns: no BEGIN/COMMIT trips
             mail.save()
     except IntegrityError:
         if source_key:  # a concurrent fetch of the same message won
