@@ -20,6 +20,7 @@ from django.utils import timezone
 from mailroom.core import record_types
 from mailroom.core.access import perm, require
 from mailroom.core.blobs import read_blob, store_bytes
+from mailroom.core.durability import durable_commit
 from mailroom.core.services import (
     audit,
     connection_test_action,
@@ -73,7 +74,8 @@ def accept(raw: bytes, *, company, source: str, server: IncomingServer | None = 
             with transaction.atomic():  # companies): a savepoint, for the IntegrityError
                 mail.save()
         else:  # one INSERT in autocommit, committed when it returns: no BEGIN/COMMIT trips
-            mail.save()
+            with durable_commit():
+                mail.save()
     except IntegrityError:
         if source_key:  # a concurrent fetch of the same message won
             return InboundMail.objects.get(source_key=source_key)

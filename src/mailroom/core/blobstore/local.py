@@ -1,7 +1,9 @@
 """The local filesystem: the embedded default, one data dir on one machine.
 
 Blobs live at `<ATTACHMENT_DIR>/<sha[:2]>/<sha[2:4]>/<sha>`, written through a temp file,
-fsync and an atomic rename, so a crash never leaves a half-written blob under a real name.
+fsync and an atomic rename, so a crash never leaves a half-written blob under a real name;
+the directory that gains the name is fsynced too (and the one above a directory just made),
+so a blob confirmed to the caller — who then answers 250 — survives a power loss.
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ def blob_path(sha256: str, root: Path | str | None = None) -> Path:
     return root / sha256[:2] / sha256[2:4] / sha256
 
 
+def fsync_dir(path: Path) -> None:
+    """Make the names in directory `path` durable (a rename or a new entry is not, until its
+    directory is fsynced)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(path: Path) -> None:
+    """`path` and any missing parents, each new one's entry made durable in its parent."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:  # another process or thread made it first
+        return
+    fsync_dir(path.parent)
+
+
 class LocalBlobStore:
     name = "local"
 
@@ -47,7 +71,7 @@ class LocalBlobStore:
 
     def put(self, stream: IO[bytes], max_bytes: int) -> tuple[str, int]:
         root = self.root
-        root.mkdir(parents=True, exist_ok=True)
+        _make_dirs(root)
         digest = hashlib.sha256()
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-")
@@ -61,11 +85,12 @@ class LocalBlobStore:
                 tmp.flush()
                 os.fsync(tmp.fileno())
             target = blob_path(digest.hexdigest(), root)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(target.parent)
             if target.exists():
                 os.unlink(tmp_name)
             else:
                 os.replace(tmp_name, target)
+                fsync_dir(target.parent)
         except BaseException:
             if os.path.exists(tmp_name):
                 os.unlink(tmp_name)

@@ -7,6 +7,7 @@ import ssl
 from django.conf import settings
 from django.db import connection
 
+from mailroom.incoming import intake
 from mailroom.incoming.gateway.listeners import Gateway, Limits, parse_listen
 from mailroom.incoming.services import max_message_bytes
 
@@ -65,8 +66,10 @@ def limits_from_settings() -> Limits:
 
 
 def default_db_threads() -> int:
-    """SQLite has one writer at a time: one thread. PostgreSQL overlaps fsyncs and commits."""
+    """Four, whose blob writes and fsyncs overlap: on PostgreSQL, and on SQLite with the intake
+    spool (its inserts are short and the database's lock is not taken). A SQLite database
+    written directly has one writer at a time: one thread."""
     configured = int(getattr(settings, "MAILROOM_GATEWAY_DB_THREADS", 0) or 0)
     if configured:
         return configured
-    return 1 if connection.vendor == "sqlite" else 4
+    return 1 if connection.vendor == "sqlite" and not intake.enabled() else 4

@@ -1,0 +1,99 @@
+"""What a caller acknowledges on (250, \\Seen, DELE, 202) survives a power loss, not only a
+process crash: the blob's file *and* its name (the directories that gained an entry are
+fsynced), and on SQLite — WAL with synchronous=NORMAL, which fsyncs nothing at commit — the
+intake spool's rows and the commit of `accept()` and of the spool's mover (synchronous=FULL
+for them). PostgreSQL commits durably by itself (synchronous_commit)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from mailroom.core.blobstore.local import LocalBlobStore
+from mailroom.incoming import intake
+from mailroom.incoming.services import accept
+
+
+@pytest.fixture
+def fsynced(monkeypatch) -> list[Path]:
+    """The paths os.fsync was called on (it still runs)."""
+    paths: list[Path] = []
+    real = os.fsync
+
+    def recording(fd):
+        paths.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    return paths
+
+
+@pytest.mark.nodb
+def test_a_new_blob_fsyncs_its_file_and_every_directory_that_gained_a_name(tmp_path,
+                                                                           fsynced):
+    root = tmp_path / "blobs"
+    store = LocalBlobStore(root)
+    sha256, _ = store.put_bytes(b"a signed contract", max_bytes=1024)
+    target = root / sha256[:2] / sha256[2:4] / sha256
+    assert target.read_bytes() == b"a signed contract"
+    # the file's data (under its temporary name), each directory that gained a name (the
+    # new ones' entries in their parents), last the rename's
+    data = [p for p in fsynced if p.name.startswith(".upload-")]
+    assert len(data) == 1 and data[0].parent == root
+    directories = [p for p in fsynced if p not in data]
+    assert set(directories) == {tmp_path, root, root / sha256[:2], target.parent}
+    assert fsynced[-1] == target.parent
+    assert fsynced.index(data[0]) < len(fsynced) - 1  # the rename's after the data's
+
+    fsynced.clear()  # a second blob in the same directories: its data and its name only
+    other, _ = store.put_bytes(b"a signed contract, v2", max_bytes=1024)
+    if other[:4] == sha256[:4]:
+        assert fsynced[1:] == [target.parent]
+    else:
+        assert fsynced[-1] == root / other[:2] / other[2:4]
+    fsynced.clear()  # the same bytes again: nothing new is written
+    store.put_bytes(b"a signed contract", max_bytes=1024)
+    assert [p for p in fsynced if p.parent == root / sha256[:2]] == []
+
+
+def test_the_intake_spool_fsyncs_each_commit(settings, tmp_path):
+    settings.MAILROOM_INTAKE_SPOOL_PATH = str(tmp_path / "intake.sqlite3")
+    queue = intake.Spool(tmp_path / "intake.sqlite3")
+    assert queue.db().execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    assert queue.db().execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accept_commits_its_row_with_a_wal_fsync_on_sqlite(acme):
+    with CaptureQueriesContext(connection) as queries:
+        mail = accept(b"Subject: hi\r\n\r\nhello\r\n", company=acme, source="api")
+    sql = [q["sql"] for q in queries.captured_queries]
+    insert = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "incoming_'))
+    if connection.vendor == "sqlite":
+        assert sql[insert - 1] == "PRAGMA synchronous=FULL"
+        assert sql[insert + 1] == "PRAGMA synchronous=NORMAL"  # the rest of the work: NORMAL
+    else:  # PostgreSQL: its commit is durable; one INSERT in autocommit, no BEGIN/COMMIT
+        assert not any("PRAGMA" in s or s.startswith("SAVEPOINT") for s in sql)
+    assert mail.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_spool_mover_commits_durably_before_the_spool_forgets(acme, settings, tmp_path):
+    settings.MAILROOM_INTAKE_SPOOL = "on"
+    settings.MAILROOM_INTAKE_SPOOL_PATH = str(tmp_path / "moved.sqlite3")
+    from mailroom.incoming.services import accept_spooled
+
+    accept_spooled(b"Subject: hi\r\n\r\nhello\r\n", [(acme, ["sales@acme.test"])],
+                   source="smtp")
+    with CaptureQueriesContext(connection) as queries:
+        assert intake.move() == 1
+    sql = [q["sql"] for q in queries.captured_queries]
+    insert = next(i for i, s in enumerate(sql)
+                  if s.startswith("INSERT") and '"incoming_inboundmail"' in s.split("(")[0])
+    if connection.vendor == "sqlite":
+        assert "PRAGMA synchronous=FULL" in sql[:insert]
+        assert sql[-1] == "PRAGMA synchronous=NORMAL"
