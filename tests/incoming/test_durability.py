@@ -7,6 +7,8 @@ for them). PostgreSQL commits durably by itself (synchronous_commit)."""
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,44 @@ def test_the_spool_mover_commits_durably_before_the_spool_forgets(acme, settings
     if connection.vendor == "sqlite":
         assert "PRAGMA synchronous=FULL" in sql[:insert]
         assert sql[-1] == "PRAGMA synchronous=NORMAL"
+
+
+def _row(n: int, company_id: int | None = 1) -> dict:
+    return {"company_id": company_id, "source": "smtp", "envelope_from": f"s{n}@client.example",
+            "envelope_to": ["sales@acme.test"], "remote_ip": "127.0.0.1", "helo": "mx",
+            "raw_sha256": f"{n:064x}", "raw_size": n}
+
+
+@pytest.mark.nodb
+def test_spool_threads_that_arrive_together_commit_together_and_each_gets_its_own_ids(
+        tmp_path):
+    queue = intake.Spool(tmp_path / "group.sqlite3")
+    results: dict[int, list[int]] = {}
+    start = threading.Barrier(8)
+
+    def sender(worker: int) -> None:
+        start.wait()
+        for n in range(40):
+            number = worker * 1000 + n
+            results[number] = queue.add([_row(number), _row(number)])  # two companies' rows
+
+    threads = [threading.Thread(target=sender, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 320 and all(len(ids) == 2 for ids in results.values())
+    ids = [i for pair in results.values() for i in pair]
+    assert len(set(ids)) == 640
+    rows = dict(queue.db().execute("SELECT id, raw_size FROM spool").fetchall())
+    assert all(rows[a] == rows[b] == number for number, (a, b) in results.items())
+    assert queue.commits < 320  # groups formed: fewer WAL fsyncs than messages
+
+
+@pytest.mark.nodb
+def test_a_group_that_fails_writes_nothing_and_the_next_add_commits(tmp_path):
+    queue = intake.Spool(tmp_path / "failing.sqlite3")
+    with pytest.raises(sqlite3.IntegrityError):  # NOT NULL: the whole group is refused
+        queue.add([_row(1), _row(2, company_id=None)])
+    assert queue.count() == 0
+    assert len(queue.add([_row(3)])) == 1 and queue.count() == 1

@@ -69,13 +69,34 @@ def path() -> Path:
                 or Path(settings.DATA_DIR) / "intake.sqlite3")
 
 
+class _Request:
+    """One `add` waiting for a group commit: its rows, then its ids or the error."""
+
+    __slots__ = ("done", "error", "ids", "rows")
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+        self.done = False
+        self.ids: list[int] = []
+        self.error: BaseException | None = None
+
+
 class Spool:
-    """One connection per thread to the spool file (created on first use)."""
+    """One connection per thread to the spool file (created on first use).
+
+    `add` commits in groups: each commit fsyncs the WAL (synchronous=FULL), so the gateway's
+    threads that arrive while one commits wait for it and then go in together, the first of
+    them writing everyone's rows in one transaction (one fsync for all). Each caller returns
+    only when its own rows are committed, or with the error that stopped their group."""
 
     def __init__(self, file: Path) -> None:
         self.file = file
         self.local = threading.local()
         self._token: str | None = None
+        self._group = threading.Condition()
+        self._queue: list[_Request] = []
+        self._committing = False
+        self.commits = 0  # transactions `add` ran (fewer than calls when they group)
 
     def db(self) -> sqlite3.Connection:
         conn = getattr(self.local, "conn", None)
@@ -110,22 +131,57 @@ class Spool:
         return self._token
 
     def add(self, rows: list[dict]) -> list[int]:
-        """Write `rows` (one per company of a message) in one transaction; their ids."""
+        """Write `rows` (one per company of a message) in one transaction — shared with the
+        other threads' rows that wait at the same moment; their ids, once committed."""
+        request = _Request(rows)
+        with self._group:
+            self._queue.append(request)
+            while not request.done and self._committing:
+                self._group.wait()
+            if request.done:  # another thread's commit took it
+                return self._result(request)
+            self._committing = True
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        finally:
+            with self._group:
+                self._committing = False
+                self._group.notify_all()
+        return self._result(request)
+
+    @staticmethod
+    def _result(request: _Request) -> list[int]:
+        if request.error is not None:
+            raise request.error
+        return request.ids
+
+    def _commit(self, batch: list[_Request]) -> None:
         db = self.db()
         now = datetime.now(UTC).isoformat()
-        db.execute("BEGIN IMMEDIATE")
         try:
-            ids = [db.execute(
-                "INSERT INTO spool (company_id, source, envelope_from, envelope_to, remote_ip,"
-                " helo, raw_sha256, raw_size, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (row["company_id"], row["source"], row["envelope_from"],
-                 json.dumps(row["envelope_to"]), row["remote_ip"], row["helo"],
-                 row["raw_sha256"], row["raw_size"], now)).lastrowid for row in rows]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return [int(i) for i in ids if i is not None]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for request in batch:
+                    request.ids = [int(db.execute(
+                        "INSERT INTO spool (company_id, source, envelope_from, envelope_to,"
+                        " remote_ip, helo, raw_sha256, raw_size, received_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?)",
+                        (row["company_id"], row["source"], row["envelope_from"],
+                         json.dumps(row["envelope_to"]), row["remote_ip"], row["helo"],
+                         row["raw_sha256"], row["raw_size"], now)).lastrowid)
+                        for row in request.rows]
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except BaseException as exc:  # nothing of the group was written: each caller says so
+            for request in batch:
+                request.ids, request.error = [], exc
+        finally:
+            for request in batch:
+                request.done = True
+            self.commits += 1
 
     def waiting(self, limit: int) -> list[tuple]:
         return self.db().execute(
