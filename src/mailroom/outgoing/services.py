@@ -20,6 +20,7 @@ from mailroom.chatter.models import Notification
 from mailroom.contacts.models import Partner
 from mailroom.core.access import require
 from mailroom.core.blobs import store_bytes
+from mailroom.core.durability import durable_commit
 from mailroom.core.roles import Role
 from mailroom.core.services import audit
 from mailroom.lib.addresses import domain_of
@@ -205,8 +206,8 @@ def enqueue(*, company, idempotency_key: str | None = None, actor=None,
             return existing
     mail, recipients, attachments = _build(company=company, idempotency_key=idempotency_key,
                                            actor=actor, **fields)
-    try:
-        with transaction.atomic():
+    try:  # "queued" (the composer, the API's 202) must survive a power loss: core.durability
+        with durable_commit(), transaction.atomic():
             mail.save()
             for recipient in recipients:
                 recipient.mail = mail
@@ -259,7 +260,7 @@ def enqueue_many(*, company, mails: Sequence[dict], actor=None) -> list[Outgoing
         except ValidationError as exc:
             raise ValidationError({f"mails.{index}.{field}": errors
                                    for field, errors in exc.message_dict.items()}) from exc
-    with transaction.atomic():
+    with durable_commit(), transaction.atomic():
         new_mails = [mail for mail, recipients, _ in built if recipients is not None]
         _insert_rows(OutgoingMail, new_mails)
         for first in range(0, len(new_mails), 500):

@@ -20,6 +20,7 @@ from mailroom.chatter.models import Message
 from mailroom.chatter.services import post_message, require_access, store_attachment
 from mailroom.core import record_types
 from mailroom.core.access import perm, require
+from mailroom.core.durability import durable_commit
 from mailroom.core.roles import Role
 from mailroom.core.services import audit, snapshot
 from mailroom.lib.formatting import normalize_locale
@@ -209,8 +210,8 @@ def send_rendered(record, rendered: RenderedMail, *, actor, purpose: str = Purpo
                                                idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    try:
-        with transaction.atomic():
+    try:  # the message, its chatter entry and files, durable before the user is told "sent"
+        with durable_commit(), transaction.atomic():
             stored = [store_attachment(record, actor=actor, name=f.name,
                                        stream=io.BytesIO(f.content), mimetype=f.mimetype)
                       for f in rendered.attachments]
