@@ -20,6 +20,7 @@ from collections import Counter
 
 import pytest
 
+from tests import premigrated
 from tests.conftest import NEEDS_POSTGRES
 from tests.core.test_processes import REPO, mailroom, stop, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
@@ -115,7 +116,7 @@ def peer():
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=NEEDS_POSTGRES)])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'mailroom.sqlite3'}"
+        return premigrated.sqlite_url(tmp_path / "mailroom.sqlite3")
     return request.getfixturevalue("postgres_url")
 
 

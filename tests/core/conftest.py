@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests import premigrated
 from tests.conftest import postgres_admin_url
 from tests.core.nodes import node_env, run
 
@@ -18,10 +19,10 @@ def node_template(tmp_path_factory):
 
     admin_url = postgres_admin_url()
     admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    name = f"mr_keys_tmpl_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    # the run's migrated database (it knows no keys): the `migrate` below has nothing to
+    # apply and records this installation's keys, as on a fresh database
+    name, url = premigrated.postgres_database(admin, "mr_keys_tmpl")
     try:
-        url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
         migrated = run(node_env(tmp_path_factory.mktemp("migrator"), "m", url),
                        "migrate", "--no-input", "-v", "0")
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr

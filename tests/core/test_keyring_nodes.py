@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import premigrated
 from tests.conftest import NEEDS_POSTGRES
 from tests.core.nodes import K1, K2, SECRET, finish, node_env, run, start
 from tests.core.test_processes import free_port
@@ -124,7 +125,7 @@ call_command("worker", steps="cron", max_seconds=0.3)
 
 
 def test_on_sqlite_a_node_without_key_variables_starts_as_today(tmp_path):
-    env = node_env(tmp_path, "single", f"sqlite:///{tmp_path / 'single.sqlite3'}",
+    env = node_env(tmp_path, "single", premigrated.sqlite_url(tmp_path / "single.sqlite3"),
                    MAILROOM_SECRET_KEY=None, MAILROOM_FERNET_KEYS=None)
     done = run(env, "shell", "--no-imports", "-c", SQLITE_NODE)
     assert done.returncode == 0, done.stdout + done.stderr

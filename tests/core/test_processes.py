@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -21,10 +20,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests import premigrated
 from tests.conftest import NEEDS_POSTGRES, postgres_admin_url
 
 pytestmark = pytest.mark.slow
@@ -219,16 +218,14 @@ def cron_scenarios(tmp_path_factory):
     scenarios: dict[str, CronScenario | str] = {}
     sqlite_dir = tmp_path_factory.mktemp("cron-sqlite")
     scenarios["sqlite"] = CronScenario("sqlite", sqlite_dir,
-                                       f"sqlite:///{sqlite_dir / 'mailroom.sqlite3'}")
+                                       premigrated.sqlite_url(sqlite_dir / "mailroom.sqlite3"))
     admin_url, admin, pg_name = postgres_admin_url(), None, None
     try:
         admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         scenarios["postgresql"] = f"PostgreSQL unreachable at {admin_url}: {exc}"
     if admin is not None:
-        pg_name = f"mr_cron_{secrets.token_hex(4)}"
-        admin.execute(f'CREATE DATABASE "{pg_name}"')
-        pg_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{pg_name}"))
+        pg_name, pg_url = premigrated.postgres_database(admin, "mr_cron")
         scenarios["postgresql"] = CronScenario("postgresql",
                                                tmp_path_factory.mktemp("cron-postgresql"),
                                                pg_url)
@@ -284,7 +281,7 @@ def test_two_workers_run_each_cron_slot_exactly_once(cron_scenarios, kind):
 # --- mailroom run --------------------------------------------------------------------------
 
 def start_run(tmp_path: Path, port: int, *args: str):
-    env = mailroom_env(tmp_path, f"sqlite:///{tmp_path / 'run.sqlite3'}",
+    env = mailroom_env(tmp_path, premigrated.sqlite_url(tmp_path / "run.sqlite3"),
                        MAILROOM_BASE_URL=f"http://127.0.0.1:{port}",
                        MAILROOM_WORKER_NICE="")  # the default niceness (conftest sets 0)
     out_path, err_path = tmp_path / "run.out", tmp_path / "run.err"

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from mailroom.core.management.commands.run import catcher_wanted, child_commands
+from tests import premigrated
 from tests.core.test_processes import (
     alive,
     children_of,
@@ -40,7 +41,7 @@ def test_the_catcher_is_a_part_when_enabled(settings):
 def test_run_starts_the_catcher_and_it_stores_what_it_receives(tmp_path):
     port, smtp_port = free_port(), free_port()
     database = tmp_path / "run.sqlite3"
-    env = mailroom_env(tmp_path, f"sqlite:///{database}",
+    env = mailroom_env(tmp_path, premigrated.sqlite_url(database),
                        MAILROOM_BASE_URL=f"http://127.0.0.1:{port}",
                        MAILROOM_MAIL_CATCHER=f"127.0.0.1:{smtp_port}")
     out_path, err_path = tmp_path / "run.out", tmp_path / "run.err"

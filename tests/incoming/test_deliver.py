@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.services import raw_bytes
+from tests import premigrated
 
 MESSAGE = (b"From: Ada <ada@client.example>\r\nTo: sales@acme.test\r\n"
            b"Subject: A quote please\r\n\r\nHello\r\n")
@@ -102,7 +103,7 @@ def test_deliver_as_an_mta_runs_it(tmp_path):
     traceback."""
     from tests.core.test_processes import REPO, mailroom, mailroom_env
 
-    env = mailroom_env(tmp_path, f"sqlite:///{tmp_path / 'deliver.sqlite3'}")
+    env = mailroom_env(tmp_path, premigrated.sqlite_url(tmp_path / "deliver.sqlite3"))
     setup = (
         "from django.core.management import call_command\n"
         "from mailroom.core.models import Company\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import premigrated
 from tests.core.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
 from tests.outgoing.test_workers_pg import database_url, postgres_url  # noqa: F401 - fixtures
 
@@ -38,7 +39,7 @@ services.send_by_post(partner, actor=None, partner=partner,
 def test_a_worker_killed_after_acceptance_never_prints_a_letter_twice(tmp_path: Path):
     database = tmp_path / "letters.sqlite3"
     counts = tmp_path / "counts.log"
-    env = mailroom_env(tmp_path, f"sqlite:///{database}",
+    env = mailroom_env(tmp_path, premigrated.sqlite_url(database),
                        MAILROOM_WORKER_MODULES="tests.letters.crash_provider",
                        MAILROOM_TEST_COUNT_FILE=str(counts),
                        MAILROOM_TEST_CRASH_FILE=str(tmp_path / "crashed"),

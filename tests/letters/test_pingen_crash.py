@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import premigrated
 from tests.core.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
 from tests.letters.fakes.pingen import FakePingen
 
@@ -49,7 +50,7 @@ def fake():
 def test_a_worker_killed_after_pingen_accepted_never_posts_a_letter_twice(tmp_path: Path,
                                                                          fake):
     database = tmp_path / "letters.sqlite3"
-    env = mailroom_env(tmp_path, f"sqlite:///{database}",
+    env = mailroom_env(tmp_path, premigrated.sqlite_url(database),
                        MAILROOM_WORKER_MODULES="tests.letters.pingen_crash_worker",
                        MAILROOM_TEST_CRASH_FILE=str(tmp_path / "crashed"),
                        MAILROOM_LETTERS_LEASE_SECONDS="2")

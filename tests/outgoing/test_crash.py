@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import premigrated
 from tests.core.test_processes import REPO, mailroom, mailroom_env, stop, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
 
@@ -137,7 +138,7 @@ def peer():
 
 
 def test_kill_9_mid_run_loses_nothing_and_flags_every_possible_duplicate(tmp_path, peer):
-    scenario = SendScenario(tmp_path, f"sqlite:///{tmp_path / 'mailroom.sqlite3'}", peer)
+    scenario = SendScenario(tmp_path, premigrated.sqlite_url(tmp_path / "mailroom.sqlite3"), peer)
     try:
         scenario.setup()
         peer.faults.stall_after = 300

@@ -18,6 +18,7 @@ import pytest
 
 from mailroom.outgoing.models import OutgoingMail
 from mailroom.outgoing.sending.leases import LEASE, reap_leases, renew_leases
+from tests import premigrated
 from tests.core.test_processes import REPO, mailroom, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
 from tests.outgoing.test_crash import SendScenario
@@ -101,7 +102,8 @@ def test_a_pass_longer_than_the_lease_keeps_its_mails(tmp_path, database_url):  
 @pytest.mark.slow
 def test_a_killed_workers_mails_go_out_again_within_a_minute(tmp_path):
     with SmtpPeer() as peer:
-        scenario = SendScenario(tmp_path, f"sqlite:///{tmp_path / 'mailroom.sqlite3'}", peer)
+        database = premigrated.sqlite_url(tmp_path / "mailroom.sqlite3")
+        scenario = SendScenario(tmp_path, database, peer)
         try:
             scenario.setup(300)
             peer.faults.stall_after = 100

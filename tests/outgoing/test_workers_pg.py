@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests import premigrated
 from tests.conftest import NEEDS_POSTGRES
 from tests.core.test_processes import postgres_admin_url, stop, wait_for
 from tests.outgoing.smtp_peer import SmtpPeer
@@ -36,10 +35,9 @@ def postgres_url():
 
     admin_url = postgres_admin_url()
     admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    name = f"mr_send_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    name, url = premigrated.postgres_database(admin, "mr_send")
     try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+        yield url
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
@@ -48,7 +46,7 @@ def postgres_url():
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=NEEDS_POSTGRES)])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'mailroom.sqlite3'}"
+        return premigrated.sqlite_url(tmp_path / "mailroom.sqlite3")
     return request.getfixturevalue("postgres_url")
 
 
