@@ -15,7 +15,9 @@ asks the database as before.
   what the batch routed; only under the limit is the query skipped.
 - Replies: a reference to a message routed earlier in the same batch is looked up again.
 - Contacts: one made while routing a message counts for the next ones only once that
-  message's transaction committed.
+  message's savepoint is released. A message of the batch routed without these facts (too
+  large to read ahead, or again after its transaction was rolled back) makes the batch
+  forget them: its later messages ask the database (`forget`).
 
 A message larger than `KEEP_BYTES` is not read ahead (its head would cost a second read of
 the whole message); it is routed with the rules' own queries.
@@ -175,6 +177,13 @@ class BatchFacts:
 
     def made_partner(self, ctx, partner: Partner) -> None:
         self._pending[(ctx.mail.company_id, ctx.sender)] = partner
+
+    def forget(self) -> None:
+        """Cover no message any more: the batch's later messages ask the database. Called when
+        one of its messages was routed with facts of its own (too large to read ahead, or
+        again after its transaction was rolled back): what that one did, a contact made
+        say, is not known here."""
+        self.covered.clear()
 
     def routed(self, ctx, *, committed: bool) -> None:
         """After each message: what it changed counts for the batch's next messages."""
