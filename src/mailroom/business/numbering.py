@@ -2,8 +2,9 @@
 
 The number is taken when the row is first saved, whoever saves it (a service, the mail router,
 the API), so no path can create a record without its reference. Numbering is serialized per
-company by locking the company row: two workers on PostgreSQL cannot take the same number, and
-SQLite's single writer already serializes it. A unique constraint per model is the backstop.
+company by locking the company row (FOR NO KEY UPDATE, so rows that merely refer to the company
+are not held up): two workers on PostgreSQL cannot take the same number, and SQLite's single
+writer already serializes it. A unique constraint per model is the backstop.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ class Numbered(models.Model):
         # no savepoint when nested (save_record, the router): a failure rolls back with the
         # caller's, and the number is given back below
         with transaction.atomic(using=using, savepoint=False):
+            # FOR NO KEY UPDATE (PostgreSQL): numberings of the company wait for each other,
+            # but a row that only refers to the company (an inbound mail the gateway stores,
+            # a chatter message) does not wait: FOR UPDATE also blocked the foreign-key check
+            # of every insert naming the company until the numbering transaction ended
             list(
-                Company.objects.using(using).select_for_update()
+                Company.objects.using(using).select_for_update(no_key=True)
                 .filter(pk=self.company_id).values_list("pk", flat=True)
             )
             last = (
