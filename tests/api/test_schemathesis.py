@@ -63,9 +63,12 @@ def _load_schema():
     # Loaded at collection (serving the schema touches no database). Not through
     # `schemathesis.pytest.from_fixture`: 4.32.5's lazy loader writes `node._nodeid`,
     # which pytest 9 no longer has.
-    from mailroom.wsgi import application
+    # the WSGI application as mailroom.wsgi makes it, without that module's process-wide
+    # setting (every SQLite commit with a WAL fsync: core.durability), which would hold for
+    # every test this process runs after collection
+    from django.core.wsgi import get_wsgi_application
 
-    loaded = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
+    loaded = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
     # The coverage phase enumerates every enum value and boundary (thousands of calls, the
     # time zones alone ~600); examples + fuzzing with positive and negative data is the
     # budget that fits here.

@@ -2,12 +2,15 @@
 process crash: the blob's file *and* its name (the directories that gained an entry are
 fsynced), and on SQLite — WAL with synchronous=NORMAL, which fsyncs nothing at commit — the
 intake spool's rows and the commit of `accept()` and of the spool's mover (synchronous=FULL
-for them). PostgreSQL commits durably by itself (synchronous_commit)."""
+for them), and every commit of a process that answers people (the web UI and API).
+PostgreSQL commits durably by itself (synchronous_commit)."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -140,3 +143,49 @@ def test_a_group_that_fails_writes_nothing_and_the_next_add_commits(tmp_path):
         queue.add([_row(1), _row(2, company_id=None)])
     assert queue.count() == 0
     assert len(queue.add([_row(3)])) == 1 and queue.count() == 1
+
+
+@pytest.fixture
+def acknowledging(transactional_db):
+    from mailroom.core import durability
+
+    try:
+        durability.acknowledge_every_commit()
+        yield connection
+    finally:  # the rest of the suite runs as workers do
+        durability._level = "NORMAL"
+        durability.connection_created.disconnect(dispatch_uid="mailroom.durability.full")
+        durability._apply(connection.vendor, connection)
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="PostgreSQL commits durably")
+def test_a_process_that_answers_people_commits_everything_with_a_wal_fsync(acknowledging,
+                                                                           acme):
+    """`mailroom web` and the WSGI module: what the UI or the API says is saved (a campaign
+    scheduled, a letter queued) survives a power loss; durable_commit leaves it so."""
+    from mailroom.core.durability import durable_commit
+
+    connection = acknowledging
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone() == (2,)  # FULL
+    with CaptureQueriesContext(connection) as queries, durable_commit():
+        accept(b"Subject: hi\r\n\r\nhello", company=acme, source="api")
+    assert not [q for q in queries.captured_queries if "synchronous" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone() == (2,)
+
+
+@pytest.mark.slow
+def test_the_wsgi_module_turns_it_on(tmp_path):
+    from tests import premigrated
+    from tests.core.test_processes import REPO, mailroom_env
+
+    code = ("import mailroom.wsgi\nfrom django.db import connection\n"
+            "with connection.cursor() as c:\n    c.execute('PRAGMA synchronous')\n"
+            "    print('LEVEL', c.fetchone()[0])\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120,
+                          env=mailroom_env(tmp_path, premigrated.sqlite_url(tmp_path / "w.db")))
+    assert "LEVEL 2" in done.stdout, done.stdout + done.stderr

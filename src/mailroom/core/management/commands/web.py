@@ -7,6 +7,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mailroom.core.durability import acknowledge_every_commit
 from mailroom.core.keyring import refuse_to_start_without_keys
 from mailroom.core.management import stop_when_supervisor_dies
 from mailroom.core.web_server import create_web_server
@@ -27,6 +28,7 @@ class Command(BaseCommand):
 
         refuse_to_start_without_keys()  # on PostgreSQL: the installation's keys, or exit
         application = get_wsgi_application()
+        acknowledge_every_commit()  # on SQLite: what a page says is saved survives power loss
         try:
             server = create_web_server(application, host=host, port=port, threads=threads,
                                        ident="Mailroom", clear_untrusted_proxy_headers=True)
