@@ -435,3 +435,35 @@ def test_a_utf8_sender_over_smtputf8_becomes_a_lead_with_its_author(gateway, acm
     assert lead.partner.email == "jürgen@müller.example"
     message = Message.objects.get(pk=mail.chatter_message_id)
     assert message.email_from == "Jürgen Müller <jürgen@müller.example>"
+
+
+def test_rcpt_is_answered_from_the_alias_cache_and_reloaded_after_a_change(gateway, acme):
+    """While the cached aliases are fresh the event loop answers RCPT itself; once they are
+    cleared (an alias saved) or old, a database thread loads them again, and a new alias is
+    known at the next RCPT."""
+    from mailroom.routing.models import Alias, AliasDomain
+    from mailroom.routing.services import clear_cache
+
+    lookups = []
+    real_run = gateway.gateway.db.run
+
+    async def counting(func, *args, **kwargs):
+        lookups.append(getattr(func, "__name__", func))
+        return await real_run(func, *args, **kwargs)
+
+    gateway.gateway.db.run = counting
+    client = smtp(gateway)
+    try:
+        client.mail("ada@client.example")
+        assert client.rcpt("sales@acme.test")[0] == 250  # loads the cache (or it was fresh)
+        before = lookups.count("resolve")
+        assert [client.rcpt(a)[0] for a in ("support@acme.test", "sales@acme.test",
+                                            "nobody@acme.test")] == [250, 250, 550]
+        assert lookups.count("resolve") == before  # answered from the cache
+        Alias.objects.create(company=acme, domain=AliasDomain.objects.get(name="acme.test"),
+                             local_part="jobs", record_type="crm.lead")
+        clear_cache()  # what saving an alias through the service does
+        assert client.rcpt("jobs@acme.test")[0] == 250
+        assert lookups.count("resolve") == before + 1  # loaded again, in a database thread
+    finally:
+        client.close()

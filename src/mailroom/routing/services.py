@@ -201,8 +201,11 @@ class _Cache:
         self.loaded = 0.0
         self.generation += 1
 
+    def fresh(self) -> bool:
+        return time.monotonic() - self.loaded < self.ttl
+
     def refresh(self) -> None:
-        if time.monotonic() - self.loaded < self.ttl:
+        if self.fresh():
             return
         generation = self.generation
         domains = {d.name: d for d in AliasDomain.objects.all()}
@@ -223,13 +226,22 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-def resolve(address: str) -> Target | None:
-    """The meaning of a recipient address, or None when it is not ours (refuse it)."""
+STALE = object()  # resolve(load=False): the cache must be loaded first
+
+
+def resolve(address: str, *, load: bool = True):
+    """The meaning of a recipient address (a Target), or None when it is not ours (refuse
+    it). `load=False`: never ask the database — STALE when the cached domains and aliases
+    are too old to answer (the gateway's event loop answers RCPT itself while they are
+    fresh, and hands the lookup to a database thread only when they are not)."""
     address = (address or "").strip().strip("<>").strip()
     local, at, domain_name = address.rpartition("@")
     if not at or not local:
         return None
-    _cache.refresh()
+    if load:
+        _cache.refresh()
+    elif not _cache.fresh():
+        return STALE
     domain = _cache.domains.get(domain_name.lower().rstrip("."))
     if domain is None:
         return None
