@@ -7,6 +7,8 @@ fingerprints migrate recorded). Nodes run `mailroom check-keys`, `worker`, `gate
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from tests import premigrated
 from tests.conftest import NEEDS_POSTGRES
 from tests.core.nodes import K1, K2, SECRET, finish, node_env, run, start
-from tests.core.test_processes import free_port
+from tests.core.test_processes import REPO, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +84,11 @@ def test_a_node_without_a_key_variable_does_not_start(tmp_path, node_database):
                          "gateway", "--smtp", "127.0.0.1:0", "--lmtp", ""),
         "web": start(node_env(tmp_path, "web", node_database, MAILROOM_SECRET_KEY=None),
                      "web", "--port", str(free_port())),
+        # a WSGI server of one's own (gunicorn …) loading the module
+        "wsgi": subprocess.Popen([sys.executable, "-c", "import mailroom.wsgi"], cwd=REPO,
+                                 env=node_env(tmp_path, "wsgi", node_database,
+                                              MAILROOM_FERNET_KEYS=None),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     }
     results = {name: finish(proc) for name, proc in procs.items()}
     for name, (code, output) in results.items():
@@ -91,6 +98,8 @@ def test_a_node_without_a_key_variable_does_not_start(tmp_path, node_database):
     assert "MAILROOM_SECRET_KEY is not set" in results["worker"][1]
     assert "MAILROOM_SECRET_KEY and MAILROOM_FERNET_KEYS are not set" in results["gateway"][1]
     assert "MAILROOM_SECRET_KEY is not set" in results["web"][1]
+    assert "ImproperlyConfigured: Refusing to start" in results["wsgi"][1]
+    assert "MAILROOM_FERNET_KEYS is not set" in results["wsgi"][1]
 
 
 @NEEDS_POSTGRES

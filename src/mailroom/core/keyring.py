@@ -39,8 +39,9 @@ The rule per kind:
 - `mailroom check-keys --reset` forgets every fingerprint and records this node's: after
   changing the secret key on purpose on every node, or to retire Fernet keys no node holds.
 
-Not checked: the SQLite default (one machine, one data dir), and a WSGI server importing
-mailroom.wsgi directly — run `mailroom check-keys` before it (e.g. ExecStartPre).
+A WSGI server loading mailroom.wsgi is refused the same way (the module raises
+ImproperlyConfigured with the message). Not checked: the SQLite default (one machine, one
+data dir).
 """
 
 from __future__ import annotations
