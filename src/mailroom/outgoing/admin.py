@@ -68,6 +68,7 @@ class MailServerAdmin(ServerAdmin):
         "client_certificate": "auth == 'certificate'",
         "client_key": "auth == 'certificate'",
         "feedback_secret": "feedback_kind == 'sendgrid' || feedback_kind == 'mailgun'",
+        "feedback_topic": "feedback_kind == 'ses'",
     }
 
     class Media:
@@ -84,7 +85,7 @@ class MailServerAdmin(ServerAdmin):
             "rate_per_day", "max_per_connection", "max_connections", "max_message_size",
             "active")}),
         ("Provider feedback webhook", {"fields": ("feedback_kind", "feedback_secret",
-                                                  "feedback_webhook")}),
+                                                  "feedback_topic", "feedback_webhook")}),
         ("Status", {"fields": ("test_result", "circuit_state")}),
     )
 

@@ -125,6 +125,11 @@ class MailServer(MailServerBase):
     feedback_secret = EncryptedTextField("webhook verification key", blank=True)
     feedback_token = models.CharField(max_length=64, unique=True, default=new_feedback_token,
                                       editable=False)
+    feedback_topic = models.CharField(
+        "SNS topic", max_length=300, blank=True,
+        help_text="Amazon SES: notifications are taken from this SNS topic only. The first "
+                  "subscription Mailroom confirms sets it; empty it to let another topic "
+                  "subscribe.")
 
     SECRET_FIELDS = (*MailServerBase.SECRET_FIELDS, "client_key", "feedback_secret")
 

@@ -67,6 +67,9 @@ def hook(live_server, transactional_db):
     return Hook(live_server.url)
 
 
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-feedback"
+
+
 def sign_sendgrid(private, body: bytes, timestamp: int) -> dict:
     """What SendGrid adds: a base64 DER ECDSA-SHA256 signature over timestamp + raw body."""
     signature = private.sign(str(timestamp).encode() + body, ec.ECDSA(hashes.SHA256()))
@@ -144,10 +147,9 @@ class FakeSns:
                 "SigningCertURL": message.get("SigningCertURL", self.cert_url())}
 
     def notification(self, ses_event: dict, message_id: str = "5d0b8d1c-0001",
-                     version: str = "2") -> bytes:
+                     version: str = "2", topic: str = TOPIC) -> bytes:
         return json.dumps(self.sign({
-            "Type": "Notification", "MessageId": message_id,
-            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses-feedback",
+            "Type": "Notification", "MessageId": message_id, "TopicArn": topic,
             "Message": json.dumps(ses_event), "Timestamp": "2026-12-06T14:00:00.000Z",
         }, version)).encode()
 

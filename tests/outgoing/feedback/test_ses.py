@@ -14,7 +14,7 @@ from mailroom.core.models import AuditLog
 from mailroom.core.tokens import mailroom_id
 from mailroom.outgoing.models import FailureType, FeedbackEvent, OutgoingRecipient
 from tests.campaigns.test_reputation import traces
-from tests.outgoing.feedback.conftest import make_relay
+from tests.outgoing.feedback.conftest import TOPIC, make_relay
 
 SNS_HEADERS = {"Content-Type": "text/plain; charset=UTF-8"}
 
@@ -134,3 +134,51 @@ def test_a_subscribe_url_outside_amazon_is_never_visited(hook, relay, fake_sns):
     response = hook.post(relay, json.dumps(message).encode(), SNS_HEADERS)
     assert response.status_code == 403
     assert not any("meta-data" in hit for hit in fake_sns.hits)
+
+
+def _subscription(fake_sns, topic: str, token: str) -> bytes:
+    return json.dumps(fake_sns.sign({
+        "Type": "SubscriptionConfirmation", "MessageId": f"m-{token}", "Token": token,
+        "TopicArn": topic, "Message": "You have chosen to subscribe to the topic …",
+        "SubscribeURL": f"{fake_sns.base}/confirm?Action=ConfirmSubscription&Token={token}",
+        "Timestamp": "2026-12-06T14:00:00.000Z"})).encode()
+
+
+OTHER_TOPIC = "arn:aws:sns:us-east-1:999999999999:not-yours"
+
+
+def test_the_confirmed_topic_is_the_only_one_heard(hook, relay, fake_sns, trace):
+    """Amazon signs every SNS topic's messages, anyone's: once a subscription is confirmed the
+    server takes that topic's notifications only. Another AWS account that learnt the
+    address can neither subscribe nor report a bounce or a complaint."""
+    assert hook.post(relay, _subscription(fake_sns, TOPIC, "t1"), SNS_HEADERS).status_code == 200
+    relay.refresh_from_db()
+    assert relay.feedback_topic == TOPIC
+
+    forged = hook.post(relay, fake_sns.notification(complaint(trace), "sns-o-1",
+                                                    topic=OTHER_TOPIC), SNS_HEADERS)
+    assert forged.status_code == 403 and TOPIC in forged.text and OTHER_TOPIC in forged.text
+    assert not Suppression.objects.exists() and not FeedbackEvent.objects.exists()
+
+    hits = len(fake_sns.hits)
+    again = hook.post(relay, _subscription(fake_sns, OTHER_TOPIC, "t2"), SNS_HEADERS)
+    assert again.status_code == 403
+    assert not any("Token=t2" in hit for hit in fake_sns.hits[hits:])  # never confirmed
+
+    heard = hook.post(relay, fake_sns.notification(complaint(trace), "sns-o-2"), SNS_HEADERS)
+    assert heard.status_code == 200
+    assert Suppression.objects.filter(email=trace.email, reason="complained").exists()
+
+
+def test_a_server_subscribed_before_topics_were_kept_keeps_its_first_notifications(
+        hook, relay, fake_sns, trace):
+    assert relay.feedback_topic == ""
+    assert hook.post(relay, fake_sns.notification(complaint(trace), "sns-p-1"),
+                     SNS_HEADERS).status_code == 200
+    relay.refresh_from_db()
+    assert relay.feedback_topic == TOPIC
+    assert AuditLog.objects.filter(action="mailserver.feedback_topic_pinned",
+                                   object_id=str(relay.pk)).exists()
+    assert hook.post(relay, fake_sns.notification(complaint(trace), "sns-p-2",
+                                                  topic=OTHER_TOPIC),
+                     SNS_HEADERS).status_code == 403

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpResponse
 from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
@@ -74,11 +75,29 @@ def _handle(server: MailServer, request, body: bytes) -> list[str]:
         return reports.apply(server, mailgun.parse(body))
     message = sns.load(body)
     sns.verify(message)  # network I/O (the certificate), outside any transaction
+    topic = str(message.get("TopicArn", ""))[:300]
+    if server.feedback_topic and topic != server.feedback_topic:
+        # Amazon signs every topic's messages: a topic of someone else's AWS account, once
+        # it knew this address, must not report bounces or complaints here
+        raise Refused(403, f"This webhook takes notifications from the SNS topic "
+                           f"{server.feedback_topic} only, not from {topic or 'no topic'}. "
+                           "To move to another topic, empty the server's SNS topic first.")
     if message["Type"] == "SubscriptionConfirmation":
         sns.confirm_subscription(message)
-        audit("mailserver.feedback_subscribed", actor=None, obj=server,
-              after={"topic": message.get("TopicArn", "")[:300]})
-        return [f"Subscribed to {message.get('TopicArn', 'the topic')}."]
+        _pin_topic(server, topic, "mailserver.feedback_subscribed")
+        return [f"Subscribed to {topic or 'the topic'}."]
     if message["Type"] == "UnsubscribeConfirmation":
         return ["Unsubscribe confirmation noted; nothing to do."]
+    if not server.feedback_topic:  # subscribed before topics were kept: the first one
+        _pin_topic(server, topic, "mailserver.feedback_topic_pinned")
     return reports.apply(server, ses.parse(message))
+
+
+def _pin_topic(server: MailServer, topic: str, action: str) -> None:
+    """The server takes this topic's notifications only from now on (audited)."""
+    with transaction.atomic():
+        pinned = MailServer.objects.filter(pk=server.pk, feedback_topic="").update(
+            feedback_topic=topic)
+        audit(action, actor=None, obj=server, after={"topic": topic})
+    if pinned:
+        server.feedback_topic = topic
