@@ -6,7 +6,9 @@ For SQLite and PostgreSQL (when reachable) with 1 and 2 router workers, a mixed 
 (bench/inbound_corpus.py) goes through `mailroom gateway` over SMTP while the workers route
 it; the rate counts from the first SMTP connection to the last message routed. Baselines on
 the same corpus, same run: the stdlib parser (policy.default and compat32) parsing each
-message whole, and lib.inbound's header parse that routing actually pays for.
+message whole, and lib.inbound's header parse that routing actually pays for. "gw ms/msg"
+and "rt ms/msg": CPU time the gateway and the routers (together) spent per message — on a
+noisy machine the rates move by a third between runs of the same code, these much less.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def main() -> None:
     stdlib = base["stdlib policy.default"]
     kinds = ["sqlite"] + (["postgresql"] if pg_reachable() else [])
     print(f"\n{'database':<11} {'workers':>7} {'accepted/s':>11} {'routed/s':>9} "
-          f"{'vs stdlib':>9} {'gateway MB':>10} {'router MB':>9}  decisions")
+          f"{'vs stdlib':>9} {'gateway MB':>10} {'router MB':>9} {'gw ms/msg':>9} "
+          f"{'rt ms/msg':>9}  decisions")
     for kind in kinds:
         for workers in ([1] if args.quick else [1, 2]):
             db = Database(kind)
@@ -84,7 +87,8 @@ def main() -> None:
                 db.drop()
             print(f"{kind:<11} {workers:>7} {result['accept_per_s']:>11,.0f} "
                   f"{result['routed_per_s']:>9,.0f} {result['routed_per_s'] / stdlib:>8.2f}x "
-                  f"{result['gateway_peak_mb']:>10.0f} {result['router_peak_mb']:>9.0f}  "
+                  f"{result['gateway_peak_mb']:>10.0f} {result['router_peak_mb']:>9.0f} "
+                  f"{result['gateway_ms_per_msg']:>9.2f} {result['router_ms_per_msg']:>9.2f}  "
                   f"{result['decisions']}")
     if len(kinds) == 1:
         print("(PostgreSQL not reachable: its rows were skipped)")
