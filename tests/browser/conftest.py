@@ -77,15 +77,27 @@ def open_page(browser, live_server, transactional_db):
     assert not errors, f"JavaScript errors: {errors}"
 
 
-def _wait_for_requests(live_server, timeout: float = 10.0) -> None:
+def _wait_for_requests(live_server, timeout: float = 10.0, quiet: float = 0.3) -> None:
     """Let the requests a closed page left in flight (a poll every second) finish before the
     database is flushed: on SQLite the live server shares the test's connection, and a flush
-    meeting a request half-way fails with "database table is locked"."""
+    meeting a request half-way fails with "database table is locked" (and the next test then
+    finds the last one's rows). A request the server accepts a moment after the page closed
+    gets its thread only then, so this waits until no request has run for `quiet` seconds."""
     httpd = getattr(getattr(live_server, "thread", None), "httpd", None)
     deadline = time.monotonic() + timeout
-    threads = getattr(httpd, "_threads", None)  # socketserver's list; a stub before any request
-    for thread in list(threads) if isinstance(threads, list) else []:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        threads = getattr(httpd, "_threads", None)  # socketserver's list; a stub before any
+        running = [t for t in (list(threads) if isinstance(threads, list) else [])
+                   if t.is_alive()]
+        if running:
+            for thread in running:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet:
+            return
+        else:
+            time.sleep(0.05)
 
 
 @pytest.fixture
