@@ -264,3 +264,28 @@ def test_server_form_on_a_phone(open_page, mia, shot):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"] + 1, f"the server form scrolls sideways ({width}px)"
     shot(page, "server-add-phone")
+
+
+@pytest.mark.parametrize("viewport", ["wide", "phone"])
+def test_the_sns_topic_shows_for_amazon_ses_only(open_page, mia, acme, shot, viewport):
+    """The topic an SES server takes notifications from is on its page, under the webhook
+    settings, only while Amazon SES is the provider; an admin empties it to move topics."""
+    from mailroom.outgoing.models import MailServer
+    from tests.browser.conftest import WIDE
+
+    topic = "arn:aws:sns:eu-west-1:123456789012:ses-feedback"
+    server = MailServer.objects.create(
+        company=acme, name="Amazon SES", host="email-smtp.eu-west-1.amazonaws.com", port=587,
+        security="starttls", auth="none", feedback_kind="ses", feedback_topic=topic,
+        feedback_token="Q" * 43, active=False)  # a token with no hyphen to break at
+    page = open_page(mia, WIDE if viewport == "wide" else PHONE)
+    page.goto(reverse("admin:outgoing_mailserver_change", args=[server.pk]))
+    field = page.locator("#id_feedback_topic")
+    expect(field).to_have_value(topic)
+    expect(field).to_be_visible()
+    field.scroll_into_view_if_needed()
+    shot(page, "ses-topic")
+    # the webhook address (a long random token) wraps: nothing widens the page
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.select_option("#id_feedback_kind", "mailgun")
+    expect(field).to_be_hidden()

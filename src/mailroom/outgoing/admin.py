@@ -128,7 +128,7 @@ class MailServerAdmin(ServerAdmin):
         events = FeedbackEvent.objects.filter(server=obj)
         unmatched = events.filter(outcome=FeedbackEvent.Outcome.UNMATCHED).count()
         return format_html(
-            '<code class="select-all">{}</code><br>{}<br>Events received: {} '
+            '<code class="select-all webhook-address">{}</code><br>{}<br>Events received: {} '
             "({} about mail Mailroom could not find).",
             feedback_config.webhook_url(obj), feedback_config.HELP[obj.feedback_kind],
             events.count(), unmatched)
