@@ -253,6 +253,7 @@ def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
         if not batch:
             break
         contexts = _read_batch(batch)
+        facts = next((c.facts for c in contexts.values() if c.facts is not None), None)
         beaten, ours = time.monotonic(), {m.pk for m in batch}
         index = 0
         while index < len(batch):
@@ -261,13 +262,13 @@ def route_pending(worker_name: str = "router", limit: int | None = None) -> int:
                 ours = renew(worker_name, [m.pk for m in batch[index:]])
             chunk = [m for m in batch[index:index + CHUNK] if m.pk in ours]
             index += CHUNK  # the others' lease ran out: another worker has them (or routed)
-            done += _route_chunk(chunk, contexts)
+            done += _route_chunk(chunk, contexts, facts)
         if limit is None:
             break
     return done
 
 
-def _route_chunk(chunk: list[InboundMail], contexts: dict[int, Context]) -> int:
+def _route_chunk(chunk: list[InboundMail], contexts: dict[int, Context], facts) -> int:
     """Route `chunk` in order, runs of it in one transaction each, every message in a
     savepoint of its own (route()). What needs no database is done first, outside the
     transaction (parse, DNS: Context.prepare); a message too large to read ahead, or that
@@ -284,40 +285,39 @@ def _route_chunk(chunk: list[InboundMail], contexts: dict[int, Context]) -> int:
                 continue
             except Exception:  # route() meets it again, alone, and says what it was
                 pass
-        done += _route_run(run)
+        done += _route_run(run, facts)
         run = []
-        _route_alone(mail, contexts)
+        _route_alone(mail, facts)
         done += 1
-    return done + _route_run(run)
+    return done + _route_run(run, facts)
 
 
-def _route_run(run: list[tuple[InboundMail, Context]]) -> int:
+def _route_run(run: list[tuple[InboundMail, Context]], facts) -> int:
     done = 0
     while run:
         routed, run = _route_together(run)
-        if routed is None:  # rolled back as a whole: each on its own (the facts forgot)
+        if routed is None:  # rolled back as a whole: each on its own
             for mail, _ in run:
-                route(mail)
+                _route_alone(mail, facts)
                 done += 1
             break
         done += routed
     return done
 
 
-def _route_alone(mail: InboundMail, contexts: dict[int, Context]) -> None:
+def _route_alone(mail: InboundMail, facts) -> None:
     """Route one message in a transaction of its own, with facts of its own; the batch's
     facts then cover no further message (what this one did is not known to them)."""
+    if facts is not None:
+        facts.forget()
     route(mail)
-    for ctx in contexts.values():
-        if ctx.facts is not None:
-            ctx.facts.forget()
-            break
 
 
 def _route_together(run: list[tuple[InboundMail, Context]]) -> tuple[int | None, list]:
     """Route the first of `run` in one transaction until CHUNK_SECONDS have passed: (how
     many, the rest). (None, all of them, as they are in the database) when the transaction
-    could not commit: nothing of it holds, and the batch's facts cover no message any more."""
+    could not commit: nothing of it holds (what the batch's facts counted is undone with it,
+    so its messages are routed again alone, which makes the facts forget)."""
     started, done = time.monotonic(), 0
     try:
         with transaction.atomic():
@@ -329,10 +329,6 @@ def _route_together(run: list[tuple[InboundMail, Context]]) -> tuple[int | None,
     except DatabaseError as exc:  # the commit (or a quarantine's write) failed
         log.warning("router: %d messages routed in one transaction were rolled back (%s); "
                     "routing them one by one", done, exc)
-        for _, ctx in run:
-            if ctx.facts is not None:
-                ctx.facts.forget()
-                break
         return None, [(_refreshed(mail), None) for mail, _ in run]
     return done, run[done:]
 

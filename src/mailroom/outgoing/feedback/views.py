@@ -84,20 +84,26 @@ def _handle(server: MailServer, request, body: bytes) -> list[str]:
                            "To move to another topic, empty the server's SNS topic first.")
     if message["Type"] == "SubscriptionConfirmation":
         sns.confirm_subscription(message)
-        _pin_topic(server, topic, "mailserver.feedback_subscribed")
+        with transaction.atomic():
+            _pin_topic(server, topic)
+            audit("mailserver.feedback_subscribed", actor=None, obj=server,
+                  after={"topic": topic})
         return [f"Subscribed to {topic or 'the topic'}."]
     if message["Type"] == "UnsubscribeConfirmation":
         return ["Unsubscribe confirmation noted; nothing to do."]
     if not server.feedback_topic:  # subscribed before topics were kept: the first one
-        _pin_topic(server, topic, "mailserver.feedback_topic_pinned")
+        with transaction.atomic():
+            if _pin_topic(server, topic):
+                audit("mailserver.feedback_topic_pinned", actor=None, obj=server,
+                      after={"topic": topic})
     return reports.apply(server, ses.parse(message))
 
 
-def _pin_topic(server: MailServer, topic: str, action: str) -> None:
-    """The server takes this topic's notifications only from now on (audited)."""
-    with transaction.atomic():
-        pinned = MailServer.objects.filter(pk=server.pk, feedback_topic="").update(
-            feedback_topic=topic)
-        audit(action, actor=None, obj=server, after={"topic": topic})
+def _pin_topic(server: MailServer, topic: str) -> bool:
+    """The server takes this topic's notifications only from now on, unless one was pinned
+    meanwhile; True when this call pinned it."""
+    pinned = MailServer.objects.filter(pk=server.pk, feedback_topic="").update(
+        feedback_topic=topic)
     if pinned:
         server.feedback_topic = topic
+    return bool(pinned)
