@@ -116,3 +116,22 @@ def test_a_message_too_large_to_read_ahead_is_routed_in_its_place(acme, domain, 
                                                                                 "small"]
     assert InboundMail.objects.get(pk=large.pk).processed_at <= \
         InboundMail.objects.get(pk=small.pk).processed_at
+
+
+def test_a_chunk_commits_right_after_a_message_that_took_a_ticket_number(acme, domain,
+                                                                         monkeypatch):
+    """The number's lock on the company row is held until the commit: on PostgreSQL the
+    chunk ends there, so another router's new ticket waits for one message, not 25."""
+    from mailroom.business.helpdesk.models import Ticket
+
+    for n in range(6):
+        alias = "support@acme.test" if n == 2 else "sales@acme.test"
+        accept(message(sender=f"p{n}@prospect.example", subject=f"m{n}", to=alias).encode(),
+               company=acme, source="api", envelope_to=[alias])
+    commits = _count_commits(monkeypatch)
+    assert route_pending("t") == 6
+    assert Ticket.objects.get().ref == "HD-00001" and Lead.objects.count() == 5
+    if connection.features.has_select_for_update:  # PostgreSQL: m0–m2, then m3–m5
+        assert len(commits) == 3
+    else:  # SQLite: its one writer locks the file for any write transaction anyway
+        assert len(commits) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import models, router, transaction
 from django.db.models import Max
 
+from mailroom.core import contention
 from mailroom.core.models import Company
 
 
@@ -49,6 +50,7 @@ class Numbered(models.Model):
                 Company.objects.using(using).select_for_update(no_key=True)
                 .filter(pk=self.company_id).values_list("pk", flat=True)
             )
+            contention.note(using)  # held until the caller commits: a batching one soon
             last = (
                 type(self)._default_manager.using(using)
                 .filter(**self.numbering_scope()).aggregate(last=Max("number"))["last"]

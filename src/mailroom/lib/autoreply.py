@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.header
 import email.utils
+import functools
 import re
 from typing import Protocol
 
@@ -62,6 +63,7 @@ def header(headers: Headers, name: str) -> str:
     return " ".join(value.split())
 
 
+@functools.lru_cache(maxsize=2048)  # a message's senders are asked about several times
 def _address(value: str) -> tuple[str, str]:
     """(display name, address) of one header value or bare address, never raising."""
     try:

@@ -25,6 +25,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
+from mailroom.core import contention, saving
 from mailroom.core.blobs import BlobError
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.refusals import send_refusal
@@ -62,9 +63,11 @@ BATCH = 50
 # Messages of a batch are applied in one transaction per CHUNK (each in a savepoint of its
 # own, so one message's failure undoes only that message): a commit per message cost about
 # 7% of routing's CPU on SQLite, 5% on PostgreSQL (measured in alternating runs; the write-
-# lock handover, the WAL flush). A chunk is closed
-# after CHUNK messages or CHUNK_SECONDS, so the transaction stays short (on SQLite it holds
-# the one write lock the UI and the intake mover need too).
+# lock handover, the WAL flush). A chunk is closed after CHUNK messages or CHUNK_SECONDS, so
+# the transaction stays short (on SQLite it holds the one write lock the UI and the intake
+# mover need too), and on PostgreSQL right after a message that took a lock every router
+# waits for (core.contention: a new ticket's number), which two routers otherwise took in
+# turns, chunk by chunk.
 CHUNK = 25
 CHUNK_SECONDS = 0.25
 # A claimed batch is leased for LEASE and renewed every HEARTBEAT while it is routed (one
@@ -178,7 +181,7 @@ def _finish(ctx: Context, outcome: Outcome) -> None:
     for name, value in fields.items():
         setattr(mail, name, value)
     if not ctx.dry:
-        mail.save(update_fields=list(fields))
+        saving.update(mail, fields)  # mail.save(update_fields=…), the UPDATE built once
 
 
 def _quarantine(mail: InboundMail, error: str, trace: list, ctx: Context | None = None
@@ -321,11 +324,14 @@ def _route_together(run: list[tuple[InboundMail, Context]]) -> tuple[int | None,
     started, done = time.monotonic(), 0
     try:
         with transaction.atomic():
+            hot = contention.count()
             for mail, ctx in run:
                 if done and time.monotonic() - started >= CHUNK_SECONDS:
                     break  # the transaction stays short: the rest in the next one
                 route(mail, ctx=ctx)
                 done += 1
+                if contention.count() != hot:
+                    break  # it took a lock other routers wait for (a new ticket's number)
     except DatabaseError as exc:  # the commit (or a quarantine's write) failed
         log.warning("router: %d messages routed in one transaction were rolled back (%s); "
                     "routing them one by one", done, exc)
