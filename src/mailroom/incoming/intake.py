@@ -33,6 +33,7 @@ from django.db import IntegrityError, connection, transaction
 
 from mailroom.core.durability import durable_commit
 from mailroom.core.models import Company
+from mailroom.core.turns import writer_turn
 from mailroom.incoming.models import InboundMail
 
 log = logging.getLogger("mailroom.intake")
@@ -255,7 +256,7 @@ def move(limit: int = BATCH) -> int:
             raw_size=size, received_at=datetime.fromisoformat(at),
             source_key=f"intake:{token}:{spool_id}"))
     try:  # durable before the spool forgets them: a power loss must not lose both copies
-        with durable_commit(), transaction.atomic():
+        with writer_turn(), durable_commit(), transaction.atomic():
             InboundMail.objects.bulk_create(mails, ignore_conflicts=True)
     except IntegrityError:  # pragma: no cover — ignore_conflicts covers the source keys
         log.exception("intake: moving %d spooled messages failed", len(mails))

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from mailroom.core import contention, saving
 from mailroom.core.blobs import BlobError
+from mailroom.core.turns import writer_turn
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.refusals import send_refusal
 from mailroom.incoming.router import facts
@@ -137,7 +138,7 @@ def route(mail: InboundMail, *, ctx: Context | None = None) -> InboundMail:
     try:
         with _time_limit(budget):
             ctx.prepare()  # parsing and DNS, outside the write transaction
-            with transaction.atomic():
+            with writer_turn(), transaction.atomic():
                 outcome = run_rules(ctx)
                 _finish(ctx, outcome)
             committed = True
@@ -220,7 +221,7 @@ def claim(worker_name: str, limit: int = BATCH) -> list[InboundMail]:
         models.Q(lease_expires_at__isnull=True) | models.Q(lease_expires_at__lte=now))
     if not due.exists():
         return []
-    with transaction.atomic():
+    with writer_turn(), transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         ids = list(due.order_by("received_at", "id").values_list("id", flat=True)[:limit])
@@ -323,7 +324,7 @@ def _route_together(run: list[tuple[InboundMail, Context]]) -> tuple[int | None,
     so its messages are routed again alone, which makes the facts forget)."""
     started, done = time.monotonic(), 0
     try:
-        with transaction.atomic():
+        with writer_turn(), transaction.atomic():
             hot = contention.count()
             for mail, ctx in run:
                 if done and time.monotonic() - started >= CHUNK_SECONDS:
