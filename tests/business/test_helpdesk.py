@@ -59,3 +59,20 @@ def test_bulk_mark_solved_from_the_list(client, alice, ticket):
     assert response.status_code == 302
     ticket.refresh_from_db()
     assert ticket.stage == "solved"
+
+
+def test_a_new_ticket_is_not_compared_with_others_before_it_has_its_ref(acme, bob):
+    """Its ref is taken when it is saved, under the numbering lock: before that, checking
+    that no other ticket has the blank ref is a query for nothing (the router makes many)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mailroom.chatter.services import save_record
+
+    with CaptureQueriesContext(connection) as queries:
+        ticket = save_record(Ticket(company=acme, name="Printer on fire"), actor=bob)
+    assert ticket.ref == "HD-00001"
+    assert not [q["sql"] for q in queries if "\"ref\" = ''" in q["sql"]]
+    with pytest.raises(ValidationError, match="Reference already exists"):  # still checked
+        twin = Ticket(company=acme, name="Twin", number=ticket.number, ref=ticket.ref)
+        twin.full_clean()

@@ -297,3 +297,22 @@ def test_concurrent_checks_each_use_their_own_dns():
     assert results == ["pass", "fail"] * 8
     assert mailauth._spf_dns.get() is None
     assert spf.DNSLookup.fallback is spf.DNSLookup_dnspython  # others still get pyspf's own
+
+
+def test_cached_answers_and_cached_nxdomain_are_given_without_asking_again(zone, monkeypatch):
+    """Answers and NXDOMAIN are taken from the cache as dnspython's resolve would give them,
+    without a query being built (the router asks for the same domains all day)."""
+    first = mailauth._Dns(zone.config)
+    records = first.txt("example.com")
+    assert records == [b"v=spf1 ip4:127.0.0.1 -all"]
+    assert first.resolve("nowhere.example.com", "TXT") == []  # NXDOMAIN, now cached
+    again = mailauth._Dns(zone.config)
+
+    def no_query(*args, **kwargs):
+        raise AssertionError("asked the DNS server again")
+
+    monkeypatch.setattr(again.resolver, "resolve", no_query)
+    assert again.txt("example.com") == records
+    assert again.resolve("nowhere.example.com", "TXT") == []
+    with pytest.raises(mailauth.DnsTempError, match="AssertionError"):  # asked: not cached
+        again.resolve("not-cached.example.com", "TXT")

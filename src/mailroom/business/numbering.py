@@ -34,6 +34,11 @@ class Numbered(models.Model):
     def format_ref(self, number: int) -> str:
         return self.ref_format.format(number=number)
 
+    def validate_constraints(self, exclude=None) -> None:
+        if not self.ref:  # taken when saved, under the numbering lock: nothing to compare yet
+            exclude = set(exclude or ()) | {"ref", "number"}
+        super().validate_constraints(exclude=exclude)
+
     def save(self, *args, **kwargs) -> None:
         if self.ref or self.company_id is None:
             super().save(*args, **kwargs)

@@ -44,6 +44,8 @@ import authres
 import dkim as dkimpy
 import dns.exception
 import dns.name
+import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import publicsuffix2
@@ -200,6 +202,9 @@ class _Dns:
             qname = dns.name.from_text(name)
         except Exception:  # not a DNS name: nothing can be published there
             return []
+        cached = self._cached(qname, rdtype)
+        if cached is not None:
+            return cached
         try:
             answer = self.resolver.resolve(qname, rdtype, lifetime=left,
                                            raise_on_no_answer=False, search=False)
@@ -208,6 +213,24 @@ class _Dns:
         except Exception as exc:  # timeout, SERVFAIL, refused, bad answer, ...
             raise DnsTempError(f"{type(exc).__name__}") from exc
         return list(answer.rrset) if answer.rrset is not None else []
+
+    def _cached(self, qname: dns.name.Name, rdtype: str) -> list | None:
+        """A cached answer as resolve() would give it (dnspython's own cache lookups, without
+        building a query first: a router asks for the same few domains all day)."""
+        cache = self.resolver.cache
+        if cache is None:
+            return None
+        try:
+            kind = dns.rdatatype.from_text(rdtype)
+        except Exception:
+            return None
+        answer = cache.get((qname, kind, dns.rdataclass.IN))
+        if answer is not None:
+            return list(answer.rrset) if answer.rrset is not None else []
+        answer = cache.get((qname, dns.rdatatype.ANY, dns.rdataclass.IN))
+        if answer is not None and answer.response.rcode() == dns.rcode.NXDOMAIN:
+            return []
+        return None
 
     def txt(self, name: str) -> list[bytes]:
         return [b"".join(r.strings) for r in self.resolve(name, "TXT")]
