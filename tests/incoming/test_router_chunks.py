@@ -1,6 +1,7 @@
 """The router applies a batch in a few transactions, not one per message (runner._route_chunk):
-each message still in a savepoint of its own, so a failing message undoes only itself, and a
-transaction that cannot commit is routed again message by message, nothing twice.
+a failing message rolls its transaction back and its messages are routed again one by one,
+so it undoes only itself; a transaction that cannot commit is routed again message by
+message too, nothing twice.
 
 These tests commit for real (transaction=True): what is counted and rolled back is the
 database's own transaction, not the test's."""
@@ -53,6 +54,16 @@ def test_a_batch_commits_once_per_chunk_not_once_per_message(acme, domain, monke
     assert len(commits) == 2  # the claim, then the six messages together (one per message before)
     assert Lead.objects.count() == 6
     assert set(InboundMail.objects.values_list("state", "decision")) == {(State.DONE, D.CREATED)}
+
+
+def test_the_messages_of_a_chunk_have_no_savepoint_each(acme, domain):
+    """Two round trips per message on PostgreSQL: a failure rolls the chunk back instead."""
+    from django.test.utils import CaptureQueriesContext
+
+    _accept(acme, 4)
+    with CaptureQueriesContext(connection) as queries:
+        assert route_pending("t") == 4
+    assert not [q["sql"] for q in queries if "SAVEPOINT" in q["sql"].upper()]
 
 
 def test_a_message_that_fails_in_a_chunk_undoes_only_itself(acme, domain, monkeypatch):
@@ -135,3 +146,26 @@ def test_a_chunk_commits_right_after_a_message_that_took_a_ticket_number(acme, d
         assert len(commits) == 3
     else:  # SQLite: its one writer locks the file for any write transaction anyway
         assert len(commits) == 2
+
+
+def test_a_failure_that_does_not_recur_when_routed_alone_leaves_the_message_routed(
+        acme, domain, monkeypatch, caplog):
+    """A message failing in a chunk rolls the chunk back; routed again alone, a passing
+    failure (a full disk freed meanwhile) does not quarantine it, and nothing is doubled."""
+    real, calls = post._post, []
+
+    def fail_once(ctx, *args, **kwargs):
+        calls.append(ctx.mail.pk)
+        if len(calls) == 1:
+            raise RuntimeError("the disk is full")
+        return real(ctx, *args, **kwargs)
+
+    monkeypatch.setattr(post, "_post", fail_once)
+    _accept(acme, 2, sender=lambda n: "Linus <linus@kernel.example>")
+    with caplog.at_level(logging.WARNING, logger="mailroom.incoming.router"):
+        assert route_pending("t") == 2
+    assert "the disk is full" in caplog.text and "routing them one by one" in caplog.text
+    assert set(InboundMail.objects.values_list("state", "decision")) == {(State.DONE, D.CREATED)}
+    assert Partner.objects.filter(email="linus@kernel.example").count() == 1
+    assert Lead.objects.count() == 2
+    assert list(InboundMail.objects.values_list("attempts", flat=True)) == [1, 1]
