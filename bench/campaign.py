@@ -232,7 +232,7 @@ def _child(flag: str, job_id: int) -> dict:
     from django.db import connections
 
     connections.close_all()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}/src:{ROOT}"}
     proc = subprocess.run([sys.executable, "-m", "bench.campaign", flag, str(job_id)],
                           env=env, cwd=ROOT, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]

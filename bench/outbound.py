@@ -108,7 +108,7 @@ class Database:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(MAILROOM_DATABASE_URL=self.url, MAILROOM_DATA_DIR=self.dir,
-                   MAILROOM_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+                   MAILROOM_LOG_LEVEL="WARNING", PYTHONPATH=f"{ROOT}/src:{ROOT}")
         return env
 
 

@@ -44,13 +44,10 @@ def insert(obj: models.Model, *, using: str | None = None) -> models.Model:
     signals.pre_save.send(sender=meta.model, instance=obj, raw=False, using=using,
                           update_fields=None)
     connection = connections[using]
-    values = []
-    for field in fields:
-        value = field.pre_save(obj, True)
-        if hasattr(value, "resolve_expression"):  # F(), Now(), a subquery: Django's job
-            obj.save(using=using)  # pre_save ran once more there, as the signal did
-            return obj
-        values.append(field.get_db_prep_save(value, connection))
+    values = _values(obj, fields, True, connection)
+    if values is None:  # F(), Now(), a subquery: Django's job
+        obj.save(using=using)  # pre_save ran once more there, as the signal did
+        return obj
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, values)
         pk = cursor.fetchone()[0] if returning else connection.ops.last_insert_id(
@@ -79,15 +76,10 @@ def update(obj: models.Model, fields: Iterable[str], *, using: str | None = None
     signals.pre_save.send(sender=meta.model, instance=obj, raw=False, using=using,
                           update_fields=update_fields)
     connection = connections[using]
-    values = []
-    for field in targets:
-        value = field.pre_save(obj, False)
-        if hasattr(value, "resolve_expression"):
-            obj.save(using=using, update_fields=names)
-            return obj
-        if hasattr(value, "prepare_database_save"):
-            value = value.prepare_database_save(field)
-        values.append(field.get_db_prep_save(value, connection))
+    values = _values(obj, targets, False, connection)
+    if values is None:
+        obj.save(using=using, update_fields=names)
+        return obj
     values.append(meta.pk.get_db_prep_value(obj.pk, connection))
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -99,6 +91,19 @@ def update(obj: models.Model, fields: Iterable[str], *, using: str | None = None
     signals.post_save.send(sender=meta.model, instance=obj, created=False,
                            update_fields=update_fields, raw=False, using=using)
     return obj
+
+
+def _values(obj: models.Model, fields: list, add: bool, connection) -> list | None:
+    """Each field's value as save() prepares it; None when one is an expression."""
+    values = []
+    for field in fields:
+        value = field.pre_save(obj, add)
+        if hasattr(value, "resolve_expression"):
+            return None
+        if hasattr(value, "prepare_database_save"):  # a row given for a foreign key
+            value = value.prepare_database_save(field)
+        values.append(field.get_db_prep_save(value, connection))
+    return values
 
 
 def _plain(model: type[models.Model]) -> bool:
