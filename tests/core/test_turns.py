@@ -51,5 +51,24 @@ def test_nested_turns_are_one_turn_and_threads_of_a_process_queue(turn_file):
 
 
 @pytest.mark.django_db
+def test_no_turn_inside_a_transaction_which_may_hold_sqlites_lock_already(turn_file):
+    from django.db import transaction
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         f"fd = os.open({turn_file!r}, os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(3)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with transaction.atomic(), turns.writer_turn():
+            assert time.monotonic() - started < 1  # did not wait for the holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.django_db
 def test_no_turns_where_rows_are_locked_one_by_one_or_the_database_is_in_memory():
     assert turns._turn_file("default") is None  # the tests' databases: in memory, or PostgreSQL

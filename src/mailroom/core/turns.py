@@ -9,8 +9,9 @@ takes an exclusive lock on a file beside the database first (flock): the kernel 
 next waiter the moment the holder lets go. Readers and other writers (the UI, the gateway's
 spool) are not involved; they still meet SQLite's own lock, as before.
 
-Nested turns are one turn. On PostgreSQL, and for an in-memory SQLite database (the tests'),
-it does nothing: rows are locked one by one there.
+Nested turns are one turn, and a turn asked for inside a transaction is none (the turn is
+always taken before SQLite's lock, never after). On PostgreSQL, and for an in-memory SQLite
+database (the tests'), it does nothing: rows are locked one by one there.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ _files_lock = threading.Lock()
 def writer_turn(using: str = DEFAULT_DB_ALIAS):
     path = _turn_file(using)
     depth = getattr(_held, "depth", 0)
-    if path is None or depth:
+    # inside a transaction already (the demo seeding routes its sample mail in one), this
+    # writer may hold SQLite's lock: waiting for the turn then would invert the order
+    if path is None or depth or connections[using].in_atomic_block:
         _held.depth = depth + 1
         try:
             yield

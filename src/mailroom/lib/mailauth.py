@@ -217,7 +217,7 @@ class _Dns:
     def _cached(self, qname: dns.name.Name, rdtype: str) -> list | None:
         """A cached answer as resolve() would give it (dnspython's own cache lookups, without
         building a query first: a router asks for the same few domains all day)."""
-        cache = self.resolver.cache
+        cache = self.resolver.cache if self.resolver is not None else None
         if cache is None:
             return None
         try:
