@@ -407,7 +407,7 @@ def test_results_of_a_pass_that_lost_its_lease_are_not_recorded(acme, sink, cloc
 
 @IN_MEMORY_SQLITE
 @pytest.mark.django_db(transaction=True)
-def test_an_immediate_mail_is_picked_up_within_a_second_by_a_running_worker(acme, sink):
+def test_an_immediate_mail_is_picked_up_at_a_running_workers_next_poll(acme, sink):
     from mailroom.core.steps import discover
     from mailroom.core.worker import Worker
 
@@ -422,7 +422,9 @@ def test_an_immediate_mail_is_picked_up_within_a_second_by_a_running_worker(acme
         committed = time.time()
         sink.wait_for(lambda: sink.messages, timeout=10, what="the immediate mail")
         assert sink.messages[0].message_id == mail.message_id
-        assert sink.messages[0].at - committed < 1.0
+        # picked up by the idle worker's next poll (0.1–0.3 s), not by a later schedule; the
+        # bound leaves room for a loaded CI machine (1.3 s was seen with both cores busy)
+        assert sink.messages[0].at - committed < 3.0
     finally:
         worker.stop()
         thread.join(10)

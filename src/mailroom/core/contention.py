@@ -5,10 +5,13 @@ business.numbering) holds it until it commits. The router applies up to 25 messa
 transaction: a number taken for the first message would make the other routers' new tickets
 wait for the other 24. `note(using)` says such a lock was taken on that connection;
 `count(using)` is how many so far, so a caller that batches commits right after the
-message that took one (incoming.router.runner).
+message that took one (incoming.router.runner). `hold(name)` is a lock of that kind for
+what has no row to lock yet (a contact about to be made).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -22,3 +25,16 @@ def note(using: str = DEFAULT_DB_ALIAS) -> None:
 
 def count(using: str = DEFAULT_DB_ALIAS) -> int:
     return getattr(connections[using], "mailroom_hot_locks", 0)
+
+
+def hold(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Hold the lock called `name` until the transaction ends: two routers making the same
+    new contact at once take turns, the second then finds the first one's (PostgreSQL's
+    advisory locks; on SQLite the one writer already serializes every write transaction)."""
+    connection = connections[using]
+    if not connection.features.has_select_for_update:
+        return
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                         signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

@@ -13,14 +13,17 @@ import io
 import re
 
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 from mailroom.chatter import services as chatter
 from mailroom.chatter.models import Attachment, Message
 from mailroom.contacts.models import Partner
 from mailroom.contacts.services import save_partner
+from mailroom.core import contention
 from mailroom.core import record_types as registry
 from mailroom.core.automatic import AUTOMATIC_MAIL_FLAG, suppressed
+from mailroom.core.prepared import Prepared
 from mailroom.incoming import new_records
 from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router.context import Context, Outcome, limits
@@ -82,7 +85,13 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
     if facts is not None:
         existing = facts.partner(ctx)
     else:
-        existing = Partner.objects.filter(company=company, email__iexact=sender).first()
+        existing = _contact(company, sender)
+    if existing is None and not ctx.dry:
+        # what was read (ahead, for the batch) is older than another router's transaction
+        # that may have made this contact since: ask again, holding the address so that two
+        # routers making it at once take turns (SQLite's one writer does that already)
+        contention.hold(f"contact {company.pk} {sender.lower()}")
+        existing = _contact(company, sender)
     if existing is not None:
         if ctx.sender_verified:
             return existing, existing.name
@@ -101,6 +110,18 @@ def _author(ctx: Context) -> tuple[Partner | None, str]:
     except (InvalidAddress, ValidationError) as exc:  # an address we cannot store
         ctx.note(NAME, f"The sender address cannot be a contact: {exc}")
         return None, f"{name or sender} <{sender}>"
+
+
+# the contact of an address (the first by name, as the read-ahead takes it): compiled once,
+# asked for every message from a sender not known yet
+_CONTACT = Prepared(lambda company, address: Partner.objects.annotate(address=Lower("email"))
+                    .filter(company_id=company, address=address).order_by("name", "pk")
+                    .values_list("pk")[:1])
+
+
+def _contact(company, sender: str) -> Partner | None:
+    found = _CONTACT.rows(company.pk, sender.lower())
+    return Partner.objects.get(pk=found[0][0]) if found else None
 
 
 def _create(ctx: Context, body: inbound.Body, partner, author_name: str):
