@@ -19,13 +19,19 @@ def turn_file(tmp_path, monkeypatch):
     return path
 
 
-def test_a_turn_waits_for_another_process_and_starts_when_it_lets_go(turn_file):
+def _holder(path: str, seconds: float) -> subprocess.Popen:
+    """Another process holding the turn for `seconds`, once it holds it."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         f"fd = os.open({turn_file!r}, os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(0.6)"],
+         f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
+         f"fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep({seconds})"],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_turn_waits_for_another_process_and_starts_when_it_lets_go(turn_file):
+    holder = _holder(turn_file, seconds=0.6)
     started = time.monotonic()
     with turns.writer_turn():
         waited = time.monotonic() - started
@@ -54,13 +60,8 @@ def test_nested_turns_are_one_turn_and_threads_of_a_process_queue(turn_file):
 def test_no_turn_inside_a_transaction_which_may_hold_sqlites_lock_already(turn_file):
     from django.db import transaction
 
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         f"fd = os.open({turn_file!r}, os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(3)"],
-        stdout=subprocess.PIPE, text=True)
+    holder = _holder(turn_file, seconds=3)
     try:
-        assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         with transaction.atomic(), turns.writer_turn():
             assert time.monotonic() - started < 1  # did not wait for the holder
