@@ -34,7 +34,11 @@ def hold(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
     connection = connections[using]
     if not connection.features.has_select_for_update:
         return
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
-                         signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(name)])
+
+
+def lock_key(name: str) -> int:
+    """The advisory lock's 64-bit key for `name`."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)

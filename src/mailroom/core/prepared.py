@@ -9,7 +9,7 @@ to the rows as the queryset would. A query the stand-ins cannot be found in (a l
 rewrites its value: iexact, contains, a list for `__in`) is run through the ORM every time,
 so the answer is always the queryset's own. `build` must depend on its arguments only:
 any other value in it (a date computed from now) is fixed at the first call.
-tests/core/test_prepared.py checks both paths against the queryset.
+tests/core/test_saving.py checks both paths against the queryset.
 """
 
 from __future__ import annotations
