@@ -87,6 +87,36 @@ def test_inserted_and_updated_json_times_and_addresses_match_save(acme, data, ch
     assert _row(InboundMail, inserted.pk) == _row(InboundMail, saved.pk)
 
 
+@examples
+@given(rows=st.lists(mail_fields, min_size=1, max_size=4))
+def test_rows_inserted_together_are_those_bulk_create_writes(acme, rows):
+    InboundMail.objects.all().delete()
+    InboundMail.objects.bulk_create([InboundMail(company=acme, **data) for data in rows])
+    by_django = sorted((_row(InboundMail, pk) for pk in InboundMail.objects.values_list(
+        "pk", flat=True)), key=repr)
+    InboundMail.objects.all().delete()
+    mails = [InboundMail(company=acme, **data) for data in rows]
+    saving.insert_many(mails)
+    assert all(not m._state.adding and m._state.db == "default" for m in mails)
+    ours = sorted((_row(InboundMail, pk) for pk in InboundMail.objects.values_list(
+        "pk", flat=True)), key=repr)
+    assert ours == by_django
+
+
+def test_rows_inserted_together_skip_conflicts_only_when_asked(acme):
+    first = InboundMail(company=acme, source="smtp", raw_sha256="0" * 64, raw_size=1,
+                        source_key="intake:x:1")
+    saving.insert_many([first])
+    again = [InboundMail(company=acme, source="smtp", raw_sha256="1" * 64, raw_size=2,
+                         source_key=key) for key in ("intake:x:1", "intake:x:2")]
+    saving.insert_many(again, ignore_conflicts=True)
+    assert dict(InboundMail.objects.values_list("source_key", "raw_size")) == {
+        "intake:x:1": 1, "intake:x:2": 2}  # the first copy kept, the new one added
+    with pytest.raises(IntegrityError), transaction.atomic():
+        saving.insert_many([InboundMail(company=acme, source="smtp", raw_sha256="2" * 64,
+                                        raw_size=3, source_key="intake:x:2")])
+
+
 def test_the_signals_are_those_of_save(acme):
     seen = []
 

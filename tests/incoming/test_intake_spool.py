@@ -79,6 +79,37 @@ def test_a_mover_that_died_before_emptying_the_spool_moves_nothing_twice(spool_o
         sorted([acme.name] * 3 + [globex.name] * 3))
 
 
+def test_a_mover_reads_the_spool_only_once_it_has_the_writers_turn(spool_on, domains, acme,
+                                                                   monkeypatch):
+    """Two routers that read the spool before waiting for the turn each moved the same rows
+    (the second copy ignored): the rows are read in the turn, so the second mover finds
+    them gone."""
+    import contextlib
+
+    services.accept_spooled(message(1), [(acme, ["sales@acme.test"])], source="smtp",
+                            envelope_from="ada@client.example")
+    events = []
+    queue = intake.spool()
+    reading = queue.waiting
+
+    @contextlib.contextmanager
+    def turn():
+        events.append("turn taken")
+        yield
+        events.append("turn given back")
+
+    def waiting(limit):
+        events.append("spool read")
+        return reading(limit)
+
+    monkeypatch.setattr(intake, "writer_turn", turn)
+    monkeypatch.setattr(queue, "waiting", waiting)
+    assert intake.move() == 1
+    assert events == ["turn taken", "spool read", "turn given back"]
+    assert intake.move() == 0  # the next mover, in its turn, finds nothing left
+    assert InboundMail.objects.count() == 1
+
+
 def test_spooled_mail_of_a_deleted_company_is_dropped_with_a_log_line(spool_on, acme, globex,
                                                                       caplog):
     services.accept_spooled(MESSAGE, [(globex, ["sales@globex.test"])], source="smtp")

@@ -11,6 +11,10 @@ statement. These functions do what `save()` does for the plain cases and keep th
   created=True, and the instance marked as saved.
 - `update(obj, fields)`: `obj.save(update_fields=fields)` the same way, DatabaseError when
   no row was updated.
+- `insert_many(objs, ignore_conflicts=…)`: `bulk_create` for many rows of one model in one
+  executemany (the intake mover's 500 rows a turn; bulk_create assembled its SQL row by
+  row, a third of the mover's time). Like bulk_create: no signals, the primary keys not
+  read back.
 
 Whatever is not a plain case goes to `obj.save()` itself: a model that overrides save() (its
 rules run there), multi-table inheritance, order_with_respect_to, fields the database fills
@@ -25,8 +29,9 @@ from collections.abc import Iterable
 
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import signals
+from django.db.models.constants import OnConflict
 
-_INSERTS: dict[tuple[type, str], tuple[str, list, bool] | None] = {}
+_INSERTS: dict[tuple, tuple | None] = {}
 _UPDATES: dict[tuple[type, str, tuple[str, ...]], tuple[str, list] | None] = {}
 
 
@@ -91,6 +96,56 @@ def update(obj: models.Model, fields: Iterable[str], *, using: str | None = None
     signals.post_save.send(sender=meta.model, instance=obj, created=False,
                            update_fields=update_fields, raw=False, using=using)
     return obj
+
+
+def insert_many(objs: list[models.Model], *, ignore_conflicts: bool = False,
+                using: str | None = None) -> None:
+    """`Model.objects.bulk_create(objs, ignore_conflicts=…)`, the statement built once."""
+    if not objs:
+        return
+    model = type(objs[0])
+    using = using or router.db_for_write(model)
+    plan = _many_plan(model, using, ignore_conflicts)
+    rows = None
+    if plan is not None and all(type(o) is model and o.pk is None for o in objs):
+        sql, fields = plan
+        connection = connections[using]
+        rows = []
+        for obj in objs:
+            obj._prepare_related_fields_for_save(operation_name="bulk_create")
+            values = _values(obj, fields, True, connection)
+            if values is None:
+                rows = None
+                break
+            rows.append(values)
+    if rows is None:  # an expression, a preset key, a model that is not plain: Django's job
+        model._default_manager.using(using).bulk_create(objs, ignore_conflicts=ignore_conflicts)
+        return
+    with transaction.mark_for_rollback_on_error(using), \
+            connections[using].cursor() as cursor:
+        cursor.executemany(sql, rows)
+    for obj in objs:
+        obj._state.db = using
+        obj._state.adding = False
+
+
+def _many_plan(model: type[models.Model], using: str, ignore_conflicts: bool):
+    key = (model, using, "many", ignore_conflicts)
+    if key not in _INSERTS:
+        meta = model._meta
+        plan = None
+        if _plain(model) and meta.auto_field is not None and meta.pk is meta.auto_field:
+            connection = connections[using]
+            quote = connection.ops.quote_name
+            fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+            conflict = OnConflict.IGNORE if ignore_conflicts else None
+            sql = (f"{connection.ops.insert_statement(on_conflict=conflict)} "
+                   f"{quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+                   f"VALUES ({', '.join(['%s'] * len(fields))})")
+            suffix = connection.ops.on_conflict_suffix_sql(fields, conflict, None, None)
+            plan = (f"{sql} {suffix}".rstrip(), fields)
+        _INSERTS[key] = plan
+    return _INSERTS[key]
 
 
 def _values(obj: models.Model, fields: list, add: bool, connection) -> list | None:

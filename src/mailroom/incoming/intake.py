@@ -31,6 +31,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from mailroom.core import saving
 from mailroom.core.durability import durable_commit
 from mailroom.core.models import Company
 from mailroom.core.turns import writer_turn
@@ -213,11 +214,21 @@ _spools: dict[Path, Spool] = {}
 _lock = threading.Lock()
 
 
+_by_setting: dict[tuple, Spool] = {}
+
+
 def spool() -> Spool:
+    """The spool of this process's settings (looked up by the settings' own values: building
+    the path on every accepted message was a tenth of the gateway's work)."""
+    key = (getattr(settings, "MAILROOM_INTAKE_SPOOL_PATH", ""), settings.DATA_DIR)
+    found = _by_setting.get(key)
+    if found is not None:
+        return found
     file = path()
     with _lock:
         if file not in _spools:
             _spools[file] = Spool(file)
+        _by_setting[key] = _spools[file]
         return _spools[file]
 
 
@@ -234,32 +245,37 @@ def waiting(company_ids: int | list[int] | None) -> tuple[int, datetime | None]:
 
 
 def move(limit: int = BATCH) -> int:
-    """Move up to `limit` spooled messages into InboundMail (then off the spool); how many."""
+    """Move up to `limit` spooled messages into InboundMail (then off the spool); how many.
+
+    One mover at a time (the writer's turn, taken before the spool is read): two routers
+    that read the same rows each inserted them, the second copy ignored, and the mover's
+    work was done twice."""
     if not enabled() or not path().exists():
         return 0
     queue = spool()
-    rows = queue.waiting(limit)
-    if not rows:
-        return 0
-    known = set(Company.objects.filter(pk__in={r[1] for r in rows}).values_list("pk",
-                                                                               flat=True))
-    token = queue.token
-    mails = []
-    for (spool_id, company_id, source, sender, to, ip, helo, sha, size, at) in rows:
-        if company_id not in known:  # deleted while its mail waited: its mail goes with it
-            log.error("intake: spooled message %s names company %s, which no longer "
-                      "exists; it is dropped", spool_id, company_id)
-            continue
-        mails.append(InboundMail(
-            company_id=company_id, source=source, envelope_from=sender,
-            envelope_to=json.loads(to), remote_ip=ip, helo=helo, raw_sha256=sha,
-            raw_size=size, received_at=datetime.fromisoformat(at),
-            source_key=f"intake:{token}:{spool_id}"))
-    try:  # durable before the spool forgets them: a power loss must not lose both copies
-        with writer_turn(), durable_commit(), transaction.atomic():
-            InboundMail.objects.bulk_create(mails, ignore_conflicts=True)
-    except IntegrityError:  # pragma: no cover — ignore_conflicts covers the source keys
-        log.exception("intake: moving %d spooled messages failed", len(mails))
-        return 0
-    queue.remove([r[0] for r in rows])
+    with writer_turn():
+        rows = queue.waiting(limit)
+        if not rows:
+            return 0
+        known = set(Company.objects.filter(pk__in={r[1] for r in rows})
+                    .values_list("pk", flat=True))
+        token = queue.token
+        mails = []
+        for (spool_id, company_id, source, sender, to, ip, helo, sha, size, at) in rows:
+            if company_id not in known:  # deleted while its mail waited: its mail goes too
+                log.error("intake: spooled message %s names company %s, which no longer "
+                          "exists; it is dropped", spool_id, company_id)
+                continue
+            mails.append(InboundMail(
+                company_id=company_id, source=source, envelope_from=sender,
+                envelope_to=json.loads(to), remote_ip=ip, helo=helo, raw_sha256=sha,
+                raw_size=size, received_at=datetime.fromisoformat(at),
+                source_key=f"intake:{token}:{spool_id}"))
+        try:  # durable before the spool forgets them: a power loss must not lose both copies
+            with durable_commit(), transaction.atomic():
+                saving.insert_many(mails, ignore_conflicts=True)
+        except IntegrityError:  # pragma: no cover — ignore_conflicts covers the source keys
+            log.exception("intake: moving %d spooled messages failed", len(mails))
+            return 0
+        queue.remove([r[0] for r in rows])
     return len(rows)
