@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from mailroom.incoming.models import InboundMail
-from mailroom.lib import inbound
+from mailroom.lib import bounces, inbound
 from mailroom.routing import services as routing
 
 
@@ -68,6 +68,8 @@ class Context:
         waits."""
         try:  # each is a cached_property: reading it once computes and keeps it
             _ = self.head, self.targets
+            if self.looks_like_bounce:  # parsed here, not in the transaction
+                _ = self.bounce_report
             if self.mail.envelope_from:  # a delivery report (<>) is the bounce rule's
                 _ = self.body
                 if self.sender:
@@ -108,6 +110,18 @@ class Context:
                 seen.add(target.address)
                 found.append(target)
         return found
+
+    @cached_property
+    def looks_like_bounce(self) -> bool:
+        """Sent to a bounce address, or looks like a delivery report (lib.bounces)."""
+        return (any(t.kind == "bounce" for t in self.targets)
+                or bounces.looks_like_bounce(self.head, self.mail.envelope_from))
+
+    @cached_property
+    def bounce_report(self) -> bounces.BounceReport | None:
+        """The delivery report, when this message is one that names a failed recipient."""
+        return bounces.parse_bounce(self.raw, expected=any(t.kind == "bounce"
+                                                           for t in self.targets))
 
     @cached_property
     def auth(self):

@@ -33,9 +33,9 @@ def apply(ctx: Context) -> Outcome | None:
     complaint_outcome = complaint.apply(ctx, to_bounce_address=to_bounce_address)
     if complaint_outcome is not None:  # a feedback report (ARF): a spam complaint
         return complaint_outcome
-    if not (to_bounce_address or bounces.looks_like_bounce(ctx.head, ctx.mail.envelope_from)):
+    if not ctx.looks_like_bounce:
         return None
-    report = bounces.parse_bounce(ctx.raw, expected=to_bounce_address)
+    report = ctx.bounce_report  # parsed before the transaction (Context.prepare)
     if report is None:
         if is_mailer_daemon(ctx.head.get("From") or "") or \
                 is_null_sender(ctx.mail.envelope_from, ctx.head):
