@@ -19,12 +19,20 @@ ATOMS = st.sampled_from(["<", ">", "@", ".", '"', "\\", " ", ",", ":", ";", "(",
                          "BODY=8BITMIME", "postmaster", "example.com", "[127.0.0.1]",
                          "[IPv6:::1]", "x" * 70])
 ARGUMENTS = st.one_of(st.text(max_size=80), st.lists(ATOMS, max_size=14).map("".join))
+# near the gateway's fast path for "<local@domain>": dots, hyphens and odd characters where a
+# plain address has letters, and whatever may follow the ">"
+PLAIN_PARTS = st.text(st.sampled_from("aZ09._+-@.!#é\"()[] <>"), min_size=1, max_size=12)
+NEAR_PLAIN = st.builds(lambda local, domain, rest: f"<{local}@{domain}>{rest}", PLAIN_PARTS,
+                       PLAIN_PARTS, st.sampled_from(["", " SIZE=10", ">", "x", " ", "<a@b>", " (c) x",
+                                        "(c)", "\t \x0b BODY=8BITMIME", " \u2003x"]))
 
 KNOWN = ["", "<>", "<ada@client.example>", "ada@client.example", " <ada@client.example> SIZE=9",
          "<@relay.example:ada@client.example>", '<"john doe"@client.example>', "<ada@>",
          "<ada", "ada@client.example>", "<用户@例子.广告>", "<" + "x" * 65 + "@client.example>",
          "<postmaster>", "<ada@[127.0.0.1]>", "<a(comment)@client.example>", "<<>>",
-         "<", " <", "<@", '"', "0@[", "<0@[>", "<a@[1.2>"]
+         "<", " <", "<@", '"', "0@[", "<0@[>", "<a@[1.2>", "<a.b@c.d> SIZE=9", "<.a@b>",
+         "<a.@b>", "<a..b@c>", "<a@b.>", "<a@.b>", "<a@b..c>", "<a-@-b>", "<A_B+c@X-Y.Z>",
+         "<a@b>>", "<a@b><c@d>"]
 
 
 class Session:
@@ -53,6 +61,13 @@ def test_known_arguments_parse_as_aiosmtpd_parses_them(argument, limit):
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(argument=ARGUMENTS, limit=st.sampled_from([0, 1, 8, 64]))
 def test_any_argument_parses_as_aiosmtpd_parses_it(argument, limit):
+    same(argument, limit)
+
+
+@pytest.mark.nodb
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(argument=NEAR_PLAIN, limit=st.sampled_from([0, 1, 8, 64]))
+def test_plain_looking_addresses_parse_as_aiosmtpd_parses_them(argument, limit):
     same(argument, limit)
 
 

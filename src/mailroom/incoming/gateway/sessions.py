@@ -7,6 +7,7 @@ listeners.py) are enforced here, each with a 421 that closes the connection."""
 from __future__ import annotations
 
 import logging
+import re
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,12 @@ def has_bare_cr_or_lf(data: bytes) -> bool:
     """True when a CR or LF in `data` is not part of a CRLF pair (counted in C, no loop)."""
     pairs = data.count(b"\r\n")
     return data.count(b"\r") != pairs or data.count(b"\n") != pairs
+
+
+# a dot-atom local part and a dot-separated host name, in angle brackets: the stdlib parser
+# gives back exactly these characters (tests/incoming/test_gateway_getaddr.py holds it so)
+_PLAIN_ANGLE_ADDR = re.compile(
+    r"<([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 
 
 class GatewayEnvelope(Envelope):
@@ -114,6 +121,16 @@ class _GatewayProtocol:
         client sent is a malformed address (None: aiosmtpd answers 553 / 501)."""
         if not arg:
             return "", ""
+        plain = _PLAIN_ANGLE_ADDR.match(arg)
+        if plain is not None:  # "<local@domain>" as nearly every client writes it: what the
+            addr, rest = plain.group(1), arg[plain.end():]  # parser would answer, 10x sooner
+            if rest[:1] in (" ", "\t"):  # the parser takes the blanks after ">" with it
+                rest = rest.lstrip()
+            if not rest.startswith("("):  # a comment there: the parser's to read
+                if self.local_part_limit and \
+                        len(addr.rpartition("@")[0]) > self.local_part_limit:
+                    return None, None
+                return addr, rest
         try:
             if arg.lstrip().startswith("<"):
                 address, rest = get_angle_addr(arg)
