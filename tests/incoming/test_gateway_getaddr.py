@@ -22,9 +22,10 @@ ARGUMENTS = st.one_of(st.text(max_size=80), st.lists(ATOMS, max_size=14).map("".
 # near the gateway's fast path for "<local@domain>": dots, hyphens and odd characters where a
 # plain address has letters, and whatever may follow the ">"
 PLAIN_PARTS = st.text(st.sampled_from("aZ09._+-@.!#é\"()[] <>"), min_size=1, max_size=12)
+AFTER = st.sampled_from(["", " SIZE=10", ">", "x", " ", "<a@b>", " (c) x", "(c)",
+                        "\t \x0b BODY=8BITMIME", " \u2003x"])
 NEAR_PLAIN = st.builds(lambda local, domain, rest: f"<{local}@{domain}>{rest}", PLAIN_PARTS,
-                       PLAIN_PARTS, st.sampled_from(["", " SIZE=10", ">", "x", " ", "<a@b>", " (c) x",
-                                        "(c)", "\t \x0b BODY=8BITMIME", " \u2003x"]))
+                       PLAIN_PARTS, AFTER)
 
 KNOWN = ["", "<>", "<ada@client.example>", "ada@client.example", " <ada@client.example> SIZE=9",
          "<@relay.example:ada@client.example>", '<"john doe"@client.example>', "<ada@>",

@@ -166,9 +166,32 @@ class _GatewayProtocol:
             self._reset_timeout()
         super().data_received(data)
 
+    _active_at = 0.0  # the loop's time of the client's last command or bytes
+    _idle_for = 0.0  # the idle limit the armed timer counts
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """The client was active: the idle time counts from now. aiosmtpd cancelled and armed
+        a timer each time (each command, and here each chunk of DATA), a heap entry and a
+        cancelled handle every few hundred bytes; the armed timer stays, and when it fires
+        before the client was idle long enough it is armed again for what is left."""
+        duration = duration or self._timeout_duration
+        self._active_at = self.loop.time()
+        if self._timeout_handle is None or duration != self._idle_for:
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            self._idle_for = duration
+            self._timeout_handle = self.loop.call_at(self._active_at + duration,
+                                                     self._timeout_cb)
+
     def _timeout_cb(self) -> None:
+        deadline = self._active_at + self._idle_for
+        if self.loop.time() < deadline:  # the client was active since the timer was armed
+            self._timeout_handle = self.loop.call_at(deadline, self._timeout_cb)
+            return
         if self.storing:  # the client is waiting for our reply, not idle
-            self._reset_timeout()
+            self._active_at = self.loop.time()
+            self._timeout_handle = self.loop.call_at(self._active_at + self._idle_for,
+                                                     self._timeout_cb)
             return
         transport = self.transport
         if transport is None or transport.is_closing():
