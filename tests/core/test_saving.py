@@ -182,6 +182,32 @@ def test_a_model_with_its_own_save_is_saved_by_it(acme):
     assert saving._insert_plan(Ticket, "default") is None
 
 
+def test_a_numbered_record_is_inserted_once_its_own_save_took_the_number(acme, globex):
+    """Numbered.save() takes the number, then hands the row to insert_from_save: the row
+    and the signals are those of Django's save; with arguments save() knows, Django's own."""
+    from mailroom.business.helpdesk.models import Ticket
+
+    seen = []
+
+    def post(sender, **kwargs):
+        seen.append((kwargs["instance"].ref, kwargs["created"]))
+
+    signals.post_save.connect(post, sender=Ticket)
+    try:
+        first = Ticket(company=acme, name="Printer on fire")
+        first.save()
+        Ticket(company=globex, name="Elsewhere").save()
+        forced = Ticket(company=acme, name="Forced")
+        forced.save(force_insert=True)  # not the plain case: Django's save() writes it
+    finally:
+        signals.post_save.disconnect(post, sender=Ticket)
+    assert seen == [("HD-00001", True), ("HD-00001", True), ("HD-00002", True)]
+    assert not first._state.adding and first.pk is not None
+    assert Ticket.objects.get(pk=first.pk).ref == "HD-00001"
+    assert list(Ticket.objects.filter(company=acme).order_by("number")
+                .values_list("number", "ref")) == [(1, "HD-00001"), (2, "HD-00002")]
+
+
 # --- core.prepared -------------------------------------------------------------------------
 
 by_record = Prepared(lambda company, object_id: Follower.objects.filter(

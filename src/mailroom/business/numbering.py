@@ -10,10 +10,10 @@ writer already serializes it. A unique constraint per model is the backstop.
 from __future__ import annotations
 
 from django.db import models, router, transaction
-from django.db.models import Max
 
-from mailroom.core import contention
+from mailroom.core import contention, saving
 from mailroom.core.models import Company
+from mailroom.core.prepared import Prepared
 
 
 class Numbered(models.Model):
@@ -51,19 +51,45 @@ class Numbered(models.Model):
             # but a row that only refers to the company (an inbound mail the gateway stores,
             # a chatter message) does not wait: FOR UPDATE also blocked the foreign-key check
             # of every insert naming the company until the numbering transaction ended
-            list(
-                Company.objects.using(using).select_for_update(no_key=True)
-                .filter(pk=self.company_id).values_list("pk", flat=True)
-            )
+            _company_lock(using).rows(self.company_id)
             contention.note(using)  # held until the caller commits: a batching one soon
-            last = (
-                type(self)._default_manager.using(using)
-                .filter(**self.numbering_scope()).aggregate(last=Max("number"))["last"]
-            )
-            self.number = (last or 0) + 1
+            last = _last_number(type(self), using, tuple(sorted(self.numbering_scope())))
+            found = last.rows(*self._scope_values())
+            self.number = (found[0][0] if found else 0) + 1
             self.ref = self.format_ref(self.number)
             try:
-                super().save(*args, **kwargs)
+                plain = not args and set(kwargs) <= {"using"}
+                if not (plain and saving.insert_from_save(self, using=using)):
+                    super().save(*args, **kwargs)
             except BaseException:
                 self.number, self.ref = None, ""  # a retry takes a fresh number
                 raise
+
+    def _scope_values(self) -> list:
+        scope = self.numbering_scope()
+        return [scope[name] for name in sorted(scope)]
+
+
+# The numbering's two queries, compiled once per model, database and scope (a ticket made
+# from every new sender's mail asked Django to build both each time): the company row
+# locked, then the last number of the scope.
+_LOCKS: dict[str, Prepared] = {}
+_LASTS: dict[tuple, Prepared] = {}
+
+
+def _company_lock(using: str) -> Prepared:
+    if using not in _LOCKS:
+        _LOCKS[using] = Prepared(lambda company: Company.objects.using(using)
+                                 .select_for_update(no_key=True).filter(pk=company)
+                                 .values_list("pk"))
+    return _LOCKS[using]
+
+
+def _last_number(model, using: str, names: tuple[str, ...]) -> Prepared:
+    key = (model, using, names)
+    if key not in _LASTS:
+        _LASTS[key] = Prepared(lambda *values: model._default_manager.using(using)
+                               .filter(**dict(zip(names, values, strict=True)),
+                                       number__isnull=False)
+                               .order_by("-number").values_list("number")[:1])
+    return _LASTS[key]

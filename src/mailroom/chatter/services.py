@@ -429,8 +429,8 @@ def follow_all(record: MailThread, partners: Iterable, *, actor) -> None:
     partners = list(partners)
     if any(partner.company_id != record.company_id for partner in partners):
         raise ValidationError({"partner": "The contact belongs to another company."})
-    Follower.objects.bulk_create([Follower(**_thread_fields(record), partner=partner)
-                                  for partner in partners], ignore_conflicts=True)
+    saving.insert_many([Follower(**_thread_fields(record), partner=partner)
+                        for partner in partners], ignore_conflicts=True)
 
 
 def unfollow(record: MailThread, partner, *, actor) -> None:

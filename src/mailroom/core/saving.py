@@ -9,6 +9,8 @@ statement. These functions do what `save()` does for the plain cases and keep th
   and the like), its `get_db_prep_save` (so JSON, time zones and encrypted fields are stored
   exactly as `save()` stores them), one INSERT returning the primary key, `post_save` with
   created=True, and the instance marked as saved.
+- `insert_from_save(obj)`: the same, from inside a model's own save() once its rules ran
+  (Numbered: the reference number taken); False when it is not a plain case.
 - `update(obj, fields)`: `obj.save(update_fields=fields)` the same way, DatabaseError when
   no row was updated.
 - `insert_many(objs, ignore_conflicts=…)`: `bulk_create` for many rows of one model in one
@@ -39,10 +41,23 @@ def insert(obj: models.Model, *, using: str | None = None) -> models.Model:
     """Save the new `obj` as `obj.save()` would (see the module docstring)."""
     model = type(obj)
     using = using or router.db_for_write(model, instance=obj)
-    plan = _insert_plan(model, using)
-    if plan is None or obj.pk is not None or not obj._state.adding:
+    if not _insert_row(obj, using, _insert_plan(model, using)):
         obj.save(using=using)
-        return obj
+    return obj
+
+
+def insert_from_save(obj: models.Model, *, using: str | None = None) -> bool:
+    """For a model's own save(), once its own rules ran (a reference number taken): insert
+    the new row as Model.save() would and say True; False when this is not a plain case,
+    and the caller calls super().save() itself."""
+    model = type(obj)
+    using = using or router.db_for_write(model, instance=obj)
+    return _insert_row(obj, using, _insert_plan(model, using, own_save=True))
+
+
+def _insert_row(obj: models.Model, using: str, plan) -> bool:
+    if plan is None or obj.pk is not None or not obj._state.adding:
+        return False
     sql, fields, returning = plan
     obj._prepare_related_fields_for_save(operation_name="save")
     meta = obj._meta
@@ -50,9 +65,8 @@ def insert(obj: models.Model, *, using: str | None = None) -> models.Model:
                           update_fields=None)
     connection = connections[using]
     values = _values(obj, fields, True, connection)
-    if values is None:  # F(), Now(), a subquery: Django's job
-        obj.save(using=using)  # pre_save ran once more there, as the signal did
-        return obj
+    if values is None:  # F(), Now(), a subquery: Django's job (its pre_save runs once more)
+        return False
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, values)
         pk = cursor.fetchone()[0] if returning else connection.ops.last_insert_id(
@@ -62,7 +76,7 @@ def insert(obj: models.Model, *, using: str | None = None) -> models.Model:
     obj._state.adding = False
     signals.post_save.send(sender=meta.model, instance=obj, created=True,
                            update_fields=None, raw=False, using=using)
-    return obj
+    return True
 
 
 def update(obj: models.Model, fields: Iterable[str], *, using: str | None = None
@@ -161,21 +175,24 @@ def _values(obj: models.Model, fields: list, add: bool, connection) -> list | No
     return values
 
 
-def _plain(model: type[models.Model]) -> bool:
+def _plain(model: type[models.Model], own_save: bool = False) -> bool:
+    """A model whose rows save() writes with one statement; `own_save`: its own save() ran
+    already (insert_from_save), only Django's part is left."""
     meta = model._meta
-    return (model.save is models.Model.save and model.save_base is models.Model.save_base
+    return ((own_save or model.save is models.Model.save)
+            and model.save_base is models.Model.save_base
             and not meta.parents and not meta.order_with_respect_to and not meta.proxy
             and not meta.auto_created
             and not any(getattr(f, "generated", False) or f.has_db_default()
                         for f in meta.local_concrete_fields))
 
 
-def _insert_plan(model: type[models.Model], using: str):
-    key = (model, using)
+def _insert_plan(model: type[models.Model], using: str, own_save: bool = False):
+    key = (model, using, own_save)
     if key not in _INSERTS:
         meta = model._meta
         plan = None
-        if _plain(model) and meta.auto_field is not None and meta.pk is meta.auto_field \
+        if _plain(model, own_save) and meta.auto_field is not None and meta.pk is meta.auto_field \
                 and list(meta.db_returning_fields) == [meta.pk]:
             connection = connections[using]
             quote = connection.ops.quote_name
