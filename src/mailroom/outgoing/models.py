@@ -14,6 +14,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact, In
 from django.utils.timezone import now
 
 from mailroom.core.mail_servers import ConnectionStatus, MailServerBase
@@ -289,10 +291,22 @@ class OutgoingRecipient(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["mail", "status"])]
+        indexes = [models.Index(fields=["mail", "status"]),
+                   # the mail sent to an address, whatever its case (recipients_to): a
+                   # bounce's count, a reply's thread by its subject
+                   models.Index(Lower("address"), name="outbox_recipient_address")]
 
     def __str__(self) -> str:
         return self.address
+
+
+def recipients_to(*addresses: str) -> Exact | In:
+    """A filter for OutgoingRecipient rows to any of `addresses`, whatever their case:
+    LOWER(address) = …, which the outbox_recipient_address index answers (address__iexact
+    read every recipient row ever written, once per bounce and per reply without
+    References)."""
+    keys = sorted({a.lower() for a in addresses})
+    return Exact(Lower("address"), keys[0]) if len(keys) == 1 else In(Lower("address"), keys)
 
 
 class OutgoingAttachment(models.Model):

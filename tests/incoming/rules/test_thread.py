@@ -44,3 +44,28 @@ def test_subject_fallback_needs_the_same_sender(deliver, lead, customer, domain)
     _sent_from(lead, customer, subject="Quote 42 for Acme")
     mail = deliver(email_fixture("reply_subject_from_a_stranger.eml"))
     assert mail.decision == D.CREATED and mail.record != lead
+
+
+def test_subject_fallback_finds_mail_sent_to_the_address_in_another_case(
+        deliver, lead, customer, domain):
+    customer.email = "Ada.Lovelace@Client.Example"  # the local part keeps its case when sent
+    customer.save()
+    _sent_from(lead, customer, subject="Contract draft")
+    mail = deliver(message(sender="ada.lovelace@client.example", subject="RE: Contract draft"))
+    assert (mail.decision, mail.record) == (D.POSTED, lead)
+    thread = next(step for step in mail.trace if step["rule"] == "thread")
+    assert "same subject as mail sent to ada.lovelace@client.example" in thread["note"]
+
+
+def test_subject_fallback_finds_an_earlier_message_from_the_same_address_only(
+        deliver, domain):
+    jim = deliver(message(sender="Jim <jimbob@partner.example>", subject="Delivery slots"))
+    assert jim.decision == D.CREATED
+    # Bob's address is inside Jim's: that does not make Jim's thread his
+    bob = deliver(message(sender="bob@partner.example", subject="Re: Delivery slots"))
+    assert bob.decision == D.CREATED and bob.record != jim.record
+    again = deliver(message(sender="Bob@Partner.example", subject="RE: Delivery slots"))
+    assert (again.decision, again.record) == (D.POSTED, bob.record)
+    thread = next(step for step in again.trace if step["rule"] == "thread")
+    assert "same subject as an earlier message from bob@partner.example" in thread["note"]
+    assert again.chatter_message.parent_id == bob.chatter_message_id

@@ -25,6 +25,7 @@ from mailroom.outgoing.models import (
     MailServer,
     OutgoingMail,
     OutgoingRecipient,
+    recipients_to,
 )
 from mailroom.outgoing.services import record_bounce, record_complaint
 
@@ -91,7 +92,7 @@ def _recipient(mail: OutgoingMail, address: str) -> OutgoingRecipient | None:
 def _bounces_so_far(company_id: int, address: str, hard: bool) -> int:
     """Hard bounces to `address` ever, or soft ones in the last 30 days (this one included):
     the same count the bounce rule of the router keeps for mailed-back reports."""
-    sent = OutgoingRecipient.objects.filter(mail__company_id=company_id, address__iexact=address)
+    sent = OutgoingRecipient.objects.filter(recipients_to(address), mail__company_id=company_id)
     if hard:
         return sent.filter(failure_type=FailureType.HARD_BOUNCE).count()
     return sent.filter(failure_type=FailureType.SOFT_BOUNCE,

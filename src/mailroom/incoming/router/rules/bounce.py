@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 
 from mailroom.contacts.services import count_bounce
@@ -21,7 +20,12 @@ from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router.rules import complaint
 from mailroom.lib import bounces
 from mailroom.lib.autoreply import is_mailer_daemon, is_null_sender
-from mailroom.outgoing.models import FailureType, OutgoingMail, OutgoingRecipient
+from mailroom.outgoing.models import (
+    FailureType,
+    OutgoingMail,
+    OutgoingRecipient,
+    recipients_to,
+)
 from mailroom.outgoing.services import record_bounce
 
 NAME = "bounce"
@@ -107,11 +111,8 @@ def _find_by_recipient(ctx: Context, report: bounces.BounceReport) -> OutgoingMa
     addresses = [r.address for r in report.recipients if r.address and r.kind != "delayed"]
     if not addresses:
         return None
-    match = Q()
-    for address in addresses[:20]:
-        match |= Q(address__iexact=address)
     row = (OutgoingRecipient.objects
-           .filter(match, mail__company_id=ctx.mail.company_id,
+           .filter(recipients_to(*addresses[:20]), mail__company_id=ctx.mail.company_id,
                    mail__created_at__gte=timezone.now() - timedelta(days=30))
            .select_related("mail").order_by("-mail__created_at", "-mail_id").first())
     if row is None:
@@ -165,7 +166,7 @@ def _smtp_code(status: str) -> int | None:
 
 def _bounces_so_far(company_id: int, address: str, hard: bool) -> int:
     """Hard bounces to `address` ever, or soft ones in the last 30 days (this one included)."""
-    sent = OutgoingRecipient.objects.filter(mail__company_id=company_id, address__iexact=address)
+    sent = OutgoingRecipient.objects.filter(recipients_to(address), mail__company_id=company_id)
     if hard:
         return sent.filter(failure_type=FailureType.HARD_BOUNCE).count()
     return sent.filter(failure_type=FailureType.SOFT_BOUNCE,

@@ -15,10 +15,10 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from mailroom.chatter.models import Message
+from mailroom.incoming.models import InboundMail
 from mailroom.incoming.router.context import Context, Destination, Outcome
 from mailroom.incoming.router.facts import UNKNOWN, reply_ids, rows_answered
-from mailroom.outgoing.models import OutgoingRecipient
+from mailroom.outgoing.models import OutgoingRecipient, recipients_to
 
 NAME = "thread"
 _REPLY_PREFIX = re.compile(
@@ -112,7 +112,7 @@ def _by_subject(ctx: Context) -> Destination | None:
     since = timezone.now() - timedelta(days=days)
     company = ctx.mail.company_id
     sent = (OutgoingRecipient.objects
-            .filter(address__iexact=sender, mail__company_id=company,
+            .filter(recipients_to(sender), mail__company_id=company,
                     mail__created_at__gte=since, mail__object_id__isnull=False)
             .select_related("mail").order_by("-mail__created_at")[:50])
     for row in sent:
@@ -122,11 +122,16 @@ def _by_subject(ctx: Context) -> Destination | None:
                 return Destination(f"same subject as mail sent to {sender} "
                                    f"(no References: subject fallback)", record=record,
                                    parent_message=row.mail.chatter_message)
-    received = (Message.objects
-                .filter(company_id=company, email_from__icontains=sender,
-                        direction=Message.Direction.INCOMING, date__gte=since)
-                .order_by("-date")[:50])
-    for message in received:
+    # the messages routed from this sender (by the address the router stored, indexed with
+    # the company and the time: Message.email_from__icontains read every incoming message of
+    # the period, and matched "bob@x" inside "jimbob@x")
+    received = (InboundMail.objects
+                .filter(company_id=company, from_address=sender[:320], received_at__gte=since,
+                        state=InboundMail.State.DONE, chatter_message__isnull=False)
+                .select_related("chatter_message").only("id", "chatter_message")
+                .order_by("-received_at")[:50])
+    for mail in received:
+        message = mail.chatter_message
         if normalize_subject(message.subject) == wanted:
             record = _record(message.content_type_id, message.object_id, company)
             if record is not None:
