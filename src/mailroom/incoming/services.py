@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mailroom.core import record_types
+from mailroom.core import record_types, saving
 from mailroom.core.access import perm, require
 from mailroom.core.blobs import read_blob, store_bytes
 from mailroom.core.durability import durable_commit
@@ -72,10 +72,10 @@ def accept(raw: bytes, *, company, source: str, server: IncomingServer | None = 
     try:
         if transaction.get_connection().in_atomic_block:  # one of several (the gateway's
             with transaction.atomic():  # companies): a savepoint, for the IntegrityError
-                mail.save()
+                saving.insert(mail)
         else:  # one INSERT in autocommit, committed when it returns: no BEGIN/COMMIT trips
             with durable_commit():
-                mail.save()
+                saving.insert(mail)  # mail.save(), the INSERT built once
     except IntegrityError:
         if source_key:  # a concurrent fetch of the same message won
             return InboundMail.objects.get(source_key=source_key)
