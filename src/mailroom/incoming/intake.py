@@ -263,8 +263,10 @@ def move(limit: int = BATCH) -> int:
     if not enabled() or not path().exists():
         return 0
     queue = spool()
+    if not queue.waiting(1):  # nothing to move: no need to wait for the turn
+        return 0
     with writer_turn():
-        rows = queue.waiting(limit)
+        rows = queue.waiting(limit)  # again in the turn: another mover may have taken them
         if not rows:
             return 0
         known = set(Company.objects.filter(pk__in={r[1] for r in rows})
