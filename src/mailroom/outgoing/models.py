@@ -306,7 +306,9 @@ def recipients_to(*addresses: str) -> Exact | In:
     read every recipient row ever written, once per bounce and per reply without
     References)."""
     keys = sorted({a.lower() for a in addresses})
-    return Exact(Lower("address"), keys[0]) if len(keys) == 1 else In(Lower("address"), keys)
+    if len(keys) == 1:
+        return Exact(Lower("address"), keys[0])
+    return In(Lower("address"), keys)  # none: matches nothing
 
 
 class OutgoingAttachment(models.Model):
