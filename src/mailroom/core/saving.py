@@ -137,7 +137,10 @@ def insert_many(objs: list[models.Model], *, ignore_conflicts: bool = False,
         return
     with transaction.mark_for_rollback_on_error(using), \
             connections[using].cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if len(rows) == 1:  # psycopg runs an executemany in a pipeline: a cost for one row
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
     for obj in objs:
         obj._state.db = using
         obj._state.adding = False
