@@ -89,9 +89,10 @@ def _recipient(mail: OutgoingMail, address: str) -> OutgoingRecipient | None:
     return next((r for r in mail.recipients.all() if r.address.lower() == address), None)
 
 
-def _bounces_so_far(company_id: int, address: str, hard: bool) -> int:
+def bounces_so_far(company_id: int, address: str, hard: bool) -> int:
     """Hard bounces to `address` ever, or soft ones in the last 30 days (this one included):
-    the same count the bounce rule of the router keeps for mailed-back reports."""
+    what blacklists an address, for a provider's report here and a mailed-back one in the
+    router's bounce rule."""
     sent = OutgoingRecipient.objects.filter(recipients_to(address), mail__company_id=company_id)
     if hard:
         return sent.filter(failure_type=FailureType.HARD_BOUNCE).count()
@@ -148,7 +149,7 @@ def _record(server: MailServer, report: Report, row: FeedbackEvent, address: str
                   actor=None)
     blacklisted = count_bounce(company_id=mail.company_id, address=recipient.address,
                                hard=report.hard,
-                               bounces=_bounces_so_far(mail.company_id, recipient.address,
+                               bounces=bounces_so_far(mail.company_id, recipient.address,
                                                        report.hard))
     row.outcome = Outcome.BOUNCE
     row.note = (f"{'Hard' if report.hard else 'Soft'} bounce: {reason}"

@@ -20,8 +20,8 @@ from mailroom.incoming.router.context import Context, Outcome
 from mailroom.incoming.router.rules import complaint
 from mailroom.lib import bounces
 from mailroom.lib.autoreply import is_mailer_daemon, is_null_sender
+from mailroom.outgoing.feedback.reports import bounces_so_far
 from mailroom.outgoing.models import (
-    FailureType,
     OutgoingMail,
     OutgoingRecipient,
     recipients_to,
@@ -153,7 +153,7 @@ def _record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, failed) -> 
                                  original_mailroom_id="").reason()
     record_bounce(mail, recipient, hard=hard, reason=words, smtp_code=_smtp_code(failed.status))
     blacklisted = count_bounce(company_id=mail.company_id, address=recipient.address, hard=hard,
-                               bounces=_bounces_so_far(mail.company_id, recipient.address, hard))
+                               bounces=bounces_so_far(mail.company_id, recipient.address, hard))
     line = f"{recipient.address}: {words}"
     if blacklisted:
         line += f" {recipient.address} is now blacklisted."
@@ -162,12 +162,3 @@ def _record_bounce(mail: OutgoingMail, recipient: OutgoingRecipient, failed) -> 
 
 def _smtp_code(status: str) -> int | None:
     return {"5": 550, "4": 450}.get((status or "")[:1])
-
-
-def _bounces_so_far(company_id: int, address: str, hard: bool) -> int:
-    """Hard bounces to `address` ever, or soft ones in the last 30 days (this one included)."""
-    sent = OutgoingRecipient.objects.filter(recipients_to(address), mail__company_id=company_id)
-    if hard:
-        return sent.filter(failure_type=FailureType.HARD_BOUNCE).count()
-    return sent.filter(failure_type=FailureType.SOFT_BOUNCE,
-                       mail__created_at__gte=timezone.now() - timedelta(days=30)).count()
