@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, TXT, A
 from dnslib.server import DNSServer
 
-from mailroom.lib.mailauth import DnsConfig
+from mailroom.lib.dns_lookup import DnsConfig
 
 Records = Mapping[str, Iterable[tuple[str, str]]]
 

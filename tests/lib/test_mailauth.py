@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailroom.lib import dkim, mailauth
-from mailroom.lib.mailauth import AuthResult, DnsConfig, authenticate
+from mailroom.lib import dkim, dns_lookup, mailauth
+from mailroom.lib.dns_lookup import DnsConfig
+from mailroom.lib.mailauth import AuthResult, authenticate
 from tests.lib.dns_zone import DnsZone, closed_port_config
 
 SPF = ("TXT", "v=spf1 ip4:127.0.0.1 -all")
@@ -302,11 +303,11 @@ def test_concurrent_checks_each_use_their_own_dns():
 def test_cached_answers_and_cached_nxdomain_are_given_without_asking_again(zone, monkeypatch):
     """Answers and NXDOMAIN are taken from the cache as dnspython's resolve would give them,
     without a query being built (the router asks for the same domains all day)."""
-    first = mailauth._Dns(zone.config)
+    first = dns_lookup.DnsLookup(zone.config)
     records = first.txt("example.com")
     assert records == [b"v=spf1 ip4:127.0.0.1 -all"]
     assert first.resolve("nowhere.example.com", "TXT") == []  # NXDOMAIN, now cached
-    again = mailauth._Dns(zone.config)
+    again = dns_lookup.DnsLookup(zone.config)
 
     def no_query(*args, **kwargs):
         raise AssertionError("asked the DNS server again")
@@ -314,5 +315,5 @@ def test_cached_answers_and_cached_nxdomain_are_given_without_asking_again(zone,
     monkeypatch.setattr(again.resolver, "resolve", no_query)
     assert again.txt("example.com") == records
     assert again.resolve("nowhere.example.com", "TXT") == []
-    with pytest.raises(mailauth.DnsTempError, match="AssertionError"):  # asked: not cached
+    with pytest.raises(dns_lookup.DnsTempError, match="AssertionError"):  # asked: not cached
         again.resolve("not-cached.example.com", "TXT")

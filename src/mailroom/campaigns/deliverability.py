@@ -38,6 +38,7 @@ from mailroom.campaigns.campaign_models import Campaign
 from mailroom.lib import mailauth
 from mailroom.lib.addresses import domain_of
 from mailroom.lib.dkim import dns_record_name
+from mailroom.lib.dns_lookup import DnsConfig
 from mailroom.outgoing.models import DkimKey, MailServer, Purpose
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -75,7 +76,7 @@ class DnsUnanswered(Exception):
     pass
 
 
-def dns_config() -> mailauth.DnsConfig:
+def dns_config() -> DnsConfig:
     """MAILROOM_DNS_SERVERS ("host[:port], …"; blank: the system's) as lib.mailauth takes it."""
     hosts, port = [], 53
     for entry in (s.strip() for s in (settings.MAILROOM_DNS_SERVERS or "").split(",")):
@@ -84,14 +85,14 @@ def dns_config() -> mailauth.DnsConfig:
         host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
         hosts.append(host or entry)
         port = int(maybe_port) if maybe_port else port
-    return mailauth.DnsConfig(nameservers=tuple(hosts), port=port,
+    return DnsConfig(nameservers=tuple(hosts), port=port,
                               timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
 
 
 class _Lookup:
     """One resolver and one time budget for a whole check."""
 
-    def __init__(self, config: mailauth.DnsConfig):
+    def __init__(self, config: DnsConfig):
         self.config = config
         self.deadline = time.monotonic() + DNS_BUDGET
         self.resolver = dns.resolver.Resolver(configure=not config.nameservers)

@@ -7,7 +7,7 @@ results computed here, never by headers the sender wrote:
                           mail_from="bounce@example.com", dns=DnsConfig())
     result.verified, result.summary(), result.header_value("mailroom.example.net")
 
-How DNS reaches the libraries (one dnspython resolver per call, built from DnsConfig):
+How DNS reaches the libraries (one dnspython resolver per call, lib.dns_lookup):
 - dkimpy takes a `dnsfunc=`; ours answers from that resolver and notes temporary
   failures and missing keys, which dkimpy reports only as "False".
 - pyspf has no resolver parameter: every lookup goes through its module-level
@@ -36,23 +36,17 @@ import contextvars
 import functools
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import authres
 import dkim as dkimpy
-import dns.exception
-import dns.name
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.resolver
 import publicsuffix2
 import spf
 
 from mailroom.lib.dkim import normalize_line_endings, split_message
+from mailroom.lib.dns_lookup import DnsConfig, DnsLookup, DnsTempError
 
 MAX_DKIM_SIGNATURES = 5
 MAX_HEADER_BYTES = 256 * 1024  # trusted headers are looked for in this much of the message
@@ -61,13 +55,6 @@ DKIM_RESULTS = ("pass", "fail", "neutral", "temperror", "permerror")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+\Z")
-
-
-@dataclass(frozen=True)
-class DnsConfig:
-    nameservers: tuple[str, ...] = ()  # e.g. ('127.0.0.1',); empty = the system resolver
-    port: int = 53
-    timeout: float = 3.0  # seconds for all lookups of one authenticate() call
 
 
 @dataclass(frozen=True)
@@ -112,12 +99,15 @@ class AuthResult:
         return "; ".join(parts)
 
 
+_SYSTEM_DNS = DnsConfig()  # the system resolver, 3 s
+
+
 def authenticate(raw: bytes, *, from_domain: str, ip: str | None, mail_from: str,
-                 helo: str = "", dns: DnsConfig = DnsConfig(),
+                 helo: str = "", dns: DnsConfig = _SYSTEM_DNS,
                  trusted_results: Sequence[str] = ()) -> AuthResult:
     """SPF (when the SMTP client IP is known), DKIM and DMARC of one message."""
     from_domain = _domain(from_domain)
-    lookup = _Dns(dns)
+    lookup = DnsLookup(dns)
     try:
         raw = normalize_line_endings(bytes(raw))
     except Exception:
@@ -149,97 +139,9 @@ def authenticate(raw: bytes, *, from_domain: str, ip: str | None, mail_from: str
                       dkim=tuple(dkim_results), dmarc=dmarc, dmarc_policy=policy)
 
 
-# -- DNS ---------------------------------------------------------------------------------
-
-class DnsTempError(Exception):
-    """A lookup could not be answered now (timeout, server failure, budget spent)."""
-
-
-_caches: dict[tuple, dns.resolver.LRUCache] = {}
-_caches_lock = threading.Lock()
-
-
-def _cache_for(config: DnsConfig) -> dns.resolver.LRUCache:
-    """Answers are kept for their TTL and shared by every call that asks the same servers:
-    a router sees the same sender domains again and again (SPF, DKIM key, DMARC records)."""
-    key = (config.nameservers, config.port)
-    with _caches_lock:
-        cache = _caches.get(key)
-        if cache is None:
-            if len(_caches) > 16:
-                _caches.clear()
-            cache = _caches[key] = dns.resolver.LRUCache(max_size=20_000)
-        return cache
-
-
-class _Dns:
-    """One resolver and one time budget for every lookup of an authenticate() call."""
-
-    def __init__(self, config: DnsConfig):
-        self.deadline = time.monotonic() + max(config.timeout, 0.0)
-        try:
-            resolver = dns.resolver.Resolver(configure=not config.nameservers)
-        except Exception:  # no /etc/resolv.conf: every lookup is a temperror
-            resolver = None
-        if resolver is not None:
-            if config.nameservers:
-                resolver.nameservers = list(config.nameservers)
-            resolver.port = config.port
-            resolver.timeout = resolver.lifetime = max(config.timeout, 0.001)
-            resolver.search = []
-            resolver.use_search_by_default = False
-            resolver.cache = _cache_for(config)
-        self.resolver = resolver
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def resolve(self, name: str, rdtype: str) -> list:
-        """The records of one type (empty for NXDOMAIN or no data); DnsTempError else."""
-        left = self.remaining()
-        if self.resolver is None or left <= 0:
-            raise DnsTempError("no DNS resolver or DNS time budget spent")
-        try:
-            qname = dns.name.from_text(name)
-        except Exception:  # not a DNS name: nothing can be published there
-            return []
-        cached = self._cached(qname, rdtype)
-        if cached is not None:
-            return cached
-        try:
-            answer = self.resolver.resolve(qname, rdtype, lifetime=left,
-                                           raise_on_no_answer=False, search=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
-        except Exception as exc:  # timeout, SERVFAIL, refused, bad answer, ...
-            raise DnsTempError(f"{type(exc).__name__}") from exc
-        return list(answer.rrset) if answer.rrset is not None else []
-
-    def _cached(self, qname: dns.name.Name, rdtype: str) -> list | None:
-        """A cached answer as resolve() would give it (dnspython's own cache lookups, without
-        building a query first: a router asks for the same few domains all day)."""
-        cache = self.resolver.cache if self.resolver is not None else None
-        if cache is None:
-            return None
-        try:
-            kind = dns.rdatatype.from_text(rdtype)
-        except Exception:
-            return None
-        answer = cache.get((qname, kind, dns.rdataclass.IN))
-        if answer is not None:
-            return list(answer.rrset) if answer.rrset is not None else []
-        answer = cache.get((qname, dns.rdatatype.ANY, dns.rdataclass.IN))
-        if answer is not None and answer.response.rcode() == dns.rcode.NXDOMAIN:
-            return []
-        return None
-
-    def txt(self, name: str) -> list[bytes]:
-        return [b"".join(r.strings) for r in self.resolve(name, "TXT")]
-
-
 # -- SPF ---------------------------------------------------------------------------------
 
-_spf_dns: contextvars.ContextVar[_Dns | None] = contextvars.ContextVar("spf_dns", default=None)
+_spf_dns: contextvars.ContextVar[DnsLookup | None] = contextvars.ContextVar("spf_dns", default=None)
 _spf_install = threading.Lock()
 
 
@@ -281,7 +183,7 @@ def _install_spf_lookup() -> None:
             spf.DNSLookup = _spf_lookup
 
 
-def _check_spf(lookup: _Dns, ip: str, identity: str, helo: str) -> str:
+def _check_spf(lookup: DnsLookup, ip: str, identity: str, helo: str) -> str:
     _install_spf_lookup()
     token = _spf_dns.set(lookup)
     try:
@@ -300,7 +202,7 @@ def _check_spf(lookup: _Dns, ip: str, identity: str, helo: str) -> str:
 
 # -- DKIM --------------------------------------------------------------------------------
 
-def _check_dkim(lookup: _Dns, raw: bytes) -> list[tuple[str, str]]:
+def _check_dkim(lookup: DnsLookup, raw: bytes) -> list[tuple[str, str]]:
     try:
         message = dkimpy.DKIM(raw, logger=_QUIET, timeout=1)
         count = sum(1 for name, _ in message.headers if name.lower() == b"dkim-signature")
@@ -312,7 +214,7 @@ def _check_dkim(lookup: _Dns, raw: bytes) -> list[tuple[str, str]]:
     return results
 
 
-def _verify_one(lookup: _Dns, message: dkimpy.DKIM, idx: int) -> tuple[str, str]:
+def _verify_one(lookup: DnsLookup, message: dkimpy.DKIM, idx: int) -> tuple[str, str]:
     """(d=, result) of one signature. dkimpy answers only True/False (or raises), so the
     DNS function notes why a key was not usable."""
     problem: list[str] = []
@@ -369,7 +271,7 @@ _QUIET = _Quiet()
 
 # -- DMARC -------------------------------------------------------------------------------
 
-def _check_dmarc(lookup: _Dns, from_domain: str, spf_result: str, spf_domain: str,
+def _check_dmarc(lookup: DnsLookup, from_domain: str, spf_result: str, spf_domain: str,
                  dkim_results: list[tuple[str, str]]) -> tuple[str, str]:
     """(dmarc, policy): the record at _dmarc.<From domain>, else at the organizational
     domain (whose sp= then applies), RFC 7489 6.6.3."""

@@ -152,7 +152,7 @@ def limits() -> inbound.Limits:
 
 
 def dns_config():
-    from mailroom.lib import mailauth  # local: dnspython + DKIM cost ~0.3 s to import
+    from mailroom.lib.dns_lookup import DnsConfig  # local: dnspython is slow to import
 
     servers = getattr(settings, "MAILROOM_DNS_SERVERS", "") or ""
     hosts, port = [], 53
@@ -162,5 +162,5 @@ def dns_config():
         host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
         hosts.append(host or entry)
         port = int(maybe_port) if maybe_port else port
-    return mailauth.DnsConfig(nameservers=tuple(hosts), port=port,
+    return DnsConfig(nameservers=tuple(hosts), port=port,
                               timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
