@@ -15,7 +15,7 @@ statement. These functions do what `save()` does for the plain cases and keep th
   no row was updated.
 - `insert_many(objs, ignore_conflicts=…)`: `bulk_create` for many rows of one model in one
   executemany (the intake mover's 500 rows a turn; bulk_create assembled its SQL row by
-  row, a third of the mover's time). Like bulk_create: no signals, the primary keys not
+  row, about half of the mover's time). Like bulk_create: no signals, the primary keys not
   read back.
 
 Whatever is not a plain case goes to `obj.save()` itself: a model that overrides save() (its
