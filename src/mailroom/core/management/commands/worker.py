@@ -18,6 +18,11 @@ class Command(BaseCommand):
         "Run the worker loop until SIGTERM or Ctrl-C, which let the current step finish. "
         "Any number of workers may share one database."
     )
+    # Started by a supervisor, several at once and again after a crash: no system checks
+    # (`mailroom check` and `mailroom web` run them). They cost about 1.2 s of CPU per start
+    # (the URLconf and the API's schemas), and Django's probe of SQLite's JSON support waits
+    # behind a router's write lock on a busy file.
+    requires_system_checks: list = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--steps", default="",

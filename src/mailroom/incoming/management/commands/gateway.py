@@ -17,6 +17,11 @@ class Command(BaseCommand):
     help = ("Receive mail over SMTP and LMTP for the alias domains until SIGTERM or Ctrl-C, "
             "which let messages being stored finish. Defaults: MAILROOM_GATEWAY_SMTP, "
             "MAILROOM_GATEWAY_LMTP.")
+    # Started by a supervisor, several at once and again after a crash: no system checks
+    # (`mailroom check` and `mailroom web` run them). They cost about 1.2 s of CPU per start
+    # (the URLconf and the API's schemas), and Django's probe of SQLite's JSON support waits
+    # behind a router's write lock on a busy file.
+    requires_system_checks: list = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--smtp", default=None, metavar="HOST:PORT",
