@@ -317,3 +317,16 @@ def test_cached_answers_and_cached_nxdomain_are_given_without_asking_again(zone,
     assert again.resolve("nowhere.example.com", "TXT") == []
     with pytest.raises(dns_lookup.DnsTempError, match="AssertionError"):  # asked: not cached
         again.resolve("not-cached.example.com", "TXT")
+
+
+@pytest.mark.parametrize(("setting", "nameservers", "port"), [
+    ("", (), 53),
+    ("127.0.0.1", ("127.0.0.1",), 53),
+    (" 10.0.0.1:5353 , 10.0.0.2 ", ("10.0.0.1", "10.0.0.2"), 5353),
+    ("::1", ("::1",), 53),  # an IPv6 address is not host:port
+    ("127.0.0.1:53,,", ("127.0.0.1",), 53),
+])
+def test_the_dns_servers_setting_is_read_as_the_router_and_campaigns_take_it(
+        setting, nameservers, port):
+    config = DnsConfig.from_setting(setting, timeout=1.5)
+    assert (config.nameservers, config.port, config.timeout) == (nameservers, port, 1.5)

@@ -78,15 +78,8 @@ class DnsUnanswered(Exception):
 
 def dns_config() -> DnsConfig:
     """MAILROOM_DNS_SERVERS ("host[:port], …"; blank: the system's) as lib.mailauth takes it."""
-    hosts, port = [], 53
-    for entry in (s.strip() for s in (settings.MAILROOM_DNS_SERVERS or "").split(",")):
-        if not entry:
-            continue
-        host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        hosts.append(host or entry)
-        port = int(maybe_port) if maybe_port else port
-    return DnsConfig(nameservers=tuple(hosts), port=port,
-                              timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
+    return DnsConfig.from_setting(settings.MAILROOM_DNS_SERVERS or "",
+                                  float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
 
 
 class _Lookup:

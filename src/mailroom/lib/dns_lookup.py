@@ -27,6 +27,20 @@ class DnsConfig:
     port: int = 53
     timeout: float = 3.0  # seconds for all lookups of one authenticate() call
 
+    @classmethod
+    def from_setting(cls, servers: str, timeout: float = 3.0) -> DnsConfig:
+        """MAILROOM_DNS_SERVERS as written ("host[:port], …"; blank: the system's resolver).
+        One port holds for all (dnspython asks every server on one port): the last given."""
+        hosts, port = [], 53
+        for entry in (s.strip() for s in (servers or "").split(",")):
+            if not entry:
+                continue
+            host, _, maybe_port = (entry.rpartition(":") if entry.count(":") == 1
+                                   else (entry, "", ""))
+            hosts.append(host or entry)
+            port = int(maybe_port) if maybe_port else port
+        return cls(nameservers=tuple(hosts), port=port, timeout=timeout)
+
 
 class DnsTempError(Exception):
     """A lookup could not be answered now (timeout, server failure, budget spent)."""

@@ -112,16 +112,20 @@ class Context:
         return found
 
     @cached_property
+    def to_bounce_address(self) -> bool:
+        """Sent to one of our bounce addresses (the VERP envelope, or the plain one)."""
+        return any(t.kind == "bounce" for t in self.targets)
+
+    @cached_property
     def looks_like_bounce(self) -> bool:
         """Sent to a bounce address, or looks like a delivery report (lib.bounces)."""
-        return (any(t.kind == "bounce" for t in self.targets)
-                or bounces.looks_like_bounce(self.head, self.mail.envelope_from))
+        return self.to_bounce_address or bounces.looks_like_bounce(self.head,
+                                                                   self.mail.envelope_from)
 
     @cached_property
     def bounce_report(self) -> bounces.BounceReport | None:
         """The delivery report, when this message is one that names a failed recipient."""
-        return bounces.parse_bounce(self.raw, expected=any(t.kind == "bounce"
-                                                           for t in self.targets))
+        return bounces.parse_bounce(self.raw, expected=self.to_bounce_address)
 
     @cached_property
     def auth(self):
@@ -154,13 +158,5 @@ def limits() -> inbound.Limits:
 def dns_config():
     from mailroom.lib.dns_lookup import DnsConfig  # local: dnspython is slow to import
 
-    servers = getattr(settings, "MAILROOM_DNS_SERVERS", "") or ""
-    hosts, port = [], 53
-    for entry in (s.strip() for s in servers.split(",")):
-        if not entry:
-            continue
-        host, _, maybe_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        hosts.append(host or entry)
-        port = int(maybe_port) if maybe_port else port
-    return DnsConfig(nameservers=tuple(hosts), port=port,
-                              timeout=float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))
+    return DnsConfig.from_setting(getattr(settings, "MAILROOM_DNS_SERVERS", "") or "",
+                                  float(getattr(settings, "MAILROOM_DNS_TIMEOUT", 3.0)))

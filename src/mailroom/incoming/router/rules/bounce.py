@@ -33,7 +33,7 @@ NAME = "bounce"
 
 def apply(ctx: Context) -> Outcome | None:
     verp = next((t.bounce for t in ctx.targets if t.kind == "bounce" and t.bounce), None)
-    to_bounce_address = any(t.kind == "bounce" for t in ctx.targets)
+    to_bounce_address = ctx.to_bounce_address
     complaint_outcome = complaint.apply(ctx, to_bounce_address=to_bounce_address)
     if complaint_outcome is not None:  # a feedback report (ARF): a spam complaint
         return complaint_outcome
