@@ -45,6 +45,9 @@ fi
 
 # WeasyPrint (document PDFs) needs Pango and a font
 apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# libarchive reads the names inside 7z, RAR, cab and tar attachments (lib/archive_members.py);
+# Debian 13 renamed the package for its 64-bit time_t transition
+apt_install libarchive13 2>/dev/null || apt_install libarchive13t64
 
 if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
   echo "mailroom: installing uv $UV_VERSION into .tools/"

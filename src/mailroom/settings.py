@@ -192,6 +192,9 @@ LOGGING = {
     # WeasyPrint logs every render step at INFO: one line per PDF step is noise in a worker
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"},
                 "weasyprint": {"level": "WARNING"},
+                # libarchive-c says at import that Debian's libarchive lacks a feature we
+                # do not use (writing entry digests)
+                "libarchive": {"level": "WARNING"},
                 # one INFO line per provider request otherwise; failures are logged by us
                 "httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"},
                 "django.request": {"filters": ["one_line_403"]}},

@@ -103,3 +103,36 @@ def test_remote_pixel_waits_for_show_remote_images(open_page, bob, lead, tracker
     if artifacts and Path(artifacts).resolve() != ARTIFACTS.resolve():
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(artifacts) / path.name)
+
+
+@pytest.mark.parametrize("viewport", ["wide", "phone"])
+def test_a_flagged_archive_says_why_on_the_record(open_page, bob, lead, viewport):
+    from mailroom.chatter import services
+    from mailroom.chatter.models import Attachment, Message
+    from tests.browser.conftest import PHONE, WIDE
+
+    archive = services.store_attachment(lead, actor=None, name="Remittance_8812.7z",
+                                        stream=io.BytesIO(b"7z\xbc\xaf\x27\x1c"),
+                                        mimetype="application/x-7z-compressed")
+    why = ("the archive Remittance_8812.7z holds Remittance.zip, which holds "
+           "Payment_Advice_8812.pdf.js")
+    Attachment.objects.filter(pk=archive.pk).update(is_dangerous=True, danger=why)
+    archive.refresh_from_db()
+    message = services.post_message(
+        lead, actor=None, message_type=Message.Type.EMAIL,
+        direction=Message.Direction.INCOMING, subject="Remittance advice",
+        author_name="Payments Team", email_from="remittance@pay.example",
+        body_html="<p>The remittance advice is attached.</p>", attachments=[archive])
+    size = PHONE if viewport == "phone" else WIDE
+    page = open_page(bob, viewport=size)
+    page.goto(reverse("admin:crm_lead_change", args=[lead.pk]))
+    posted = page.locator(f"#chatter-message-{message.pk}")
+    warning = posted.get_by_role("note")
+    expect(warning).to_have_text(
+        "The archive Remittance_8812.7z holds Remittance.zip, which holds "
+        "Payment_Advice_8812.pdf.js: open it only if you trust the sender.")
+    expect(posted.locator(".chatter-chip--danger")).to_contain_text("Remittance_8812.7z")
+    assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
+    ARTIFACTS.mkdir(exist_ok=True)  # the screen as read (the save bar sticks over a full page)
+    warning.evaluate("note => note.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(ARTIFACTS / f"flagged-archive-{viewport}.png"))

@@ -110,13 +110,25 @@ def test_signed_out_is_sent_to_login(incoming):
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def _attachment(lead, name: str, data: bytes, mimetype: str, *, dangerous=False) -> Attachment:
+def _attachment(lead, name: str, data: bytes, mimetype: str, *, dangerous=False,
+                danger: str = "") -> Attachment:
     attachment = services.store_attachment(lead, actor=None, name=name,
                                            stream=io.BytesIO(data), mimetype=mimetype)
     if dangerous:
-        Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True)
+        Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True, danger=danger)
         attachment.refresh_from_db()
     return attachment
+
+
+def test_the_warning_says_why_the_router_flagged_the_file(bob, lead):
+    archive = _attachment(lead, "Scan_0042.rar", b"Rar!\x1a\x07\x01\x00", "application/vnd.rar",
+                          dangerous=True, danger="the archive Scan_0042.rar holds Scan.pdf.exe")
+    services.post_message(lead, actor=None, message_type=Message.Type.EMAIL,
+                          direction=Message.Direction.INCOMING, body_html="<p>Scan</p>",
+                          attachments=[archive])
+    html = panel_html(client_for(bob), lead)
+    assert ("The archive Scan_0042.rar holds Scan.pdf.exe: open it only if you trust the "
+            "sender") in html
 
 
 def test_dangerous_attachment_is_flagged_and_only_downloaded(bob, lead):
@@ -127,7 +139,7 @@ def test_dangerous_attachment_is_flagged_and_only_downloaded(bob, lead):
                           attachments=[attachment])
     client = client_for(bob)
     html = panel_html(client, lead)
-    assert "This file type can run code; open it only if you trust the sender" in html
+    assert "This file type can run code: open it only if you trust the sender" in html
     assert "chatter-chip--danger" in html
     url = reverse("chatter:download", args=[attachment.pk])
     for query in ("", "?inline=1"):  # even claiming to be an image, asked inline

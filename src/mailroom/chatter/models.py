@@ -138,6 +138,10 @@ class Attachment(ThreadRow):
     is_dangerous = models.BooleanField(
         default=False, help_text="An executable, script or macro type: offered only as a "
                                  "download with a warning, never opened in the browser.")
+    danger = models.CharField(
+        max_length=300, blank=True, default="",
+        help_text="Why it is flagged, in plain words (\"the archive scan.rar holds "
+                  "scan.pdf.exe\"); shown with the warning.")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
         related_name="+",

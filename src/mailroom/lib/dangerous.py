@@ -1,12 +1,12 @@
 """Which attachments are dangerous, in plain words (no Django): executables, scripts and macro
-documents by name or type, and inside zip archives by the names in their directory (never
-unpacked: lib/archives.py). Flagged for the UI, never opened."""
+documents by name or type, and inside archives by the names they list (never unpacked to
+disk: lib/archives.py, lib/archive_members.py). Flagged for the UI, never opened."""
 
 from __future__ import annotations
 
 import re
 
-from mailroom.lib import archives
+from mailroom.lib import archive_members, archives
 from mailroom.lib.inbound_fields import decode_words
 
 DANGEROUS_EXTENSIONS = frozenset("""
@@ -44,29 +44,69 @@ ZIP_DOCUMENTS = frozenset("""
 """.split())
 
 
+ARCHIVE_SUFFIXES = frozenset("zip 7z rar cab tar tgz tbz2 txz gz bz2 xz".split())
+
+
 def danger(filename: str, content_type: str, data: bytes) -> str:
     """Why an attachment is dangerous in plain words, '' if it is not.
 
-    Executables, scripts and macro documents by name or type; inside a zip archive, the same
-    by the names in its directory (never unpacked, at most archives.MAX_MEMBERS names; an
-    archive listing more cannot be checked and is flagged).
+    Executables, scripts and macro documents by name or type; inside an archive (zip, 7z,
+    RAR, cab, tar, gzip/bzip2/xz), the same by the names it lists, and one level further for
+    an archive inside it. Never unpacked to disk, always bounded (lib/archives.py for zip's
+    directory, lib/archive_members.py for the rest): an archive listing too many names, too
+    large to walk, or whose names are encrypted cannot be checked, and is flagged.
     """
     if is_dangerous(filename, content_type):
         return f"{filename or 'the attachment'} is an executable, script or macro document"
+    why = _inside(filename, content_type, data, nested=True)
+    return f"the archive {filename or ''} {why}".replace("  ", " ") if why else ""
+
+
+def _inside(filename: str, content_type: str, data: bytes, *, nested: bool) -> str:
+    """What makes an archive dangerous ("holds x.js", "is encrypted, …"), '' if nothing."""
     extension = filename.rpartition(".")[2].lower() if "." in filename else ""
-    if not (extension == "zip" or content_type in ZIP_TYPES or (
-            extension not in ZIP_DOCUMENTS and archives.looks_like_zip(data))):
+    if extension == "zip" or content_type in ZIP_TYPES or (
+            extension not in ZIP_DOCUMENTS and archives.looks_like_zip(data)):
+        try:
+            names = archives.member_names(data)
+        except archives.TooManyMembers:
+            return f"lists more than {archives.MAX_MEMBERS:,} files, too many to check"
+        for name in names:
+            if _dangerous_name(name):
+                return f"holds {safe_name(name)[:100]}"
+        if not nested or not any(_suffix(n) in ARCHIVE_SUFFIXES for n in names):
+            return ""
+    elif archive_members.kind(data) in ("", "zip"):  # not an archive, or a document (docx)
         return ""
     try:
-        names = archives.member_names(data)
+        for member in archive_members.members(data, read=ARCHIVE_SUFFIXES if nested else ()):
+            base = safe_name(member.name)
+            if _dangerous_name(member.name):
+                return f"holds {base[:100]}"
+            if member.data is not None:
+                inner = _inside(base, "", member.data, nested=False)
+                if inner:
+                    return f"holds {base[:100]}, which {inner}"
     except archives.TooManyMembers:
-        return (f"the archive {filename or ''} lists more than {archives.MAX_MEMBERS:,} "
-                f"files, too many to check").replace("  ", " ")
-    for name in names:
-        base = safe_name(name)
-        if base and is_dangerous(base, ""):
-            return f"the archive {filename or ''} holds {base[:100]}".replace("  ", " ")
+        return f"lists more than {archives.MAX_MEMBERS:,} files, too many to check"
+    except archive_members.TooLarge:
+        return (f"would unpack to more than {archive_members.WALK_BYTES // 2**20} MB, too "
+                "much to check")
+    except archive_members.Unreadable as exc:
+        return str(exc)
+    for name in archive_members.compressed_name(filename, data):
+        if _dangerous_name(name):
+            return f"unpacks to {safe_name(name)[:100]}"
     return ""
+
+
+def _suffix(name: str) -> str:
+    return name.rpartition(".")[2].lower().rstrip(". ") if "." in name else ""
+
+
+def _dangerous_name(name: str) -> bool:
+    base = safe_name(name)
+    return bool(base) and is_dangerous(base, "")
 
 
 def safe_name(name: str) -> str:

@@ -42,6 +42,23 @@ def test_a_zip_holding_a_script_is_flagged_dangerous_and_the_trace_says_why(deli
     assert "holds Invoice_2026-4411.pdf.js" in str(mail.trace)
 
 
+@pytest.mark.parametrize(("fixture", "name", "why"), [
+    ("rar_with_exe.eml", "Scan_0042.rar", "holds Scan_0042.pdf.exe"),
+    ("seven_zip_nested_zip_script.eml", "Remittance_8812.7z",
+     "holds Remittance.zip, which holds Payment_Advice_8812.pdf.js"),
+    ("seven_zip_encrypted_names.eml", "DHL_Shipment_Label.7z",
+     "is encrypted: the names of its files cannot be read, so they cannot be checked"),
+])
+def test_rar_7z_nested_and_encrypted_archives_are_flagged_and_the_trace_says_why(
+        deliver, fixture, name, why):
+    mail = deliver(email_fixture(fixture))
+    assert mail.decision == D.CREATED
+    (archive,) = Attachment.objects.filter(message_id=mail.chatter_message_id)
+    assert archive.name == name and archive.is_dangerous
+    assert archive.danger == f"the archive {name} {why}"  # the chatter's warning says it
+    assert f"Attachment flagged dangerous: the archive {name} {why}." in str(mail.trace)
+
+
 def test_a_new_sender_gets_a_contact_and_a_record_with_one_system_message(deliver):
     mail = deliver(message(sender="Grace Hopper <grace@navy.example>"), sender="grace@navy.example")
     assert mail.decision == D.CREATED

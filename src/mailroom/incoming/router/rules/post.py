@@ -157,7 +157,8 @@ def _post(ctx: Context, record, body: inbound.Body, partner, author_name: str) -
                                               stream=io.BytesIO(part.data),
                                               mimetype=part.content_type, max_bytes=room)
         if part.dangerous:
-            Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True)
+            Attachment.objects.filter(pk=attachment.pk).update(is_dangerous=True,
+                                                               danger=part.danger[:300])
             ctx.note(NAME, f"Attachment flagged dangerous: {part.danger}.")
         stored.append(attachment)
         if part.content_id:
