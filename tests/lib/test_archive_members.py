@@ -14,6 +14,8 @@ import zipfile
 
 import libarchive
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailroom.lib import archive_members, archives
 from mailroom.lib.dangerous import danger
@@ -131,3 +133,19 @@ def test_the_fixture_archives_are_flagged_with_the_reason():
         (part,) = parse_body(email_fixture(fixture)).attachments
         assert part.filename == filename and part.dangerous, fixture
         assert why in part.danger, (fixture, part.danger)
+
+
+MAGICS = [b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00",
+          b"MSCF\x00\x00\x00\x00", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(magic=st.sampled_from(MAGICS), tail=st.binary(max_size=600),
+       cut=st.integers(min_value=0, max_value=600))
+def test_damaged_archives_never_raise(magic, tail, cut):
+    """What a stranger sends is parsed for every message: a damaged or hostile archive gives a
+    reason or nothing, never an exception (which would quarantine the whole message)."""
+    real = {b"7z": _seven_zip(("a.txt", tail)), b"Ra": rar5([("a.txt", tail)]),
+            b"\x1f\x8b": _tar(("a.txt", tail), mode="w:gz")}.get(magic[:2])
+    for data in (magic + tail, real[:cut] if real else magic):
+        assert isinstance(danger("file.dat", "", data), str)
