@@ -77,6 +77,35 @@ def test_sqlite_options(tmp_path):
     assert db["OPTIONS"]["timeout"] >= 5
 
 
+def test_postgresql_binds_parameters_on_the_server_unless_the_url_says_not_to():
+    from mailroom.settings import _database
+
+    db = _database("postgres://mailroom@db.internal:5432/mailroom")
+    assert db["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
+    assert db["CONN_MAX_AGE"] == 60
+    behind_pgbouncer = _database("postgres://m@pgbouncer:6432/m?server_side_binding=false")
+    assert behind_pgbouncer["OPTIONS"] == {"server_side_binding": False}  # nothing prepared
+
+
+@pytest.mark.django_db
+def test_the_running_postgresql_connection_prepares_what_it_repeats():
+    """On PostgreSQL (the suite's second pass) statements are bound and, repeated, prepared
+    on the server: what the router's speed on PostgreSQL counts on."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL pass checks its own connection")
+    from mailroom.core.models import Company
+
+    for _ in range(6):
+        list(Company.objects.filter(name="nobody"))
+    raw = connection.connection
+    assert type(raw.cursor()).__name__ == "ServerBindingCursor"  # not a ClientCursor
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] >= 1
+
+
 @pytest.fixture
 def fresh_sqlite(tmp_path, django_db_blocker):
     """A Django connection to a brand-new SQLite file, set up exactly as settings do,
