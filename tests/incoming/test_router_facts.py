@@ -154,3 +154,69 @@ def test_a_contact_made_by_a_message_that_failed_is_not_used_by_the_next(
     assert first.state == "quarantined" and "the disk is full" in first.error
     assert second.decision == "created"
     assert Partner.objects.filter(email="linus@kernel.example").count() == 1
+
+
+def test_a_copy_another_router_routed_meanwhile_is_a_duplicate_not_a_second_record(
+        acme, domain):
+    """Two copies of one message (the sender's server delivered it twice), each claimed by
+    another router: router B read its batch's facts before router A committed the first
+    copy. B's copy fails the one-routing-per-Message-ID constraint and is routed again,
+    alone, as the duplicate it is: one lead, not two."""
+    from mailroom.incoming.router import route, runner
+
+    raw = message(sender="Grace <grace@navy.example>", subject="Two deliveries")
+    first, second = _accept(acme, raw), _accept(acme, raw)
+    contexts = runner._read_batch([second])  # router B: nothing seen yet
+    facts = contexts[second.pk].facts
+    assert facts is not None and not facts.may_be_duplicate(contexts[second.pk])
+    route(first)  # router A routes and commits the first copy
+    assert runner._route_chunk([second], contexts, facts) == 1  # router B goes on
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.decision, second.decision) == ("created", "duplicate")
+    assert second.state == "done" and f"#{first.pk}" in second.reason
+    assert Lead.objects.count() == 1
+
+
+def test_the_same_message_id_may_be_routed_again_only_as_a_duplicate_or_a_refusal(acme):
+    """The constraint itself: a second routed copy is refused by the database; duplicates,
+    refusals, messages waiting or quarantined, and mail without a Message-ID are not held."""
+    from django.db import IntegrityError
+
+    from mailroom.incoming.router.runner import routed_twice
+
+    def row(**fields):
+        return InboundMail.objects.create(company=acme, source="api", raw_sha256="0" * 64,
+                                          raw_size=1, **fields)
+
+    row(message_id="<a@x>", state="done", decision="created")
+    for fields in ({"state": "done", "decision": "duplicate"},
+                   {"state": "done", "decision": "refused"}, {"state": "received"},
+                   {"state": "quarantined"}):
+        row(message_id="<a@x>", **fields)
+    row(message_id="", state="done", decision="created")
+    row(message_id="", state="done", decision="created")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        row(message_id="<a@x>", state="done", decision="posted")
+    assert routed_twice(caught.value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_marks_copies_routed_twice_before_it_as_duplicates(acme):
+    """Copies routed twice before the constraint existed would stop it from being added:
+    the migration marks the later ones duplicates first, saying so in their trace."""
+    from django.core.management import call_command
+
+    call_command("migrate", "incoming", "0001", verbosity=0)
+    try:
+        rows = [InboundMail.objects.create(
+            company=acme, source="api", raw_sha256="0" * 64, raw_size=1, message_id="<a@x>",
+            state="done", decision=decision, trace=[{"rule": "post", "note": "Posted."}])
+            for decision in ("created", "posted", "duplicate")]
+    finally:
+        call_command("migrate", "incoming", verbosity=0)
+    first, second, third = (InboundMail.objects.get(pk=row.pk) for row in rows)
+    assert (first.decision, second.decision, third.decision) == (
+        "created", "duplicate", "duplicate")
+    assert second.trace[-1]["note"].startswith(f"Marked a duplicate of message #{first.pk} ")
+    assert len(third.trace) == 1  # a duplicate already: left as it was

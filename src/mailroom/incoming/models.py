@@ -102,6 +102,9 @@ class IncomingServer(MailServerBase):
         return 995 if self.security == self.Security.SSL else 110
 
 
+ONE_ROUTING_PER_MESSAGE_ID = "incoming_one_routing_per_message_id"
+
+
 class InboundMail(CompanyOwned):
     """One received message: raw bytes first, then the router's decision."""
 
@@ -173,6 +176,17 @@ class InboundMail(CompanyOwned):
             models.Index(fields=["state", "received_at"]),
             models.Index(fields=["company", "from_address", "received_at"]),
             models.Index(fields=["company", "state", "-received_at"]),
+        ]
+        # A Message-ID is routed once per company: two copies of one message (split by the
+        # sender's server into two deliveries) claimed by two routers at the same moment
+        # would otherwise each pass the duplicate rule, neither seeing the other's yet
+        # uncommitted routing, and make two records. The second to commit fails here and is
+        # routed again, alone, as the duplicate it is (incoming.router.runner).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "message_id"], name=ONE_ROUTING_PER_MESSAGE_ID,
+                condition=(models.Q(state="done") & ~models.Q(message_id="")
+                           & ~models.Q(decision__in=["duplicate", "refused"]))),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,9 @@ The answers stay exact: a fact is used only where it settles the question; other
 asks the database as before.
 
 - Duplicates: a Message-ID neither known before the batch nor routed earlier in it cannot be
-  a duplicate; any other is checked with the rule's own query.
+  a duplicate; any other is checked with the rule's own query. A copy that another router
+  routes meanwhile is caught by the database (InboundMail's one-routing-per-Message-ID
+  constraint): the later commit fails and its message is routed again, alone.
 - Flood: the sender's count is read from the earliest window of the batch (an overcount) plus
   what the batch routed; only under the limit is the query skipped.
 - Replies: a reference to a message routed earlier in the same batch is looked up again.

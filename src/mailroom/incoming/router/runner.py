@@ -22,13 +22,20 @@ from email.utils import formatdate, make_msgid
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, OperationalError, connection, models, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.utils import timezone
 
 from mailroom.core import contention, saving
 from mailroom.core.blobs import BlobError
 from mailroom.core.turns import writer_turn
-from mailroom.incoming.models import InboundMail
+from mailroom.incoming.models import ONE_ROUTING_PER_MESSAGE_ID, InboundMail
 from mailroom.incoming.refusals import send_refusal
 from mailroom.incoming.router import facts
 from mailroom.incoming.router.context import Context, Outcome
@@ -117,10 +124,13 @@ def run_rules(ctx: Context) -> Outcome:
     raise RuntimeError("no rule decided")  # post always decides
 
 
-def route(mail: InboundMail, *, ctx: Context | None = None) -> InboundMail:
+def route(mail: InboundMail, *, ctx: Context | None = None, again: bool = True
+          ) -> InboundMail:
     """Route one stored message and record the decision (or quarantine it). `ctx`: its
     Context when the batch already read it (route_pending), with the batch's facts; one
-    message alone is a batch of one."""
+    message alone is a batch of one. A copy of a message that another router routed at the
+    same moment fails the one-routing-per-Message-ID constraint (the other committed first):
+    routed `again`, the duplicate rule now sees the other copy."""
     if ctx is None:
         ctx = _read_batch([mail]).get(mail.pk)
     if ctx is None:  # too large to keep, or unreadable
@@ -144,6 +154,11 @@ def route(mail: InboundMail, *, ctx: Context | None = None) -> InboundMail:
             committed = True
     except OperationalError as exc:  # the database is busy or gone: try again later
         return _transient(mail, exc)
+    except IntegrityError as exc:
+        if not routed_twice(exc):
+            log.exception("router: message %s failed", mail.pk)
+            return _quarantine(mail, f"{type(exc).__name__}: {exc}", ctx.trace, ctx)
+        return route(_refreshed(mail), again=False) if again else _transient(mail, exc)
     except (inbound.InboundError, RoutingTimeout) as exc:
         return _quarantine(mail, str(exc), ctx.trace, ctx)
     except Exception as exc:
@@ -153,6 +168,14 @@ def route(mail: InboundMail, *, ctx: Context | None = None) -> InboundMail:
         if ctx.facts is not None:
             ctx.facts.routed(ctx, committed=committed)
     return mail
+
+
+def routed_twice(exc: IntegrityError) -> bool:
+    """The one-routing-per-Message-ID constraint failed: PostgreSQL names it, SQLite names
+    its columns."""
+    text = str(exc)
+    return ONE_ROUTING_PER_MESSAGE_ID in text or (
+        "incoming_inboundmail.company_id, incoming_inboundmail.message_id" in text)
 
 
 def _header_fields(ctx: Context) -> dict:
