@@ -115,6 +115,17 @@ def test_names_are_bounded_in_number_and_bytes_walked_quickly():
     assert time.perf_counter() - started < 2
 
 
+def test_names_that_are_not_utf8_are_still_checked():
+    """A tar written on a Latin-1 system, an old RAR's code page: libarchive gives bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT,
+                      encoding="latin-1") as tar:
+        info = tarfile.TarInfo("Rechnung_\xe4.exe")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"MZ"))
+    assert danger("x.tar", "", buf.getvalue()) == "the archive x.tar holds Rechnung_\ufffd.exe"
+
+
 def test_an_unreadable_archive_says_so_and_a_document_is_not_an_archive():
     broken = b"Rar!\x1a\x07\x01\x00" + b"\xff" * 40
     assert danger("x.rar", "", broken).startswith("the archive x.rar cannot be read as RAR (")
@@ -141,11 +152,24 @@ MAGICS = [b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07\x00", b"Rar!\x1a\
 
 @settings(max_examples=400, deadline=None)
 @given(magic=st.sampled_from(MAGICS), tail=st.binary(max_size=600),
-       cut=st.integers(min_value=0, max_value=600))
-def test_damaged_archives_never_raise(magic, tail, cut):
-    """What a stranger sends is parsed for every message: a damaged or hostile archive gives a
-    reason or nothing, never an exception (which would quarantine the whole message)."""
-    real = {b"7z": _seven_zip(("a.txt", tail)), b"Ra": rar5([("a.txt", tail)]),
-            b"\x1f\x8b": _tar(("a.txt", tail), mode="w:gz")}.get(magic[:2])
-    for data in (magic + tail, real[:cut] if real else magic):
+       cut=st.integers(min_value=0, max_value=600),
+       name=st.binary(min_size=1, max_size=60).filter(lambda b: b"\x00" not in b))
+def test_damaged_archives_never_raise(magic, tail, cut, name):
+    """What a stranger sends is parsed for every message: a damaged or hostile archive, with
+    any bytes for a name, gives a reason or nothing, never an exception (which would
+    quarantine the whole message)."""
+    text = name.decode("latin-1")
+    real = {b"7z": _seven_zip((text, tail)), b"Ra": rar5([(text, tail)]),
+            b"\x1f\x8b": _latin1_tar(name, tail)}.get(magic[:2])
+    for data in (magic + tail, real[:cut] if real else magic, real or magic):
         assert isinstance(danger("file.dat", "", data), str)
+
+
+def _latin1_tar(name: bytes, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT,
+                      encoding="latin-1") as tar:
+        info = tarfile.TarInfo(name.decode("latin-1"))
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -1,5 +1,6 @@
-"""What is inside archives other than zip: 7z, RAR, cab and tar (plain, gzip, bzip2 or xz),
-read with libarchive (no Django), never unpacked to disk and always bounded.
+"""What is inside archives other than zip — 7z, RAR, cab and tar (plain, gzip, bzip2 or xz) —
+and inside a zip's members, read with libarchive (no Django), never unpacked to disk and
+always bounded.
 
 `archives.py` reads a zip's directory itself; these formats have no directory at a known
 place (tar) or keep it compressed (7z), so the well-kept C library that bsdtar is built on
@@ -99,15 +100,27 @@ def members(data: bytes, *, read: Collection[str] = (),
                 if walked + size > WALK_BYTES:
                     raise TooLarge(walked + size)
                 walked += size
-                name = entry.pathname or ""
+                name = _name(entry.pathname)
                 wanted = (not entry.isdir and size <= MEMBER_BYTES
                           and name.rpartition(".")[2].lower() in read)
                 body = _read(entry) if wanted else None
                 yield Member(name, size, body)
+    except (TooManyMembers, TooLarge):
+        raise
     except libarchive.ArchiveError as exc:
         if label in ("gzip", "bzip2", "xz") and "nrecognized archive format" in str(exc):
             return  # one compressed file, not a tar
         raise Unreadable(_reason(str(exc), label)) from None
+    except Exception as exc:  # whatever else a hostile header makes the binding raise
+        raise Unreadable(_reason(f"{type(exc).__name__}: {exc}", label)) from None
+
+
+def _name(path: str | bytes | None) -> str:
+    """A member's name: libarchive-c gives the bytes when they are not UTF-8 (a tar written
+    in Latin-1, an old RAR's code page); the extension is ASCII either way."""
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "replace")
+    return path or ""
 
 
 def _read(entry: Any) -> bytes | None:  # a libarchive ArchiveEntry
