@@ -116,10 +116,11 @@ def _database(url: str) -> dict:
         # Parameters are sent apart from the statement, and a statement run 5 times on a
         # connection is prepared there (psycopg's prepare_threshold; Django turns it off by
         # default): PostgreSQL then skips parsing and planning it. Measured on inbound
-        # routing, alternating in one process: about 10% less CPU for the router and its
-        # backend together (the backend about 23% less). Behind PgBouncer in transaction
-        # mode before 1.21 (no max_prepared_statements), add ?server_side_binding=false to
-        # MAILROOM_DATABASE_URL: nothing is then prepared.
+        # routing (./scripts/bench inbound_pg_options, four runs): the database backend
+        # 8-23% less CPU, the router about the same; the shared database is what several
+        # nodes wait on. Behind PgBouncer in transaction mode before 1.21 (no
+        # max_prepared_statements), add ?server_side_binding=false to MAILROOM_DATABASE_URL:
+        # nothing is then prepared.
         options = db.setdefault("OPTIONS", {})
         options.setdefault("server_side_binding", True)
         if options["server_side_binding"]:
