@@ -96,6 +96,23 @@ def test_an_archive_inside_an_archive_is_looked_into_once():
     assert danger("outer.zip", "", _zip(("middle.zip", _zip(("inner.zip", script))))) == ""
 
 
+def test_an_archive_inside_a_password_protected_zip_is_flagged_as_unchecked():
+    """The zip's names can be read (only its contents are encrypted), its inner archive's
+    cannot: the flag says which."""
+    buf = bytearray()
+
+    def write(block: bytes) -> int:
+        buf.extend(block)
+        return len(block)
+
+    with libarchive.custom_writer(write, "zip", options="encryption=zipcrypt",
+                                  passphrase="1234") as archive:
+        archive.add_file_from_memory("docs/inner.zip", 3, b"abc")
+    assert danger("Invoice.zip", "application/zip", bytes(buf)) == (
+        "the archive Invoice.zip holds inner.zip, an archive whose contents are "
+        "password-protected, so it cannot be checked")
+
+
 def test_an_inner_archive_over_the_read_limit_is_not_read(monkeypatch):
     monkeypatch.setattr(archive_members, "MEMBER_BYTES", 100)
     padded = _tar(("pay.js", b"x"), ("pad.txt", b"p" * 200))  # stored: over 100 bytes

@@ -54,6 +54,7 @@ class Member:
     name: str
     size: int
     data: bytes | None  # read only when asked for and at most MEMBER_BYTES
+    sealed: bool = False  # asked for, but its bytes cannot be read (a password)
 
 
 def kind(data: bytes) -> str:
@@ -103,8 +104,13 @@ def members(data: bytes, *, read: Collection[str] = (),
                 name = _name(entry.pathname)
                 wanted = (not entry.isdir and size <= MEMBER_BYTES
                           and name.rpartition(".")[2].lower() in read)
-                body = _read(entry) if wanted else None
-                yield Member(name, size, body)
+                body, sealed = None, False
+                if wanted:
+                    try:
+                        body = _read(entry)
+                    except libarchive.ArchiveError:  # its bytes are encrypted
+                        sealed = True
+                yield Member(name, size, body, sealed)
     except (TooManyMembers, TooLarge):
         raise
     except libarchive.ArchiveError as exc:

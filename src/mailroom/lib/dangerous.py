@@ -83,6 +83,9 @@ def _inside(filename: str, content_type: str, data: bytes, *, nested: bool) -> s
             base = safe_name(member.name)
             if _dangerous_name(member.name):
                 return f"holds {base[:100]}"
+            if member.sealed:
+                return (f"holds {base[:100]}, an archive whose contents are "
+                        "password-protected, so it cannot be checked")
             if member.data is not None:
                 inner = _inside(base, "", member.data, nested=False)
                 if inner:
