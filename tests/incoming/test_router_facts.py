@@ -178,6 +178,21 @@ def test_a_copy_another_router_routed_meanwhile_is_a_duplicate_not_a_second_reco
     assert Lead.objects.count() == 1
 
 
+def test_a_copy_routed_alone_on_stale_facts_is_routed_again_as_the_duplicate(acme, domain):
+    """route() itself (a message routed alone, e.g. too large to read ahead) meets the
+    constraint, and routes the message once more, now seeing the other copy."""
+    from mailroom.incoming.router import route, runner
+
+    raw = message(sender="Grace <grace@navy.example>", subject="Two deliveries")
+    first, second = _accept(acme, raw), _accept(acme, raw)
+    stale = runner._read_batch([second])[second.pk]  # read before the first copy is routed
+    route(first)
+    route(second, ctx=stale)
+    second.refresh_from_db()
+    assert (second.state, second.decision) == ("done", "duplicate")
+    assert Lead.objects.count() == 1
+
+
 def test_the_same_message_id_may_be_routed_again_only_as_a_duplicate_or_a_refusal(acme):
     """The constraint itself: a second routed copy is refused by the database; duplicates,
     refusals, messages waiting or quarantined, and mail without a Message-ID are not held."""

@@ -72,8 +72,8 @@ def _inside(filename: str, content_type: str, data: bytes, *, nested: bool) -> s
         except archives.TooManyMembers:
             return f"lists more than {archives.MAX_MEMBERS:,} files, too many to check"
         for name in names:
-            if _dangerous_name(name):
-                return f"holds {safe_name(name)[:100]}"
+            if flagged := _flagged(name):
+                return f"holds {flagged}"
         if not nested or not any(_suffix(n) in ARCHIVE_SUFFIXES for n in names):
             return ""
     elif archive_members.kind(data) in ("", "zip"):  # not an archive, or a document (docx)
@@ -81,7 +81,7 @@ def _inside(filename: str, content_type: str, data: bytes, *, nested: bool) -> s
     try:
         for member in archive_members.members(data, read=ARCHIVE_SUFFIXES if nested else ()):
             base = safe_name(member.name)
-            if _dangerous_name(member.name):
+            if base and is_dangerous(base, ""):
                 return f"holds {base[:100]}"
             if member.sealed:
                 return (f"holds {base[:100]}, an archive whose contents are "
@@ -98,8 +98,8 @@ def _inside(filename: str, content_type: str, data: bytes, *, nested: bool) -> s
     except archive_members.Unreadable as exc:
         return str(exc)
     for name in archive_members.compressed_name(filename, data):
-        if _dangerous_name(name):
-            return f"unpacks to {safe_name(name)[:100]}"
+        if flagged := _flagged(name):
+            return f"unpacks to {flagged}"
     return ""
 
 
@@ -107,9 +107,10 @@ def _suffix(name: str) -> str:
     return name.rpartition(".")[2].lower().rstrip(". ") if "." in name else ""
 
 
-def _dangerous_name(name: str) -> bool:
+def _flagged(name: str) -> str:
+    """The member's name as shown (at most 100 characters) if it is dangerous, else ''."""
     base = safe_name(name)
-    return bool(base) and is_dangerous(base, "")
+    return base[:100] if base and is_dangerous(base, "") else ""
 
 
 def safe_name(name: str) -> str:

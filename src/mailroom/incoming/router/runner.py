@@ -154,14 +154,11 @@ def route(mail: InboundMail, *, ctx: Context | None = None, again: bool = True
             committed = True
     except OperationalError as exc:  # the database is busy or gone: try again later
         return _transient(mail, exc)
-    except IntegrityError as exc:
-        if not routed_twice(exc):
-            log.exception("router: message %s failed", mail.pk)
-            return _quarantine(mail, f"{type(exc).__name__}: {exc}", ctx.trace, ctx)
-        return route(_refreshed(mail), again=False) if again else _transient(mail, exc)
     except (inbound.InboundError, RoutingTimeout) as exc:
         return _quarantine(mail, str(exc), ctx.trace, ctx)
     except Exception as exc:
+        if isinstance(exc, IntegrityError) and routed_twice(exc):  # another copy won
+            return route(_refreshed(mail), again=False) if again else _transient(mail, exc)
         log.exception("router: message %s failed", mail.pk)
         return _quarantine(mail, f"{type(exc).__name__}: {exc}", ctx.trace, ctx)
     finally:
